@@ -1,0 +1,196 @@
+"""The contract every destination implements.
+
+A destination is a package with three parts: ``settings`` (a marshmallow
+schema, secrets marked), a pure ``mapper`` (Segment event -> vendor payload,
+no I/O) and a ``client`` (all HTTP). The class that ties them together
+subclasses :class:`Destination` and declares the rest as data.
+
+The delivery engine calls, for each batch it drained from Redis:
+
+1. ``map(event)`` once per event (events are already renamed by the
+   instance's ``events.rename``); ``RejectedEvent`` / ``SkippedEvent`` become
+   that event's outcome without any I/O;
+2. ``send(batch)`` with the mapped ones, which returns one :class:`Outcome`
+   per item, in order.
+
+Delete (GDPR) is an ordinary event of type ``"delete"``: a destination that
+can delete lists it in ``handles`` and maps it like any other event.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterable, Sequence
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from router.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
+
+EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete"})
+
+
+class OutcomeStatus(str, enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class Outcome:
+    """What happened to one event at one destination."""
+
+    status: OutcomeStatus
+    reason: str = ""
+    http_status: int | None = None
+    response: str | None = None
+    retry_after: float | None = None
+    #: False for our own throttling: the event waits but no attempt is used up.
+    counts_as_attempt: bool = True
+
+    @classmethod
+    def delivered(cls, http_status: int | None = None, response: str | None = None) -> "Outcome":
+        return cls(OutcomeStatus.DELIVERED, http_status=http_status, response=response)
+
+    @classmethod
+    def from_error(cls, exc: DeliveryError) -> "Outcome":
+        if isinstance(exc, RetryableError):
+            return cls(
+                OutcomeStatus.RETRY,
+                exc.reason,
+                exc.status,
+                exc.response,
+                exc.retry_after,
+                counts_as_attempt=not isinstance(exc, Throttled),
+            )
+        if isinstance(exc, SkippedEvent):
+            return cls(OutcomeStatus.SKIPPED, exc.reason, exc.status, exc.response)
+        return cls(OutcomeStatus.REJECTED, exc.reason, exc.status, exc.response)
+
+
+@dataclass
+class Prepared:
+    """One event and what the mapper made of it."""
+
+    event: dict[str, Any]
+    payload: Any
+
+
+class BaseSettings(Schema):
+    """Settings every destination accepts. Subclass it; mark secrets with ``metadata={"secret": True}``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    base_url = fields.Url(require_tld=False, load_default=None)
+    timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=120))
+
+
+def secret_values(schema: Schema, settings: dict[str, Any]) -> list[str]:
+    """The values of the settings marked secret: what must never be logged or stored."""
+    values = []
+    for name, fld in schema.fields.items():
+        if fld.metadata.get("secret") and settings.get(name):
+            values.append(str(settings[name]))
+    return values
+
+
+class Destination:
+    """Base class of a destination plugin. Subclasses declare the class attributes."""
+
+    #: the ``type:`` in the config
+    slug: ClassVar[str]
+    #: the name in the ``integrations`` object, e.g. "Extole Platform"
+    display_name: ClassVar[str]
+    #: other names the ``integrations`` object may use
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: event types this destination can deliver
+    handles: ClassVar[frozenset[str]]
+    settings_schema: ClassVar[type[Schema]] = BaseSettings
+    #: the most events one drain batch may carry (the vendor's limit)
+    max_batch_size: ClassVar[int] = 100
+    default_batch_size: ClassVar[int] = 100
+    #: "N/second|minute|hour", or None for no limit
+    default_rate_limit: ClassVar[str | None] = None
+
+    def __init__(self, settings: dict[str, Any], *, throttle: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        #: called before every HTTP request; raises ``Throttled`` when the shared rate limit is spent
+        self.throttle = throttle or (lambda: None)
+
+    @classmethod
+    def supports_delete(cls) -> bool:
+        return "delete" in cls.handles
+
+    def map(self, event: dict[str, Any]) -> Any:
+        """Turn one Segment event into this vendor's payload. Pure; raises RejectedEvent/SkippedEvent."""
+        raise NotImplementedError
+
+    def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        """Deliver mapped events; one outcome per item, in order.
+
+        The default sends one request per event with :meth:`send_one`. Batch
+        APIs override this and make one call per group of items.
+        """
+        outcomes: list[Outcome] = []
+        for i, item in enumerate(batch):
+            try:
+                outcomes.append(self.send_one(item) or Outcome.delivered())
+            except Throttled as exc:
+                # the rest of the batch waits for the limiter too
+                outcomes.extend(Outcome.from_error(exc) for _ in batch[i:])
+                break
+            except DeliveryError as exc:
+                outcomes.append(Outcome.from_error(exc))
+        return outcomes
+
+    def send_one(self, item: Prepared) -> Outcome | None:
+        """Deliver one mapped event; raise a DeliveryError subclass on failure."""
+        raise NotImplementedError
+
+
+def outcomes_for_group(items: Iterable[Any], call: Callable[[], Outcome | list[Outcome] | None]) -> list[Outcome]:
+    """Run one batch call for ``items``; an error becomes every item's outcome.
+
+    ``call`` may return one outcome for the whole group or a list of one per item.
+    """
+    items = list(items)
+    try:
+        result = call()
+    except DeliveryError as exc:
+        return [Outcome.from_error(exc) for _ in items]
+    if result is None:
+        result = Outcome.delivered()
+    if isinstance(result, Outcome):
+        return [result for _ in items]
+    if len(result) != len(items):
+        raise RuntimeError(f"batch call returned {len(result)} outcomes for {len(items)} items")
+    return list(result)
+
+
+def group_by(batch: Sequence[Prepared], key: Callable[[Prepared], Any]) -> dict[Any, list[int]]:
+    """Indexes of ``batch`` grouped by ``key(item)``, keeping first-seen order."""
+    groups: dict[Any, list[int]] = {}
+    for i, item in enumerate(batch):
+        groups.setdefault(key(item), []).append(i)
+    return groups
+
+
+def require(condition: Any, reason: str) -> None:
+    """Reject the event with ``reason`` unless ``condition`` holds."""
+    if not condition:
+        raise RejectedEvent(reason)
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "BaseSettings",
+    "Destination",
+    "Outcome",
+    "OutcomeStatus",
+    "Prepared",
+    "group_by",
+    "outcomes_for_group",
+    "require",
+    "secret_values",
+]

@@ -1,0 +1,103 @@
+"""The one HTTP client destinations use: a kept-alive session, explicit
+timeouts, the shared rate limit before every request, and the generic status
+rules (408/429/5xx/timeouts retry). Vendor-specific rules stay in each
+destination's client, which looks at the response this returns."""
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any, Callable, Mapping
+
+import requests
+
+from router.errors import RetryableError
+
+RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+#: how much of a vendor's answer we keep in outcomes and dead letters
+RESPONSE_EXCERPT = 2000
+
+
+def excerpt(text: str | bytes | None, limit: int = RESPONSE_EXCERPT) -> str:
+    """A response body cut to a size fit for a dead letter, saying that it was cut."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpClient:
+    """A ``requests.Session`` bound to one vendor host."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+        auth: Any = None,
+        throttle: Callable[[], None] | None = None,
+        vendor: str = "destination",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        # (connect, read): a vendor that does not accept the connection fails fast
+        self.timeout = (min(3.05, timeout), timeout)
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": "eventrouter/0.1"})
+        if headers:
+            self.session.headers.update(headers)
+        if auth is not None:
+            self.session.auth = auth
+        self.throttle = throttle or (lambda: None)
+        self.vendor = vendor
+
+    def url(self, path: str) -> str:
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send one request. Raises RetryableError for network errors and 408/429/5xx;
+        returns every other response for the caller to judge."""
+        self.throttle()
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.url(path), **kwargs)
+        except requests.Timeout as exc:
+            raise RetryableError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
+        except requests.ConnectionError as exc:
+            raise RetryableError(f"could not connect to {self.vendor} ({type(exc).__name__})") from exc
+        except requests.RequestException as exc:
+            raise RetryableError(f"request to {self.vendor} failed ({type(exc).__name__})") from exc
+        if response.status_code in RETRY_STATUSES:
+            raise RetryableError(
+                f"{self.vendor} answered {response.status_code}",
+                status=response.status_code,
+                response=excerpt(response.content),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return response
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,38 @@
+"""HTTP for the webhook destination: JSON bodies, signed like Segment's Webhooks destination."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any, Callable
+
+from destinations.base import Outcome
+from destinations.http import HttpClient, excerpt
+from router.errors import RejectedEvent
+
+
+def signature(secret: str, body: bytes) -> str:
+    """hex(HMAC-SHA1(secret, body)): the X-Signature header Segment sends."""
+    return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+class WebhookClient:
+    def __init__(self, settings: dict[str, Any], throttle: Callable[[], None] | None = None) -> None:
+        self.url = settings["url"]
+        self.method = settings["method"]
+        self.secret = settings.get("shared_secret")
+        headers = {"Content-Type": "application/json", **settings["headers"]}
+        self.http = HttpClient(self.url, timeout=settings["timeout"], headers=headers, throttle=throttle, vendor="webhook")
+
+    def post(self, payload: Any) -> Outcome:
+        """Send one body (an event or an array of events)."""
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"X-Signature": signature(self.secret, body)} if self.secret else {}
+        response = self.http.request(self.method, self.url, data=body, headers=headers)
+        if 200 <= response.status_code < 300:
+            return Outcome.delivered(response.status_code)
+        raise RejectedEvent(
+            f"webhook answered {response.status_code}",
+            status=response.status_code,
+            response=excerpt(response.content),
+        )

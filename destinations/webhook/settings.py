@@ -1,0 +1,14 @@
+"""Settings of the signed webhook destination."""
+from marshmallow import fields, validate
+
+from destinations.base import BaseSettings
+
+
+class WebhookSettings(BaseSettings):
+    url = fields.Url(require_tld=False, required=True)
+    #: signs each body with X-Signature = hex(HMAC-SHA1(shared_secret, body)), as Segment's Webhooks destination does
+    shared_secret = fields.String(load_default=None, metadata={"secret": True})
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    #: post a JSON array of up to batch_size events per request instead of one request per event
+    batch = fields.Boolean(load_default=False)
+    method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT"]))
