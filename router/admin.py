@@ -1,0 +1,110 @@
+"""Operator API: health, delivery stats, dead letters and their replay, ingest rejections.
+
+Everything but /healthz needs ``Authorization: Bearer <admin_token>``; without
+an admin_token in the config the operator API is off."""
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from functools import wraps
+from typing import Any, Callable
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
+from rq import Worker
+
+from router.ingest import BadRequest
+from router.replay import replay
+from router.runtime import Runtime
+
+bp = Blueprint("admin", __name__)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["eventrouter.runtime"]
+
+
+@bp.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest) -> tuple[Response, int]:
+    return jsonify({"success": False, "errors": exc.errors}), exc.status
+
+
+def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = runtime().config.admin_token
+        if not token:
+            raise BadRequest(403, "the operator API is off: set admin_token in the config")
+        given = request.headers.get("Authorization", "")
+        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
+            raise BadRequest(401, "send Authorization: Bearer <admin_token>")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def health(rt: Runtime) -> tuple[dict[str, Any], bool]:
+    try:
+        rt.redis.ping()
+    except redis.RedisError as exc:
+        return {"redis": f"unreachable ({type(exc).__name__})"}, False
+    queues = {rt.queue_name(d.name) for d in rt.config.enabled_destinations}
+    workers = [w for w in Worker.all(connection=rt.redis) if queues & set(w.queue_names())]
+    tick = rt.redis.get(rt.queue.keys.ticker)
+    return {
+        "redis": "ok",
+        "workers": len(workers),
+        "scheduler_last_tick_seconds_ago": round(time.time() - float(tick), 1) if tick else None,
+    }, True
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    body, ok = health(runtime())
+    return jsonify({"ok": ok, **body}), 200 if ok else 503
+
+
+@bp.get("/v1/admin/destinations")
+@admin_only
+def destinations() -> Response:
+    rt = runtime()
+    out = []
+    for d in rt.config.destinations:
+        out.append({"name": d.name, "type": d.type, "enabled": d.enabled, **rt.queue.depth(d.name)})
+    ingest = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.queue.keys.ingest_stats).items()}
+    return jsonify({"ingest": ingest, "destinations": out})
+
+
+def _destination(name: str) -> str:
+    try:
+        runtime().config.destination(name)
+    except KeyError as exc:
+        raise BadRequest(404, str(exc.args[0])) from None
+    return name
+
+
+@bp.get("/v1/admin/dead-letters/<name>")
+@admin_only
+def dead_letters(name: str) -> Response:
+    rt = runtime()
+    limit = min(int(request.args.get("limit", 50)), 1000)
+    entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True)
+    return jsonify({"destination": name, "dead_letters": [{"entry_id": eid, **rec} for eid, rec in entries]})
+
+
+@bp.post("/v1/admin/dead-letters/<name>/replay")
+@admin_only
+def replay_dead_letters(name: str) -> Response:
+    body = request.get_json(silent=True) or {}
+    count = replay(runtime(), _destination(name), since_ms=int(body.get("since_ms", 0)), ids=body.get("entry_ids"))
+    return jsonify({"success": True, "replayed": count})
+
+
+@bp.get("/v1/admin/rejected")
+@admin_only
+def rejected() -> Response:
+    rt = runtime()
+    limit = min(int(request.args.get("limit", 50)), 1000)
+    entries = rt.redis.xrevrange(rt.queue.keys.rejected, count=limit)
+    return jsonify({"rejected": [{"entry_id": eid.decode(), **json.loads(f[b"d"])} for eid, f in entries]})

@@ -1,0 +1,352 @@
+"""Load and validate the YAML configuration.
+
+One file (default ``config/eventrouter.yaml``; ``--config`` or
+``EVENTROUTER_CONFIG`` override it). String values may use ``${VAR}`` and
+``${VAR:-default}``. Every error names its key path, e.g.
+``destinations[2].settings.api_key: missing (required)``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from destinations import registry
+from destinations.base import EVENT_TYPES, Destination, secret_values
+from router.errors import ConfigError
+
+DEFAULT_PATH = "config/eventrouter.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(second|minute|hour|s|m|h)\s*$")
+_PERIODS = {"second": 1, "s": 1, "minute": 60, "m": 60, "hour": 3600, "h": 3600}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``, ``"500ms"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 7d)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``N`` requests per ``period`` seconds."""
+
+    count: float
+    period: float
+
+    @classmethod
+    def parse(cls, value: str) -> "RateLimit":
+        m = _RATE.match(str(value))
+        if not m:
+            raise ValueError(f"not a rate limit: {value!r} (use N/second, N/minute or N/hour)")
+        return cls(float(m.group(1)), float(_PERIODS[m.group(2)]))
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.period
+
+
+class Duration(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class Rate(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> RateLimit:
+        try:
+            return RateLimit.parse(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class SourceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    write_keys = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+    webhook_secret = fields.String(load_default=None, allow_none=True)
+
+
+class EventFilterSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    only = fields.List(fields.String(), load_default=None)
+    exclude = fields.List(fields.String(), load_default=list, data_key="except")
+    rename = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+
+class DestinationSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, . _ - only"))
+    type = fields.String(required=True)
+    enabled = fields.Boolean(load_default=True)
+    settings = fields.Dict(load_default=dict)
+    subscribe = fields.List(fields.String(validate=validate.OneOf(sorted(EVENT_TYPES))), load_default=None)
+    events = fields.Nested(EventFilterSchema, load_default=lambda: EventFilterSchema().load({}))
+    batch_size = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    rate_limit = Rate(load_default=None, allow_none=True)
+    concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
+    retry_window = Duration(load_default=None)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
+        try:
+            plugin = registry.load(data["type"])
+        except KeyError:
+            raise ValidationError(
+                f"unknown destination type {data['type']!r} (available: {', '.join(registry.available())})", "type"
+            )
+        try:
+            data["settings"] = plugin.settings_schema().load(data["settings"] or {})
+        except ValidationError as exc:
+            raise ValidationError({"settings": exc.messages})
+        if data["subscribe"] is not None:
+            unsupported = sorted(set(data["subscribe"]) - plugin.handles)
+            if unsupported:
+                raise ValidationError(f"{data['type']} does not handle {', '.join(unsupported)}", "subscribe")
+
+
+class DeliverySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    retry_window = Duration(load_default=4 * 3600)
+    retry_base = Duration(load_default=5.0)
+    retry_max = Duration(load_default=300.0)
+    dead_letter_ttl = Duration(load_default=7 * 86400)
+    lease = Duration(load_default=60.0)
+    drain_budget = Duration(load_default=10.0)
+    tick = Duration(load_default=1.0)
+
+
+class ConfigSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    redis_url = fields.String(load_default="embedded")
+    data_dir = fields.String(load_default="data")
+    namespace = fields.String(load_default="er", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
+    admin_token = fields.String(load_default=None, allow_none=True)
+    dedup_ttl = Duration(load_default=86400)
+    max_clock_skew = Duration(load_default=None, allow_none=True)
+    sources = fields.List(fields.Nested(SourceSchema), load_default=list)
+    destinations = fields.List(fields.Nested(DestinationSchema), load_default=list)
+    delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+
+    @validates_schema(skip_on_field_errors=True)
+    def _unique(self, data: dict[str, Any], **kw: Any) -> None:
+        errors: dict[str, Any] = {}
+        seen: set[str] = set()
+        for i, d in enumerate(data["destinations"]):
+            if d["name"] in seen:
+                errors.setdefault("destinations", {})[i] = {"name": [f"duplicate destination name {d['name']!r}"]}
+            seen.add(d["name"])
+        keys: set[str] = set()
+        for i, s in enumerate(data["sources"]):
+            for k in s["write_keys"]:
+                if k in keys:
+                    errors.setdefault("sources", {})[i] = {"write_keys": [f"write key used by two sources"]}
+                keys.add(k)
+        if errors:
+            raise ValidationError(errors)
+
+
+@dataclass
+class DestinationConfig:
+    name: str
+    type: str
+    enabled: bool
+    settings: dict[str, Any]
+    subscribe: frozenset[str]
+    only: frozenset[str] | None
+    exclude: frozenset[str]
+    rename: dict[str, str]
+    batch_size: int
+    rate_limit: RateLimit | None
+    concurrency: int
+    retry_window: float
+    plugin: type[Destination]
+
+    @property
+    def secrets(self) -> list[str]:
+        return secret_values(self.plugin.settings_schema(), self.settings)
+
+
+@dataclass
+class SourceConfig:
+    name: str
+    write_keys: list[str]
+    webhook_secret: str | None
+
+
+@dataclass
+class Config:
+    redis_url: str
+    data_dir: Path
+    namespace: str
+    admin_token: str | None
+    dedup_ttl: float
+    max_clock_skew: float | None
+    sources: list[SourceConfig]
+    destinations: list[DestinationConfig]
+    delivery: dict[str, float]
+    path: str | None = None
+    _by_key: dict[str, SourceConfig] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_key = {k: s for s in self.sources for k in s.write_keys}
+
+    def source_for_key(self, write_key: str) -> SourceConfig | None:
+        return self._by_key.get(write_key)
+
+    def destination(self, name: str) -> DestinationConfig:
+        for d in self.destinations:
+            if d.name == name:
+                return d
+        raise KeyError(f"no destination named {name!r} (configured: {', '.join(d.name for d in self.destinations)})")
+
+    @property
+    def enabled_destinations(self) -> list[DestinationConfig]:
+        return [d for d in self.destinations if d.enabled]
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url == "embedded"
+
+
+def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a YAML tree."""
+    errors = {} if errors is None else errors
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            value = os.environ.get(m.group(1))
+            if value is None:
+                if m.group(2) is None:
+                    errors[path] = f"environment variable {m.group(1)} is not set"
+                    return ""
+                return m.group(2)
+            return value
+
+        return _ENV_REF.sub(sub, node)
+    if isinstance(node, Mapping):
+        return {k: interpolate(v, f"{path}.{k}" if path else str(k), errors) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, f"{path}[{i}]", errors) for i, v in enumerate(node)]
+    return node
+
+
+def flatten_errors(messages: Any, path: str = "") -> dict[str, str]:
+    """marshmallow's nested error dict -> ``{"destinations[2].settings.api_key": "missing (required)"}``."""
+    out: dict[str, str] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            if isinstance(key, int):
+                sub = f"{path}[{key}]"
+            elif key == "_schema":
+                sub = path
+            else:
+                sub = f"{path}.{key}" if path else str(key)
+            out.update(flatten_errors(value, sub))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        text = "; ".join(messages)
+        out[path] = text.replace("Missing data for required field.", "missing (required)").replace(
+            "Unknown field.", "unknown key"
+        )
+    else:
+        out[path] = str(messages)
+    return out
+
+
+def parse_config(raw: Any, path: str | None = None) -> Config:
+    """Validate an already-parsed YAML tree. Raises ConfigError naming every bad key path."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the configuration must be a YAML mapping")
+    env_errors: dict[str, str] = {}
+    raw = interpolate(raw, errors=env_errors)
+    if env_errors:
+        raise ConfigError(env_errors)
+    raw = dict(raw)
+    if os.environ.get("REDIS_URL"):
+        raw["redis_url"] = os.environ["REDIS_URL"]
+    try:
+        data = ConfigSchema().load(raw)
+    except ValidationError as exc:
+        raise ConfigError(flatten_errors(exc.messages)) from None
+    delivery = data["delivery"]
+    dests = []
+    for d in data["destinations"]:
+        plugin = registry.load(d["type"])
+        batch = min(d["batch_size"] or plugin.default_batch_size, plugin.max_batch_size)
+        rate = d["rate_limit"]
+        if rate is None and plugin.default_rate_limit:
+            rate = RateLimit.parse(plugin.default_rate_limit)
+        events = d["events"]
+        dests.append(
+            DestinationConfig(
+                name=d["name"],
+                type=d["type"],
+                enabled=d["enabled"],
+                settings=d["settings"],
+                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else plugin.handles,
+                only=frozenset(events["only"]) if events["only"] is not None else None,
+                exclude=frozenset(events["exclude"]),
+                rename=events["rename"],
+                batch_size=batch,
+                rate_limit=rate,
+                concurrency=d["concurrency"],
+                retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
+                plugin=plugin,
+            )
+        )
+    data_dir = Path(os.path.expanduser(data["data_dir"]))
+    return Config(
+        redis_url=data["redis_url"],
+        data_dir=data_dir.resolve(),
+        namespace=data["namespace"],
+        admin_token=data["admin_token"] or None,
+        dedup_ttl=data["dedup_ttl"],
+        max_clock_skew=data["max_clock_skew"],
+        sources=[SourceConfig(**s) for s in data["sources"]],
+        destinations=dests,
+        delivery=delivery,
+        path=path,
+    )
+
+
+def config_path(path: str | None = None) -> str:
+    return path or os.environ.get("EVENTROUTER_CONFIG") or DEFAULT_PATH
+
+
+def load_config(path: str | None = None) -> Config:
+    """Read and validate the configuration file (``--config``, ``EVENTROUTER_CONFIG``, or the default)."""
+    path = config_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(raw, path)

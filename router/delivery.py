@@ -1,0 +1,206 @@
+"""The RQ job that delivers: drain a destination's buffer batch by batch.
+
+claim (lease) -> map each event (pure) -> send -> settle one outcome per event:
+delivered / skipped are counted; retry goes to the retry schedule with
+backoff (or back to the head of the buffer when only our own rate limit or a
+failing vendor stopped it, without using up an attempt); rejected and
+expired retries become dead letters with their reason.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from typing import Any
+
+from destinations.base import Outcome, OutcomeStatus, Prepared
+from router.config import DestinationConfig
+from router.errors import DeliveryError
+from router.queue import Settlement, now_ms
+from router.redact import Redactor
+from router.routing import renamed
+from router.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def drain_job(dest: str, token: str) -> dict[str, int]:
+    """RQ entry point."""
+    return Drainer(Runtime.current(), dest, token).run()
+
+
+def backoff(attempts: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return delay * random.uniform(0.5, 1.0)
+
+
+class LeaseKeeper:
+    """Keeps the drain token and the current batch's lease alive while a slow send runs."""
+
+    def __init__(self, rt: Runtime, dest: str, token: str) -> None:
+        self.rt, self.dest, self.token = rt, dest, token
+        self.batch_id = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{dest}")
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        interval = max(0.2, self.rt.queue.lease_ms / 3000)
+        while not self._stop.wait(interval):
+            try:
+                self.rt.queue.extend(self.dest, self.token, self.batch_id)
+            except Exception:  # the reaper returns the batch if the lease lapses: nothing is lost
+                log.warning("could not extend the lease of %s", self.dest, exc_info=True)
+
+
+class Drainer:
+    def __init__(self, rt: Runtime, dest: str, token: str) -> None:
+        self.rt = rt
+        self.dest = dest
+        self.token = token
+        self.dc: DestinationConfig = rt.destination_config(dest)
+        self.plugin = rt.build(dest)
+        self.redact = Redactor(self.dc.secrets)
+        self.delivery = rt.config.delivery
+
+    def run(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        park_until = 0
+        deadline = time.monotonic() + self.delivery["drain_budget"]
+        try:
+            with LeaseKeeper(self.rt, self.dest, self.token) as keeper:
+                while time.monotonic() < deadline:
+                    batch_id = uuid.uuid4().hex[:16]
+                    claimed = self.rt.queue.claim(self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency)
+                    self.rt.wake([(self.dest, claimed.spawn)])
+                    if not claimed.items:
+                        break
+                    keeper.batch_id = batch_id
+                    settlement, pause = self.process(claimed.items)
+                    self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"])
+                    keeper.batch_id = ""
+                    for k, v in settlement.counts.items():
+                        totals[k] = totals.get(k, 0) + v
+                    if pause:
+                        if time.monotonic() + pause < deadline:
+                            time.sleep(pause)
+                        else:
+                            park_until = now_ms() + int(pause * 1000)
+                            break
+        finally:
+            self.rt.wake([(self.dest, self.rt.queue.release(self.dest, self.token, park_until))])
+        return totals
+
+    def process(self, items: list[bytes]) -> tuple[Settlement, float]:
+        """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
+        envs = [json.loads(raw) for raw in items]
+        settlement = Settlement()
+        envs = self.drop_forgotten(envs, settlement)
+        outcomes: list[Outcome | None] = [None] * len(envs)
+        prepared: list[tuple[int, Prepared]] = []
+        for i, env in enumerate(envs):
+            event = renamed(env["e"], self.dc.rename)
+            try:
+                prepared.append((i, Prepared(event, self.plugin.map(event))))
+            except DeliveryError as exc:
+                outcomes[i] = Outcome.from_error(exc)
+            except Exception as exc:
+                log.exception("mapper of %s failed", self.dest)
+                outcomes[i] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
+        if prepared:
+            for (i, _), outcome in zip(prepared, self.send([p for _, p in prepared])):
+                outcomes[i] = outcome
+        payloads = {i: p.payload for i, p in prepared}
+        pause = 0.0
+        now = now_ms()
+        for i, (env, outcome) in enumerate(zip(envs, outcomes)):
+            assert outcome is not None
+            if outcome.status is OutcomeStatus.DELIVERED:
+                settlement.count("delivered")
+            elif outcome.status is OutcomeStatus.SKIPPED:
+                settlement.count("skipped")
+            elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
+                settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
+                pause = max(pause, outcome.retry_after or self.delivery["retry_base"])
+            elif outcome.status is OutcomeStatus.RETRY:
+                self.schedule_retry(env, outcome, payloads.get(i), now, settlement)
+            else:
+                settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
+                settlement.count("rejected")
+        return settlement, pause
+
+    def send(self, batch: list[Prepared]) -> list[Outcome]:
+        try:
+            outcomes = self.plugin.send(batch)
+        except DeliveryError as exc:
+            return [Outcome.from_error(exc) for _ in batch]
+        except Exception as exc:
+            # a bug or an unexpected answer: keep the events and try again later
+            log.exception("send of %s failed", self.dest)
+            return [Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}") for _ in batch]
+        if len(outcomes) != len(batch):
+            return [Outcome(OutcomeStatus.RETRY, f"destination returned {len(outcomes)} outcomes for {len(batch)} events") for _ in batch]
+        return outcomes
+
+    def schedule_retry(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, s: Settlement) -> None:
+        attempts = env["a"] + 1
+        first = env["f"] or now
+        if (now - first) / 1000 >= self.dc.retry_window:
+            failed = Outcome(
+                OutcomeStatus.REJECTED,
+                f"gave up after {attempts} attempts over {(now - first) / 1000:.0f}s: {outcome.reason}",
+                outcome.http_status,
+                outcome.response,
+            )
+            s.dead.append(self.dead_letter(env, failed, payload, now))
+            s.count("rejected")
+            return
+        delay = outcome.retry_after
+        if delay is None:
+            delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
+        env = dict(env, a=attempts, f=first, l=self.redact.text(outcome.reason))
+        s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
+        s.count("retried")
+
+    def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int) -> str:
+        record = {
+            "id": env["id"],
+            "u": env["u"],
+            "r": env["r"],
+            "destination": self.dest,
+            "reason": outcome.reason,
+            "status": outcome.http_status,
+            "response": outcome.response,
+            "attempts": env["a"] + (1 if outcome.counts_as_attempt else 0),
+            "first_attempt_at": env["f"] or now,
+            "failed_at": now,
+            "event": env["e"],
+            "payload": payload,
+        }
+        return self.redact.text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str))
+
+    def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement) -> list[dict[str, Any]]:
+        """Events of a user deleted after they were received are not delivered (GDPR: delete wins)."""
+        hashes = [e["u"] for e in envs if e["u"] and e["e"].get("type") != "delete"]
+        if not hashes or not self.rt.redis.exists(self.rt.queue.keys.forgotten):
+            return envs
+        deleted_at = dict(zip(hashes, self.rt.redis.hmget(self.rt.queue.keys.forgotten, hashes)))
+        kept = []
+        for env in envs:
+            when = deleted_at.get(env["u"]) if env["e"].get("type") != "delete" else None
+            if when is not None and env["r"] <= int(when):
+                s.count("forgotten")
+            else:
+                kept.append(env)
+        return kept

@@ -1,0 +1,138 @@
+"""The HTTP Tracking API: ``/v1/identify|track|page|screen|group|alias|batch|import``
+and analytics.js's short paths ``/v1/i|t|p|s|g|a|b``."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from router.intake import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, Intake
+from router.schemas import PATH_TYPES
+
+bp = Blueprint("ingest", __name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class BadRequest(Exception):
+    """An answer other than 200, with a JSON reason."""
+
+    def __init__(self, status: int, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = [{"path": path, "message": message}]
+
+
+@bp.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest) -> tuple[Response, int]:
+    return jsonify({"success": False, "errors": exc.errors}), exc.status
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    response.headers["Access-Control-Allow-Origin"] = origin or "*"
+    if origin:
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+    for k, v in CORS_HEADERS.items():
+        response.headers.setdefault(k, v)
+    return response
+
+
+def read_json() -> Any:
+    """The request body as JSON: gzip-decoded, any content type (analytics.js sends text/plain), size-checked."""
+    raw = request.get_data(cache=True)
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, MAX_REQUEST_BYTES + 1)
+        except zlib.error:
+            raise BadRequest(400, "body is not valid gzip") from None
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise BadRequest(413, f"request body is over {MAX_REQUEST_BYTES} bytes (500 KB); send smaller batches")
+    if not raw.strip():
+        raise BadRequest(400, "request body is empty")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+
+
+def write_key(body: Any) -> str:
+    """Basic-auth user name (empty password), else ``writeKey`` in the body."""
+    auth = request.headers.get("Authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(auth[6:].strip()).decode("utf-8").split(":", 1)[0]
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest(401, "Authorization header is not valid Basic auth", "writeKey") from None
+        if user:
+            return user
+    if isinstance(body, dict) and isinstance(body.get("writeKey"), str):
+        return body["writeKey"]
+    raise BadRequest(401, "missing write key: send it as the Basic-auth user name or as writeKey in the body", "writeKey")
+
+
+def authenticated(body: Any):
+    key = write_key(body)
+    source = current_app.extensions["eventrouter.runtime"].config.source_for_key(key)
+    if source is None:
+        raise BadRequest(401, "unknown write key", "writeKey")
+    g.source = source
+    return source
+
+
+def intake() -> Intake:
+    return current_app.extensions["eventrouter.intake"]
+
+
+@bp.route("/v1/<kind>", methods=["OPTIONS"])
+def preflight(kind: str) -> Response:
+    return Response(status=204)
+
+
+@bp.post("/v1/<any(identify, track, page, screen, group, alias, i, t, p, s, g, a):kind>")
+def single(kind: str) -> tuple[Response, int]:
+    body = read_json()
+    source = authenticated(body)
+    if not isinstance(body, dict):
+        raise BadRequest(400, "body must be a JSON object")
+    if len(json.dumps(body, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+        raise BadRequest(413, f"event is over {MAX_EVENT_BYTES} bytes (32 KB)")
+    body = {k: v for k, v in body.items() if k != "writeKey"}
+    body["type"] = PATH_TYPES[kind]
+    result = intake().accept(source, [body], check_sizes=False)
+    if result.rejected:
+        return jsonify({"success": False, "errors": result.rejected[0]["errors"]}), 400
+    return jsonify({"success": True}), 200
+
+
+@bp.post("/v1/<any(batch, b, import):kind>")
+def batch(kind: str) -> tuple[Response, int]:
+    body = read_json()
+    source = authenticated(body)
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+        raise BadRequest(400, 'body must be an object with a "batch" array', "batch")
+    events = body["batch"]
+    if len(events) > MAX_BATCH_EVENTS:
+        raise BadRequest(400, f"batch has {len(events)} events; the limit is {MAX_BATCH_EVENTS}", "batch")
+    context = body.get("context") if isinstance(body.get("context"), dict) else None
+    integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else None
+    result = intake().accept(
+        source,
+        events,
+        batch_context=context,
+        batch_integrations=integrations,
+        sent_at=body.get("sentAt"),
+        check_sizes=len(request.get_data(cache=True)) > MAX_EVENT_BYTES or request.headers.get("Content-Encoding") == "gzip",
+    )
+    return jsonify(result.as_batch_answer()), 200

