@@ -34,7 +34,7 @@ def available() -> list[str]:
 def _importable(slug: str) -> bool:
     try:
         load(slug)
-    except (ImportError, KeyError):
+    except (ImportError, KeyError, AttributeError, TypeError):
         return False
     return True
 

@@ -25,11 +25,6 @@ def runtime() -> Runtime:
     return current_app.extensions["eventrouter.runtime"]
 
 
-@bp.errorhandler(BadRequest)
-def _bad_request(exc: BadRequest) -> tuple[Response, int]:
-    return jsonify({"success": False, "errors": exc.errors}), exc.status
-
-
 def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

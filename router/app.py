@@ -24,6 +24,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(regulations.bp)
+    app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:

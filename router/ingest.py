@@ -31,8 +31,7 @@ class BadRequest(Exception):
         self.errors = [{"path": path, "message": message}]
 
 
-@bp.errorhandler(BadRequest)
-def _bad_request(exc: BadRequest) -> tuple[Response, int]:
+def bad_request_answer(exc: BadRequest) -> tuple[Response, int]:
     return jsonify({"success": False, "errors": exc.errors}), exc.status
 
 

@@ -1,0 +1,31 @@
+"""Settings of the Extole destination. What Extole's docs leave open is a setting."""
+from marshmallow import fields, validate
+
+from destinations.base import BaseSettings
+
+TRACK_ENDPOINTS = ("/v5/events", "/v6/events", "/v6/async-events")
+#: "event": POST /v5/events {"event_name": "identify", "data": {...}};
+#: "flat": POST /v5/events/identify {partner_user_id, email, ..., traits: {...}}, as Extole's own Segment app
+IDENTIFY_MODES = ("event", "flat")
+#: what an empty 204 answer becomes; Extole documents it as a misrouted request, not an acceptance
+ON_204 = ("reject", "retry", "deliver")
+#: "extole": 2026-11-23T10:00:00+0000, the format of Extole's docs; "original": the Segment timestamp unchanged
+EVENT_TIME_FORMATS = ("extole", "original")
+
+
+class ExtoleSettings(BaseSettings):
+    api_key = fields.String(required=True, validate=validate.Length(min=1), metadata={"secret": True})
+    base_url = fields.Url(require_tld=False, load_default="https://api.extole.io")
+    #: host for the event calls (track, identify); Extole's OpenAPI names https://events.extole.io for /v6
+    #: while its guides use api.extole.io, so it is a setting (default: base_url)
+    events_base_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    track_endpoint = fields.String(load_default="/v5/events", validate=validate.OneOf(TRACK_ENDPOINTS))
+    identify_mode = fields.String(load_default="event", validate=validate.OneOf(IDENTIFY_MODES))
+    identify_event_name = fields.String(load_default="identify", validate=validate.Length(min=1))
+    event_time_format = fields.String(load_default="extole", validate=validate.OneOf(EVENT_TIME_FORMATS))
+    on_empty_204 = fields.String(load_default="reject", validate=validate.OneOf(ON_204))
+    erasure_note = fields.String(load_default="Erasure request from eventrouter")
+    #: sent as data.extole_app when set (Extole's Segment app sends "Segment Destination App")
+    extole_app = fields.String(load_default=None, allow_none=True)
+    #: the client id in event file names (<client_id>_<event>_<yyyyMMddHHmmss>.csv), used by the backfill
+    client_id = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))

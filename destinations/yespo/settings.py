@@ -1,0 +1,73 @@
+"""Settings of the Yespo (eSputnik) destination.
+
+Facts the vendor specs mark unconfirmed are settings, with the documented
+behaviour as the default: the host (yespo.io / api.yespo.io / esputnik.com),
+409 on a contact upsert meaning "already done", the Basic-auth username.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates
+
+from destinations.base import BaseSettings
+from destinations.yespo.limits import FORBIDDEN_CHARS
+
+#: sentinel value of ``forbidden_char_replacement``: refuse the event instead of rewriting its name
+REJECT = "reject"
+#: where ``keyValue`` may come from, tried in the configured order
+KEY_SOURCES = ("email", "userId", "phone", "anonymousId")
+#: the bulk upsert's ``dedupeOn`` values this plugin can fill from an identify
+DEDUPE_ON = ("externalCustomerId", "email", "sms", "email_or_sms")
+ORDER_STATUSES = ("INITIALIZED", "IN_PROGRESS", "DELIVERED", "CANCELLED", "ABANDONED_SHOPPING_CART")
+
+
+class YespoSettings(BaseSettings):
+    base_url = fields.Url(require_tld=False, load_default="https://yespo.io")
+    api_key = fields.String(required=True, validate=validate.Length(min=1), metadata={"secret": True})
+    #: Yespo accepts any username with the key as the password; the plugins send an empty one
+    username = fields.String(load_default="")
+
+    # track -----------------------------------------------------------------------
+    #: v1 sends nested parameter values as JSON strings, v2 as raw JSON (events and past events)
+    api_version = fields.String(load_default="v1", validate=validate.OneOf(["v1", "v2"]))
+    #: keyValue is the first of these the event carries
+    key_value_from = fields.List(
+        fields.String(validate=validate.OneOf(KEY_SOURCES)),
+        load_default=lambda: ["email", "userId"],
+        validate=validate.Length(min=1),
+    )
+    #: what replaces each character Yespo forbids in eventTypeKey, or "reject" to refuse such events
+    forbidden_char_replacement = fields.String(load_default="_")
+    #: track events older than this many days go to /past_events (None: never)
+    past_events_after_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+    # orders ----------------------------------------------------------------------
+    #: event names (after renames) that are orders
+    order_events = fields.List(fields.String(), load_default=lambda: ["Order Completed"])
+    #: "event": an orderCreated event on /event; "orders_api": POST /api/v1/orders, batched
+    orders_via = fields.String(load_default="event", validate=validate.OneOf(["event", "orders_api"]))
+    order_event_key = fields.String(load_default="orderCreated")
+    #: used when properties.status is not one of Yespo's statuses
+    order_status = fields.String(load_default="INITIALIZED", validate=validate.OneOf(ORDER_STATUSES))
+    #: used when properties.currency is missing; without it such orders are rejected
+    default_currency = fields.String(load_default=None, allow_none=True)
+
+    # identify --------------------------------------------------------------------
+    #: "contact": one synchronous POST /api/v1/contact per identify; "contacts": bulk, asynchronous
+    identify_via = fields.String(load_default="contact", validate=validate.OneOf(["contact", "contacts"]))
+    dedupe_on = fields.String(load_default="externalCustomerId", validate=validate.OneOf(DEDUPE_ON))
+    #: bulk upsert: bring back contacts deleted earlier (Yespo skips them otherwise)
+    restore_deleted = fields.Boolean(load_default=False)
+    #: trait path -> Yespo additional field id, e.g. {"plan": 123456, "address.country": 123457}
+    contact_fields = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
+    #: 409 on /contact means "the same request within a minute" [unconfirmed]: count it as delivered
+    treat_409_as_delivered = fields.Boolean(load_default=True)
+
+    @validates("forbidden_char_replacement")
+    def _replacement(self, value: str, **_: Any) -> None:
+        if value == REJECT:
+            return
+        bad = sorted(set(value) & FORBIDDEN_CHARS)
+        if bad:
+            raise ValidationError(f"must not contain characters Yespo forbids: {' '.join(bad)}")

@@ -1,0 +1,51 @@
+"""`eventrouter up` as a user runs it, fed by the real analytics-python client."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import pytest
+import requests
+
+from tests.e2e.procs import Proc, free_port, wait_http, write_config
+from tests.fakes.http import FakeServer
+
+segment = pytest.importorskip("segment.analytics", reason="segment-analytics-python is not installed")
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_event_sent_with_analytics_python_reaches_the_webhook_signed(tmp_path):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook",
+                                          "settings": {"url": hook.base_url + "/hook", "shared_secret": "s3cret-e2e"}}])
+        port = free_port()
+        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+            client = segment.Client("e2e-write-key", host=f"http://127.0.0.1:{port}", sync_mode=True, gzip=True)
+            client.identify("user-42", {"email": "ada@example.com", "firstName": "Ada"})
+            client.track("user-42", "Order Completed", {"order_id": "o-1", "revenue": 12.5})
+            client.flush()
+            requests_ = hook.wait_for(2, timeout=30)
+            by_type = {r.json()["type"]: r for r in requests_}
+            ident, track = by_type["identify"].json(), by_type["track"].json()
+            assert ident["userId"] == "user-42" and ident["traits"] == {"email": "ada@example.com", "firstName": "Ada"}
+            assert track["event"] == "Order Completed" and track["properties"] == {"order_id": "o-1", "revenue": 12.5}
+            assert track["context"]["library"]["name"] == "analytics-python"
+            for r in requests_:
+                assert r.headers["X-Signature"] == hmac.new(b"s3cret-e2e", r.body, hashlib.sha1).hexdigest()
+            health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+            assert health["redis"] == "ok" and health["workers"] == 1
+        finally:
+            code = up.stop()
+        out = up.output()
+        assert f"eventrouter is up at http://127.0.0.1:{port}" in out
+        assert "write key: e2e-write-key" in out and "embedded Redis, data in" in out
+        assert "eventrouter stopped" in out and code == 0, out
+
+
+def test_up_refuses_a_bad_config_with_the_key_path(tmp_path):
+    config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {}}])
+    up = Proc(config, "up", "--port", str(free_port()))
+    assert up.popen.wait(30) == 2
+    assert "destinations[0].settings.url: missing (required)" in up.output()

@@ -1,0 +1,49 @@
+"""The operator API: stats, dead letters and replay, ingest rejections."""
+from __future__ import annotations
+
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, webhook_destination, work
+
+ADMIN = {"Authorization": "Bearer admin-secret-token"}
+
+
+def test_the_operator_api_needs_the_admin_token(make_runtime, client_for):
+    client = client_for(make_runtime())
+    assert client.get("/v1/admin/destinations").status_code == 401
+    assert client.get("/v1/admin/destinations", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/v1/admin/destinations", headers=ADMIN).status_code == 200
+
+
+def test_without_an_admin_token_the_operator_api_is_off(make_runtime, client_for):
+    r = client_for(make_runtime(admin_token=None)).get("/v1/admin/destinations", headers=ADMIN)
+    assert r.status_code == 403
+    assert r.get_json()["errors"][0]["message"] == "the operator API is off: set admin_token in the config"
+
+
+def test_an_operator_sees_why_an_event_failed_and_replays_it(make_runtime, client_for):
+    state = {"ok": False}
+    with FakeServer(lambda req: Reply(200, {}) if state["ok"] else Reply(422, {"error": "no such list"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e", "messageId": "m1"})
+        work(rt)
+        stats = client.get("/v1/admin/destinations", headers=ADMIN).get_json()
+        assert stats["ingest"] == {"accepted": 1}
+        assert stats["destinations"][0]["dead_letters"] == 1 and stats["destinations"][0]["rejected"] == 1
+        (dead,) = client.get("/v1/admin/dead-letters/hook", headers=ADMIN).get_json()["dead_letters"]
+        assert dead["reason"] == "webhook answered 422" and dead["response"] == '{"error": "no such list"}'
+        assert "hook-secret-1234" not in str(dead)
+        state["ok"] = True
+        r = client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [dead["entry_id"]]}, headers=ADMIN)
+        assert r.get_json() == {"success": True, "replayed": 1}
+        work(rt)
+        assert hook.requests[-1].json()["messageId"] == "m1"
+        assert client.get("/v1/admin/dead-letters/nope", headers=ADMIN).status_code == 404
+
+
+def test_ingest_rejections_are_listed_for_the_operator(make_runtime, client_for):
+    client = client_for(make_runtime())
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [{"type": "track", "userId": "u"}]})
+    (rej,) = client.get("/v1/admin/rejected", headers=ADMIN).get_json()["rejected"]
+    assert rej["errors"] == [{"path": "event", "message": "a track call needs an event name"}]
+    assert rej["event"] == {"type": "track", "userId": "u"}
