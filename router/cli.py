@@ -242,6 +242,16 @@ def stats() -> None:
         click.echo(json.dumps({"destination": d.name, **rt.queue.depth(d.name)}))
 
 
+@main.command()
+@click.option("--limit", default=50, show_default=True)
+def regulations(limit: int) -> None:
+    """GDPR regulations, newest first, with their status per destination."""
+    from router.regulations import list_regulations
+
+    for reg in list_regulations(load_runtime(), limit):
+        click.echo(json.dumps(reg))
+
+
 def _mount_destination_commands() -> None:
     for slug in BUILTIN:
         try:

@@ -21,6 +21,7 @@ from router.config import DestinationConfig
 from router.errors import DeliveryError
 from router.queue import Settlement, now_ms
 from router.redact import Redactor
+from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
 
@@ -88,7 +89,8 @@ class Drainer:
                         break
                     keeper.batch_id = batch_id
                     settlement, pause = self.process(claimed.items)
-                    self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"])
+                    if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"]):
+                        track_regulations(self.rt, self.dest, settlement.regulations)
                     keeper.batch_id = ""
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
@@ -126,6 +128,8 @@ class Drainer:
         now = now_ms()
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
+            if env.get("g"):
+                settlement.regulations.append((env["g"], outcome))
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
             elif outcome.status is OutcomeStatus.SKIPPED:
@@ -191,15 +195,19 @@ class Drainer:
         return self.redact.text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str))
 
     def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement) -> list[dict[str, Any]]:
-        """Events of a user deleted after they were received are not delivered (GDPR: delete wins)."""
-        hashes = [e["u"] for e in envs if e["u"] and e["e"].get("type") != "delete"]
-        if not hashes or not self.rt.redis.exists(self.rt.queue.keys.forgotten):
+        """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).
+
+        The delete already purged the queues; this covers a batch claimed just before it."""
+        hashes = sorted({e["u"] for e in envs if e["u"]})
+        if not hashes:
             return envs
-        deleted_at = dict(zip(hashes, self.rt.redis.hmget(self.rt.queue.keys.forgotten, hashes)))
+        keys = self.rt.queue.keys
+        deleted_at = {h: int(t) for h, t in zip(hashes, self.rt.redis.mget([keys.forgotten(h) for h in hashes])) if t}
+        if not deleted_at:
+            return envs
         kept = []
         for env in envs:
-            when = deleted_at.get(env["u"]) if env["e"].get("type") != "delete" else None
-            if when is not None and env["r"] <= int(when):
+            if env["u"] in deleted_at and env["r"] <= deleted_at[env["u"]]:
                 s.count("forgotten")
             else:
                 kept.append(env)

@@ -87,7 +87,8 @@ class Intake:
                 continue
             self._enrich(event, received, received_iso)
             dests = [d.name for d in self.rt.router.destinations_for(event)]
-            env = envelope(event, event["messageId"], received_ms)
+            regulation = f"del-{event['messageId']}" if event["type"] == "delete" else ""
+            env = envelope(event, event["messageId"], received_ms, regulation)
             items.append((event["messageId"], user_hash(event.get("userId")), dests, env))
             accepted_events.append(event)
         if rejected_records:
@@ -155,8 +156,8 @@ class Intake:
 
     def _rejected_record(self, source: SourceConfig, raw: Any, errors: list[dict[str, str]], received_ms: int) -> str:
         return json.dumps(
-            {"source": source.name, "received_at": received_ms, "errors": errors, "event": raw,
-             "u": user_hash(raw.get("userId")) if isinstance(raw, dict) else ""},
+            {"u": user_hash(raw.get("userId")) if isinstance(raw, dict) else "",
+             "source": source.name, "received_at": received_ms, "errors": errors, "event": raw},
             separators=(",", ":"),
             ensure_ascii=False,
             default=str,

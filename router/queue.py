@@ -178,27 +178,36 @@ end
 return {#due, reaped, tok}
 """
 
-# Remove every envelope of one user (by hash) from a destination's buffer, retries,
-# in-flight batches and dead letters: the router forgets a deleted user.
+# Remove every envelope of the given users (by hash) from a destination's buffer,
+# retries, in-flight batches and dead letters: the router forgets deleted users.
+# ``"u"`` is the first key of envelopes and records, so the first match is it.
 PURGE = """
-local ns, d, needle = ARGV[1], ARGV[2], '"u":"' .. ARGV[3] .. '"'
+local ns, d = ARGV[1], ARGV[2]
+local doomed = {}
+for i = 3, #ARGV do doomed[ARGV[i]] = true end
+local function hit(item) local u = string.match(item, '"u":"(%x*)"'); return u ~= nil and doomed[u] end
 local removed = 0
 local function drop_from_list(key)
   for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
-    if string.find(item, needle, 1, true) then removed = removed + redis.call('LREM', key, 0, item) end
+    if hit(item) then removed = removed + redis.call('LREM', key, 0, item) end
   end
 end
-drop_from_list(ns .. ':buf:' .. d)
-for _, bid in ipairs(redis.call('ZRANGE', ns .. ':inflight:' .. d, 0, -1)) do
-  drop_from_list(ns .. ':batch:' .. d .. ':' .. bid)
+if d ~= '' then
+  drop_from_list(ns .. ':buf:' .. d)
+  for _, bid in ipairs(redis.call('ZRANGE', ns .. ':inflight:' .. d, 0, -1)) do
+    drop_from_list(ns .. ':batch:' .. d .. ':' .. bid)
+  end
+  local rk = ns .. ':retry:' .. d
+  for _, item in ipairs(redis.call('ZRANGE', rk, 0, -1)) do
+    if hit(item) then removed = removed + redis.call('ZREM', rk, item) end
+  end
 end
-local rk = ns .. ':retry:' .. d
-for _, item in ipairs(redis.call('ZRANGE', rk, 0, -1)) do
-  if string.find(item, needle, 1, true) then removed = removed + redis.call('ZREM', rk, item) end
-end
-local xk = ns .. ':dead:' .. d
-for _, entry in ipairs(redis.call('XRANGE', xk, '-', '+')) do
-  if string.find(entry[2][2], needle, 1, true) then removed = removed + redis.call('XDEL', xk, entry[1]) end
+local streams = {ns .. ':rejected'}
+if d ~= '' then streams = {ns .. ':dead:' .. d} end
+for _, xk in ipairs(streams) do
+  for _, entry in ipairs(redis.call('XRANGE', xk, '-', '+')) do
+    if hit(entry[2][2]) then removed = removed + redis.call('XDEL', xk, entry[1]) end
+  end
 end
 return removed
 """
@@ -215,12 +224,14 @@ def user_hash(user_id: Any) -> str:
     return hashlib.sha256(str(user_id).encode("utf-8")).hexdigest()[:32]
 
 
-def envelope(event: dict[str, Any], event_id: str, received_ms: int) -> str:
-    return json.dumps(
-        {"u": user_hash(event.get("userId")), "r": received_ms, "id": event_id, "a": 0, "f": 0, "e": event},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+def envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "") -> str:
+    """A delete carries no user hash, so purging the user never removes the delete itself;
+    it carries its regulation id (``g``) instead, for status tracking."""
+    if event.get("type") == "delete":
+        env = {"u": "", "r": received_ms, "id": event_id, "a": 0, "f": 0, "g": regulation, "e": event}
+    else:
+        env = {"u": user_hash(event.get("userId")), "r": received_ms, "id": event_id, "a": 0, "f": 0, "e": event}
+    return json.dumps(env, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass
@@ -238,6 +249,8 @@ class Settlement:
     front: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: (regulation id, outcome) of the GDPR deletes in the batch
+    regulations: list[tuple[str, Any]] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -277,9 +290,15 @@ class Keys:
     def suppressed(self) -> str:
         return f"{self.ns}:suppressed"
 
+    def forgotten(self, uhash: str) -> str:
+        return f"{self.ns}:forgotten:{uhash}"
+
+    def regulation(self, reg_id: str) -> str:
+        return f"{self.ns}:reg:{reg_id}"
+
     @property
-    def forgotten(self) -> str:
-        return f"{self.ns}:forgotten"
+    def regulations(self) -> str:
+        return f"{self.ns}:regs"
 
     @property
     def ticker(self) -> str:
@@ -374,8 +393,9 @@ class DeliveryQueue:
     def delete_dead(self, dest: str, entry_ids: Sequence[str]) -> int:
         return int(self.redis.xdel(self.keys.dead(dest), *entry_ids)) if entry_ids else 0
 
-    def purge_user(self, dest: str, uhash: str) -> int:
-        return int(self._purge(args=[self.ns, dest, uhash]))
+    def purge_users(self, dest: str, hashes: Sequence[str]) -> int:
+        """Remove the users' events from a destination (or, with dest '', from the ingest rejections)."""
+        return int(self._purge(args=[self.ns, dest, *hashes])) if hashes else 0
 
     def depth(self, dest: str) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)

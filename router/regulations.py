@@ -1,15 +1,213 @@
-"""GDPR: delete and suppress users across every destination."""
+"""GDPR: delete and suppress users across every destination.
+
+Three ways in, one behaviour: a ``delete`` call (through /v1/batch, the short
+paths or /v1/webhook) and ``POST /v1/regulations`` both
+
+1. make the router forget the user: their events still waiting in buffers,
+   in-flight batches, retries, dead letters and ingest rejections are removed,
+   and a batch claimed just before is dropped at send time (the delete wins);
+2. queue a ``delete`` event for each destination that can delete, delivered
+   with the normal retries; its outcome updates the regulation's status.
+
+Suppression drops a user's events at ingest (answered 200, counted) until
+UNSUPPRESS. Regulation records keep hashes of user ids, never the ids.
+"""
 from __future__ import annotations
 
-from typing import Any
+import json
+import time
+import uuid
+from typing import Any, Iterable
 
-from flask import Blueprint
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate
 
+from router.admin import admin_only
+from router.queue import envelope, now_ms, user_hash
 from router.runtime import Runtime
+from router.schemas import error_list
 
 bp = Blueprint("regulations", __name__)
 
+DELETE_TYPES = {"SUPPRESS_WITH_DELETE", "DELETE_ONLY"}
+SUPPRESS_TYPES = {"SUPPRESS_WITH_DELETE", "SUPPRESS_ONLY"}
+MAX_SUBJECTS = 5000
+#: how long a deleted user's older events are refused at send time (purging already removed the queued ones)
+FORGET_SECONDS = 86400
+REGULATION_TTL = 90 * 86400
+
+
+class RegulationSchema(Schema):
+    regulationType = fields.String(
+        required=True, validate=validate.OneOf(["SUPPRESS_WITH_DELETE", "DELETE_ONLY", "SUPPRESS_ONLY", "UNSUPPRESS"])
+    )
+    subjectType = fields.String(required=True, validate=validate.OneOf(["USER_ID"]))
+    subjectIds = fields.List(
+        fields.String(validate=validate.Length(min=1, max=1000)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_SUBJECTS),
+    )
+
+
+def regulate(rt: Runtime, kind: str, user_ids: list[str], reg_id: str | None = None) -> str:
+    """Apply a regulation; returns its id. Deletes reach every enabled destination that can delete."""
+    reg_id = reg_id or uuid.uuid4().hex
+    hashes = sorted({user_hash(u) for u in user_ids})
+    keys = rt.queue.keys
+    if kind in SUPPRESS_TYPES:
+        rt.redis.sadd(keys.suppressed, *hashes)
+    elif kind == "UNSUPPRESS":
+        rt.redis.srem(keys.suppressed, *hashes)
+    dests: list[str] = []
+    if kind in DELETE_TYPES:
+        dests = [d.name for d in rt.router.destinations_for({"type": "delete"})]
+    record_regulation(rt, reg_id, kind, hashes, dests, unsupported_delete(rt) if kind in DELETE_TYPES else [])
+    if kind in DELETE_TYPES:
+        forget(rt, hashes)
+        received = now_ms()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        events = [
+            {"type": "delete", "userId": u, "messageId": f"delete-{reg_id}-{i}", "timestamp": stamp,
+             "receivedAt": stamp, "context": {}, "integrations": {}}
+            for i, u in enumerate(user_ids)
+        ]
+        envs = [envelope(e, e["messageId"], received, reg_id) for e in events]
+        for name in dests:
+            for start in range(0, len(envs), 1000):
+                rt.wake([(name, rt.queue.push(name, envs[start : start + 1000]))])
+    return reg_id
+
+
+def forget(rt: Runtime, hashes: list[str]) -> int:
+    """Remove the users' events from everything the router holds; returns how many were removed."""
+    keys = rt.queue.keys
+    pipe = rt.redis.pipeline(transaction=False)
+    stamp = str(now_ms())
+    for h in hashes:
+        pipe.set(keys.forgotten(h), stamp, ex=FORGET_SECONDS)
+    pipe.execute()
+    removed = rt.queue.purge_users("", hashes)
+    for d in rt.config.destinations:
+        removed += rt.queue.purge_users(d.name, hashes)
+    return removed
+
 
 def forget_deleted(rt: Runtime, deletes: list[dict[str, Any]]) -> None:
-    """Placeholder until the regulations API lands."""
-    return None
+    """Ingest hook: a ``delete`` call already queued for its destinations; forget the user and track it."""
+    for event in deletes:
+        hashes = [user_hash(event["userId"])]
+        routed = [d.name for d in rt.router.destinations_for(event)]
+        record_regulation(rt, f"del-{event['messageId']}", "DELETE_ONLY", hashes, routed, unsupported_delete(rt))
+        forget(rt, hashes)
+
+
+def unsupported_delete(rt: Runtime) -> list[str]:
+    return [d.name for d in rt.config.enabled_destinations if not d.plugin.supports_delete()]
+
+
+def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], dests: Iterable[str], unsupported: Iterable[str]) -> None:
+    keys = rt.queue.keys
+    n = len(hashes)
+    record: dict[str, Any] = {"type": kind, "created_at": now_ms(), "subjects": n, "subject_hashes": json.dumps(hashes)}
+    for d in dests:
+        record[f"{d}:pending"] = n
+        record[f"{d}:finished"] = 0
+        record[f"{d}:failed"] = 0
+    for d in unsupported:
+        record[f"{d}:unsupported"] = 1
+    pipe = rt.redis.pipeline(transaction=True)
+    pipe.hset(keys.regulation(reg_id), mapping=record)
+    pipe.expire(keys.regulation(reg_id), REGULATION_TTL)
+    pipe.zadd(keys.regulations, {reg_id: record["created_at"]})
+    pipe.execute()
+
+
+def track_regulations(rt: Runtime, dest: str, results: list[tuple[str, Any]]) -> None:
+    """Update regulation statuses from the outcomes of their delete events at one destination."""
+    if not results:
+        return
+    from destinations.base import OutcomeStatus
+
+    pipe = rt.redis.pipeline(transaction=False)
+    for reg_id, outcome in results:
+        key = rt.queue.keys.regulation(reg_id)
+        if outcome.status in (OutcomeStatus.DELIVERED, OutcomeStatus.SKIPPED):
+            pipe.hincrby(key, f"{dest}:pending", -1)
+            pipe.hincrby(key, f"{dest}:finished", 1)
+        elif outcome.status is OutcomeStatus.REJECTED:
+            pipe.hincrby(key, f"{dest}:pending", -1)
+            pipe.hincrby(key, f"{dest}:failed", 1)
+            pipe.hset(key, f"{dest}:reason", outcome.reason)
+        else:
+            pipe.hset(key, f"{dest}:last_error", outcome.reason)
+    pipe.execute()
+
+
+def regulation_status(rt: Runtime, reg_id: str) -> dict[str, Any] | None:
+    raw = {k.decode(): v.decode() for k, v in rt.redis.hgetall(rt.queue.keys.regulation(reg_id)).items()}
+    if not raw:
+        return None
+    per: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if ":" in key:
+            dest, field = key.rsplit(":", 1)
+            per.setdefault(dest, {})[field] = int(value) if field in ("pending", "finished", "failed") else value
+    destinations = {}
+    for dest, f in sorted(per.items()):
+        if "unsupported" in f:
+            destinations[dest] = {"status": "not_supported"}
+            continue
+        status = "pending" if f["pending"] > 0 else ("failed" if f["failed"] else "finished")
+        entry = {"status": status, "finished": f["finished"], "failed": f["failed"], "pending": f["pending"]}
+        if "reason" in f:
+            entry["reason"] = f["reason"]
+        if "last_error" in f and status == "pending":
+            entry["last_error"] = f["last_error"]
+        destinations[dest] = entry
+    states = {d["status"] for d in destinations.values()} - {"not_supported"}
+    overall = "pending" if "pending" in states else ("failed" if "failed" in states else "finished")
+    return {
+        "regulateId": reg_id,
+        "regulationType": raw["type"],
+        "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(raw["created_at"]) / 1000)),
+        "subjects": int(raw["subjects"]),
+        "status": overall,
+        "destinations": destinations,
+    }
+
+
+def list_regulations(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
+    ids = [i.decode() for i in rt.redis.zrevrange(rt.queue.keys.regulations, 0, limit - 1)]
+    return [s for s in (regulation_status(rt, i) for i in ids) if s]
+
+
+# HTTP ----------------------------------------------------------------------------------
+def _runtime() -> Runtime:
+    return current_app.extensions["eventrouter.runtime"]
+
+
+@bp.post("/v1/regulations")
+@admin_only
+def create() -> tuple[Response, int]:
+    body = request.get_json(silent=True)
+    try:
+        data = RegulationSchema().load(body if isinstance(body, dict) else {})
+    except ValidationError as exc:
+        return jsonify({"success": False, "errors": error_list(exc.messages)}), 400
+    reg_id = regulate(_runtime(), data["regulationType"], data["subjectIds"])
+    return jsonify({"regulateId": reg_id}), 200
+
+
+@bp.get("/v1/regulations")
+@admin_only
+def index() -> Response:
+    return jsonify({"regulations": list_regulations(_runtime(), int(request.args.get("limit", 100)))})
+
+
+@bp.get("/v1/regulations/<reg_id>")
+@admin_only
+def show(reg_id: str) -> tuple[Response, int]:
+    status = regulation_status(_runtime(), reg_id)
+    if status is None:
+        return jsonify({"success": False, "errors": [{"path": "regulateId", "message": "no such regulation"}]}), 404
+    return jsonify(status), 200

@@ -4,6 +4,7 @@ An instance gets an event when it is enabled, its plugin handles the type,
 it subscribes to the type, its ``events`` filter admits a track event's
 name, and the event's ``integrations`` object allows it (``All`` is the
 default; keys match the instance name, the plugin's display name or an alias).
+Deletes ignore ``subscribe``: every destination that can delete gets them.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class Router:
         integrations = event.get("integrations") or {}
         out = []
         for dest, names in self.routes:
-            if kind not in dest.subscribe or kind not in dest.plugin.handles:
+            # a GDPR delete reaches every destination that can delete, whatever it subscribes to
+            if kind not in dest.plugin.handles or (kind != "delete" and kind not in dest.subscribe):
                 continue
             if kind == "track" and not admits(dest, event.get("event", "")):
                 continue

@@ -1,0 +1,164 @@
+"""Ingest and delivery throughput, measured on this machine (not a test).
+
+    python bench/throughput.py [--events 100000] [--batch 100] [--senders 4] [--workers 2] [--seconds 60]
+
+1. starts an embedded Redis (or uses REDIS_URL), the web process (gunicorn, 2
+   processes) and a local webhook receiver on 127.0.0.1;
+2. ingest: senders post /v1/batch requests of --batch events until --events
+   are accepted or --seconds pass; prints events/s;
+3. delivery: starts --workers workers and the scheduler and waits until every
+   event reached the receiver (batching webhook, 100 per request); prints events/s.
+Every loop is bounded in count and time; only loopback addresses are used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from router.redis_server import EmbeddedRedis, connect  # noqa: E402
+from tests.e2e.procs import Proc, free_port, wait_http  # noqa: E402
+
+
+class Receiver:
+    """A minimal webhook receiver that counts events."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms a request
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                n = len(json.loads(body))
+                with outer.lock:
+                    outer.count += n
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *a: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--senders", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=60)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="er-bench-"))
+    server = None
+    if not os.environ.get("REDIS_URL"):
+        server = EmbeddedRedis(tmp / "data")
+        server.start()
+    receiver = Receiver()
+    ns = f"bench{uuid.uuid4().hex[:6]}"
+    cfg = {
+        "redis_url": "embedded", "data_dir": str(tmp / "data"), "namespace": ns,
+        "sources": [{"name": "bench", "write_keys": ["bench-key"]}],
+        "destinations": [{"name": "hook", "type": "webhook", "batch_size": 100,
+                          "settings": {"url": receiver.url, "batch": True}}],
+    }
+    config = tmp / "eventrouter.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    port = free_port()
+    web = Proc(config, "serve", "--port", str(port), "--web-workers", "2")
+    procs = [web]
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        accepted = ingest(port, args)
+        procs.append(Proc(config, "scheduler"))
+        procs += [Proc(config, "worker") for _ in range(args.workers)]
+        start = time.monotonic()
+        deadline = start + args.seconds * 2
+        while receiver.count < accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        took = time.monotonic() - start
+        print(f"delivery: {receiver.count} events in {took:.2f}s = {receiver.count / took:,.0f} events/s "
+              f"({args.workers} workers, batching webhook, 100 events per request)")
+        if receiver.count < accepted:
+            print(f"  incomplete: {accepted - receiver.count} events not delivered within the time bound")
+    finally:
+        for p in procs:
+            p.stop()
+        if server:
+            server.stop()
+        else:
+            r = connect(os.environ["REDIS_URL"])
+            keys = list(r.scan_iter(f"{ns}*"))
+            if keys:
+                r.delete(*keys)
+
+
+def ingest(port: int, args: argparse.Namespace) -> int:
+    url = f"http://127.0.0.1:{port}/v1/batch"
+    requests_total = args.events // args.batch
+    counter = iter(range(requests_total))
+    lock = threading.Lock()
+    accepted = [0]
+    deadline = time.monotonic() + args.seconds
+
+    def sender(sid: int) -> None:
+        s = requests.Session()
+        s.auth = ("bench-key", "")
+        while time.monotonic() < deadline:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            batch = [{"type": "track", "userId": f"user-{n}-{i}", "event": "Order Completed",
+                      "messageId": f"{sid}-{n}-{i}", "properties": {"order_id": f"o-{n}-{i}", "revenue": 12.5},
+                      "context": {"ip": "127.0.0.1", "library": {"name": "bench"}}} for i in range(args.batch)]
+            r = s.post(url, data=json.dumps({"batch": batch}), headers={"Content-Type": "application/json"}, timeout=30)
+            r.raise_for_status()
+            with lock:
+                accepted[0] += r.json()["accepted"]
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(args.senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - start
+    print(f"ingest: {accepted[0]} events in {took:.2f}s = {accepted[0] / took:,.0f} events/s "
+          f"({args.batch}-event batches, {args.senders} senders, 2 gunicorn processes)")
+    return accepted[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""GDPR: deletes reach every destination, the router forgets the user, suppression holds."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from destinations import registry
+from destinations.webhook import WebhookDestination
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, webhook_destination, work
+
+ADMIN = {"Authorization": "Bearer admin-secret-token"}
+
+
+class NoDelete(WebhookDestination):
+    """A destination whose vendor has no delete API."""
+
+    slug = "nodelete"
+    display_name = "No Delete"
+    handles = frozenset({"identify", "track"})
+
+
+@pytest.fixture
+def nodelete(monkeypatch):
+    monkeypatch.setitem(registry.BUILTIN, "nodelete", "tests.router.test_regulations:NoDelete")
+
+
+def track(user: str, i: int) -> dict:
+    return {"type": "track", "userId": user, "event": "Viewed", "messageId": f"{user}-{i}"}
+
+
+def regulation(client, kind: str, ids: list[str]) -> str:
+    r = client.post("/v1/regulations", json={"regulationType": kind, "subjectType": "USER_ID", "subjectIds": ids},
+                    headers=ADMIN)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["regulateId"]
+
+
+def delivered_deletes(hook: FakeServer) -> list[str]:
+    return [r.json()["userId"] for r in hook.requests if r.json()["type"] == "delete"]
+
+
+@pytest.mark.parametrize("way_in", ["batch", "b", "webhook", "regulations"])
+def test_every_way_in_deletes_the_user_at_each_destination_and_forgets_their_queued_events(
+    make_runtime, client_for, way_in
+):
+    with FakeServer() as a, FakeServer() as b:
+        rt = make_runtime(destinations=[webhook_destination(a.base_url, name="a"),
+                                        webhook_destination(b.base_url, name="b")])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), track("stays", 1)]})
+        delete = {"type": "delete", "userId": "gone", "messageId": "del-1", "context": None, "integrations": []}
+        if way_in == "regulations":
+            reg_id = regulation(client, "DELETE_ONLY", ["gone"])
+        elif way_in == "webhook":
+            body = json.dumps(delete).encode()
+            sig = hmac.new(b"whsec-test", body, hashlib.sha1).hexdigest()
+            assert client.post("/v1/webhook", data=body, headers={"X-Signature": sig, "Content-Type": "application/json"}).status_code == 200
+            reg_id = "del-del-1"
+        else:
+            assert client.post(f"/v1/{way_in}", json={"writeKey": WRITE_KEY, "batch": [delete]}).get_json()["accepted"] == 1
+            reg_id = "del-del-1"
+        work(rt)
+        for hook in (a, b):
+            assert delivered_deletes(hook) == ["gone"]
+            assert [r.json()["userId"] for r in hook.requests if r.json()["type"] == "track"] == ["stays"]
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        assert status["status"] == "finished"
+        assert status["destinations"] == {d: {"status": "finished", "finished": 1, "failed": 0, "pending": 0} for d in ("a", "b")}
+
+
+def test_a_delete_removes_the_users_retries_dead_letters_and_rejected_events(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(500) if req.json()["event"] == "retry-me" else Reply(400)) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, subscribe=["track"])])
+        client = client_for(rt)
+        batch = [dict(track("gone", 1), event="retry-me"), dict(track("gone", 2), event="reject-me"),
+                 {"type": "track", "userId": "gone"}, dict(track("stays", 1), event="reject-me")]
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": batch})
+        work(rt)
+        depth = rt.queue.depth("hook")
+        assert (depth["retrying"], depth["dead_letters"], rt.redis.xlen(rt.queue.keys.rejected)) == (1, 2, 1)
+        regulation(client, "DELETE_ONLY", ["gone"])
+        depth = rt.queue.depth("hook")
+        assert (depth["retrying"], depth["dead_letters"], rt.redis.xlen(rt.queue.keys.rejected)) == (0, 1, 0)
+        (_, left), = rt.queue.dead_letters("hook")
+        assert left["event"]["userId"] == "stays"
+
+
+def test_a_delete_wins_over_a_batch_already_claimed_by_a_worker(make_runtime, client_for):
+    from router.delivery import Drainer
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), track("stays", 1)]})
+        claimed = rt.queue.claim("hook", "tok", "b1", 100, 1)  # a worker holds the batch in memory...
+        regulation(client, "DELETE_ONLY", ["gone"])          # ...when the delete arrives
+        settlement, _ = Drainer(rt, "hook", "tok").process(claimed.items)
+        assert settlement.counts == {"delivered": 1, "forgotten": 1}
+        assert [r.json()["userId"] for r in hook.requests] == ["stays"]
+
+
+def test_suppressed_users_are_dropped_at_ingest_until_unsuppressed(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        regulation(client, "SUPPRESS_ONLY", ["quiet"])
+        r = client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("quiet", 1), track("loud", 1)]})
+        assert r.status_code == 200 and (r.get_json()["accepted"], r.get_json()["suppressed"]) == (1, 1)
+        assert client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("quiet", 2)}).status_code == 200
+        regulation(client, "UNSUPPRESS", ["quiet"])
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("quiet", 3)})
+        work(rt)
+        assert [r.json()["messageId"] for r in hook.requests] == ["loud-1", "quiet-3"]
+        assert delivered_deletes(hook) == []  # SUPPRESS_ONLY deletes nothing
+
+
+def test_suppress_with_delete_both_deletes_and_suppresses(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        regulation(client, "SUPPRESS_WITH_DELETE", ["u1"])
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("u1", 1)})
+        work(rt)
+        assert [r.json()["type"] for r in hook.requests] == ["delete"]
+
+
+def test_five_thousand_ids_in_one_request_each_get_a_delete(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True}, batch_size=500)])
+        client = client_for(rt)
+        ids = [f"user-{i}" for i in range(5000)]
+        started = time.monotonic()
+        reg_id = regulation(client, "DELETE_ONLY", ids)
+        assert time.monotonic() - started < 10
+        work(rt)
+        assert sorted(e["userId"] for r in hook.requests for e in r.json()) == sorted(ids)
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        assert status["subjects"] == 5000 and status["destinations"]["hook"]["finished"] == 5000
+        record = rt.redis.hgetall(rt.queue.keys.regulation(reg_id))
+        assert b"user-1" not in b"".join(list(record.keys()) + list(record.values()))  # hashes, not ids
+
+
+def test_more_than_five_thousand_ids_or_a_bad_type_is_400(make_runtime, client_for):
+    client = client_for(make_runtime())
+    r = client.post("/v1/regulations", json={"regulationType": "DELETE_ONLY", "subjectType": "USER_ID",
+                                             "subjectIds": [str(i) for i in range(5001)]}, headers=ADMIN)
+    assert r.status_code == 400 and r.get_json()["errors"][0]["path"] == "subjectIds"
+    r = client.post("/v1/regulations", json={"regulationType": "FORGET", "subjectType": "USER_ID", "subjectIds": ["x"]},
+                    headers=ADMIN)
+    assert r.status_code == 400 and r.get_json()["errors"][0]["path"] == "regulationType"
+    assert client.post("/v1/regulations", json={}).status_code == 401
+
+
+def test_status_shows_a_failing_destination_then_its_recovery_and_one_that_cannot_delete(
+    make_runtime, client_for, nodelete
+):
+    state = {"up": False}
+    with FakeServer(lambda req: Reply(200) if state["up"] else Reply(503, "maintenance")) as flaky, FakeServer() as ok:
+        rt = make_runtime(destinations=[webhook_destination(flaky.base_url, name="flaky"),
+                                        webhook_destination(ok.base_url, name="ok"),
+                                        {"name": "legacy", "type": "nodelete", "settings": {"url": ok.base_url}}])
+        client = client_for(rt)
+        reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+        work(rt)
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        assert status["status"] == "pending"
+        assert status["destinations"]["flaky"] == {"status": "pending", "finished": 0, "failed": 0, "pending": 1,
+                                                   "last_error": "webhook answered 503"}
+        assert status["destinations"]["ok"]["status"] == "finished"
+        assert status["destinations"]["legacy"] == {"status": "not_supported"}
+        state["up"] = True
+        deadline = time.monotonic() + 10
+        while status["status"] != "finished" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            work(rt)
+            status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        assert status["destinations"]["flaky"]["status"] == "finished"
+        listed = client.get("/v1/regulations", headers=ADMIN).get_json()["regulations"]
+        assert [r["regulateId"] for r in listed] == [reg_id]
+
+
+def test_a_destination_that_rejects_the_delete_shows_failed_with_the_reason(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(403, "forbidden")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+        work(rt)
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        assert status["status"] == "failed"
+        assert status["destinations"]["hook"] == {"status": "failed", "finished": 0, "failed": 1, "pending": 0,
+                                                  "reason": "webhook answered 403"}
