@@ -140,6 +140,11 @@ class Destination:
                 # the rest of the batch waits for the limiter too
                 outcomes.extend(Outcome.from_error(exc) for _ in batch[i:])
                 break
+            except RetryableError as exc:
+                outcomes.append(Outcome.from_error(exc))
+                # the vendor is down or overloaded: don't spend the rest of the batch's attempts on it
+                outcomes.extend(not_attempted(exc) for _ in batch[i + 1 :])
+                break
             except DeliveryError as exc:
                 outcomes.append(Outcome.from_error(exc))
         return outcomes
@@ -147,6 +152,16 @@ class Destination:
     def send_one(self, item: Prepared) -> Outcome | None:
         """Deliver one mapped event; raise a DeliveryError subclass on failure."""
         raise NotImplementedError
+
+
+def not_attempted(exc: RetryableError) -> Outcome:
+    """For events left in a batch after the vendor failed: wait, without using up an attempt."""
+    return Outcome(
+        OutcomeStatus.RETRY,
+        f"not attempted: {exc.reason}",
+        retry_after=exc.retry_after,
+        counts_as_attempt=False,
+    )
 
 
 def outcomes_for_group(items: Iterable[Any], call: Callable[[], Outcome | list[Outcome] | None]) -> list[Outcome]:
@@ -190,6 +205,7 @@ __all__ = [
     "OutcomeStatus",
     "Prepared",
     "group_by",
+    "not_attempted",
     "outcomes_for_group",
     "require",
     "secret_values",

@@ -26,6 +26,7 @@ from router.routing import renamed
 from router.runtime import Runtime
 
 log = logging.getLogger(__name__)
+SHORT_PAUSE = 1.0
 
 
 def drain_job(dest: str, token: str) -> dict[str, int]:
@@ -95,7 +96,8 @@ class Drainer:
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
                     if pause:
-                        if time.monotonic() + pause < deadline:
+                        # a short wait (our own rate limit) keeps the worker; a long one (a failing vendor) frees it
+                        if pause <= SHORT_PAUSE and time.monotonic() + pause < deadline:
                             time.sleep(pause)
                         else:
                             park_until = now_ms() + int(pause * 1000)

@@ -206,3 +206,17 @@ def test_events_renamed_for_one_destination_keep_their_name_for_the_others(make_
 
 def test_write_key_header_is_what_authenticates_a_batch():
     assert AUTH["Authorization"].split()[1] == __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
+
+
+def test_a_failing_vendor_is_tried_once_per_batch_and_the_rest_wait_without_using_attempts(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(503, "down")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)], delivery={"retry_base": "30s"})
+        post_batch(client_for(rt), [track(i) for i in range(5)])
+        work(rt)
+        assert len(hook.requests) == 1
+        depth = rt.queue.depth("hook")
+        assert (depth["retrying"], depth["buffered"], depth["retried"]) == (1, 4, 1)
+        assert all(json.loads(e)["a"] == 0 for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1))
+        # the destination is parked: no new drain job until the pause is over
+        work(rt)
+        assert len(hook.requests) == 1
