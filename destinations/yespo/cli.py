@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from destinations.yespo.past_events import choose_destination, default_report_path, import_events
+from router.errors import ConfigError
 
 cli = click.Group("yespo", help="Yespo (eSputnik) tools.")
 
@@ -19,7 +20,10 @@ def import_events_command(file: str, name: str | None, report: str | None) -> No
     """
     from router.runtime import Runtime  # the core; imported late so `--help` stays cheap
 
-    runtime = Runtime.load()
+    try:
+        runtime = Runtime.load()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error:\n{exc}") from None
     try:
         name = choose_destination(runtime.config.destinations, name)
     except ValueError as exc:

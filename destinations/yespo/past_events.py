@@ -214,7 +214,9 @@ def count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
-def import_events(destination: Any, path: str | Path, report_path: str | Path | None = None, **options: Any) -> Summary:
-    """Import a file through a built YespoDestination (its client, settings and shared rate limit)."""
-    progress = options.pop("progress", True)
+def import_events(
+    destination: Any, path: str | Path, report_path: str | Path | None = None, *, progress: bool = True, **options: Any
+) -> Summary:
+    """Import a file through a built YespoDestination: its client, settings and shared rate limit.
+    ``options`` go to :class:`Importer`."""
     return Importer(destination.client, destination.settings, **options).run(path, report_path, progress=progress)

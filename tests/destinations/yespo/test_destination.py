@@ -1,0 +1,202 @@
+"""YespoDestination as the delivery engine drives it: map each event, send the batch, one outcome per event."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from destinations import registry
+from destinations.base import Outcome, Prepared, secret_values
+from destinations.yespo import YespoDestination
+from destinations.yespo.settings import YespoSettings
+from router.config import parse_config
+from router.errors import ConfigError, DeliveryError, Throttled
+from tests.destinations.yespo.fake_yespo import API_KEY, FakeYespo
+from tests.fakes.http import Reply
+
+TS = "2026-11-23T10:00:00.000Z"
+OLD = "2020-01-02T03:04:05.000Z"
+
+
+def destination(vendor: FakeYespo, throttle: Any = None, **overrides: Any) -> YespoDestination:
+    settings = YespoSettings().load({"base_url": vendor.base_url, "api_key": API_KEY, "timeout": 2, **overrides})
+    return YespoDestination(settings, throttle=throttle)
+
+
+def deliver(dest: YespoDestination, events: list[dict[str, Any]]) -> list[Outcome]:
+    """What the engine does with one drained batch."""
+    outcomes: list[Outcome | None] = [None] * len(events)
+    prepared, where = [], []
+    for i, event in enumerate(events):
+        try:
+            prepared.append(Prepared(event, dest.map(event)))
+            where.append(i)
+        except DeliveryError as exc:
+            outcomes[i] = Outcome.from_error(exc)
+    for i, outcome in zip(where, dest.send(prepared)):
+        outcomes[i] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def track(name: str, user: str = "u1", timestamp: str = TS, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "track", "event": name, "userId": user, "messageId": f"{name}-{user}", "timestamp": timestamp,
+        "context": {"traits": {"email": f"{user}@example.com"}}, "properties": properties,
+    }
+
+
+def identify(user: str, **traits: Any) -> dict[str, Any]:
+    return {"type": "identify", "userId": user, "messageId": f"id-{user}", "timestamp": TS, "traits": traits}
+
+
+def statuses(outcomes: list[Outcome]) -> list[str]:
+    return [o.status.value for o in outcomes]
+
+
+def test_registry_finds_the_plugin_and_its_declared_capabilities() -> None:
+    cls = registry.load("yespo")
+    assert cls is YespoDestination
+    assert (cls.display_name, cls.aliases, cls.handles) == ("Yespo", ("eSputnik",), frozenset({"identify", "track", "delete"}))
+    assert cls.default_rate_limit == "200/second"
+    assert cls.supports_delete()
+
+
+def test_config_loads_with_defaults_and_marks_the_api_key_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YESPO_KEY", "s3cret")
+    config = parse_config({"destinations": [{"name": "my-yespo", "type": "yespo", "settings": {"api_key": "${YESPO_KEY}"}}]})
+    dc = config.destination("my-yespo")
+    assert dc.settings["base_url"] == "https://yespo.io"
+    assert dc.settings["api_version"] == "v1"
+    assert dc.rate_limit.per_second == 200
+    assert dc.secrets == ["s3cret"]
+    assert secret_values(YespoSettings(), dc.settings) == ["s3cret"]
+
+
+def test_config_errors_name_the_key_path() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"destinations": [{"name": "y", "type": "yespo", "settings": {"forbidden_char_replacement": "/"}}]})
+    assert exc.value.errors == {
+        "destinations[0].settings.api_key": "missing (required)",
+        "destinations[0].settings.forbidden_char_replacement": "must not contain characters Yespo forbids: /",
+    }
+
+
+def test_a_mixed_batch_gets_one_outcome_per_event_in_order(vendor: FakeYespo) -> None:
+    events = [
+        identify("u1", email="u1@example.com", firstName="Ann"),
+        track("Signed Up", plan="pro"),
+        track("Order Completed", order_id="o1", total=10, currency="EUR", products=[{"sku": "s1", "price": 10}]),
+        {"type": "page", "userId": "u1", "timestamp": TS, "name": "Home"},
+        {"type": "delete", "userId": "u1", "messageId": "d1", "timestamp": TS, "context": None, "integrations": None},
+        {"type": "delete", "userId": "u9", "messageId": "d2", "timestamp": TS, "context": [], "integrations": []},
+        {"type": "track", "event": "Signed Up", "anonymousId": "a1", "timestamp": TS, "properties": {}},
+    ]
+    outcomes = deliver(destination(vendor), events)
+    assert statuses(outcomes) == ["delivered", "delivered", "delivered", "skipped", "delivered", "delivered", "rejected"]
+    assert outcomes[-1].reason == "no email or userId for Yespo's keyValue"
+    assert [(r.method, r.path) for r in vendor.requests] == [
+        ("POST", "/api/v1/contact"),
+        ("POST", "/api/v1/event"),
+        ("POST", "/api/v1/event"),
+        ("DELETE", "/api/v1/contact"),
+        ("DELETE", "/api/v1/contact"),
+    ]
+    assert vendor.requests[2].json()["eventTypeKey"] == "orderCreated"
+    assert outcomes[5].http_status == 404  # never in Yespo: nothing to erase
+
+
+def test_one_throttled_event_does_not_hold_back_the_rest_of_the_batch(vendor: FakeYespo) -> None:
+    vendor.script("POST", "/api/v1/event", Reply(429, {"error": "Too many requests"}, headers={"Retry-After": "2"}))
+    outcomes = deliver(destination(vendor), [track("A"), track("B"), track("C")])
+    assert statuses(outcomes) == ["retry", "delivered", "delivered"]
+    assert (outcomes[0].http_status, outcomes[0].retry_after) == (429, 2.0)
+
+
+def test_our_rate_limit_leaves_the_rest_of_the_batch_waiting_without_using_attempts(vendor: FakeYespo) -> None:
+    allowed = iter([True, True])
+
+    def throttle() -> None:
+        if not next(allowed, False):
+            raise Throttled("rate limit reached", retry_after=0.5)
+
+    outcomes = deliver(destination(vendor, throttle=throttle), [track("A"), track("B"), track("C"), track("D")])
+    assert statuses(outcomes) == ["delivered", "delivered", "retry", "retry"]
+    assert [o.counts_as_attempt for o in outcomes[2:]] == [False, False]
+    assert len(vendor.requests) == 2
+
+
+def test_old_events_go_to_past_events_in_requests_of_500_with_an_outcome_each(vendor: FakeYespo) -> None:
+    vendor.statuses = {"Unsegmented": "EVENT_SEGMENTATION_DISABLED", "Flaky": "SERVER_ERROR"}
+    events = [track("Viewed", user=f"u{i}", timestamp=OLD) for i in range(499)]
+    events += [track("Unsegmented", timestamp=OLD), track("Flaky", timestamp=OLD), track("Fresh")]
+    outcomes = deliver(destination(vendor, past_events_after_days=30), events)
+    assert [(r.path, len(r.json().get("events", []))) for r in vendor.requests] == [
+        ("/api/v1/past_events", 500),
+        ("/api/v1/past_events", 1),
+        ("/api/v1/event", 0),
+    ]
+    assert vendor.requests[0].json()["events"][0]["occurred"] == "2020-01-02T03:04"
+    assert statuses(outcomes) == ["delivered"] * 499 + ["rejected", "retry", "delivered"]
+    assert outcomes[499].reason == (
+        "Yespo refused the past event: EVENT_SEGMENTATION_DISABLED (enable event segmentation for this event type in Yespo)"
+    )
+
+
+def test_orders_api_sends_up_to_1000_orders_per_request(vendor: FakeYespo) -> None:
+    vendor.refuse_orders = {"o1000": "duplicate order"}
+    events = [
+        track("Order Completed", order_id=f"o{i}", total=5, currency="EUR", products=[{"sku": "s", "price": 5}])
+        for i in range(1001)
+    ]
+    outcomes = deliver(destination(vendor, orders_via="orders_api"), events)
+    assert [(r.path, len(r.json()["orders"])) for r in vendor.requests] == [("/api/v1/orders", 1000), ("/api/v1/orders", 1)]
+    assert statuses(outcomes) == ["delivered"] * 1000 + ["rejected"]
+    assert outcomes[-1].reason == "Yespo refused the order: duplicate order"
+
+
+def test_bulk_identify_never_nulls_fields_another_contact_of_the_batch_lacks(vendor: FakeYespo) -> None:
+    dest = destination(vendor, identify_via="contacts", contact_fields={"plan": 111})
+    deliver(dest, [identify("u1", email="u1@example.com", firstName="Ann", lastName="Lee", plan="pro")])
+    before = len(vendor.requests)
+    outcomes = deliver(
+        dest,
+        [
+            identify("u1", email="u1@example.com", lastName="Li"),
+            identify("u2", email="u2@example.com", firstName="Bo", lastName="Ng", plan="free"),
+            identify("u3", email="u3@example.com", lastName="Ox"),
+        ],
+    )
+    assert statuses(outcomes) == ["delivered"] * 3
+    sent = [r.json() for r in vendor.requests[before:]]
+    assert [(b["contactFields"], b.get("customFieldsIDs"), len(b["contacts"])) for b in sent] == [
+        (["email", "lastName", "externalCustomerId"], None, 2),
+        (["email", "firstName", "lastName", "externalCustomerId"], [111], 1),
+    ]
+    assert vendor.contacts["externalCustomerId:u1"] == {
+        "email": "u1@example.com", "firstName": "Ann", "lastName": "Li", "externalCustomerId": "u1", "field:111": "pro",
+    }
+
+
+def test_bulk_identify_rejects_only_the_contact_yespo_refused(vendor: FakeYespo) -> None:
+    vendor.refuse_contacts = {"u2@example.com": "Invalid email"}
+    dest = destination(vendor, identify_via="contacts")
+    outcomes = deliver(dest, [identify("u1", email="u1@example.com"), identify("u2", email="u2@example.com")])
+    assert statuses(outcomes) == ["delivered", "rejected"]
+    assert outcomes[1].reason == "Yespo refused the contact: Invalid email"
+
+
+def test_a_server_error_on_a_bulk_request_retries_every_event_it_carried(vendor: FakeYespo) -> None:
+    vendor.script("POST", "/api/v1/past_events", Reply(500, "Internal Server Error"))
+    outcomes = deliver(destination(vendor, past_events_after_days=1), [track("A", timestamp=OLD), track("B", timestamp=OLD)])
+    assert statuses(outcomes) == ["retry", "retry"]
+    assert outcomes[0].http_status == 500
+
+
+def test_the_api_key_appears_in_no_outcome(vendor: FakeYespo) -> None:
+    vendor.api_key = "the-real-key"
+    try:
+        outcomes = deliver(destination(vendor), [track("A"), identify("u1", email="u1@example.com")])
+    finally:
+        vendor.api_key = API_KEY
+    assert statuses(outcomes) == ["rejected", "rejected"]
+    assert all(API_KEY not in f"{o.reason}{o.response}" for o in outcomes)
