@@ -5,12 +5,12 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
-from destinations.base import Destination, Outcome, Prepared, group_by
+from destinations.base import Destination, Outcome, Prepared, group_by, not_attempted
 from destinations.yespo.client import YespoClient
 from destinations.yespo.limits import CONTACTS_PER_REQUEST, ORDERS_PER_REQUEST, PAST_EVENTS_PER_REQUEST, RATE_OTHER
 from destinations.yespo.mapper import Kind, YespoCall, map_event
 from destinations.yespo.settings import YespoSettings
-from router.errors import DeliveryError, Throttled
+from router.errors import DeliveryError, RetryableError, Throttled
 
 #: one HTTP request a batch needs: the indexes of the items it carries and the call that makes it
 Request = tuple[list[int], Callable[[], Outcome | list[Outcome]]]
@@ -41,6 +41,11 @@ class YespoDestination(Destination):
             except Throttled as exc:
                 # the rest of the batch waits for the limiter too
                 return [o or Outcome.from_error(exc) for o in outcomes]
+            except RetryableError as exc:
+                # Yespo is down or over its limit: the rest waits without spending attempts
+                for i in indexes:
+                    outcomes[i] = Outcome.from_error(exc)
+                return [o or not_attempted(exc) for o in outcomes]
             except DeliveryError as exc:
                 result = Outcome.from_error(exc)
             results = result if isinstance(result, list) else [result] * len(indexes)

@@ -105,11 +105,13 @@ def test_a_mixed_batch_gets_one_outcome_per_event_in_order(vendor: FakeYespo) ->
     assert outcomes[5].http_status == 404  # never in Yespo: nothing to erase
 
 
-def test_one_throttled_event_does_not_hold_back_the_rest_of_the_batch(vendor: FakeYespo) -> None:
+def test_a_429_holds_back_the_rest_of_the_batch_without_spending_its_attempts(vendor: FakeYespo) -> None:
     vendor.script("POST", "/api/v1/event", Reply(429, {"error": "Too many requests"}, headers={"Retry-After": "2"}))
     outcomes = deliver(destination(vendor), [track("A"), track("B"), track("C")])
-    assert statuses(outcomes) == ["retry", "delivered", "delivered"]
-    assert (outcomes[0].http_status, outcomes[0].retry_after) == (429, 2.0)
+    assert statuses(outcomes) == ["retry", "retry", "retry"]
+    assert (outcomes[0].http_status, outcomes[0].retry_after, outcomes[0].counts_as_attempt) == (429, 2.0, True)
+    assert [(o.retry_after, o.counts_as_attempt) for o in outcomes[1:]] == [(2.0, False), (2.0, False)]
+    assert len(vendor.requests) == 1
 
 
 def test_our_rate_limit_leaves_the_rest_of_the_batch_waiting_without_using_attempts(vendor: FakeYespo) -> None:
