@@ -47,3 +47,11 @@ def test_ingest_rejections_are_listed_for_the_operator(make_runtime, client_for)
     (rej,) = client.get("/v1/admin/rejected", headers=ADMIN).get_json()["rejected"]
     assert rej["errors"] == [{"path": "event", "message": "a track call needs an event name"}]
     assert rej["event"] == {"type": "track", "userId": "u"}
+
+
+def test_the_dashboard_page_asks_for_the_token_and_embeds_no_secret(make_runtime, client_for):
+    r = client_for(make_runtime()).get("/dashboard")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "<title>eventrouter — deliveries</title>" in page
+    assert 'id="token"' in page and "/v1/admin/destinations" in page
+    assert "admin-secret-token" not in page
