@@ -44,7 +44,7 @@ def health(rt: Runtime) -> tuple[dict[str, Any], bool]:
         rt.redis.ping()
     except redis.RedisError as exc:
         return {"redis": f"unreachable ({type(exc).__name__})"}, False
-    queues = {rt.queue_name(d.name) for d in rt.config.enabled_destinations}
+    queues = {q.name for q in rt.rq_queues()}
     workers = [w for w in Worker.all(connection=rt.redis) if queues & set(w.queue_names())]
     tick = rt.redis.get(rt.queue.keys.ticker)
     return {
