@@ -8,6 +8,8 @@ expired retries become dead letters with their reason.
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import logging
 import random
@@ -38,6 +40,15 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
     return delay * random.uniform(0.5, 1.0)
+
+
+def jsonable(value: Any) -> Any:
+    """How a plugin's payload objects (dataclasses, enums) appear in a dead letter."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)
 
 
 class LeaseKeeper:
@@ -194,7 +205,7 @@ class Drainer:
             "event": env["e"],
             "payload": payload,
         }
-        return self.redact.text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str))
+        return self.redact.text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
 
     def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement) -> list[dict[str, Any]]:
         """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).

@@ -220,3 +220,22 @@ def test_a_failing_vendor_is_tried_once_per_batch_and_the_rest_wait_without_usin
         # the destination is parked: no new drain job until the pause is over
         work(rt)
         assert len(hook.requests) == 1
+
+
+def test_a_dead_letter_shows_a_plugins_payload_object_as_json(make_runtime):
+    import dataclasses
+    import enum
+
+    class Kind(str, enum.Enum):
+        EVENT = "event"
+
+    @dataclasses.dataclass
+    class Call:
+        kind: Kind
+        body: dict
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9")])
+    drainer = Drainer(rt, "hook", "tok")
+    env = {"u": "", "r": 0, "id": "m-1", "a": 0, "f": 0, "e": track(1)}
+    record = json.loads(drainer.dead_letter(env, Outcome(OutcomeStatus.REJECTED, "no"), Call(Kind.EVENT, {"a": 1}), 0))
+    assert record["payload"] == {"kind": "event", "body": {"a": 1}}
