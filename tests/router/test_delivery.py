@@ -72,7 +72,7 @@ def test_retry_after_is_honoured(make_runtime, client_for):
         post_batch(client_for(rt), [track(1)])
         work(rt)
         ((env, due),) = rt.redis.zrange(rt.queue.keys.retry("hook"), 0, -1, withscores=True)
-        assert 29 <= due / 1000 - time.time() <= 31
+        assert 25 <= due / 1000 - time.time() <= 30.5  # 30 s from the send, which was a moment ago
         assert json.loads(env)["l"] == "webhook answered 429"
 
 
