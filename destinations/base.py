@@ -154,12 +154,13 @@ class Destination:
         raise NotImplementedError
 
 
-def not_attempted(exc: RetryableError) -> Outcome:
-    """For events left in a batch after the vendor failed: wait, without using up an attempt."""
+def not_attempted(cause: RetryableError | Outcome) -> Outcome:
+    """For events left in a batch after the vendor failed (an error, or a retry outcome):
+    they wait, without using up an attempt."""
     return Outcome(
         OutcomeStatus.RETRY,
-        f"not attempted: {exc.reason}",
-        retry_after=exc.retry_after,
+        f"not attempted: {cause.reason}",
+        retry_after=cause.retry_after,
         counts_as_attempt=False,
     )
 

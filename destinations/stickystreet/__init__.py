@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
-from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, not_attempted
 from destinations.stickystreet.client import StickyStreetClient
 from destinations.stickystreet.mapper import map_event
 from destinations.stickystreet.profiles import Import, import_form, plan_imports
@@ -49,7 +49,7 @@ class StickyStreetDestination(Destination):
             failed = next((o for o in results if o.status is OutcomeStatus.RETRY), None)
             if failed:
                 # Sticky Street is down or busy: the rest waits without spending attempts
-                return [o or waiting_behind(failed) for o in outcomes]
+                return [o or not_attempted(failed) for o in outcomes]
         return outcomes  # type: ignore[return-value]
 
     def send_one(self, item: Prepared) -> Outcome:
@@ -121,7 +121,7 @@ class StickyStreetDestination(Destination):
         for half, result in zip(halves, results + [None]):
             retrying = next((o for o in outcomes if o.status is OutcomeStatus.RETRY), None)
             if retrying or result is None:
-                outcomes += [waiting_behind(retrying or outcomes[-1])] * len(half)
+                outcomes += [not_attempted(retrying or outcomes[-1])] * len(half)
             elif isinstance(result, Outcome):
                 outcomes += [result] * len(half)
             elif general:
@@ -130,12 +130,3 @@ class StickyStreetDestination(Destination):
                 outcomes += self.isolate(half, result)
         return outcomes
 
-
-def waiting_behind(failed: Outcome) -> Outcome:
-    """For items left after a call had to be retried: they wait without spending an attempt."""
-    return Outcome(
-        OutcomeStatus.RETRY,
-        f"not attempted: {failed.reason}",
-        retry_after=failed.retry_after,
-        counts_as_attempt=False,
-    )
