@@ -70,12 +70,9 @@ def test_a_destination_marks_its_secrets(slug):
     assert "contract-secret" in secret_values(plugin.settings_schema(), settings)
 
 
-@pytest.mark.parametrize("slug", PLUGINS)
-@pytest.mark.parametrize("kind", sorted(SAMPLES))
+@pytest.mark.parametrize("slug,kind", [(s, k) for s in PLUGINS for k in sorted(registry.load(s).handles)])
 def test_mapping_is_pure_and_keeps_secrets_out(slug, kind):
     dest = build(slug)
-    if kind not in dest.handles:
-        pytest.skip(f"{slug} does not handle {kind}")
     event = copy.deepcopy(SAMPLES[kind])
     try:
         first = dest.map(event)
