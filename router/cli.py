@@ -85,9 +85,7 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
         where = f"Redis at {_safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
     procs: list[subprocess.Popen[bytes]] = [
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--access-logfile", "-",
-                          "--graceful-timeout", "5", "router.app:create_app()"] if _has_gunicorn() else
-                         me + ["serve", "--dev", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen(gunicorn_command(host, port, web_workers, access_log=True), env=env),
         subprocess.Popen(me + ["scheduler"], env=env),
     ]
     procs += [subprocess.Popen(me + ["worker"], env=env) for _ in range(workers)]
@@ -125,8 +123,12 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
         click.echo("eventrouter stopped")
 
 
-def _has_gunicorn() -> bool:
-    return importlib.util.find_spec("gunicorn") is not None
+def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5"]
+    if access_log:
+        # no %(u)s: the Basic-auth user is the write key
+        cmd += ["--access-logfile", "-", "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']
+    return cmd + ["router.app:create_app()"]
 
 
 def _safe_url(url: str) -> str:
@@ -144,13 +146,14 @@ def _safe_url(url: str) -> str:
 @click.option("--dev", is_flag=True, help="Flask's threaded server instead of gunicorn")
 def serve(host: str, port: int, web_workers: int, dev: bool) -> None:
     """Run only the web process (the HTTP Tracking API)."""
-    if dev or not _has_gunicorn():
+    if dev:
         from router.app import create_app
 
         create_app(runtime=load_runtime()).run(host=host, port=port, threaded=True)
         return
     load_runtime()  # fail fast on a bad config, before forking
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "router.app:create_app()"])
+    cmd = gunicorn_command(host, port, web_workers)
+    os.execv(cmd[0], cmd)
 
 
 @main.command()
