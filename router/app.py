@@ -13,7 +13,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     """Build the web app. Tests pass a runtime; ``gunicorn 'router.app:create_app()'`` loads the config."""
     if runtime is None:
         runtime = Runtime(config or load_config())
-    from router import admin, dashboard, ingest, regulations, webhook
+    from router import admin, cdn_settings, dashboard, ingest, regulations, webhook
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -25,6 +25,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(admin.bp)
     app.register_blueprint(regulations.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(cdn_settings.bp)
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
 
     @app.errorhandler(redis.RedisError)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, secret_values
@@ -163,7 +163,7 @@ class ConfigSchema(Schema):
         for i, s in enumerate(data["sources"]):
             for k in s["write_keys"]:
                 if k in keys:
-                    errors.setdefault("sources", {})[i] = {"write_keys": [f"write key used by two sources"]}
+                    errors.setdefault("sources", {})[i] = {"write_keys": ["write key used by two sources"]}
                 keys.add(k)
         if errors:
             raise ValidationError(errors)

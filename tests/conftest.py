@@ -3,7 +3,7 @@ own key namespace per test, the Flask test client, and an in-process worker."""
 from __future__ import annotations
 
 import os
-import uuid
+import signal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -61,3 +61,17 @@ def make_runtime(redis_client: redis.Redis) -> Iterator[Callable[..., Runtime]]:
 @pytest.fixture
 def client_for() -> Callable[[Runtime], Any]:
     return lambda rt: create_app(runtime=rt).test_client()
+
+
+@pytest.fixture(autouse=True)
+def no_stray_redis(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Processes a test starts may start an embedded Redis under its tmp_path; stop it with the test."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path")
+    if tmp is None:
+        return
+    for pidfile in Path(tmp).rglob("redis.pid"):
+        try:
+            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            continue  # already gone

@@ -49,3 +49,10 @@ def test_up_refuses_a_bad_config_with_the_key_path(tmp_path):
     up = Proc(config, "up", "--port", str(free_port()))
     assert up.popen.wait(30) == 2
     assert "destinations[0].settings.url: missing (required)" in up.output()
+
+
+def test_a_worker_restricted_to_an_unknown_destination_refuses_to_start(tmp_path):
+    config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    worker = Proc(config, "worker", "--queues", "crm,nope")
+    assert worker.popen.wait(30) == 2
+    assert "no destination named 'nope' (configured: crm)" in worker.output()

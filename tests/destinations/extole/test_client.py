@@ -79,7 +79,7 @@ def test_refusals_are_rejected_with_extoles_code_and_message(extole, status, cod
         client(extole).post(CONVERSION)
     assert exc.value.reason == f"Extole refused the call ({status}): {code}: {message}"
     assert exc.value.status == status
-    assert f'"unique_id": "6f1c2a"' in exc.value.response
+    assert '"unique_id": "6f1c2a"' in exc.value.response
 
 
 def test_a_bad_event_time_is_refused_by_the_fake_like_extole(extole):
