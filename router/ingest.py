@@ -17,7 +17,10 @@ bp = Blueprint("ingest", __name__)
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, Content-Encoding",
+    # analytics.js adds X-Retry-Count to every retry: without it here a browser's retries never leave the preflight
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, Content-Encoding, X-Retry-Count",
+    # so a browser client can read how long to wait after a 429 / 503
+    "Access-Control-Expose-Headers": "Retry-After",
     "Access-Control-Max-Age": "86400",
 }
 
