@@ -99,7 +99,8 @@ def main() -> None:
     web = Proc(config, "serve", "--port", str(port), "--web-workers", "2")
     procs = [web]
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        if not wait_http(f"http://127.0.0.1:{port}/healthz"):
+            raise SystemExit("the web process did not come up:\n" + web.output())
         accepted = ingest(port, args)
         procs.append(Proc(config, "scheduler"))
         procs += [Proc(config, "worker") for _ in range(args.workers)]

@@ -19,7 +19,12 @@ import click
 from destinations.registry import BUILTIN
 from router.config import config_path, load_config, parse_duration
 from router.errors import ConfigError
-from router.redis_server import EmbeddedRedis
+from router.redis_server import EmbeddedRedis, wait_for
+
+
+#: `up` restarts an exited child, unless children exit more than this often
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -101,12 +106,20 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    restarts: list[float] = []
     try:
         while not stopping.is_set():
-            dead = [p for p in procs if p.poll() is not None]
-            if dead:
-                click.echo(f"a child process exited ({dead[0].args[-1]}, code {dead[0].returncode}); stopping", err=True)
-                break
+            for i, p in enumerate(procs):
+                if p.poll() is None or stopping.is_set():
+                    continue
+                # a crashed worker must not take the web process down with it: start it again
+                restarts = [t for t in restarts if time.monotonic() - t < RESTART_WINDOW] + [time.monotonic()]
+                if len(restarts) > MAX_RESTARTS:
+                    click.echo(f"children keep exiting ({len(restarts)} in {RESTART_WINDOW:.0f}s); stopping", err=True)
+                    stopping.set()
+                    break
+                click.echo(f"{_role(p.args)} exited with code {p.returncode}; starting it again", err=True)
+                procs[i] = subprocess.Popen(p.args, env=env)
             stopping.wait(0.5)
     finally:
         for p in procs:
@@ -121,6 +134,10 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
         if embedded:
             embedded.stop()
         click.echo("eventrouter stopped")
+
+
+def _role(args: Any) -> str:
+    return "web" if "gunicorn" in args else str(args[-1])
 
 
 def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
@@ -175,6 +192,7 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
             rt.config.destination(n)
         except KeyError as exc:
             fail(str(exc.args[0]), 2)
+    wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
     if with_scheduler:
         threading.Thread(target=Scheduler(rt).run, args=(threading.Event(),), daemon=True).start()
     w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)

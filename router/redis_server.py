@@ -12,6 +12,7 @@ import fcntl
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 import redis
 
@@ -112,3 +113,19 @@ def resolve_url(redis_url: str, data_dir: Path | str) -> str:
         # started on behalf of a standalone process: leave it running for its siblings
         server.process = None
     return server.url
+
+
+def wait_for(client: redis.Redis, log: Callable[[str], None], interval: float = 0.5, cap: float = 5.0) -> None:
+    """Block until Redis answers: a process started while Redis is away waits instead of dying."""
+    delay = interval
+    warned_at = 0.0
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() - warned_at > 10:
+                log(f"waiting for Redis ({type(exc).__name__})")
+                warned_at = time.monotonic()
+        time.sleep(delay)
+        delay = min(cap, delay * 2)

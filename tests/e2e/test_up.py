@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import signal
+import subprocess
+import time
 import pytest
 import requests
 
@@ -21,7 +25,7 @@ def test_an_event_sent_with_analytics_python_reaches_the_webhook_signed(tmp_path
         port = free_port()
         up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
         try:
-            wait_http(f"http://127.0.0.1:{port}/healthz")
+            assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
             client = segment.Client("e2e-write-key", host=f"http://127.0.0.1:{port}", sync_mode=True, gzip=True)
             client.identify("user-42", {"email": "ada@example.com", "firstName": "Ada"})
             client.track("user-42", "Order Completed", {"order_id": "o-1", "revenue": 12.5})
@@ -56,3 +60,30 @@ def test_a_worker_restricted_to_an_unknown_destination_refuses_to_start(tmp_path
     worker = Proc(config, "worker", "--queues", "crm,nope")
     assert worker.popen.wait(30) == 2
     assert "no destination named 'nope' (configured: crm)" in worker.output()
+
+
+def child_pids(parent: int, pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent), "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_up_starts_a_crashed_worker_again_and_keeps_delivering(tmp_path):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        port = free_port()
+        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        try:
+            assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
+            (worker,) = child_pids(up.popen.pid, "router.cli worker")
+            os.kill(worker, signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and child_pids(up.popen.pid, "router.cli worker") in ([], [worker]):
+                time.sleep(0.1)
+            assert len(child_pids(up.popen.pid, "router.cli worker")) == 1
+            r = requests.post(f"http://127.0.0.1:{port}/v1/track", auth=("e2e-write-key", ""),
+                              json={"userId": "u1", "event": "After The Crash"}, timeout=5)
+            assert r.status_code == 200
+            assert hook.wait_for(1, timeout=20)[0].json()["event"] == "After The Crash"
+        finally:
+            up.stop()
+        assert "worker exited with code -9; starting it again" in up.output()

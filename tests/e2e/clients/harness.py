@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import requests
 
-from tests.e2e.procs import Proc, free_port, write_config
+from tests.e2e.procs import Proc, free_port, wait_http, write_config
 from tests.fakes.http import FakeServer
 
 WRITE_KEY = "e2e-write-key"
@@ -60,23 +59,10 @@ def start_router(tmp: Path, hook: FakeServer, env: dict[str, str] | None = None)
     config = write_config(tmp, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url + "/hook"}}])
     port = free_port()
     proc = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1", env=env)
-    if not wait_ready(f"http://127.0.0.1:{port}/healthz"):
+    if not wait_http(f"http://127.0.0.1:{port}/healthz"):
         proc.stop()
         raise AssertionError("eventrouter up did not come up in 30s:\n" + proc.output())
     return Router(f"http://127.0.0.1:{port}", proc, hook, tmp / "data")
-
-
-def wait_ready(url: str, timeout: float = 30) -> bool:
-    """True once ``url`` answers below 500; a first answer slower than a second is retried, not fatal."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return True
-        except requests.RequestException:
-            pass  # not listening yet, or still booting
-        time.sleep(0.1)
-    return False
 
 
 def running_router(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Router]:
