@@ -25,7 +25,6 @@ import json
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 from xml.sax.saxutils import escape
 
 from tests.fakes.http import FakeServer, Reply, Request
@@ -62,14 +61,14 @@ class Import:
     rows: list[dict[str, str]] = field(default_factory=list)
 
 
-class FakeStickyStreet:
+class FakeStickyStreet(FakeServer):
     def __init__(self) -> None:
-        self.server = FakeServer(self.handle)
+        super().__init__(self.handle)
         self.reset()
 
     def reset(self) -> None:
         """Forget requests and state (one server serves a test module)."""
-        self.server.requests.clear()
+        self.requests.clear()
         self.scripted: deque[Reply] = deque()
         self.violations: list[str] = []
         #: code -> the customer's fields as the vendor holds them
@@ -84,23 +83,8 @@ class FakeStickyStreet:
 
     # -- test helpers -------------------------------------------------------
 
-    def __enter__(self) -> "FakeStickyStreet":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
     def forms(self) -> list[dict[str, str]]:
-        return [r.form() for r in self.server.requests]
+        return [r.form() for r in self.requests]
 
     def script(self, *replies: Reply) -> None:
         self.scripted.extend(replies)

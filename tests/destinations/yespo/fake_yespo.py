@@ -38,15 +38,15 @@ CONTACT_FIELDS = {
 ADDRESS_PARTS = ("address", "town", "region", "postcode")
 
 
-class FakeYespo:
+class FakeYespo(FakeServer):
     def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__(self.handle)
         self.api_key = api_key
-        self.server = FakeServer(self.handle)
         self.reset()
 
     def reset(self) -> None:
         """Forget every request and all state (one server serves a whole test module: stopping one takes 0.5 s)."""
-        self.server.requests.clear()
+        self.requests.clear()
         self.scripted: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
         #: eventTypeKey -> the status past_events gives it (default ACCEPTED); a list gives its
         #: statuses one at a time, then keeps giving the last
@@ -60,21 +60,6 @@ class FakeYespo:
         self._seen_contact_bodies: set[bytes] = set()
 
     # test helpers -----------------------------------------------------------------
-    def __enter__(self) -> "FakeYespo":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
     def script(self, method: str, path: str, *replies: Reply) -> None:
         self.scripted[(method, path)].extend(replies)
 
