@@ -7,7 +7,8 @@
 2. ingest: senders post /v1/batch requests of --batch events until --events
    are accepted or --seconds pass; prints events/s;
 3. delivery: starts --workers workers and the scheduler and waits until every
-   event reached the receiver (batching webhook, 100 per request); prints events/s.
+   event reached the receiver (a batching webhook, 100 per request, or with
+   --per-event one request per event); prints events/s, worker start-up included.
 Every loop is bounded in count and time; only loopback addresses are used.
 """
 from __future__ import annotations
@@ -50,8 +51,8 @@ class Receiver:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                n = len(json.loads(body))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                n = len(body) if isinstance(body, list) else 1
                 with outer.lock:
                     outer.count += n
                 self.send_response(200)
@@ -78,6 +79,7 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--per-event", action="store_true", help="one webhook request per event instead of 100")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="er-bench-"))
@@ -91,7 +93,7 @@ def main() -> None:
         "redis_url": "embedded", "data_dir": str(tmp / "data"), "namespace": ns,
         "sources": [{"name": "bench", "write_keys": ["bench-key"]}],
         "destinations": [{"name": "hook", "type": "webhook", "batch_size": 100,
-                          "settings": {"url": receiver.url, "batch": True}}],
+                          "settings": {"url": receiver.url, "batch": not args.per_event}}],
     }
     config = tmp / "eventrouter.yaml"
     config.write_text(yaml.safe_dump(cfg))
@@ -109,8 +111,9 @@ def main() -> None:
         while receiver.count < accepted and time.monotonic() < deadline:
             time.sleep(0.05)
         took = time.monotonic() - start
+        shape = "one request per event" if args.per_event else "100 events per request"
         print(f"delivery: {receiver.count} events in {took:.2f}s = {receiver.count / took:,.0f} events/s "
-              f"({args.workers} workers, batching webhook, 100 events per request)")
+              f"({args.workers} workers, webhook, {shape})")
         if receiver.count < accepted:
             print(f"  incomplete: {accepted - receiver.count} events not delivered within the time bound")
     finally:
