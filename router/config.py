@@ -146,7 +146,6 @@ class ConfigSchema(Schema):
     namespace = fields.String(load_default="er", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
     admin_token = fields.String(load_default=None, allow_none=True)
     dedup_ttl = Duration(load_default=86400)
-    max_clock_skew = Duration(load_default=None, allow_none=True)
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     destinations = fields.List(fields.Nested(DestinationSchema), load_default=list)
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
@@ -204,7 +203,6 @@ class Config:
     namespace: str
     admin_token: str | None
     dedup_ttl: float
-    max_clock_skew: float | None
     sources: list[SourceConfig]
     destinations: list[DestinationConfig]
     delivery: dict[str, float]
@@ -326,7 +324,6 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         namespace=data["namespace"],
         admin_token=data["admin_token"] or None,
         dedup_ttl=data["dedup_ttl"],
-        max_clock_skew=data["max_clock_skew"],
         sources=[SourceConfig(**s) for s in data["sources"]],
         destinations=dests,
         delivery=delivery,
