@@ -88,6 +88,13 @@ def dead_letters(name: str) -> Response:
     return jsonify({"destination": name, "dead_letters": [{"entry_id": eid, **rec} for eid, rec in entries]})
 
 
+@bp.get("/v1/admin/retrying/<name>")
+@admin_only
+def retrying(name: str) -> Response:
+    limit = min(int(request.args.get("limit", 50)), 1000)
+    return jsonify({"destination": name, "retrying": runtime().queue.retrying(_destination(name), limit)})
+
+
 @bp.post("/v1/admin/dead-letters/<name>/replay")
 @admin_only
 def replay_dead_letters(name: str) -> Response:

@@ -256,6 +256,20 @@ def dead_letters_cmd(destination: str, limit: int) -> None:
 
 
 @main.command()
+@click.argument("destination")
+@click.option("--limit", default=20, show_default=True)
+def retrying(destination: str, limit: int) -> None:
+    """Show events waiting to be retried, soonest first, with their last error (JSON lines)."""
+    rt = load_runtime()
+    try:
+        rt.config.destination(destination)
+    except KeyError as exc:
+        fail(str(exc.args[0]), 2)
+    for entry in rt.queue.retrying(destination, limit):
+        click.echo(json.dumps(entry, ensure_ascii=False))
+
+
+@main.command()
 def stats() -> None:
     """Queue depth and counters per destination."""
     rt = load_runtime()

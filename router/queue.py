@@ -390,6 +390,15 @@ class DeliveryQueue:
             entries = self.redis.xrange(key, f"{since_ms}-0", "+", count=count)
         return [(eid.decode(), json.loads(fields[b"d"])) for eid, fields in entries]
 
+    def retrying(self, dest: str, count: int = 50) -> list[dict[str, Any]]:
+        """Events waiting for their next attempt, soonest first, with why the last one failed."""
+        out = []
+        for raw, due in self.redis.zrange(self.keys.retry(dest), 0, count - 1, withscores=True):
+            env = json.loads(raw)
+            out.append({"id": env["id"], "next_attempt_at": int(due), "attempts": env["a"],
+                        "first_attempt_at": env["f"], "last_error": env.get("l", ""), "event": env["e"]})
+        return out
+
     def delete_dead(self, dest: str, entry_ids: Sequence[str]) -> int:
         return int(self.redis.xdel(self.keys.dead(dest), *entry_ids)) if entry_ids else 0
 

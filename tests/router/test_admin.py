@@ -55,3 +55,15 @@ def test_the_dashboard_page_asks_for_the_token_and_embeds_no_secret(make_runtime
     assert r.status_code == 200 and "<title>eventrouter — deliveries</title>" in page
     assert 'id="token"' in page and "/v1/admin/destinations" in page
     assert "admin-secret-token" not in page
+
+
+def test_an_operator_sees_why_an_event_is_still_waiting(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(503, "maintenance until noon")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)], delivery={"retry_base": "60s"})
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e", "messageId": "m1"})
+        work(rt)
+        (waiting,) = client.get("/v1/admin/retrying/hook", headers=ADMIN).get_json()["retrying"]
+        assert (waiting["id"], waiting["attempts"], waiting["last_error"]) == ("m1", 1, "webhook answered 503")
+        assert waiting["event"]["messageId"] == "m1"
+        assert waiting["next_attempt_at"] > waiting["first_attempt_at"]
