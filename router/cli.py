@@ -32,6 +32,14 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def known_destination(rt: Any, name: str) -> None:
+    """Exit with the configured names when ``name`` is not one of them."""
+    try:
+        rt.config.destination(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]), 2)
+
+
 def load_runtime():
     from router.runtime import Runtime
 
@@ -188,10 +196,7 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
     Runtime.set_current(rt)
     names = [q.strip() for q in queues.split(",")] if queues else None
     for n in names or []:
-        try:
-            rt.config.destination(n)
-        except KeyError as exc:
-            fail(str(exc.args[0]), 2)
+        known_destination(rt, n)
     wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
     if with_scheduler:
         threading.Thread(target=Scheduler(rt).run, args=(threading.Event(),), daemon=True).start()
@@ -247,10 +252,7 @@ def replay_cmd(destination: str, since: str | None) -> None:
 def dead_letters_cmd(destination: str, limit: int) -> None:
     """Show a destination's newest dead letters (JSON lines, secrets redacted)."""
     rt = load_runtime()
-    try:
-        rt.config.destination(destination)
-    except KeyError as exc:
-        fail(str(exc.args[0]), 2)
+    known_destination(rt, destination)
     for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True):
         click.echo(json.dumps({"entry_id": eid, **rec}, ensure_ascii=False))
 
@@ -261,10 +263,7 @@ def dead_letters_cmd(destination: str, limit: int) -> None:
 def retrying(destination: str, limit: int) -> None:
     """Show events waiting to be retried, soonest first, with their last error (JSON lines)."""
     rt = load_runtime()
-    try:
-        rt.config.destination(destination)
-    except KeyError as exc:
-        fail(str(exc.args[0]), 2)
+    known_destination(rt, destination)
     for entry in rt.queue.retrying(destination, limit):
         click.echo(json.dumps(entry, ensure_ascii=False))
 
