@@ -112,11 +112,15 @@ class Destination:
     default_batch_size: ClassVar[int] = 100
     #: "N/second|minute|hour", or None for no limit
     default_rate_limit: ClassVar[str | None] = None
+    #: vendors that limit some endpoints separately: bucket name -> limit. The client names
+    #: the bucket a request draws from (``http.request(..., bucket="event")``); others use the default
+    rate_limits: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, settings: dict[str, Any], *, throttle: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: dict[str, Any], *, throttle: Callable[..., None] | None = None) -> None:
         self.settings = settings
-        #: called before every HTTP request; raises ``Throttled`` when the shared rate limit is spent
-        self.throttle = throttle or (lambda: None)
+        #: called before every HTTP request (with a bucket name, or none); raises ``Throttled``
+        #: when the shared rate limit is spent
+        self.throttle = throttle or (lambda bucket=None: None)
 
     @classmethod
     def supports_delete(cls) -> bool:

@@ -54,7 +54,7 @@ class HttpClient:
         timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
         auth: Any = None,
-        throttle: Callable[[], None] | None = None,
+        throttle: Callable[..., None] | None = None,
         vendor: str = "destination",
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -66,7 +66,7 @@ class HttpClient:
             self.session.headers.update(headers)
         if auth is not None:
             self.session.auth = auth
-        self.throttle = throttle or (lambda: None)
+        self.throttle = throttle or (lambda bucket=None: None)
         self.vendor = vendor
 
     def url(self, path: str) -> str:
@@ -74,10 +74,14 @@ class HttpClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, path: str, *, bucket: str | None = None, **kwargs: Any) -> requests.Response:
         """Send one request. Raises RetryableError for network errors and 408/429/5xx;
-        returns every other response for the caller to judge."""
-        self.throttle()
+        returns every other response for the caller to judge. ``bucket`` names the
+        destination's rate limit this request draws from, when the vendor has several."""
+        if bucket:
+            self.throttle(bucket)
+        else:
+            self.throttle()
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, self.url(path), **kwargs)

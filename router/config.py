@@ -103,6 +103,7 @@ class DestinationSchema(Schema):
     events = fields.Nested(EventFilterSchema, load_default=lambda: EventFilterSchema().load({}))
     batch_size = fields.Integer(load_default=None, validate=validate.Range(min=1))
     rate_limit = Rate(load_default=None, allow_none=True)
+    rate_limits = fields.Dict(keys=fields.String(), values=Rate(), load_default=dict)
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
 
@@ -118,6 +119,10 @@ class DestinationSchema(Schema):
             data["settings"] = plugin.settings_schema().load(data["settings"] or {})
         except ValidationError as exc:
             raise ValidationError({"settings": exc.messages})
+        unknown = sorted(set(data["rate_limits"]) - set(plugin.rate_limits))
+        if unknown:
+            known = ", ".join(sorted(plugin.rate_limits)) or "none"
+            raise ValidationError(f"{data['type']} has no rate limit bucket {', '.join(unknown)} (buckets: {known})", "rate_limits")
         if data["subscribe"] is not None:
             unsupported = sorted(set(data["subscribe"]) - plugin.handles)
             if unsupported:
@@ -180,6 +185,8 @@ class DestinationConfig:
     rename: dict[str, str]
     batch_size: int
     rate_limit: RateLimit | None
+    #: per-endpoint buckets (the plugin's defaults, overridden by the config)
+    rate_limits: dict[str, RateLimit]
     concurrency: int
     retry_window: float
     plugin: type[Destination]
@@ -312,6 +319,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 rename=events["rename"],
                 batch_size=batch,
                 rate_limit=rate,
+                rate_limits={**{k: RateLimit.parse(v) for k, v in plugin.rate_limits.items()}, **d["rate_limits"]},
                 concurrency=d["concurrency"],
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,

@@ -32,6 +32,19 @@ return {grant, wait}
 INLINE_WAIT = 0.25
 
 
+class Throttle:
+    """A destination's limiters: the default one and any named per-endpoint buckets."""
+
+    def __init__(self, default: "Limiter | None", named: dict[str, "Limiter"]) -> None:
+        self.default = default
+        self.named = named
+
+    def __call__(self, bucket: str | None = None) -> None:
+        limiter = self.named.get(bucket, self.default) if bucket else self.default
+        if limiter is not None:
+            limiter()
+
+
 class Limiter:
     def __init__(self, client: redis.Redis, key: str, rate: RateLimit) -> None:
         self.key = key

@@ -13,7 +13,7 @@ import rq
 from destinations.base import Destination
 from router.config import Config, DestinationConfig, load_config
 from router.queue import DeliveryQueue, envelope, now_ms
-from router.ratelimit import Limiter
+from router.ratelimit import Limiter, Throttle
 from router.redis_server import connect, resolve_url
 from router.routing import Router
 
@@ -66,8 +66,10 @@ class Runtime:
         inst = self._instances.get(name)
         if inst is None:
             dc = self.config.destination(name)
-            throttle = Limiter(self.redis, f"{self.config.namespace}:rl:{name}", dc.rate_limit) if dc.rate_limit else None
-            inst = dc.plugin(dc.settings, throttle=throttle)
+            key = f"{self.config.namespace}:rl:{name}"
+            default = Limiter(self.redis, key, dc.rate_limit) if dc.rate_limit else None
+            named = {b: Limiter(self.redis, f"{key}:{b}", rate) for b, rate in dc.rate_limits.items()}
+            inst = dc.plugin(dc.settings, throttle=Throttle(default, named))
             self._instances[name] = inst
         return inst
 

@@ -7,7 +7,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 from destinations.base import Destination, Outcome, Prepared, group_by, not_attempted
 from destinations.yespo.client import YespoClient
-from destinations.yespo.limits import CONTACTS_PER_REQUEST, ORDERS_PER_REQUEST, PAST_EVENTS_PER_REQUEST, RATE_OTHER
+from destinations.yespo.limits import (
+    CONTACTS_PER_REQUEST,
+    ORDERS_PER_REQUEST,
+    PAST_EVENTS_PER_REQUEST,
+    RATE_EVENTS,
+    RATE_OTHER,
+    RATE_PAST_EVENTS,
+)
 from destinations.yespo.mapper import Kind, YespoCall, map_event
 from destinations.yespo.settings import YespoSettings
 from router.errors import DeliveryError, RetryableError, Throttled
@@ -25,6 +32,7 @@ class YespoDestination(Destination):
     max_batch_size = ORDERS_PER_REQUEST
     default_batch_size = 100
     default_rate_limit = f"{RATE_OTHER}/second"
+    rate_limits = {"event": f"{RATE_EVENTS}/second", "past_events": f"{RATE_PAST_EVENTS}/second"}
 
     def __init__(self, settings: dict[str, Any], **kw: Any) -> None:
         super().__init__(settings, **kw)

@@ -52,7 +52,7 @@ def past_event_outcome(status: str) -> Outcome:
 
 
 class YespoClient:
-    def __init__(self, settings: Mapping[str, Any], throttle: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: Mapping[str, Any], throttle: Callable[..., None] | None = None) -> None:
         self.version = settings["api_version"]
         self.dedupe_on = settings["dedupe_on"]
         self.restore_deleted = settings["restore_deleted"]
@@ -69,7 +69,7 @@ class YespoClient:
     # single calls ------------------------------------------------------------------
     def send_event(self, body: Mapping[str, Any]) -> Outcome:
         """POST /api/{v}/event. Yespo documents no success body, so any 2xx is delivered."""
-        return judge(self.post(f"/api/{self.version}/event", body))
+        return judge(self.post(f"/api/{self.version}/event", body, bucket="event"))
 
     def upsert_contact(self, contact: Mapping[str, Any]) -> Outcome:
         response = self.post("/api/v1/contact", contact)
@@ -92,7 +92,7 @@ class YespoClient:
     # bulk calls ----------------------------------------------------------------------
     def past_event_statuses(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
         """POST /api/{v}/past_events; Yespo's status for each event, in order."""
-        response = self.post(f"/api/{self.version}/past_events", {"events": list(events)})
+        response = self.post(f"/api/{self.version}/past_events", {"events": list(events)}, bucket="past_events")
         judge(response)
         results = as_list(read_json(response).get("results"))
         statuses = [r.get("status") if isinstance(r, Mapping) else None for r in results]
@@ -147,8 +147,9 @@ class YespoClient:
         return per_record(response, [contact_keys(c) for c in contacts], failures, "contact")
 
     # plumbing ------------------------------------------------------------------------
-    def post(self, path: str, body: Any) -> requests.Response:
-        return self.http.post(path, data=encode(body))
+    def post(self, path: str, body: Any, bucket: str | None = None) -> requests.Response:
+        """``bucket``: Yespo limits /event and /past_events apart from its other calls."""
+        return self.http.post(path, data=encode(body), bucket=bucket)
 
     def close(self) -> None:
         self.http.close()

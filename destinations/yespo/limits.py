@@ -11,9 +11,9 @@ PAST_EVENTS_PER_REQUEST = 500
 ORDERS_PER_REQUEST = 1000
 CONTACTS_PER_REQUEST = 3000
 
-#: requests per second per endpoint (reference/API/rate-limits.md). The engine
-#: gives one shared limiter per instance (default_rate_limit = RATE_OTHER); the
-#: import command paces its own past_events requests at RATE_PAST_EVENTS
+#: requests per second per endpoint (reference/API/rate-limits.md): the destination's
+#: default limit and its "event" and "past_events" buckets; the import command also
+#: paces its own past_events requests at RATE_PAST_EVENTS
 RATE_EVENTS = 350
 RATE_PAST_EVENTS = 100
 RATE_OTHER = 200

@@ -117,7 +117,7 @@ def test_a_429_holds_back_the_rest_of_the_batch_without_spending_its_attempts(ve
 def test_our_rate_limit_leaves_the_rest_of_the_batch_waiting_without_using_attempts(vendor: FakeYespo) -> None:
     allowed = iter([True, True])
 
-    def throttle() -> None:
+    def throttle(bucket: str | None = None) -> None:
         if not next(allowed, False):
             raise Throttled("rate limit reached", retry_after=0.5)
 
@@ -202,3 +202,12 @@ def test_the_api_key_appears_in_no_outcome(vendor: FakeYespo) -> None:
         vendor.api_key = API_KEY
     assert statuses(outcomes) == ["rejected", "rejected"]
     assert all(API_KEY not in f"{o.reason}{o.response}" for o in outcomes)
+
+
+def test_events_and_past_events_draw_on_their_own_rate_limit_buckets(vendor: FakeYespo) -> None:
+    buckets: list[str | None] = []
+    dest = destination(vendor, throttle=lambda bucket=None: buckets.append(bucket), past_events_after_days=30)
+    outcomes = deliver(dest, [track("Live"), track("Old", timestamp=OLD), identify("u1", email="u1@example.com")])
+    assert statuses(outcomes) == ["delivered", "delivered", "delivered"]
+    assert sorted(buckets, key=str) == [None, "event", "past_events"]  # the contact upsert uses the default
+    assert YespoDestination.rate_limits == {"event": "350/second", "past_events": "100/second"}

@@ -151,7 +151,7 @@ def test_a_request_yespo_refuses_is_reported_with_its_answer(vendor: FakeYespo, 
 def test_our_shared_rate_limit_makes_the_import_wait_without_using_attempts(vendor: FakeYespo, tmp_path: Path) -> None:
     refusals = iter([True, True, True])
 
-    def throttle() -> None:
+    def throttle(bucket: str | None = None) -> None:
         if next(refusals, False):
             raise Throttled("rate limit reached", retry_after=0.3)
 
