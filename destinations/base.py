@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -138,24 +139,9 @@ class Destination:
         """Deliver mapped events; one outcome per item, in order.
 
         The default sends one request per event with :meth:`send_one`. Batch
-        APIs override this and make one call per group of items.
+        APIs override this with :func:`send_calls` over their own requests.
         """
-        outcomes: list[Outcome] = []
-        for i, item in enumerate(batch):
-            try:
-                outcomes.append(self.send_one(item) or Outcome.delivered())
-            except Throttled as exc:
-                # the rest of the batch waits for the limiter too
-                outcomes.extend(Outcome.from_error(exc) for _ in batch[i:])
-                break
-            except RetryableError as exc:
-                outcomes.append(Outcome.from_error(exc))
-                # the vendor is down or overloaded: don't spend the rest of the batch's attempts on it
-                outcomes.extend(not_attempted(exc) for _ in batch[i + 1 :])
-                break
-            except DeliveryError as exc:
-                outcomes.append(Outcome.from_error(exc))
-        return outcomes
+        return send_calls(len(batch), (([i], partial(self.send_one, item)) for i, item in enumerate(batch)))
 
     def send_one(self, item: Prepared) -> Outcome | None:
         """Deliver one mapped event; raise a DeliveryError subclass on failure."""
@@ -173,23 +159,43 @@ def not_attempted(cause: RetryableError | Outcome) -> Outcome:
     )
 
 
-def outcomes_for_group(items: Iterable[Any], call: Callable[[], Outcome | list[Outcome] | None]) -> list[Outcome]:
-    """Run one batch call for ``items``; an error becomes every item's outcome.
+#: one vendor request: the indexes of the batch items it carries, and what makes it
+#: (one outcome for them all, a list of one per item, or None for "delivered")
+Call = tuple[list[int], Callable[[], "Outcome | list[Outcome] | None"]]
 
-    ``call`` may return one outcome for the whole group or a list of one per item.
+
+def send_calls(size: int, calls: Iterable[Call]) -> list[Outcome]:
+    """Make a batch's vendor requests in order and give each of ``size`` items its outcome.
+
+    A refused request settles only its own items. A request that failed as a
+    whole and is to be retried (the vendor is down or busy, our own rate limit
+    is spent), or a call that itself held items back, stops the batch: the
+    items not yet sent wait behind it without using up an attempt. A retry of
+    single records inside a request (a per-record status) does not.
     """
-    items = list(items)
-    try:
-        result = call()
-    except DeliveryError as exc:
-        return [Outcome.from_error(exc) for _ in items]
-    if result is None:
-        result = Outcome.delivered()
-    if isinstance(result, Outcome):
-        return [result for _ in items]
-    if len(result) != len(items):
-        raise RuntimeError(f"batch call returned {len(result)} outcomes for {len(items)} items")
-    return list(result)
+    outcomes: list[Outcome | None] = [None] * size
+    for indexes, call in calls:
+        stop = False
+        try:
+            result = call()
+        except DeliveryError as exc:
+            result = Outcome.from_error(exc)
+            stop = isinstance(exc, RetryableError)
+        if result is None:
+            result = Outcome.delivered()
+        results = [result] * len(indexes) if isinstance(result, Outcome) else list(result)
+        if len(results) != len(indexes):
+            raise RuntimeError(f"a request returned {len(results)} outcomes for {len(indexes)} items")
+        for i, outcome in zip(indexes, results):
+            outcomes[i] = outcome
+        held = any(o.status is OutcomeStatus.RETRY and not o.counts_as_attempt for o in results)
+        if stop or held:
+            cause = next(o for o in results if o.status is OutcomeStatus.RETRY)
+            return [o or not_attempted(cause) for o in outcomes]
+    missing = [i for i, o in enumerate(outcomes) if o is None]
+    if missing:
+        raise RuntimeError(f"no request carried items {missing}")
+    return outcomes  # type: ignore[return-value]
 
 
 def group_by(batch: Sequence[Prepared], key: Callable[[Prepared], Any]) -> dict[Any, list[int]]:
@@ -215,7 +221,7 @@ __all__ = [
     "Prepared",
     "group_by",
     "not_attempted",
-    "outcomes_for_group",
+    "send_calls",
     "require",
     "secret_values",
 ]

@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
-from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, not_attempted
+from destinations.base import Call, Destination, Outcome, OutcomeStatus, Prepared, not_attempted, send_calls
 from destinations.stickystreet.client import StickyStreetClient
 from destinations.stickystreet.mapper import map_event
 from destinations.stickystreet.profiles import Import, import_form, plan_imports
 from destinations.stickystreet.settings import StickyStreetSettings
-from router.errors import DeliveryError, RejectedEvent, RetryableError, Throttled
-
-#: one HTTP call a batch needs: the indexes of the items it carries and what makes it (one outcome or one per item)
-Call = tuple[list[int], Callable[[], Outcome | list[Outcome]]]
+from router.errors import RejectedEvent, RetryableError
 
 
 class StickyStreetDestination(Destination):
@@ -34,23 +31,7 @@ class StickyStreetDestination(Destination):
         return map_event(event, self.settings)
 
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        for indexes, call in self.calls(batch):
-            try:
-                result = call()
-            except Throttled as exc:
-                # the rest of the batch waits for the limiter too
-                return [o or Outcome.from_error(exc) for o in outcomes]
-            except DeliveryError as exc:
-                result = Outcome.from_error(exc)
-            results = result if isinstance(result, list) else [result] * len(indexes)
-            for i, outcome in zip(indexes, results):
-                outcomes[i] = outcome
-            failed = next((o for o in results if o.status is OutcomeStatus.RETRY), None)
-            if failed:
-                # Sticky Street is down or busy: the rest waits without spending attempts
-                return [o or not_attempted(failed) for o in outcomes]
-        return outcomes  # type: ignore[return-value]
+        return send_calls(len(batch), self.calls(batch))
 
     def send_one(self, item: Prepared) -> Outcome:
         if item.payload["type"] == "customers_batch":

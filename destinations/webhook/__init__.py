@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from destinations.base import EVENT_TYPES, Destination, Outcome, Prepared, outcomes_for_group
+from destinations.base import EVENT_TYPES, Destination, Outcome, Prepared, send_calls
 from destinations.webhook.client import WebhookClient
 from destinations.webhook.mapper import map_event
 from destinations.webhook.settings import WebhookSettings
@@ -29,7 +29,7 @@ class WebhookDestination(Destination):
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         if not self.settings["batch"]:
             return super().send(batch)
-        return outcomes_for_group(batch, lambda: self.client.post([item.payload for item in batch]))
+        return send_calls(len(batch), [(list(range(len(batch))), lambda: self.client.post([item.payload for item in batch]))])
 
     def send_one(self, item: Prepared) -> Outcome:
         return self.client.post(item.payload)

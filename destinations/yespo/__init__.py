@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
-from destinations.base import Destination, Outcome, Prepared, group_by, not_attempted
+from destinations.base import Call, Destination, Outcome, Prepared, group_by, send_calls
 from destinations.yespo.client import YespoClient
 from destinations.yespo.limits import (
     CONTACTS_PER_REQUEST,
@@ -17,10 +17,6 @@ from destinations.yespo.limits import (
 )
 from destinations.yespo.mapper import Kind, YespoCall, map_event
 from destinations.yespo.settings import YespoSettings
-from router.errors import DeliveryError, RetryableError, Throttled
-
-#: one HTTP request a batch needs: the indexes of the items it carries and the call that makes it
-Request = tuple[list[int], Callable[[], Outcome | list[Outcome]]]
 
 
 class YespoDestination(Destination):
@@ -42,24 +38,7 @@ class YespoDestination(Destination):
         return map_event(event, self.settings, now=datetime.now(timezone.utc))
 
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        for indexes, call in self.requests(batch):
-            try:
-                result = call()
-            except Throttled as exc:
-                # the rest of the batch waits for the limiter too
-                return [o or Outcome.from_error(exc) for o in outcomes]
-            except RetryableError as exc:
-                # Yespo is down or over its limit: the rest waits without spending attempts
-                for i in indexes:
-                    outcomes[i] = Outcome.from_error(exc)
-                return [o or not_attempted(exc) for o in outcomes]
-            except DeliveryError as exc:
-                result = Outcome.from_error(exc)
-            results = result if isinstance(result, list) else [result] * len(indexes)
-            for i, outcome in zip(indexes, results):
-                outcomes[i] = outcome
-        return outcomes  # type: ignore[return-value]
+        return send_calls(len(batch), self.requests(batch))
 
     def send_one(self, item: Prepared) -> Outcome:
         call: YespoCall = item.payload
@@ -71,7 +50,7 @@ class YespoDestination(Destination):
             return self.client.delete_contact(call.body["externalCustomerId"])
         return self.send([item])[0]
 
-    def requests(self, batch: Sequence[Prepared]) -> Iterator[Request]:
+    def requests(self, batch: Sequence[Prepared]) -> Iterator[Call]:
         """The requests a batch needs, kinds in the order they first appear (an identify before
         the events that follow it): one per event, or one per chunk of a bulk endpoint."""
         groups = group_by(batch, lambda item: (item.payload.kind, item.payload.group))
@@ -90,6 +69,6 @@ class YespoDestination(Destination):
                     yield [i], partial(self.send_one, batch[i])
 
 
-def chunked(indexes: list[int], bodies: list[Any], size: int, call: Callable[[list[Any]], list[Outcome]]) -> Iterator[Request]:
+def chunked(indexes: list[int], bodies: list[Any], size: int, call: Callable[[list[Any]], list[Outcome]]) -> Iterator[Call]:
     for start in range(0, len(indexes), size):
         yield indexes[start : start + size], partial(call, bodies[start : start + size])

@@ -1,0 +1,49 @@
+"""send_calls: how one batch's vendor requests turn into one outcome per event."""
+from __future__ import annotations
+
+from destinations.base import Outcome, OutcomeStatus, not_attempted, send_calls
+from router.errors import RejectedEvent, RetryableError, Throttled
+
+OK = Outcome.delivered(200)
+
+
+def raise_(exc):
+    def call():
+        raise exc
+    return call
+
+
+def statuses(outcomes):
+    return [(o.status.value, o.counts_as_attempt) for o in outcomes]
+
+
+def test_a_refused_request_settles_only_its_own_events():
+    outcomes = send_calls(3, [([0], raise_(RejectedEvent("bad", status=400))), ([1, 2], lambda: OK)])
+    assert statuses(outcomes) == [("rejected", True), ("delivered", True), ("delivered", True)]
+
+
+def test_a_request_that_failed_as_a_whole_holds_back_the_rest_without_attempts():
+    sent = []
+    outcomes = send_calls(3, [([0], raise_(RetryableError("down", status=503, retry_after=7))),
+                              ([1], lambda: sent.append(1)), ([2], lambda: sent.append(2))])
+    assert sent == []
+    assert statuses(outcomes) == [("retry", True), ("retry", False), ("retry", False)]
+    assert (outcomes[1].reason, outcomes[1].retry_after) == ("not attempted: down", 7)
+
+
+def test_our_rate_limit_holds_back_the_rest_too():
+    outcomes = send_calls(2, [([0], raise_(Throttled("rate limit reached", retry_after=0.6))), ([1], lambda: OK)])
+    assert statuses(outcomes) == [("retry", False), ("retry", False)]
+
+
+def test_a_retry_of_one_record_inside_a_request_does_not_stop_the_batch():
+    retry_one = Outcome(OutcomeStatus.RETRY, "SERVER_ERROR for this record")
+    outcomes = send_calls(3, [([0, 1], lambda: [OK, retry_one]), ([2], lambda: OK)])
+    assert statuses(outcomes) == [("delivered", True), ("retry", True), ("delivered", True)]
+
+
+def test_a_call_that_held_items_back_stops_the_batch():
+    failed = Outcome(OutcomeStatus.RETRY, "busy")
+    outcomes = send_calls(3, [([0, 1], lambda: [failed, not_attempted(failed)]), ([2], lambda: OK)])
+    assert statuses(outcomes) == [("retry", True), ("retry", False), ("retry", False)]
+    assert outcomes[2].reason == "not attempted: busy"
