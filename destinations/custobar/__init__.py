@@ -3,15 +3,16 @@ other track events -> events. Uploads are batched: one POST per endpoint per bat
 from __future__ import annotations
 
 import logging
+from functools import partial
 from collections import Counter
 from typing import Any, Iterator, Sequence
 
-from destinations.base import Destination, Outcome, Prepared, group_by, not_attempted
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, group_by, not_attempted, send_calls
 from destinations.custobar.client import CustobarClient
 from destinations.custobar.mapper import map_event
 from destinations.custobar.settings import CustobarSettings
 from destinations.custobar.upload import Endpoint, Upload
-from router.errors import RejectedEvent, RetryableError, Throttled
+from router.errors import DeliveryError, RejectedEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +40,14 @@ class CustobarDestination(Destination):
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         """One POST per endpoint (and per max_records_per_request records); an outcome per event."""
         self.count_left_out(batch)
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        try:
-            for endpoint, indexes in group_by(batch, lambda item: item.payload.endpoint).items():
-                for chunk in chunks(indexes, batch, self.settings["max_records_per_request"]):
-                    self.upload(endpoint, chunk, batch, outcomes)
-        except Throttled as exc:
-            # our own limiter: what wasn't sent waits, without spending an attempt
-            return [o or Outcome.from_error(exc) for o in outcomes]
-        except RetryableError as exc:
-            # Custobar is down or over its limit: the rest waits without spending attempts
-            return [o or not_attempted(exc) for o in outcomes]
-        return outcomes  # type: ignore[return-value]
+        return send_calls(len(batch), (
+            (chunk, partial(self.upload, endpoint, chunk, batch))
+            for endpoint, indexes in group_by(batch, lambda item: item.payload.endpoint).items()
+            for chunk in chunks(indexes, batch, self.settings["max_records_per_request"])
+        ))
 
-    def upload(self, endpoint: Endpoint, indexes: list[int], batch: Sequence[Prepared], outcomes: list[Outcome | None]) -> None:
-        """Send these events' records in one request and settle their outcomes.
+    def upload(self, endpoint: Endpoint, indexes: list[int], batch: Sequence[Prepared]) -> Outcome | list[Outcome]:
+        """Send these events' records in one request.
 
         Custobar refuses a whole upload for one bad record, so a refused upload
         of several events is split in halves and each half sent again, until
@@ -61,22 +55,27 @@ class CustobarDestination(Destination):
         """
         records = [record for i in indexes for record in batch[i].payload.records]
         try:
-            outcome = self.client.upload(endpoint, records)
-        except Throttled:
-            raise
-        except RetryableError as exc:
-            for i in indexes:
-                outcomes[i] = Outcome.from_error(exc)
-            raise
+            return self.client.upload(endpoint, records)
         except RejectedEvent as exc:
             if len(indexes) > 1 and exc.status in SPLIT_STATUSES:
-                middle = len(indexes) // 2
-                self.upload(endpoint, indexes[:middle], batch, outcomes)
-                self.upload(endpoint, indexes[middle:], batch, outcomes)
-                return
-            outcome = Outcome.from_error(exc)
-        for i in indexes:
-            outcomes[i] = outcome
+                return self.split(endpoint, indexes, batch)
+            raise
+
+    def split(self, endpoint: Endpoint, indexes: list[int], batch: Sequence[Prepared]) -> list[Outcome]:
+        """Each half of a refused upload sent again; once a half must be retried, the other waits."""
+        middle = len(indexes) // 2
+        outcomes: list[Outcome] = []
+        for half in (indexes[:middle], indexes[middle:]):
+            retrying = next((o for o in outcomes if o.status is OutcomeStatus.RETRY), None)
+            if retrying:
+                outcomes += [not_attempted(retrying)] * len(half)
+                continue
+            try:
+                result = self.upload(endpoint, half, batch)
+            except DeliveryError as exc:
+                result = Outcome.from_error(exc)
+            outcomes += [result] * len(half) if isinstance(result, Outcome) else result
+        return outcomes
 
     def tally(self, payload: Upload) -> dict[str, int]:
         """Traits with nowhere to go (no Custobar field, no company_prefix) show in the stats."""
