@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 from marshmallow import ValidationError
 
 from router.config import SourceConfig
-from router.queue import envelope, now_ms, user_hash
+from router.queue import envelope, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
 
@@ -88,8 +88,9 @@ class Intake:
             self._enrich(event, received, received_iso)
             dests = [d.name for d in self.rt.router.destinations_for(event)]
             regulation = f"del-{event['messageId']}" if event["type"] == "delete" else ""
-            env = envelope(event, event["messageId"], received_ms, regulation)
-            items.append((event["messageId"], user_hash(event.get("userId")), dests, env))
+            uhash = subject_hash(event)
+            env = envelope(event, event["messageId"], received_ms, regulation, uhash)
+            items.append((event["messageId"], uhash, dests, env))
             accepted_events.append(event)
         if rejected_records:
             self._keep_rejected(rejected_records)

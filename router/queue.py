@@ -224,13 +224,19 @@ def user_hash(user_id: Any) -> str:
     return hashlib.sha256(str(user_id).encode("utf-8")).hexdigest()[:32]
 
 
-def envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "") -> str:
-    """A delete carries no user hash, so purging the user never removes the delete itself;
-    it carries its regulation id (``g``) instead, for status tracking."""
+def subject_hash(event: dict[str, Any]) -> str:
+    """The user hash an event is filed under: none for a delete, so neither suppressing nor
+    purging the user can ever drop the delete itself."""
+    return "" if event.get("type") == "delete" else user_hash(event.get("userId"))
+
+
+def envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "", uhash: str | None = None) -> str:
+    """``uhash``: the event's subject_hash, when the caller has it already. A delete carries its
+    regulation id (``g``) for status tracking."""
+    env: dict[str, Any] = {"u": subject_hash(event) if uhash is None else uhash, "r": received_ms, "id": event_id, "a": 0, "f": 0}
     if event.get("type") == "delete":
-        env = {"u": "", "r": received_ms, "id": event_id, "a": 0, "f": 0, "g": regulation, "e": event}
-    else:
-        env = {"u": user_hash(event.get("userId")), "r": received_ms, "id": event_id, "a": 0, "f": 0, "e": event}
+        env["g"] = regulation
+    env["e"] = event  # last: scripts read "u" at the front without decoding
     return json.dumps(env, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -194,3 +194,15 @@ def test_a_destination_that_rejects_the_delete_shows_failed_with_the_reason(make
         assert status["status"] == "failed"
         assert status["destinations"]["hook"] == {"status": "failed", "finished": 0, "failed": 1, "pending": 0,
                                                   "reason": "webhook answered 403"}
+
+
+def test_a_suppressed_user_can_still_be_deleted_through_a_delete_call(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        regulation(client, "SUPPRESS_ONLY", ["quiet"])
+        delete = {"type": "delete", "userId": "quiet", "messageId": "del-q"}
+        r = client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]})
+        assert (r.get_json()["accepted"], r.get_json()["suppressed"]) == (1, 0)
+        work(rt)
+        assert delivered_deletes(hook) == ["quiet"]
