@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import os
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -32,44 +30,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from router.redis_server import EmbeddedRedis, connect  # noqa: E402
 from tests.e2e.procs import Proc, free_port, wait_http  # noqa: E402
+from tests.fakes.http import FakeServer, Reply, Request  # noqa: E402
 
 
-class Receiver:
-    """A minimal webhook receiver that counts events."""
+class Receiver(FakeServer):
+    """The webhook the benchmark delivers to: counts the events it receives."""
 
     def __init__(self) -> None:
+        super().__init__(self.receive)
         self.count = 0
         self.lock = threading.Lock()
-        outer = self
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms a request
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                n = len(body) if isinstance(body, list) else 1
-                with outer.lock:
-                    outer.count += n
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *a: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def receive(self, req: Request) -> Reply:
+        body = req.json()
+        with self.lock:
+            self.count += len(body) if isinstance(body, list) else 1
+        return Reply(200, {})
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return self.base_url + "/hook"
 
 
 def main() -> None:
@@ -87,7 +67,7 @@ def main() -> None:
     if not os.environ.get("REDIS_URL"):
         server = EmbeddedRedis(tmp / "data")
         server.start()
-    receiver = Receiver()
+    receiver = Receiver().start()
     ns = f"bench{uuid.uuid4().hex[:6]}"
     cfg = {
         "redis_url": "embedded", "data_dir": str(tmp / "data"), "namespace": ns,
@@ -119,6 +99,7 @@ def main() -> None:
     finally:
         for p in procs:
             p.stop()
+        receiver.stop()
         if server:
             server.stop()
         else:
