@@ -12,8 +12,7 @@ ORDERS_PER_REQUEST = 1000
 CONTACTS_PER_REQUEST = 3000
 
 #: requests per second per endpoint (reference/API/rate-limits.md): the destination's
-#: default limit and its "event" and "past_events" buckets; the import command also
-#: paces its own past_events requests at RATE_PAST_EVENTS
+#: default limit and its "event" and "past_events" buckets (the import command uses the latter)
 RATE_EVENTS = 350
 RATE_PAST_EVENTS = 100
 RATE_OTHER = 200

@@ -99,16 +99,13 @@ class Importer:
         *,
         max_attempts: int = 5,
         backoff: float = 1.0,
-        requests_per_second: float = RATE_PAST_EVENTS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.settings = settings
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self.interval = 1.0 / requests_per_second
         self.sleep = sleep
-        self._last_request = 0.0
 
     def run(self, path: str | Path, report_path: str | Path | None = None, *, progress: bool = True) -> Summary:
         path = Path(path)
@@ -146,10 +143,11 @@ class Importer:
         attempts = 0
         while todo:
             try:
-                statuses = self.request([r.body for r in todo])  # type: ignore[misc]
+                # paced by the destination's shared past_events bucket (100/second)
+                statuses = self.client.past_event_statuses([r.body for r in todo])  # type: ignore[misc]
             except Throttled as exc:
                 # our own limiter, shared with the live workers: wait, no attempt used
-                self.sleep(exc.retry_after or self.interval)
+                self.sleep(exc.retry_after or 1.0 / RATE_PAST_EVENTS)
                 continue
             except RetryableError as exc:
                 attempts += 1
@@ -173,14 +171,6 @@ class Importer:
                         row.detail = f"still SERVER_ERROR after {attempts} attempts"
                     return
                 self.sleep(self.backoff * 2 ** (attempts - 1))
-
-    def request(self, bodies: list[dict[str, Any]]) -> list[str]:
-        """One past_events request, paced to Yespo's per-endpoint limit."""
-        wait = self._last_request + self.interval - time.monotonic()
-        if wait > 0:
-            self.sleep(wait)
-        self._last_request = time.monotonic()
-        return self.client.past_event_statuses(bodies)
 
 
 def read_rows(path: Path, settings: dict[str, Any]) -> Iterator[Row]:

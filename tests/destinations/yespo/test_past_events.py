@@ -162,12 +162,12 @@ def test_our_shared_rate_limit_makes_the_import_wait_without_using_attempts(vend
     assert sleeps.count(0.3) == 3
 
 
-def test_requests_are_paced_to_the_past_events_rate_limit(vendor: FakeYespo, tmp_path: Path) -> None:
+def test_requests_draw_on_the_shared_past_events_rate_limit(vendor: FakeYespo, tmp_path: Path) -> None:
     source = write_lines(tmp_path / "t.jsonl", [track("A", user=f"u{i}") for i in range(1500)])
-    sleeps = Sleeps()  # the clock does not move while these "sleep", so each request waits almost the full second
-    importer(vendor, sleep=sleeps, requests_per_second=1).run(source, progress=False)
+    buckets: list[str | None] = []
+    importer(vendor, throttle=lambda bucket=None: buckets.append(bucket)).run(source, progress=False)
     assert len(vendor.requests) == 3
-    assert len(sleeps) == 2 and all(0.5 < s <= 1.0 for s in sleeps)
+    assert buckets == ["past_events"] * 3
 
 
 def test_import_events_uses_a_built_destinations_client_and_settings(vendor: FakeYespo, tmp_path: Path) -> None:
