@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -235,6 +235,25 @@ class Config:
     @property
     def embedded(self) -> bool:
         return self.redis_url == "embedded"
+
+
+def destination_of_type(destinations: Iterable[Any], kind: str, name: str | None = None) -> Any:
+    """The destination of plugin type ``kind`` a command works on: the one named, or the only one.
+
+    Raises LookupError with the destinations of that type to choose from."""
+    destinations = list(destinations)
+    names = ", ".join(d.name for d in destinations if d.type == kind) or "none"
+    if name is not None:
+        for d in destinations:
+            if d.name == name:
+                if d.type != kind:
+                    raise LookupError(f"destination {name!r} is of type {d.type}, not {kind} ({kind} destinations: {names})")
+                return d
+        raise LookupError(f"no {kind} destination named {name!r} ({kind} destinations: {names})")
+    found = [d for d in destinations if d.type == kind]
+    if len(found) != 1:
+        raise LookupError(f"name the destination with --destination ({kind} destinations: {names})")
+    return found[0]
 
 
 def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None) -> Any:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from destinations.extole import rules
 from router.errors import RejectedEvent
+from router.config import destination_of_type
 
 EXISTING_CUSTOMER = "existing_customer"
 #: Extole's event file columns, in this order
@@ -425,18 +426,10 @@ def send(p: Plan, runtime: Any, destination_name: str | None = None, progress: C
 
 def extole_destination(destinations: Sequence[Any], name: str | None = None) -> Any:
     """The configured Extole destination to use: ``name``, else the only one of type extole."""
-    if name:
-        for d in destinations:
-            if d.name == name:
-                if d.type != "extole":
-                    raise BackfillError(f"destination {name!r} is of type {d.type}, not extole")
-                return d
-        raise BackfillError(f"no destination named {name!r} in the config")
-    found = [d for d in destinations if d.type == "extole"]
-    if len(found) != 1:
-        names = ", ".join(d.name for d in found) or "none"
-        raise BackfillError(f"say which Extole destination with --destination (extole destinations: {names})")
-    return found[0]
+    try:
+        return destination_of_type(destinations, "extole", name or None)
+    except LookupError as exc:
+        raise BackfillError(str(exc.args[0])) from None
 
 
 def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:

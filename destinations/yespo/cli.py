@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from destinations.yespo.past_events import choose_destination, default_report_path, import_events
+from destinations.yespo.past_events import default_report_path, import_events
+from router.config import destination_of_type
 from router.errors import ConfigError
 
 cli = click.Group("yespo", help="Yespo (eSputnik) tools.")
@@ -25,9 +26,9 @@ def import_events_command(file: str, name: str | None, report: str | None) -> No
     except ConfigError as exc:
         raise click.ClickException(f"configuration error:\n{exc}") from None
     try:
-        name = choose_destination(runtime.config.destinations, name)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        name = destination_of_type(runtime.config.destinations, "yespo", name).name
+    except LookupError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
     summary = import_events(runtime.build(name), file, report or default_report_path(file))
     click.echo(summary.text())
     if not summary.all_accepted:

@@ -77,18 +77,6 @@ def default_report_path(path: str | Path) -> Path:
     return Path(f"{path}.report.csv")
 
 
-def choose_destination(destinations: Iterable[Any], name: str | None) -> str:
-    """The yespo destination to import into: the one named, or the only one configured."""
-    yespo = [d.name for d in destinations if d.type == "yespo"]
-    if name is not None:
-        if name not in yespo:
-            raise ValueError(f"no yespo destination named {name!r} (yespo destinations: {', '.join(yespo) or 'none'})")
-        return name
-    if len(yespo) != 1:
-        raise ValueError(f"name the destination with --destination (yespo destinations: {', '.join(yespo) or 'none'})")
-    return yespo[0]
-
-
 class Importer:
     """Sends a file's events in requests of ≤ 500, retrying what Yespo says may be retried."""
 

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from destinations.yespo import YespoDestination
 from destinations.yespo.cli import cli
-from destinations.yespo.past_events import Importer, choose_destination, import_events
+from destinations.yespo.past_events import Importer, import_events
+from router.config import destination_of_type
 from destinations.yespo.settings import YespoSettings
 from router.errors import Throttled
-from router.redis_server import EmbeddedRedis
 from tests.destinations.yespo.fake_yespo import API_KEY, FakeYespo
 from tests.fakes.http import Reply
 
@@ -184,23 +184,16 @@ def test_import_events_uses_a_built_destinations_client_and_settings(vendor: Fak
         ([("y", "yespo"), ("w", "webhook")], None, "y"),
         ([("y1", "yespo"), ("y2", "yespo")], "y2", "y2"),
         ([("y1", "yespo"), ("y2", "yespo")], None, "name the destination with --destination (yespo destinations: y1, y2)"),
-        ([("w", "webhook")], "w", "no yespo destination named 'w' (yespo destinations: none)"),
+        ([("w", "webhook")], "w", "destination 'w' is of type webhook, not yespo (yespo destinations: none)"),
+        ([("y", "yespo")], "nope", "no yespo destination named 'nope' (yespo destinations: y)"),
     ],
 )
 def test_the_destination_is_the_one_named_or_the_only_yespo_one(configured: list[tuple[str, str]], name: str | None, expected: str) -> None:
     destinations = [SimpleNamespace(name=n, type=t) for n, t in configured]
     try:
-        assert choose_destination(destinations, name) == expected
-    except ValueError as exc:
-        assert str(exc) == expected
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Any:
-    server = EmbeddedRedis(tmp_path / "redis")
-    server.start()
-    yield server.url
-    server.stop()
+        assert destination_of_type(destinations, "yespo", name).name == expected
+    except LookupError as exc:
+        assert exc.args[0] == expected
 
 
 def test_import_events_command_imports_through_the_configured_destination(
@@ -237,4 +230,4 @@ def test_import_events_command_refuses_a_destination_that_is_not_yespo(
     source = write_lines(tmp_path / "h.jsonl", [track("A")])
     result = CliRunner().invoke(cli, ["import-events", str(source), "--destination", "hook"])
     assert result.exit_code == 2
-    assert "no yespo destination named 'hook'" in result.output
+    assert "destination 'hook' is of type webhook, not yespo" in result.output
