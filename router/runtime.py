@@ -105,7 +105,9 @@ class Runtime:
 
     def enqueue(self, destination_name: str, events: list[dict[str, Any]]) -> int:
         """Queue Segment-shaped events straight into one destination's buffer (backfills, replays)."""
-        self.config.destination(destination_name)
+        if not self.config.destination(destination_name).enabled:
+            # nothing drains a disabled destination: refuse rather than let the events wait unseen
+            raise LookupError(f"destination {destination_name!r} is disabled (enabled: false); enable it first")
         received = now_ms()
         envs = [envelope(e, uuid.uuid4().hex, received) for e in events]
         for start in range(0, len(envs), 1000):

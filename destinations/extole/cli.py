@@ -92,6 +92,9 @@ def _send(p: bf.Plan, destination_name: str | None, wait: bool) -> None:
     name = bf.extole_destination(runtime.config.destinations, destination_name).name
     before = settled(runtime, name)
     with tqdm(total=len(p.actions), unit="event", desc="queueing to Extole", disable=None) as bar:
-        bf.send(p, runtime, name, progress=bar.update)
+        try:
+            bf.send(p, runtime, name, progress=bar.update)
+        except LookupError as exc:
+            raise bf.BackfillError(str(exc.args[0])) from None
     if wait:
         follow_delivery(runtime, name, before, len(p.actions))

@@ -239,3 +239,12 @@ def test_a_dead_letter_shows_a_plugins_payload_object_as_json(make_runtime):
     env = {"u": "", "r": 0, "id": "m-1", "a": 0, "f": 0, "e": track(1)}
     record = json.loads(drainer.dead_letter(env, Outcome(OutcomeStatus.REJECTED, "no"), Call(Kind.EVENT, {"a": 1}), 0))
     assert record["payload"] == {"kind": "event", "body": {"a": 1}}
+
+
+def test_events_cannot_be_queued_for_a_disabled_destination_where_nothing_would_deliver_them(make_runtime):
+    import pytest
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9", enabled=False)])
+    with pytest.raises(LookupError, match="destination 'hook' is disabled"):
+        rt.enqueue("hook", [track(1)])
+    assert rt.queue.depth("hook")["buffered"] == 0
