@@ -71,6 +71,11 @@ def destinations() -> Response:
     return jsonify({"ingest": ingest, "destinations": out})
 
 
+def page_size(default: int = 50) -> int:
+    """``?limit=``: a bad value falls back to the default rather than failing the page."""
+    return max(1, min(request.args.get("limit", default, type=int), 1000))
+
+
 def _destination(name: str) -> str:
     try:
         runtime().config.destination(name)
@@ -83,7 +88,7 @@ def _destination(name: str) -> str:
 @admin_only
 def dead_letters(name: str) -> Response:
     rt = runtime()
-    limit = min(int(request.args.get("limit", 50)), 1000)
+    limit = page_size()
     entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True)
     return jsonify({"destination": name, "dead_letters": [{"entry_id": eid, **rec} for eid, rec in entries]})
 
@@ -91,7 +96,7 @@ def dead_letters(name: str) -> Response:
 @bp.get("/v1/admin/retrying/<name>")
 @admin_only
 def retrying(name: str) -> Response:
-    limit = min(int(request.args.get("limit", 50)), 1000)
+    limit = page_size()
     return jsonify({"destination": name, "retrying": runtime().queue.retrying(_destination(name), limit)})
 
 
@@ -107,6 +112,6 @@ def replay_dead_letters(name: str) -> Response:
 @admin_only
 def rejected() -> Response:
     rt = runtime()
-    limit = min(int(request.args.get("limit", 50)), 1000)
+    limit = page_size()
     entries = rt.redis.xrevrange(rt.queue.keys.rejected, count=limit)
     return jsonify({"rejected": [{"entry_id": eid.decode(), **json.loads(f[b"d"])} for eid, f in entries]})

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
-from router.admin import admin_only
+from router.admin import admin_only, page_size
 from router.queue import envelope, now_ms, user_hash
 from router.runtime import Runtime
 from router.schemas import error_list
@@ -201,7 +201,7 @@ def create() -> tuple[Response, int]:
 @bp.get("/v1/regulations")
 @admin_only
 def index() -> Response:
-    return jsonify({"regulations": list_regulations(_runtime(), int(request.args.get("limit", 100)))})
+    return jsonify({"regulations": list_regulations(_runtime(), page_size(100))})
 
 
 @bp.get("/v1/regulations/<reg_id>")
