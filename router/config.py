@@ -19,6 +19,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
+from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
 
 DEFAULT_PATH = "config/eventrouter.yaml"
@@ -316,6 +317,9 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     raw = dict(raw)
     if os.environ.get("REDIS_URL"):
         raw["redis_url"] = os.environ["REDIS_URL"]
+    if os.environ.get(DEMO_ENV):
+        # `eventrouter up --demo` (and its child processes): one more destination, to the local receiver
+        raw["destinations"] = [*(raw.get("destinations") or []), demo_destination(os.environ[DEMO_ENV])]
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:
