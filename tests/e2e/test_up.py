@@ -109,7 +109,9 @@ def test_up_on_a_port_that_is_taken_says_so_at_once_and_exits_non_zero(tmp_path)
 
 def test_up_demo_prints_the_first_event_as_the_local_receiver_gets_it(tmp_path):
     config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "enabled": False,
-                                      "settings": {"url": "http://127.0.0.1:9/"}}])
+                                      "settings": {"url": "http://127.0.0.1:9/"}},
+                                     {"name": "cb", "type": "custobar", "subscribe": ["identify"],
+                                      "settings": {"base_url": "http://127.0.0.1:9", "token": "t"}}])
     port = free_port()
     up = Proc(config, "up", "--demo", "--port", str(port), "--workers", "1", "--web-workers", "1")
     try:
@@ -124,4 +126,5 @@ def test_up_demo_prints_the_first_event_as_the_local_receiver_gets_it(tmp_path):
         up.stop()
     out = up.output()
     assert 'demo receiver got track "Order Completed" from u1: {"type":"track","userId":"u1"' in out, out
-    assert "1 enabled destinations" in out and "demo: webhook destination demo-receiver delivers to http://127.0.0.1:" in out
+    assert "2 enabled destinations" in out and "demo: webhook destination demo-receiver delivers to http://127.0.0.1:" in out
+    assert "warning: destinations[1] cb: account_currency is not set: orders that carry properties.currency" in out

@@ -143,10 +143,14 @@ def runtime_for(path: Path, redis_client) -> Runtime:
 def failing_hook(tmp_path, redis_url, redis_client):
     """A config whose webhook answers 422, one event dead-lettered, one refused at ingest."""
     ns = f"c{uuid.uuid4().hex[:10]}"
-    with FakeServer(lambda req: Reply(422, {"error": "no such list"})) as hook:
+    def vendor(req):
+        return Reply(503, {"error": "busy"}) if req.path == "/slow" else Reply(422, {"error": "no such list"})
+
+    with FakeServer(vendor) as hook:
         path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=[
             {"name": "hook", "type": "webhook", "settings": {"url": hook.base_url, "shared_secret": "hook-secret-1234"}},
             {"name": "off", "type": "webhook", "enabled": False, "settings": {"url": hook.base_url}},
+            {"name": "slow", "type": "webhook", "settings": {"url": hook.base_url + "/slow"}},
         ])
         rt = runtime_for(path, redis_client)
         from router.app import create_app
@@ -171,6 +175,7 @@ def test_stats_is_a_table_of_ingest_counts_and_each_destination_with_its_state(f
         "DESTINATION  TYPE     STATE     BUFFERED  IN FLIGHT  RETRYING  DELIVERED  SKIPPED  RETRIED  DEAD LETTERS\n"
         "hook         webhook  enabled          0          0         0          0        0        0             1\n"
         "off          webhook  disabled         0          0         0          0        0        0             0\n"
+        "slow         webhook  enabled          0          0         1          0        0        1             0\n"
     )
     doc = json.loads(invoke("stats", "--json", "--config", str(path), env=env).output)
     assert doc["ingest"] == {"accepted": 1, "rejected": 1, "duplicate": 0, "suppressed": 0}
@@ -189,3 +194,13 @@ def test_dead_letters_show_iso_times_for_people_and_epoch_ms_with_json_without_i
     record = json.loads(line)
     assert not {"u", "r"} & set(record)
     assert all(isinstance(record[k], int) for k in ("received_at", "failed_at", "first_attempt_at"))
+
+
+def test_retrying_shows_the_next_attempt_as_an_iso_time_and_the_last_error(failing_hook):
+    path, env = failing_hook
+    human = invoke("retrying", "slow", "--config", str(path), env=env).output
+    assert re.search(r"^next attempt: +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", human, re.M)
+    assert re.search(r"^last error: +webhook answered 503$", human, re.M)
+    (line,) = invoke("retrying", "slow", "--json", "--config", str(path), env=env).output.splitlines()
+    assert isinstance(json.loads(line)["next_attempt_at"], int)
+    assert invoke("retrying", "hook", "--config", str(path), env=env).output == "hook: nothing waiting for a retry\n"
