@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,9 @@ from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
 from router.records import dead_letter, destination_counts, with_iso_times
 from router.redis_server import EmbeddedRedis, RedisNotRunning, wait_for
+
+if TYPE_CHECKING:
+    from router.runtime import Runtime
 
 
 #: `up` restarts an exited child, unless children exit more than this often
@@ -57,7 +60,7 @@ def load_checked_config() -> Config:
         raise  # not reached: fail() exits
 
 
-def load_runtime(cfg: Config | None = None):
+def load_runtime(cfg: Config | None = None) -> "Runtime":
     """The runtime on the deployment's Redis; exits with a clear message when there is none to use."""
     from router.runtime import Runtime
 
