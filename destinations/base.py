@@ -18,12 +18,13 @@ can delete lists it in ``handles`` and maps it like any other event.
 """
 from __future__ import annotations
 
+import difflib
 import enum
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from router.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
 
@@ -77,11 +78,42 @@ class Prepared:
     payload: Any
 
 
-class BaseSettings(Schema):
-    """Settings every destination accepts. Subclass it; mark secrets with ``metadata={"secret": True}``."""
+def unknown_key_message(key: str, known: Iterable[str]) -> str:
+    """``unknown key; did you mean shared_secret?`` (or the keys to choose from, when none is close)."""
+    known = sorted(known)
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean {close[0]}?"
+    return f"unknown key (known: {', '.join(known) or 'none'})"
+
+
+class StrictSchema(Schema):
+    """A schema that refuses keys it does not know, naming the nearest known one.
+
+    A misspelled setting must not be dropped silently (``shared_secrt`` would send
+    webhooks unsigned). The check is a schema validator rather than marshmallow's
+    ``unknown = RAISE`` so that it runs alongside the field errors, not instead of them,
+    and can suggest the key that was meant."""
 
     class Meta:
         unknown = EXCLUDE
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _no_unknown_keys(self, data: Any, original_data: Any = None, **kw: Any) -> None:
+        if not isinstance(original_data, Mapping):
+            return
+        known = {f.data_key or name for name, f in self.fields.items() if not f.dump_only}
+        errors = {k: [unknown_key_message(k, known)] for k in original_data if k not in known}
+        if errors:
+            raise ValidationError(errors)
+
+
+class BaseSettings(StrictSchema):
+    """Settings every destination accepts. Subclass it; mark secrets with ``metadata={"secret": True}``."""
+
+    def warnings(self, settings: dict[str, Any]) -> list[str]:
+        """What these (valid) settings mean a whole kind of event cannot be delivered, said at start-up."""
+        return []
 
     base_url = fields.Url(require_tld=False, load_default=None)
     timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=120))
@@ -215,6 +247,7 @@ def require(condition: Any, reason: str) -> None:
 __all__ = [
     "EVENT_TYPES",
     "BaseSettings",
+    "StrictSchema",
     "Destination",
     "Outcome",
     "OutcomeStatus",
@@ -224,4 +257,5 @@ __all__ = [
     "send_calls",
     "require",
     "secret_values",
+    "unknown_key_message",
 ]

@@ -14,6 +14,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from rq import Worker
 
+from router import records
 from router.ingest import BadRequest
 from router.replay import replay
 from router.runtime import Runtime
@@ -66,9 +67,14 @@ def destinations() -> Response:
     rt = runtime()
     out = []
     for d in rt.config.destinations:
-        out.append({"name": d.name, "type": d.type, "enabled": d.enabled, **rt.queue.depth(d.name)})
-    ingest = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.queue.keys.ingest_stats).items()}
-    return jsonify({"ingest": ingest, "destinations": out})
+        out.append({"name": d.name, "type": d.type, "enabled": d.enabled, **records.destination_counts(rt.queue.depth(d.name))})
+    return jsonify({"ingest": ingest_counts(rt), "destinations": out})
+
+
+def ingest_counts(rt: Runtime) -> dict[str, int]:
+    """accepted / rejected / duplicate / suppressed, as counted at ingest."""
+    raw = rt.redis.hgetall(rt.queue.keys.ingest_stats)
+    return records.ingest_counts({k.decode(): int(v) for k, v in raw.items()})
 
 
 def page_size(default: int = 50) -> int:
@@ -90,7 +96,7 @@ def dead_letters(name: str) -> Response:
     rt = runtime()
     limit = page_size()
     entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True)
-    return jsonify({"destination": name, "dead_letters": [{"entry_id": eid, **rec} for eid, rec in entries]})
+    return jsonify({"destination": name, "dead_letters": [records.dead_letter(eid, rec) for eid, rec in entries]})
 
 
 @bp.get("/v1/admin/retrying/<name>")
@@ -114,4 +120,4 @@ def rejected() -> Response:
     rt = runtime()
     limit = page_size()
     entries = rt.redis.xrevrange(rt.queue.keys.rejected, count=limit)
-    return jsonify({"rejected": [{"entry_id": eid.decode(), **json.loads(f[b"d"])} for eid, f in entries]})
+    return jsonify({"rejected": [records.rejected(eid.decode(), json.loads(f[b"d"])) for eid, f in entries]})

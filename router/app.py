@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from router import openapi
 from router.config import Config, load_config
 from router.intake import Intake
 from router.runtime import Runtime
@@ -26,7 +28,20 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(regulations.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(cdn_settings.bp)
+    app.register_blueprint(openapi.bp)
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response | HTTPException:
+        if not is_api_path(request.path):
+            return exc  # the dashboard's pages keep Flask's HTML answers
+        body = {"success": False, "errors": [{"path": "", "message": http_error_message(exc)}]}
+        response = jsonify(body)
+        response.status_code = 404 if only_preflight(exc) else exc.code or 500
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type" and response.status_code != 404:
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
@@ -35,3 +50,23 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         return jsonify(body), 503, {"Retry-After": "2"}
 
     return app
+
+
+def is_api_path(path: str) -> bool:
+    """Paths whose callers are programs: their errors are JSON, never an HTML page."""
+    return path.startswith("/v1/") or path in ("/v1", "/healthz", "/openapi.json")
+
+
+def only_preflight(exc: HTTPException) -> bool:
+    """A 405 where only the CORS preflight of ``/v1/<anything>`` matched: to a caller, no such path."""
+    return isinstance(exc, MethodNotAllowed) and set(exc.valid_methods or ()) <= {"OPTIONS"}
+
+
+def http_error_message(exc: HTTPException) -> str:
+    """A reason a client developer can act on, in the words of the HTTP status."""
+    if isinstance(exc, NotFound) or only_preflight(exc):
+        return f"no such path: {request.method} {request.path} (the API is described at /openapi.json)"
+    if isinstance(exc, MethodNotAllowed):
+        allowed = ", ".join(sorted(exc.valid_methods or []))
+        return f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
+    return f"{exc.name}: {exc.description}" if exc.description else str(exc.name)

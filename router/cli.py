@@ -7,19 +7,25 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from destinations.registry import BUILTIN
-from router.config import config_path, load_config, parse_duration
+from router.config import Config, config_path, config_warnings, load_config, parse_duration
+from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
-from router.redis_server import EmbeddedRedis, wait_for
+from router.records import dead_letter, destination_counts, with_iso_times
+from router.redis_server import EmbeddedRedis, RedisNotRunning, wait_for
+
+if TYPE_CHECKING:
+    from router.runtime import Runtime
 
 
 #: `up` restarts an exited child, unless children exit more than this often
@@ -32,25 +38,76 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def known_destination(rt: Any, name: str) -> None:
+def known_destination(cfg: Config, name: str) -> None:
     """Exit with the configured names when ``name`` is not one of them."""
     try:
-        rt.config.destination(name)
+        cfg.destination(name)
     except KeyError as exc:
         fail(str(exc.args[0]), 2)
 
 
-def load_runtime():
+def config_failure(path: str, exc: ConfigError) -> None:
+    fail(f"configuration error in {path}:\n" + "\n".join(f"  {line}" for line in str(exc).splitlines()), 2)
+
+
+def load_checked_config() -> Config:
+    """The config of ``--config`` / ``EVENTROUTER_CONFIG``, or exit 2 with every error in it."""
+    path = config_path()
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        config_failure(path, exc)
+        raise  # not reached: fail() exits
+
+
+def load_runtime(cfg: Config | None = None) -> "Runtime":
+    """The runtime on the deployment's Redis; exits with a clear message when there is none to use."""
     from router.runtime import Runtime
 
-    try:
-        return Runtime.load()
-    except ConfigError as exc:
-        fail(f"configuration error in {config_path()}:\n" + "\n".join(f"  {line}" for line in str(exc).splitlines()), 2)
+    return Runtime(cfg or load_checked_config())
 
 
-@click.group()
-@click.option("--config", "config", envvar="EVENTROUTER_CONFIG", default=None, help="YAML config (default config/eventrouter.yaml)")
+def hoist_config(args: list[str]) -> list[str]:
+    """Move ``--config PATH`` / ``--config=PATH`` given after the command to the front, where the
+    group reads it: ``eventrouter up --config x.yaml`` works like ``eventrouter --config x.yaml up``."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--config" and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class Main(click.Group):
+    """The ``eventrouter`` group: ``--config`` anywhere on the line; a missing embedded Redis is a
+    message, not a traceback, for every command (the destinations' own ones too)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_config(list(args)))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RedisNotRunning as exc:
+            fail(str(exc), 1)
+
+
+@click.group(cls=Main)
+@click.version_option(package_name="eventrouter", prog_name="eventrouter", message="%(prog)s %(version)s")
+@click.option("--config", "config", envvar="EVENTROUTER_CONFIG", default=None,
+              help="YAML config (default config/eventrouter.yaml); may also follow the command")
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def main(config: str | None, verbose: bool) -> None:
     """Self-hosted, Segment-compatible event router."""
@@ -61,17 +118,31 @@ def main(config: str | None, verbose: bool) -> None:
 
 @main.command("check-config")
 def check_config() -> None:
-    """Validate the configuration and exit (non-zero on errors)."""
+    """Validate the configuration and exit (non-zero on errors; warnings keep exit code 0)."""
     path = config_path()
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        fail(f"configuration error in {path}:\n" + "\n".join(f"  {line}" for line in str(exc).splitlines()), 2)
+    cfg = load_checked_config()
     click.echo(f"{path}: ok — {len(cfg.sources)} sources, {len(cfg.destinations)} destinations")
     for d in cfg.destinations:
         rate = f"{d.rate_limit.count:g}/{int(d.rate_limit.period)}s" if d.rate_limit else "unlimited"
         state = "enabled" if d.enabled else "disabled"
         click.echo(f"  {d.name} ({d.type}, {state}): batch {d.batch_size}, rate {rate}, events {', '.join(sorted(d.subscribe))}")
+    for warning in config_warnings(cfg):
+        click.echo(f"warning: {warning}")
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (taken by another program), or None.
+
+    SO_REUSEADDR as gunicorn sets it: a port left in TIME_WAIT by the last run is free,
+    one with a listener is not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 @main.command()
@@ -79,13 +150,16 @@ def check_config() -> None:
 @click.option("--port", default=8088, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="delivery worker processes")
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn processes")
-def up(host: str, port: int, workers: int, web_workers: int) -> None:
+@click.option("--demo", is_flag=True, help="also start a local receiver and an enabled webhook destination to it")
+def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None:
     """Start everything: (embedded) Redis, web, workers and scheduler. Ctrl-C stops it all."""
     path = config_path()
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        fail(f"configuration error in {path}:\n" + "\n".join(f"  {line}" for line in str(exc).splitlines()), 2)
+    receiver = start_demo_receiver() if demo else None
+    cfg = load_checked_config()
+    why = cannot_listen(host, port)
+    if why:
+        fail(f"eventrouter cannot listen on {host}:{port}: {why} (is another eventrouter or program using it? "
+             "choose another port with --port)", 1)
     env = dict(os.environ, EVENTROUTER_CONFIG=os.path.abspath(path))
     embedded = None
     if cfg.embedded:
@@ -106,7 +180,11 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
     click.echo(f"eventrouter is up at http://{host}:{port}")
     click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
     click.echo(f"  {where}; config {os.path.abspath(path)}")
-    click.echo(f"  {workers} workers, 1 scheduler, {len(cfg.enabled_destinations)} destinations. Ctrl-C stops.")
+    click.echo(f"  {workers} workers, 1 scheduler, {len(cfg.enabled_destinations)} enabled destinations. Ctrl-C stops.")
+    if receiver:
+        click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
+    for warning in config_warnings(cfg):
+        click.echo(f"warning: {warning}", err=True)
     stopping = threading.Event()
 
     def stop(*_: Any) -> None:
@@ -141,6 +219,8 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
                 p.kill()
         if embedded:
             embedded.stop()
+        if receiver:
+            receiver.stop()
         click.echo("eventrouter stopped")
 
 
@@ -192,11 +272,12 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
     from router.runtime import Runtime
     from router.scheduler import Scheduler
 
-    rt = load_runtime()
-    Runtime.set_current(rt)
+    cfg = load_checked_config()
     names = [q.strip() for q in queues.split(",")] if queues else None
     for n in names or []:
-        known_destination(rt, n)
+        known_destination(cfg, n)
+    rt = load_runtime(cfg)
+    Runtime.set_current(rt)
     wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
     if with_scheduler:
         threading.Thread(target=Scheduler(rt).run, args=(threading.Event(),), daemon=True).start()
@@ -238,52 +319,116 @@ def replay_cmd(destination: str, since: str | None) -> None:
     """Re-queue a destination's dead letters."""
     from router.replay import replay
 
-    rt = load_runtime()
-    try:
-        n = replay(rt, destination, since_ms=_since_ms(since))
-    except KeyError as exc:
-        fail(str(exc.args[0]), 2)
+    cfg = load_checked_config()
+    known_destination(cfg, destination)
+    n = replay(load_runtime(cfg), destination, since_ms=_since_ms(since))
     click.echo(f"{destination}: {n} dead letters re-queued")
+
+
+JSON_HELP = "JSON lines, times in epoch milliseconds (for scripts)"
+
+
+def show_records(records: list[dict[str, Any]], as_json: bool, fields: list[tuple[str, str]], empty: str) -> None:
+    """Records for people (ISO 8601 times, one labelled field a line) or, with --json, for scripts."""
+    if as_json:
+        for rec in records:
+            click.echo(json.dumps(rec, ensure_ascii=False))
+        return
+    if not records:
+        click.echo(empty)
+    for rec in map(with_iso_times, records):
+        click.echo("")
+        width = max(len(label) for _, label in fields)
+        for key, label in fields:
+            value = rec.get(key)
+            if value is None or value == "":
+                continue
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            click.echo(f"{label + ':':<{width + 1}} {text}")
 
 
 @main.command("dead-letters")
 @click.argument("destination")
 @click.option("--limit", default=20, show_default=True)
-def dead_letters_cmd(destination: str, limit: int) -> None:
-    """Show a destination's newest dead letters (JSON lines, secrets redacted)."""
-    rt = load_runtime()
-    known_destination(rt, destination)
-    for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True):
-        click.echo(json.dumps({"entry_id": eid, **rec}, ensure_ascii=False))
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def dead_letters_cmd(destination: str, limit: int, as_json: bool) -> None:
+    """Show a destination's newest dead letters (secrets redacted)."""
+    cfg = load_checked_config()
+    known_destination(cfg, destination)
+    rt = load_runtime(cfg)
+    found = [dead_letter(eid, rec) for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True)]
+    show_records(found, as_json, [
+        ("entry_id", "dead letter"), ("failed_at", "failed at"), ("reason", "reason"), ("status", "HTTP status"),
+        ("attempts", "attempts"), ("first_attempt_at", "first attempt"), ("received_at", "received at"),
+        ("response", "vendor answer"), ("event", "event"), ("payload", "sent"),
+    ], f"{destination}: no dead letters")
 
 
 @main.command()
 @click.argument("destination")
 @click.option("--limit", default=20, show_default=True)
-def retrying(destination: str, limit: int) -> None:
-    """Show events waiting to be retried, soonest first, with their last error (JSON lines)."""
-    rt = load_runtime()
-    known_destination(rt, destination)
-    for entry in rt.queue.retrying(destination, limit):
-        click.echo(json.dumps(entry, ensure_ascii=False))
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def retrying(destination: str, limit: int, as_json: bool) -> None:
+    """Show events waiting to be retried, soonest first, with their last error."""
+    cfg = load_checked_config()
+    known_destination(cfg, destination)
+    found = load_runtime(cfg).queue.retrying(destination, limit)
+    show_records(found, as_json, [
+        ("id", "event id"), ("next_attempt_at", "next attempt"), ("attempts", "attempts"),
+        ("first_attempt_at", "first attempt"), ("last_error", "last error"), ("event", "event"),
+    ], f"{destination}: nothing waiting for a retry")
+
+
+STATS_COLUMNS = [("buffered", "BUFFERED"), ("inflight_batches", "IN FLIGHT"), ("retrying", "RETRYING"),
+                 ("delivered", "DELIVERED"), ("skipped", "SKIPPED"), ("retried", "RETRIED"),
+                 ("dead_letters", "DEAD LETTERS")]
 
 
 @main.command()
-def stats() -> None:
-    """Queue depth and counters per destination."""
+@click.option("--json", "as_json", is_flag=True, help="one JSON document, as GET /v1/admin/destinations answers")
+def stats(as_json: bool) -> None:
+    """Ingest counts, and per destination its state, queue depth and delivery counters."""
+    from router.admin import ingest_counts
+
     rt = load_runtime()
-    for d in rt.config.destinations:
-        click.echo(json.dumps({"destination": d.name, **rt.queue.depth(d.name)}))
+    ingest = ingest_counts(rt)
+    dests = [{"name": d.name, "type": d.type, "enabled": d.enabled, **destination_counts(rt.queue.depth(d.name))}
+             for d in rt.config.destinations]
+    if as_json:
+        click.echo(json.dumps({"ingest": ingest, "destinations": dests}))
+        return
+    click.echo("ingest: " + ", ".join(f"{v} {k}" for k, v in ingest.items()))
+    rows = [["DESTINATION", "TYPE", "STATE"] + [label for _, label in STATS_COLUMNS]]
+    for d in dests:
+        rows.append([d["name"], d["type"], "enabled" if d["enabled"] else "disabled"]
+                    + [str(d.get(key, 0)) for key, _ in STATS_COLUMNS])
+    if len(rows) == 1:
+        click.echo("no destinations configured")
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        click.echo("  ".join(cells).rstrip())
 
 
 @main.command()
 @click.option("--limit", default=50, show_default=True)
-def regulations(limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="JSON lines (for scripts)")
+def regulations(limit: int, as_json: bool) -> None:
     """GDPR regulations, newest first, with their status per destination."""
     from router.regulations import list_regulations
 
-    for reg in list_regulations(load_runtime(), limit):
-        click.echo(json.dumps(reg))
+    found = list_regulations(load_runtime(), limit)
+    if as_json:
+        for reg in found:
+            click.echo(json.dumps(reg))
+        return
+    if not found:
+        click.echo("no regulations")
+    for reg in found:
+        per = ", ".join(f"{name} {d['status']}" for name, d in reg["destinations"].items()) or "no destination"
+        click.echo(f"{reg['createdAt']}  {reg['regulateId']}  {reg['regulationType']}  {reg['subjects']} subjects  "
+                   f"{reg['status']}: {per}")
 
 
 def _mount_destination_commands() -> None:

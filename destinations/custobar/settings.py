@@ -48,7 +48,7 @@ class CustobarSettings(BaseSettings):
     #: a delete also sends is_forgotten: true (anonymises the customer; irreversible)
     forget_on_delete = fields.Boolean(load_default=False)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check_host_and_auth(self, data: dict[str, Any], **_: Any) -> None:
         errors: dict[str, str] = {}
         if not data.get("base_url") and not data.get("company"):
@@ -60,6 +60,15 @@ class CustobarSettings(BaseSettings):
             errors["token"] = "set token, or username and password"
         if errors:
             raise ValidationError(errors)
+
+    def warnings(self, settings: dict[str, Any]) -> list[str]:
+        if settings.get("account_currency"):
+            return []
+        return [
+            "account_currency is not set: orders that carry properties.currency without properties.exchange_rate "
+            "will be dead letters (Custobar takes sale_currency only with sale_exchange_rate); set account_currency "
+            "to the Custobar account's currency so orders in it are sent with rate 1"
+        ]
 
     @post_load
     def resolve(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

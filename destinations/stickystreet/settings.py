@@ -100,11 +100,11 @@ class StickyStreetSettings(BaseSettings):
             data["output"] = data["output"].upper()
         return data
 
-    @validates_schema(skip_on_field_errors=True)
+    @validates_schema(skip_on_field_errors=False)
     def _consistent(self, data: dict[str, Any], **kw: Any) -> None:
-        if data["record_activity"] and not data["campaign_id"]:
+        if data.get("record_activity") and not data.get("campaign_id"):
             raise ValidationError("required when record_activity is on", "campaign_id")
-        targets = list(data["custom_fields"].values())
+        targets = list(data.get("custom_fields", {}).values())
         doubled = sorted({t for t in targets if targets.count(t) > 1})
         if doubled:
             raise ValidationError(f"{', '.join(doubled)} mapped from more than one trait", "custom_fields")

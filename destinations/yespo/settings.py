@@ -64,6 +64,14 @@ class YespoSettings(BaseSettings):
     #: 409 on /contact means "the same request within a minute" [unconfirmed]: count it as delivered
     treat_409_as_delivered = fields.Boolean(load_default=True)
 
+    def warnings(self, settings: dict[str, Any]) -> list[str]:
+        if settings.get("default_currency"):
+            return []
+        return [
+            "default_currency is not set: orders (" + ", ".join(settings.get("order_events") or []) + ") without "
+            "properties.currency will be dead letters; set default_currency to send them in that currency"
+        ]
+
     @validates("forbidden_char_replacement")
     def _replacement(self, value: str, **_: Any) -> None:
         if value == REJECT:

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -89,3 +90,41 @@ def test_up_starts_a_crashed_worker_again_and_keeps_delivering(tmp_path):
         finally:
             up.stop()
         assert "worker exited with code -9; starting it again" in up.output()
+
+
+def test_up_on_a_port_that_is_taken_says_so_at_once_and_exits_non_zero(tmp_path):
+    config = write_config(tmp_path, [])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = Proc(config, "up", "--port", str(port))
+        code = up.popen.wait(30)
+    out = up.output()
+    assert code == 1, out
+    assert f"eventrouter cannot listen on 127.0.0.1:{port}: Address already in use" in out
+    assert "eventrouter is up" not in out
+    assert not (tmp_path / "data" / "redis.sock").exists()
+
+
+def test_up_demo_prints_the_first_event_as_the_local_receiver_gets_it(tmp_path):
+    config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "enabled": False,
+                                      "settings": {"url": "http://127.0.0.1:9/"}},
+                                     {"name": "cb", "type": "custobar", "subscribe": ["identify"],
+                                      "settings": {"base_url": "http://127.0.0.1:9", "token": "t"}}])
+    port = free_port()
+    up = Proc(config, "up", "--demo", "--port", str(port), "--workers", "1", "--web-workers", "1")
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
+        r = requests.post(f"http://127.0.0.1:{port}/v1/track", auth=("e2e-write-key", ""),
+                          json={"userId": "u1", "event": "Order Completed", "properties": {"order_id": "o-1"}}, timeout=5)
+        assert r.status_code == 200
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and 'demo receiver got track "Order Completed" from u1' not in up.output():
+            time.sleep(0.1)
+    finally:
+        up.stop()
+    out = up.output()
+    assert 'demo receiver got track "Order Completed" from u1: {"type":"track","userId":"u1"' in out, out
+    assert "2 enabled destinations" in out and "demo: webhook destination demo-receiver delivers to http://127.0.0.1:" in out
+    assert "warning: destinations[1] cb: account_currency is not set: orders that carry properties.currency" in out

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from router.config import RateLimit, load_config, parse_config
+from router.config import RateLimit, config_warnings, load_config, parse_config
 from router.errors import ConfigError
 
 
@@ -51,8 +51,13 @@ def test_errors_name_the_key_path_of_each_problem():
     errs = errors_of(raw)
     assert errs["destinations[1].type"].startswith("unknown destination type 'nope' (available: ")
     assert errs["destinations[2].settings.url"] == "missing (required)"
-    assert errs["destinations[3].rate_limit"] == "not a rate limit: 'lots' (use N/second, N/minute or N/hour)"
-    assert errs["surprise"] == "unknown key"
+    assert errs["destinations[3].rate_limit"] == (
+        "not a rate limit: 'lots' (accepted: N/second, N/minute or N/hour; "
+        "also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute')"
+    )
+    assert errs["surprise"] == (
+        "unknown key (known: admin_token, data_dir, dedup_ttl, delivery, destinations, namespace, redis_url, sources)"
+    )
 
 
 def test_destination_names_must_be_unique():
@@ -73,7 +78,10 @@ def test_batch_size_is_capped_by_the_plugin_maximum():
     assert parse_config({"destinations": [hook]}).destination("h").batch_size == 500
 
 
-@pytest.mark.parametrize("text,count,period", [("100/minute", 100, 60), ("5/second", 5, 1), ("3600/hour", 3600, 3600)])
+@pytest.mark.parametrize("text,count,period", [
+    ("100/minute", 100, 60), ("5/second", 5, 1), ("3600/hour", 3600, 3600), ("100/min", 100, 60), ("100/s", 100, 1),
+    ("5/sec", 5, 1), ("1000/hour", 1000, 3600), ("100 per minute", 100, 60), ("2 per hr", 2, 3600), ("10/m", 10, 60),
+])
 def test_rate_limits_read_as_requests_per_period(text, count, period):
     assert RateLimit.parse(text) == RateLimit(count, period)
 
@@ -97,3 +105,98 @@ def test_check_config_accepts_the_example():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "crm-webhook (webhook, disabled)" in proc.stdout
+
+
+def test_a_misspelled_setting_is_an_error_that_suggests_the_setting_meant():
+    hook = {"name": "h", "type": "webhook", "settings": {"url": "http://127.0.0.1/", "shared_secrt": "x"}}
+    assert errors_of({"destinations": [hook]}) == {
+        "destinations[0].settings.shared_secrt": "unknown key; did you mean shared_secret?"
+    }
+
+
+def test_unknown_keys_are_named_at_every_level_of_the_file():
+    raw = {
+        "redis_ur": "embedded",
+        "sources": [{"name": "web", "write_key": ["k"]}],
+        "delivery": {"retry_windw": "1h"},
+        "destinations": [{"name": "h", "type": "webhook", "enabeld": True, "settings": {"url": "http://127.0.0.1/"},
+                          "events": {"renam": {}}}],
+    }
+    assert errors_of(raw) == {
+        "redis_ur": "unknown key; did you mean redis_url?",
+        "sources[0].write_key": "unknown key; did you mean write_keys?",
+        "delivery.retry_windw": "unknown key; did you mean retry_window?",
+        "destinations[0].enabeld": "unknown key; did you mean enabled?",
+        "destinations[0].events.renam": "unknown key; did you mean rename?",
+    }
+
+
+def test_every_error_of_a_destination_is_reported_at_once():
+    hook = {"name": "h", "type": "webhook", "batch_size": "lots", "enabled": "maybe",
+            "settings": {"url": "http://127.0.0.1/", "timeout": "soon", "shared_secrt": "x"},
+            "rate_limits": {"nope": "1/s"}}
+    custobar = {"name": "c", "type": "custobar", "settings": {"timeout": -1}}
+    assert errors_of({"destinations": [hook, custobar]}) == {
+        "destinations[0].batch_size": "Not a valid integer.",
+        "destinations[0].enabled": "Not a valid boolean.",
+        "destinations[0].settings.timeout": "Not a valid number.",
+        "destinations[0].settings.shared_secrt": "unknown key; did you mean shared_secret?",
+        "destinations[0].rate_limits": "webhook has no rate limit bucket nope (buckets: none)",
+        "destinations[1].settings.timeout": "Must be greater than or equal to 0.1 and less than or equal to 120.",
+        "destinations[1].settings.company": "set company (https://<company>.custobar.com) or base_url",
+        "destinations[1].settings.token": "set token, or username and password",
+    }
+
+
+def test_a_misspelled_destination_type_suggests_the_type_meant():
+    errs = errors_of({"destinations": [{"name": "h", "type": "webhok"}]})
+    assert errs["destinations[0].type"].startswith("unknown destination type 'webhok'; did you mean webhook? (available: ")
+
+
+@pytest.mark.parametrize("text", ["lots", "100", "100/fortnight", "0/s", "-1/s", "100 / per minute", "per minute"])
+def test_a_rate_limit_in_no_accepted_form_is_refused_with_the_forms_listed(text):
+    with pytest.raises(ValueError) as exc:
+        RateLimit.parse(text)
+    assert str(exc.value) == (f"not a rate limit: {text!r} (accepted: N/second, N/minute or N/hour; "
+                              "also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute')")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "the file is empty: the configuration must be a YAML mapping (`key: value` lines; `{}` for all defaults)"),
+    ("- a\n- b\n", "the configuration must be a YAML mapping (`key: value` lines), not a list"),
+    ("just words\n", "the configuration must be a YAML mapping (`key: value` lines), not a string"),
+])
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(str(path))
+    assert str(exc.value) == message
+
+
+def test_an_empty_mapping_is_valid_but_warns_that_nothing_can_be_sent_or_delivered():
+    cfg = parse_config({})
+    assert config_warnings(cfg) == [
+        "no source with write_keys or webhook_secret: nothing can be sent to the router",
+        "no enabled destination: events are accepted and counted but delivered nowhere",
+    ]
+
+
+def test_a_custobar_destination_without_account_currency_warns_that_foreign_orders_will_be_dead_letters():
+    custobar = {"name": "cb", "type": "custobar", "settings": {"company": "acme", "token": "t"}}
+    cfg = parse_config({"sources": [{"name": "w", "write_keys": ["k"]}], "destinations": [custobar]})
+    assert config_warnings(cfg) == [
+        "destinations[0] cb: account_currency is not set: orders that carry properties.currency without "
+        "properties.exchange_rate will be dead letters (Custobar takes sale_currency only with sale_exchange_rate); "
+        "set account_currency to the Custobar account's currency so orders in it are sent with rate 1"
+    ]
+    custobar["settings"]["account_currency"] = "eur"
+    assert config_warnings(parse_config({"sources": [{"name": "w", "write_keys": ["k"]}], "destinations": [custobar]})) == []
+
+
+def test_data_dir_is_relative_to_the_config_file_not_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "eventrouter.yaml"
+    path.write_text("data_dir: ../state\n")
+    monkeypatch.chdir("/")
+    assert load_config(str(path)).data_dir == tmp_path / "state"

@@ -120,9 +120,30 @@ def test_send_wait_follows_delivery_to_extole_with_a_progress_bar(orders, tmp_pa
         finally:
             worker.stop()
         assert result.exit_code == 0, result.output
-        assert "delivered to ext" in result.output and "1/1" in result.output
+        assert "ext: delivered 1, dead-lettered 0 (of 1)\n" in result.output
         (req,) = extole.requests
         assert req.path == "/v5/events" and req.json()["data"]["partner_conversion_id"] == "1000"
+
+
+def test_send_wait_counts_delivered_and_dead_lettered_apart(tmp_path, redis_url):
+    orders = tmp_path / "two.csv"
+    orders.write_text("Email,Order ID,Total,Created At\nann@example.com,1,20,2999-01-01\nbad@example.com,2,20,2999-01-01\n")
+
+    def extole_side(req):
+        if req.json()["data"]["email"] == "bad@example.com":
+            return Reply(400, {"code": "invalid_email"})
+        return Reply(200, {"event_id": "1"})
+
+    with FakeServer(extole_side) as extole:
+        config = write_config(tmp_path, [{"name": "ext", "type": "extole", "rate_limit": "50/second",
+                                          "settings": {"api_key": "k", "base_url": extole.base_url}}])
+        worker = Proc(config, "worker", "--with-scheduler", env={"REDIS_URL": redis_url})
+        try:
+            result = run(orders, "--send", "--wait", env={"EVENTROUTER_CONFIG": str(config), "REDIS_URL": redis_url})
+        finally:
+            worker.stop()
+    assert result.exit_code == 0, result.output
+    assert "ext: delivered 1, dead-lettered 1 (of 2); see `eventrouter dead-letters ext`\n" in result.output
 
 
 @pytest.fixture

@@ -1,0 +1,206 @@
+"""The ``eventrouter`` command as people use it: where --config goes, what a command needs
+running, and output people can read (ISO times, tables, no internal keys)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from router.cli import hoist_config, main
+from router.config import load_config
+from router.redis_server import EmbeddedRedis
+from router.runtime import Runtime
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, work
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, **cfg) -> Path:
+    path = tmp_path / "eventrouter.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def cli_process(*args: str, cwd: Path | str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "router.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+@pytest.mark.parametrize("args", [
+    ["--config", "{path}", "check-config"],
+    ["check-config", "--config", "{path}"],
+    ["check-config", "--config={path}"],
+])
+def test_config_is_accepted_before_or_after_the_command(tmp_path, args):
+    path = write(tmp_path, sources=[{"name": "w", "write_keys": ["k"]}])
+    result = invoke(*[a.format(path=path) for a in args])
+    assert result.exit_code == 0 and result.output.startswith(f"{path}: ok — 1 sources, 0 destinations\n")
+
+
+def test_config_comes_from_the_environment_when_not_given(tmp_path):
+    path = write(tmp_path)
+    result = invoke("check-config", env={"EVENTROUTER_CONFIG": str(path)})
+    assert result.exit_code == 0 and result.output.startswith(f"{path}: ok")
+
+
+def test_config_after_a_destination_command_reaches_that_command(tmp_path):
+    path = write(tmp_path, destinations=[{"name": "ext", "type": "extole", "settings": {"api_key": "k", "client_id": "acme"}}])
+    orders = tmp_path / "orders.csv"
+    orders.write_text("Email,Order ID,Total,Created At\nann@example.com,1001,20,2999-01-01\n")
+    result = invoke("extole", "backfill", str(orders), "--out", str(tmp_path / "out"), "--config", str(path))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"event file: .*/acme_conversion_\d{14}\.csv", result.output)
+
+
+def test_hoisting_leaves_what_follows_a_double_dash_alone():
+    assert hoist_config(["up", "--port", "1", "--config", "c.yaml"]) == ["--config", "c.yaml", "up", "--port", "1"]
+    assert hoist_config(["x", "--", "--config", "c"]) == ["x", "--", "--config", "c"]
+
+
+def test_version_prints_the_package_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and re.fullmatch(r"eventrouter \d+\.\d+\.\d+\S*\n", result.output)
+
+
+def test_check_config_prints_warnings_and_still_says_ok(tmp_path):
+    path = write(tmp_path)
+    result = invoke("check-config", "--config", str(path))
+    assert result.exit_code == 0
+    assert result.output == (
+        f"{path}: ok — 0 sources, 0 destinations\n"
+        "warning: no source with write_keys or webhook_secret: nothing can be sent to the router\n"
+        "warning: no enabled destination: events are accepted and counted but delivered nowhere\n"
+    )
+
+
+def test_check_config_reports_every_error_of_the_file_at_once(tmp_path):
+    path = write(tmp_path, destinations=[{"name": "h", "type": "webhook", "batch_size": "lots", "enabled": "maybe",
+                                          "settings": {"url": "http://127.0.0.1/", "timeout": "x", "shared_secrt": "s"}}])
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 2
+    assert sorted(result.output.splitlines()[1:]) == [
+        "  destinations[0].batch_size: Not a valid integer.",
+        "  destinations[0].enabled: Not a valid boolean.",
+        "  destinations[0].settings.shared_secrt: unknown key; did you mean shared_secret?",
+        "  destinations[0].settings.timeout: Not a valid number.",
+    ]
+
+
+@pytest.mark.parametrize("command", [["stats"], ["dead-letters", "hook"], ["replay", "hook"], ["retrying", "hook"],
+                                     ["regulations"]])
+def test_a_command_other_than_up_says_eventrouter_is_not_running_and_starts_no_redis(tmp_path, command):
+    path = write(tmp_path, redis_url="embedded", data_dir="data",
+                 destinations=[{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    proc = cli_process(*command, "--config", str(path), cwd=tmp_path, env={"REDIS_URL": ""})
+    assert proc.returncode == 1
+    assert proc.stderr == (f"eventrouter is not running (no embedded Redis at {tmp_path / 'data' / 'redis.sock'}); "
+                           "start it with eventrouter up\n")
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
+    (tmp_path / "conf").mkdir()
+    path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
+                 destinations=[{"name": "hook", "type": "webhook", "enabled": False, "settings": {"url": "http://127.0.0.1:9/"}}])
+    server = EmbeddedRedis(tmp_path / "state")
+    server.start()
+    try:
+        server_client = Runtime(load_config(str(path)))
+        server_client.redis.hincrby("far:stats:_ingest", "accepted", 3)
+        proc = cli_process("stats", "--config", str(path), cwd="/", env={"REDIS_URL": ""})
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "ingest: 3 accepted, 0 rejected, 0 duplicate, 0 suppressed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf", "state"]
+
+
+def runtime_for(path: Path, redis_client) -> Runtime:
+    saved = os.environ.pop("REDIS_URL", None)
+    try:
+        rt = Runtime(load_config(str(path)), redis_client)
+    finally:
+        if saved is not None:
+            os.environ["REDIS_URL"] = saved
+    Runtime.set_current(rt)
+    return rt
+
+
+@pytest.fixture
+def failing_hook(tmp_path, redis_url, redis_client):
+    """A config whose webhook answers 422, one event dead-lettered, one refused at ingest."""
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    def vendor(req):
+        return Reply(503, {"error": "busy"}) if req.path == "/slow" else Reply(422, {"error": "no such list"})
+
+    with FakeServer(vendor) as hook:
+        path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=[
+            {"name": "hook", "type": "webhook", "settings": {"url": hook.base_url, "shared_secret": "hook-secret-1234"}},
+            {"name": "off", "type": "webhook", "enabled": False, "settings": {"url": hook.base_url}},
+            {"name": "slow", "type": "webhook", "settings": {"url": hook.base_url + "/slow"}},
+        ])
+        rt = runtime_for(path, redis_client)
+        from router.app import create_app
+
+        client = create_app(runtime=rt).test_client()
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e", "messageId": "m1"})
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u"})
+        work(rt)
+        yield path, {"REDIS_URL": redis_url}
+    Runtime.set_current(None)
+    keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+    if keys:
+        redis_client.delete(*keys)
+
+
+def test_stats_is_a_table_of_ingest_counts_and_each_destination_with_its_state(failing_hook):
+    path, env = failing_hook
+    result = invoke("stats", "--config", str(path), env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "ingest: 1 accepted, 1 rejected, 0 duplicate, 0 suppressed\n"
+        "DESTINATION  TYPE     STATE     BUFFERED  IN FLIGHT  RETRYING  DELIVERED  SKIPPED  RETRIED  DEAD LETTERS\n"
+        "hook         webhook  enabled          0          0         0          0        0        0             1\n"
+        "off          webhook  disabled         0          0         0          0        0        0             0\n"
+        "slow         webhook  enabled          0          0         1          0        0        1             0\n"
+    )
+    doc = json.loads(invoke("stats", "--json", "--config", str(path), env=env).output)
+    assert doc["ingest"] == {"accepted": 1, "rejected": 1, "duplicate": 0, "suppressed": 0}
+    assert doc["destinations"][0]["dead_lettered"] == 1 and doc["destinations"][1]["enabled"] is False
+
+
+def test_dead_letters_show_iso_times_for_people_and_epoch_ms_with_json_without_internal_keys(failing_hook):
+    path, env = failing_hook
+    human = invoke("dead-letters", "hook", "--config", str(path), env=env).output
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.search(rf"^failed at: +{iso}$", human, re.M) and re.search(rf"^received at: +{iso}$", human, re.M)
+    assert re.search(r"^reason: +webhook answered 422$", human, re.M)
+    assert re.search(r'^vendor answer: +\{"error": "no such list"\}$', human, re.M)
+    assert "hook-secret-1234" not in human
+    (line,) = invoke("dead-letters", "hook", "--json", "--config", str(path), env=env).output.splitlines()
+    record = json.loads(line)
+    assert not {"u", "r"} & set(record)
+    assert all(isinstance(record[k], int) for k in ("received_at", "failed_at", "first_attempt_at"))
+
+
+def test_retrying_shows_the_next_attempt_as_an_iso_time_and_the_last_error(failing_hook):
+    path, env = failing_hook
+    human = invoke("retrying", "slow", "--config", str(path), env=env).output
+    assert re.search(r"^next attempt: +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", human, re.M)
+    assert re.search(r"^last error: +webhook answered 503$", human, re.M)
+    (line,) = invoke("retrying", "slow", "--json", "--config", str(path), env=env).output.splitlines()
+    assert isinstance(json.loads(line)["next_attempt_at"], int)
+    assert invoke("retrying", "hook", "--config", str(path), env=env).output == "hook: nothing waiting for a retry\n"
