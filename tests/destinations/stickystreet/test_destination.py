@@ -220,3 +220,52 @@ def test_the_api_key_never_appears_in_any_outcome(vendor, build):
         outcomes += deliver(build(split_refused_batches=False), [identify("1", email="a@example.com")])
     assert statuses(outcomes) == [S.REJECTED, S.RETRY, S.RETRY]
     assert all(API_KEY not in o.reason + (o.response or "") for o in outcomes)
+
+
+# the latest identify wins -------------------------------------------------------------------------
+
+THREE_IDENTIFIES = {
+    "name_in_the_middle": ([{"email": "old@example.com"}, {"email": "mid@example.com", "firstName": "Mid"},
+                            {"email": "new@example.com"}], "new@example.com|Mid"),
+    "name_first_and_last": ([{"email": "old@example.com", "firstName": "Old"}, {"email": "mid@example.com"},
+                             {"email": "new@example.com", "firstName": "New"}], "new@example.com|New"),
+}
+
+
+@pytest.mark.parametrize("traits, cells", THREE_IDENTIFIES.values(), ids=THREE_IDENTIFIES)
+def test_a_customer_identified_three_times_in_a_batch_is_imported_once_with_the_newest_values(vendor, build, traits, cells):
+    events = [{**identify("7", **t), "messageId": f"i-{n}"} for n, t in enumerate(traits)]
+    outcomes = deliver(build(), events)
+    assert statuses(outcomes) == [S.DELIVERED] * 3
+    [form] = vendor.forms()
+    assert {k: v for k, v in form.items() if k.startswith("profiles_")} == {
+        "profiles_header_1": "code", "profiles_header_2": "first_name", "profiles_header_3": "email",
+        "profiles_data": f"7|{cells.split('|')[1]}|{cells.split('|')[0]}\n",
+    }
+    email, first_name = cells.split("|")
+    assert vendor.customers["7"] == {"code": "7", "email": email, "first_name": first_name}
+
+
+def test_a_mixed_batch_of_several_customers_keeps_each_customers_order(vendor, build):
+    vendor.customers["2"] = {"code": "2", "email": "two@example.com"}
+    events = [
+        order("1", 10, "o-1"),                       # recorded once customer 1 exists
+        identify("1", email="one@example.com"),
+        identify("2", firstName="Two"),
+        order("2", 5, "o-2"),
+        delete("2"),                                 # after its order: nothing reaches an erased customer
+        identify("1", email="uno@example.com", firstName="Uno"),
+        order("1", 20, "o-3"),
+    ]
+    outcomes = deliver(build(record_activity=True, campaign_id="777"), events)
+    assert statuses(outcomes) == [S.DELIVERED] * 7
+    assert [(f["type"], f.get("code") or f.get("profiles_data")) for f in vendor.forms()] == [
+        ("customers_batch", "1|Uno|uno@example.com\n"),  # customer 1's two identifies, merged
+        ("customers_batch", "2|Two\n"),                  # customer 2's columns differ: an import of its own
+        ("record_activity", "1"),
+        ("record_activity", "2"),
+        ("record_activity", "1"),
+        ("customer_delete", "2"),
+    ]
+    assert [(a.code, a.authorization) for a in vendor.activities] == [("1", "o-1"), ("2", "o-2"), ("1", "o-3")]
+    assert vendor.customers == {"1": {"code": "1", "first_name": "Uno", "email": "uno@example.com"}}
