@@ -50,6 +50,27 @@ def user_keys(event: Mapping[str, Any]) -> frozenset[UserKey]:
     return frozenset(keys)
 
 
+def people(batch: Sequence[Prepared]) -> list[int]:
+    """A person number per item: items that share a userId, anonymousId or email, directly or
+    through other items of the batch, are one person."""
+    parent = list(range(len(batch)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[UserKey, int] = {}
+    for i, item in enumerate(batch):
+        for key in user_keys(item.event):
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    return [root(i) for i in range(len(batch))]
+
+
 @dataclass
 class Step:
     """One kind of call for some items of the batch, in received order."""
@@ -75,21 +96,20 @@ class Kinds:
 def plan_steps(batch: Sequence[Prepared], kind_of: Callable[[Prepared], Hashable], kinds: Kinds) -> list[Step]:
     """The steps of a batch: each item in the earliest step after what it must follow."""
     rank = {kind: n for n, kind in enumerate(kinds.order)}
-    after_any: dict[UserKey, Position] = {}
-    after_profile: dict[UserKey, Position] = {}
+    # person -> the latest step of any of their calls / of their profile writes
+    after_any: dict[int, Position] = {}
+    after_profile: dict[int, Position] = {}
     steps: dict[Position, Step] = {}
-    for i, item in enumerate(batch):
+    for i, (item, person) in enumerate(zip(batch, people(batch))):
         kind = kind_of(item)
         r = rank[kind]
-        keys = user_keys(item.event)
         table = after_any if kinds.waits_for_all(kind) else after_profile
-        bound = max((table[k] for k in keys if k in table), default=(0, -1))
+        bound = table.get(person, (0, -1))
         # same level when this kind's request comes after the bound's (or is the bound's own request)
         pos = (bound[0], r) if r >= bound[1] else (bound[0] + 1, r)
-        for k in keys:
-            after_any[k] = max(after_any.get(k, pos), pos)
-            if kind in kinds.profile:
-                after_profile[k] = max(after_profile.get(k, pos), pos)
+        after_any[person] = max(after_any.get(person, pos), pos)
+        if kind in kinds.profile:
+            after_profile[person] = max(after_profile.get(person, pos), pos)
         steps.setdefault(pos, Step(kind, [])).indexes.append(i)
     return [steps[pos] for pos in sorted(steps)]
 
@@ -113,18 +133,17 @@ def send_in_order(
     """Make each step's requests (``requests(kind, indexes)``) in order. When a user's call is to
     be retried, what follows it in :func:`plan_steps` waits with it instead of overtaking it."""
     outcomes: list[Outcome | None] = [None] * len(batch)
-    keys = [user_keys(item.event) for item in batch]
+    person = people(batch)
 
     def calls() -> Iterator[Call]:
-        # user -> the retry their later calls wait behind: any call of theirs / a profile write
-        after_any: dict[UserKey, Outcome] = {}
-        after_profile: dict[UserKey, Outcome] = {}
+        # person -> the retry their later calls wait behind: any call of theirs / a profile write
+        after_any: dict[int, Outcome] = {}
+        after_profile: dict[int, Outcome] = {}
 
         def note(i: int, cause: Outcome, kind: Hashable) -> None:
-            for k in keys[i]:
-                after_any.setdefault(k, cause)
-                if kind in kinds.profile:
-                    after_profile.setdefault(k, cause)
+            after_any.setdefault(person[i], cause)
+            if kind in kinds.profile:
+                after_profile.setdefault(person[i], cause)
 
         sent: list[int] = []
         sent_kind: Hashable = None
@@ -137,7 +156,7 @@ def send_in_order(
             waits = after_any if kinds.waits_for_all(step.kind) else after_profile
             sent, sent_kind = [], step.kind
             for i in step.indexes:
-                cause = next((waits[k] for k in keys[i] if k in waits), None)
+                cause = waits.get(person[i])
                 if cause is None:
                     sent.append(i)
                 else:
