@@ -46,6 +46,7 @@ CUSTOMER: dict[str, tuple[str, ...]] = {
 CARD_NUMBER = ("traits.card_number", "traits.cardNumber")
 AUTO_ADD = ("traits.auto_add", "traits.autoAdd")
 ORDER_ID = ("properties.order_id", "properties.orderId")
+ACTIVITY_CALL = "record_activity"
 
 #: YYYY-MM-DD (or YYYY/MM/DD), optionally followed by an ISO time: the year comes first, so day and month can't swap
 ISO_DATE = re.compile(
@@ -148,7 +149,8 @@ def activity(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str,
     if not settings["record_activity"]:
         raise SkippedEvent("record_activity is off: track events are not sent to Sticky Street")
     name = event.get("event")
-    if name != settings["activity_event"]:
+    # the API's own name for it counts too: events.rename {"Purchase": "record_activity"}
+    if name not in (settings["activity_event"], ACTIVITY_CALL):
         raise SkippedEvent(f"only {settings['activity_event']!r} track events become Sticky Street activity, not {name!r}")
     form: dict[str, Any] = {
         "type": "record_activity",

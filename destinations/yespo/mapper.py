@@ -114,15 +114,21 @@ def event_body(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
         consumed = source_keys(IDENTITY, "properties")
     properties = event.get("properties") or {}
     fields.update((k, v) for k, v in properties.items() if k not in consumed and k not in fields)
+    body_params = params(fields, settings["api_version"])
+    if is_order(event, settings) and settings["order_items"] == "array":
+        # Yespo's orderCreated example carries items as an array, whatever the API version
+        body_params = [{**p, "value": fields["items"]} if p["name"] == "items" else p for p in body_params]
     return {
         "eventTypeKey": event_type_key(type_key, settings["forbidden_char_replacement"]),
         "keyValue": key_value(event, settings["key_value_from"]),
-        "params": params(fields, settings["api_version"]),
+        "params": body_params,
     }
 
 
 def is_order(event: Mapping[str, Any], settings: Settings) -> bool:
-    return event.get("event") in settings["order_events"]
+    """An order: a name in order_events, or Yespo's own order event name (``events.rename`` onto orderCreated)."""
+    name = event.get("event")
+    return name in settings["order_events"] or name == settings["order_event_key"]
 
 
 def event_type_key(name: Any, replacement: str) -> str:
