@@ -158,3 +158,19 @@ def test_a_personas_identify_with_all_false_and_extole_platform_true_still_reach
     assert [d.name for d in router.destinations_for(event)] == ["extole-main"]
     assert router.destinations_for({**event, "integrations": {"All": False}}) == []
     assert router.destinations_for({**event, "type": "page", "integrations": {}}) == []
+
+
+def test_event_time_reaches_extole_in_utc_whatever_offset_the_app_sent(make_runtime, client_for, extole):
+    """Ingest normalises every timestamp to UTC (clock-skew correction included), so event_time is
+    the same instant written with +0000, not the app's own offset."""
+    from tests.helpers import WRITE_KEY, work
+
+    rt = make_runtime(destinations=[{"name": "extole", "type": "extole",
+                                     "settings": {"api_key": API_KEY, "base_url": extole.base_url}}])
+    with client_for(rt) as client:
+        r = client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u1", "event": "conversion", "messageId": "m-tz",
+                                           "timestamp": "2026-11-23T12:00:00+02:00", "properties": {"order_id": "o-1"}})
+        assert r.status_code == 200
+    work(rt)
+    [request] = extole.requests
+    assert request.json()["data"]["event_time"] == "2026-11-23T10:00:00+0000"
