@@ -38,8 +38,6 @@ class Kind(str, enum.Enum):
 class YespoCall:
     kind: Kind
     body: dict[str, Any]
-    #: items may share one request only when their groups are equal (bulk contacts: the fields they carry)
-    group: tuple[Any, ...] = ()
 
 
 # field tables ------------------------------------------------------------------
@@ -194,8 +192,7 @@ def map_identify(event: dict[str, Any], settings: Settings) -> YespoCall:
         any(k in fields for k in keys),
         f"the bulk upsert finds contacts by userId or dedupe_on ({dedupe_on}); this identify has neither",
     )
-    ids = tuple(f["id"] for f in contact.get("fields", ()))
-    return YespoCall(Kind.CONTACT, contact, group=(fields, ids))
+    return YespoCall(Kind.CONTACT, contact)
 
 
 # delete ----------------------------------------------------------------------------
