@@ -14,6 +14,7 @@ from tests.fakes.http import Reply
 
 BASE = {"timestamp": "2026-11-23T10:00:00.000Z", "receivedAt": "2026-11-23T10:00:01.000Z"}
 S = OutcomeStatus
+CREDENTIALS = ("API", "user_id", "user_api_key", "account_id")
 
 
 def identify(user_id: str, **traits: Any) -> dict[str, Any]:
@@ -259,13 +260,17 @@ def test_a_mixed_batch_of_several_customers_keeps_each_customers_order(vendor, b
     ]
     outcomes = deliver(build(record_activity=True, campaign_id="777"), events)
     assert statuses(outcomes) == [S.DELIVERED] * 7
-    assert [(f["type"], f.get("code") or f.get("profiles_data")) for f in vendor.forms()] == [
-        ("customers_batch", "1|Uno|uno@example.com\n"),  # customer 1's two identifies, merged
-        ("customers_batch", "2|Two\n"),                  # customer 2's columns differ: an import of its own
-        ("record_activity", "1"),
-        ("record_activity", "2"),
-        ("record_activity", "1"),
-        ("customer_delete", "2"),
+    imports = {"type": "customers_batch", "delimiter": "pipe", "overwrite_duplicates": "update",
+               "campaigns_to_include": "898989889,13234545", "profiles_header_1": "code", "profiles_header_2": "first_name"}
+    assert [{k: v for k, v in f.items() if k not in CREDENTIALS} for f in vendor.forms()] == [
+        # customer 1's two identifies, merged
+        {**imports, "profiles_header_3": "email", "profiles_data": "1|Uno|uno@example.com\n"},
+        # customer 2's columns differ: an import of its own
+        {**imports, "profiles_data": "2|Two\n"},
+        {"type": "record_activity", "code": "1", "campaign_id": "777", "amount": "10.00", "authorization": "o-1"},
+        {"type": "record_activity", "code": "2", "campaign_id": "777", "amount": "5.00", "authorization": "o-2"},
+        {"type": "record_activity", "code": "1", "campaign_id": "777", "amount": "20.00", "authorization": "o-3"},
+        {"type": "customer_delete", "code": "2"},
     ]
     assert [(a.code, a.authorization) for a in vendor.activities] == [("1", "o-1"), ("2", "o-2"), ("1", "o-3")]
     assert vendor.customers == {"1": {"code": "1", "first_name": "Uno", "email": "uno@example.com"}}

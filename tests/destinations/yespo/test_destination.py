@@ -281,20 +281,32 @@ def test_a_mixed_batch_of_several_users_sends_contacts_then_orders_then_events_t
         track("Signed Up", user="u1"),
     ]
     outcomes = deliver(destination(vendor, identify_via="contacts", orders_via="orders_api"), events)
-    assert statuses(outcomes) == ["delivered"] * 5 + ["delivered", "delivered"]
-    assert [(r.method, r.path) for r in vendor.requests] == [
-        ("POST", "/api/v1/contacts"),   # u1 and u2 have different fields: two groups
-        ("POST", "/api/v1/contacts"),
-        ("POST", "/api/v1/orders"),
-        ("POST", "/api/v1/event"),      # Viewed u1
-        ("POST", "/api/v1/event"),      # Signed Up u1
-        ("DELETE", "/api/v1/contact"),  # u3
-        ("POST", "/api/v1/contacts"),   # u3 again, after its erasure
+    assert statuses(outcomes) == ["delivered"] * 7
+
+    def bulk(contact: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        return {"contacts": [contact], "dedupeOn": "externalCustomerId", "contactFields": fields, "restoreDeleted": False}
+
+    def event(name: str) -> dict[str, Any]:
+        return {"eventTypeKey": name, "keyValue": "u1@example.com", "params": [
+            {"name": "email", "value": "u1@example.com"}, {"name": "externalCustomerId", "value": "u1"}]}
+
+    assert [(r.method, r.path, r.query, r.json() if r.body else None) for r in vendor.requests] == [
+        # u1 and u2 carry different fields: a request each
+        ("POST", "/api/v1/contacts", {}, bulk({"channels": [{"type": "email", "value": "u1@example.com"}], "firstName": "Ann",
+                                               "externalCustomerId": "u1"}, ["email", "firstName", "externalCustomerId"])),
+        ("POST", "/api/v1/contacts", {}, bulk({"channels": [{"type": "email", "value": "u2@example.com"}],
+                                               "externalCustomerId": "u2"}, ["email", "externalCustomerId"])),
+        ("POST", "/api/v1/orders", {}, {"orders": [{
+            "email": "u2@example.com", "externalOrderId": "o1", "externalCustomerId": "u2", "totalCost": 10,
+            "status": "INITIALIZED", "currency": "EUR", "items": [{"externalItemId": "s1", "quantity": 2, "cost": 10}],
+            "date": "2026-11-23T10:00:00Z"}]}),
+        ("POST", "/api/v1/event", {}, event("Viewed")),
+        ("POST", "/api/v1/event", {}, event("Signed Up")),
+        ("DELETE", "/api/v1/contact", {"externalCustomerId": ["u3"], "erase": ["true"]}, None),
+        # u3 again, after its erasure
+        ("POST", "/api/v1/contacts", {}, bulk({"channels": [{"type": "email", "value": "u3@example.com"}],
+                                               "externalCustomerId": "u3"}, ["email", "externalCustomerId"])),
     ]
-    assert [[c["externalCustomerId"] for c in r.json()["contacts"]] for r in vendor.requests if r.path == "/api/v1/contacts"] == [
-        ["u1"], ["u2"], ["u3"]]
-    assert [r.json()["eventTypeKey"] for r in vendor.requests if r.path == "/api/v1/event"] == ["Viewed", "Signed Up"]
-    assert vendor.requests[2].json()["orders"][0]["externalCustomerId"] == "u2"
     assert vendor.contacts["externalCustomerId:u3"]["email"] == "u3@example.com"
 
 
