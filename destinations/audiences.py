@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from destinations.base import require
 from destinations.mapping import get_path, is_empty
-from router.errors import RejectedEvent
 
 ENTERED = "Audience Entered"
 EXITED = "Audience Exited"
@@ -59,8 +59,10 @@ def audience_identify(event: Mapping[str, Any]) -> dict[str, Any]:
     key = get_path(event, "properties.audience_key", None)
     if is_empty(key):
         key = get_path(event, "context.personas.computation_key", None)
-    if not isinstance(key, str) or not key.strip():
-        raise RejectedEvent(f"{event.get('event')} has no properties.audience_key (nor context.personas.computation_key)")
+    require(
+        isinstance(key, str) and key.strip(),
+        f"{event.get('event')} has no properties.audience_key (nor context.personas.computation_key)",
+    )
     identify = {k: event[k] for k in KEPT if k in event}
     identify["type"] = "identify"
     identify["traits"] = {key.strip(): event.get("event") == ENTERED}

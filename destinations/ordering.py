@@ -25,7 +25,7 @@ later calls in the batch are held back with it instead of overtaking it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 from destinations.base import Call, Outcome, OutcomeStatus, Prepared, send_calls
 from destinations.mapping import first
