@@ -196,7 +196,7 @@ def not_attempted(cause: RetryableError | Outcome) -> Outcome:
 Call = tuple[list[int], Callable[[], "Outcome | list[Outcome] | None"]]
 
 
-def send_calls(size: int, calls: Iterable[Call]) -> list[Outcome]:
+def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] | None = None) -> list[Outcome]:
     """Make a batch's vendor requests in order and give each of ``size`` items its outcome.
 
     A refused request settles only its own items. A request that failed as a
@@ -204,8 +204,12 @@ def send_calls(size: int, calls: Iterable[Call]) -> list[Outcome]:
     is spent), or a call that itself held items back, stops the batch: the
     items not yet sent wait behind it without using up an attempt. A retry of
     single records inside a request (a per-record status) does not.
+
+    ``outcomes`` (``size`` Nones) lets a calls generator see what the requests
+    before it did, and settle items it holds back itself (see ordering.py).
     """
-    outcomes: list[Outcome | None] = [None] * size
+    if outcomes is None:
+        outcomes = [None] * size
     for indexes, call in calls:
         stop = False
         try:

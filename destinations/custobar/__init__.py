@@ -7,7 +7,9 @@ from functools import partial
 from collections import Counter
 from typing import Any, Iterator, Sequence
 
-from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, group_by, not_attempted, send_calls
+from destinations.base import Call, Destination, Outcome, OutcomeStatus, Prepared, not_attempted
+from destinations.custobar.customers import customer_identity, merge_customers
+from destinations.ordering import Kinds, members, merge_units, plan_steps, send_in_order, spread
 from destinations.custobar.client import CustobarClient
 from destinations.custobar.mapper import map_event
 from destinations.custobar.settings import CustobarSettings
@@ -18,6 +20,16 @@ log = logging.getLogger(__name__)
 
 #: refusals of a multi-event upload that may be about one record: split the upload and send again
 SPLIT_STATUSES = frozenset({400, 413, 422})
+
+#: the kind of a delete: an upload to the customers endpoint of its own, after everything else
+DELETE = "delete"
+KINDS = Kinds(
+    order=(Endpoint.CUSTOMERS.value, Endpoint.SALES.value, Endpoint.EVENTS.value, DELETE),
+    profile=frozenset({Endpoint.CUSTOMERS.value, DELETE}),
+    final=frozenset({DELETE}),
+)
+#: the batch items one record (or an order's rows) stands for, and the records
+Unit = tuple[list[int], list[dict[str, Any]]]
 
 
 class CustobarDestination(Destination):
@@ -38,40 +50,53 @@ class CustobarDestination(Destination):
         return map_event(event, self.settings)
 
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        """One POST per endpoint (and per max_records_per_request records); an outcome per event."""
+        """One POST per endpoint (and per max_records_per_request records), customers first;
+        each customer's calls in the order received (destinations/ordering.py). Deletes go in
+        an upload of their own after the rest, so nothing about a customer follows its erasure."""
         self.count_left_out(batch)
-        return send_calls(len(batch), (
-            (chunk, partial(self.upload, endpoint, chunk, batch))
-            for endpoint, indexes in group_by(batch, lambda item: item.payload.endpoint).items()
-            for chunk in chunks(indexes, batch, self.settings["max_records_per_request"])
-        ))
+        steps = plan_steps(batch, kind_of, KINDS)
+        return send_in_order(batch, steps, partial(self.requests, batch), KINDS)
 
-    def upload(self, endpoint: Endpoint, indexes: list[int], batch: Sequence[Prepared]) -> Outcome | list[Outcome]:
-        """Send these events' records in one request.
+    def requests(self, batch: Sequence[Prepared], kind: str, indexes: list[int]) -> Iterator[Call]:
+        endpoint = Endpoint.CUSTOMERS if kind == DELETE else Endpoint(kind)
+        if endpoint is Endpoint.CUSTOMERS and kind != DELETE:
+            # one record per customer, the newest value of each field: Custobar documents no
+            # order for two records of one customer in an upload
+            units = merge_units(indexes, lambda i: batch[i].payload.records, customer_identity, merge_customers)
+        else:
+            units = [([i], batch[i].payload.records) for i in indexes]
+        for chunk in chunks(units, self.settings["max_records_per_request"]):
+            yield members(chunk), partial(self.upload_units, endpoint, chunk)
+
+    def upload_units(self, endpoint: Endpoint, units: list[Unit]) -> Outcome | list[Outcome] | None:
+        return spread(units, self.upload(endpoint, units))
+
+    def upload(self, endpoint: Endpoint, units: list[Unit]) -> Outcome | list[Outcome]:
+        """Send these units' records in one request; one outcome, or one per unit.
 
         Custobar refuses a whole upload for one bad record, so a refused upload
         of several events is split in halves and each half sent again, until
         the good events are delivered and only the bad one is rejected.
         """
-        records = [record for i in indexes for record in batch[i].payload.records]
+        records = [record for _, unit_records in units for record in unit_records]
         try:
             return self.client.upload(endpoint, records)
         except RejectedEvent as exc:
-            if len(indexes) > 1 and exc.status in SPLIT_STATUSES:
-                return self.split(endpoint, indexes, batch)
+            if len(units) > 1 and exc.status in SPLIT_STATUSES:
+                return self.split(endpoint, units)
             raise
 
-    def split(self, endpoint: Endpoint, indexes: list[int], batch: Sequence[Prepared]) -> list[Outcome]:
+    def split(self, endpoint: Endpoint, units: list[Unit]) -> list[Outcome]:
         """Each half of a refused upload sent again; once a half must be retried, the other waits."""
-        middle = len(indexes) // 2
+        middle = len(units) // 2
         outcomes: list[Outcome] = []
-        for half in (indexes[:middle], indexes[middle:]):
+        for half in (units[:middle], units[middle:]):
             retrying = next((o for o in outcomes if o.status is OutcomeStatus.RETRY), None)
             if retrying:
                 outcomes += [not_attempted(retrying)] * len(half)
                 continue
             try:
-                result = self.upload(endpoint, half, batch)
+                result = self.upload(endpoint, half)
             except DeliveryError as exc:
                 result = Outcome.from_error(exc)
             outcomes += [result] * len(half) if isinstance(result, Outcome) else result
@@ -91,17 +116,21 @@ class CustobarDestination(Destination):
                 ", ".join(sorted(names)),
             )
 
-def chunks(indexes: list[int], batch: Sequence[Prepared], limit: int) -> Iterator[list[int]]:
-    """Events in order, packed so a request carries at most ``limit`` records. An event's
+def kind_of(item: Prepared) -> str:
+    return DELETE if item.event.get("type") == "delete" else item.payload.endpoint.value
+
+
+def chunks(units: list[Unit], limit: int) -> Iterator[list[Unit]]:
+    """Units in order, packed so a request carries at most ``limit`` records. A unit's
     records are never split; an order with more lines than ``limit`` goes alone."""
-    chunk: list[int] = []
+    chunk: list[Unit] = []
     size = 0
-    for i in indexes:
-        count = len(batch[i].payload.records)
+    for unit in units:
+        count = len(unit[1])
         if chunk and size + count > limit:
             yield chunk
             chunk, size = [], 0
-        chunk.append(i)
+        chunk.append(unit)
         size += count
     if chunk:
         yield chunk

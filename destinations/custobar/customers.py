@@ -204,3 +204,51 @@ def custom_value(value: Any) -> Any:
 
 def is_blank(value: Any) -> bool:
     return value is None or value == ""
+
+
+def customer_identity(records: list[dict[str, Any]]) -> tuple[str, Any] | None:
+    """Which Custobar customer an identify's record is: external_id, else email, else phone."""
+    for key in ("external_id", "email", "phone_number"):
+        if records[0].get(key):
+            return (key, records[0][key])
+    return None
+
+
+def merge_customers(older: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two identifies of one customer as one record: the newer value of each key wins.
+
+    List changes compose in order: a list set outright takes later ``.add`` /
+    ``.remove`` into itself; otherwise adds and removes accumulate, a later
+    remove cancelling an earlier add of the same name and the other way round.
+    """
+    record = dict(older[0])
+    for key, value in newer[0].items():
+        target, _, change = key.partition(".")
+        if target in LIST_FIELDS and change in LIST_CHANGES:
+            merge_list_change(record, target, change, value)
+        elif key in LIST_FIELDS:
+            record.pop(f"{key}.add", None)
+            record.pop(f"{key}.remove", None)
+            record[key] = value
+        else:
+            record[key] = value
+    return [record]
+
+
+def merge_list_change(record: dict[str, Any], target: str, change: str, names: list[str]) -> None:
+    if target in record:
+        current = [] if record[target] == "" else list(record[target])
+        if change == "add":
+            record[target] = current + [n for n in names if n not in current]
+        else:
+            record[target] = [n for n in current if n not in names]
+        return
+    other = "remove" if change == "add" else "add"
+    mine = record.get(f"{target}.{change}", [])
+    record[f"{target}.{change}"] = mine + [n for n in names if n not in mine]
+    if f"{target}.{other}" in record:
+        left = [n for n in record[f"{target}.{other}"] if n not in names]
+        if left:
+            record[f"{target}.{other}"] = left
+        else:
+            del record[f"{target}.{other}"]

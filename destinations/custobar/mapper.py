@@ -6,10 +6,12 @@ the ``event_types`` map (unmapped names are skipped).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
+from destinations.audiences import is_audience_event, profile_form
 from destinations.custobar.customers import customer_keys, customer_record, deletion_record
-from destinations.custobar.sales import ORDER_COMPLETED, sale_rows
+from destinations.custobar.sales import sale_rows
 from destinations.custobar.upload import Endpoint, Upload
 from destinations.mapping import FieldTable, pick
 from router.errors import RejectedEvent, SkippedEvent
@@ -22,18 +24,28 @@ EVENT_FIELDS: FieldTable = {
     "tracking_number": ("properties.tracking_number",),
 }
 
+#: Custobar's event types are capitals (BROWSE, BASKET_ADD, ORDER_SHIPPED, ...)
+CUSTOBAR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
 #: how the customer is named on an event
 EVENT_CUSTOMER_KEYS = {"external_id": "customer_id", "email": "email", "phone_number": "phone_number"}
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> Upload:
+    audience = is_audience_event(event)
+    event = profile_form(dict(event))
     kind = event.get("type")
     if kind == "identify":
         record, left_out = customer_record(event, settings)
+        if audience and set(event["traits"]) & set(left_out):
+            raise SkippedEvent(
+                f"audience {next(iter(event['traits']))!r} has no Custobar field: set company_prefix "
+                "(it becomes <company_prefix>__<audience key>, defined in Custobar's data schema)"
+            )
         return Upload(Endpoint.CUSTOMERS, [record], tuple(left_out))
     if kind == "delete":
         return Upload(Endpoint.CUSTOMERS, [deletion_record(event, settings)])
-    if kind == "track" and event.get("event") == ORDER_COMPLETED:
+    if kind == "track" and event.get("event") in settings["sale_events"]:
         return Upload(Endpoint.SALES, sale_rows(event, settings))
     if kind == "track":
         return Upload(Endpoint.EVENTS, [event_record(event, settings)])
@@ -43,7 +55,8 @@ def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> Upload:
 def event_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
     """A Custobar event: ``type`` from the event_types map, ``date``, the customer, and product/path details."""
     name = event.get("event")
-    custobar_type = settings["event_types"].get(name)
+    # a name that is already a Custobar type (events.rename {"Product Viewed": "BROWSE"}) is that type
+    custobar_type = settings["event_types"].get(name) or (name if isinstance(name, str) and CUSTOBAR_TYPE.match(name) else None)
     if not custobar_type:
         raise SkippedEvent(f"track {name!r} has no Custobar event type (add it to event_types)")
     record: dict[str, Any] = {"type": custobar_type, "date": event["timestamp"]}

@@ -43,6 +43,8 @@ class CustobarSettings(BaseSettings):
         values=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="Custobar event types are in capitals")),
         load_default=lambda: dict(DEFAULT_EVENT_TYPES),
     )
+    #: track names (after events.rename) that are orders: Custobar sales, a row per product
+    sale_events = fields.List(fields.String(validate=validate.Length(min=1)), load_default=lambda: ["Order Completed"])
     #: the Custobar account's currency: orders in it are sent with sale_exchange_rate 1
     account_currency = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
     #: a delete also sends is_forgotten: true (anonymises the customer; irreversible)

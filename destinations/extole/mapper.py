@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from destinations.audiences import profile_form
 from destinations.extole import rules
 from destinations.mapping import FieldTable, pick, source_keys, traits
 from router.errors import RejectedEvent, SkippedEvent
@@ -49,7 +50,8 @@ IDENTIFY_MAPPED_TRAITS = source_keys(IDENTIFY_USER, "traits") | source_keys(IDEN
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The Extole call for one Segment event."""
+    """The Extole call for one Segment event (an audience event as the identify Segment would send)."""
+    event = profile_form(dict(event))
     kind = event.get("type")
     if kind == "track":
         return track(event, settings)

@@ -4,11 +4,24 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Iterator, Sequence
 
-from destinations.base import Call, Destination, Outcome, OutcomeStatus, Prepared, not_attempted, send_calls
+from destinations.base import Call, Destination, Outcome, OutcomeStatus, Prepared, not_attempted
+from destinations.ordering import Kinds, members, merge_units, plan_steps, send_in_order, spread
 from destinations.stickystreet.client import StickyStreetClient
 from destinations.stickystreet.mapper import map_event
 from destinations.stickystreet.profiles import Import, import_form, plan_imports
 from destinations.stickystreet.settings import StickyStreetSettings
+
+#: the order of a batch's calls: customers exist before the activity recorded for them
+KINDS = Kinds(
+    order=("customers_batch", "record_activity", "customer_delete"),
+    profile=frozenset({"customers_batch", "customer_delete"}),
+    final=frozenset({"customer_delete"}),
+)
+
+
+def merge_rows(older: dict[str, str], newer: dict[str, str]) -> dict[str, str]:
+    """One customer's rows as one: the newer value of each column wins, the others are kept."""
+    return {**older, **newer}
 from router.errors import RejectedEvent, RetryableError
 
 
@@ -31,43 +44,37 @@ class StickyStreetDestination(Destination):
         return map_event(event, self.settings)
 
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        return send_calls(len(batch), self.calls(batch))
+        """Customers first, then activity, then deletes, each customer's calls in the order
+        received (see destinations/ordering.py)."""
+        steps = plan_steps(batch, lambda item: item.payload["type"], KINDS)
+        return send_in_order(batch, steps, partial(self.requests, batch), KINDS)
 
     def send_one(self, item: Prepared) -> Outcome:
         if item.payload["type"] == "customers_batch":
             return self.send([item])[0]
         return self.client.call(item.payload)
 
-    def calls(self, batch: Sequence[Prepared]) -> Iterator[Call]:
-        """The calls a batch needs, in order: the customers imported together, then the
-        activity recorded for them; a delete ends that run, so a customer deleted
-        and then identified again in one batch ends up existing."""
-        rows: list[tuple[int, dict[str, str]]] = []
-        activities: list[int] = []
-        for i, item in enumerate(batch):
-            kind = item.payload["type"]
-            if kind == "customers_batch":
-                rows.append((i, item.payload["customer"]))
-            elif kind == "record_activity":
-                activities.append(i)
-            else:
-                yield from self.run(batch, rows, activities)
-                rows, activities = [], []
-                yield [i], partial(self.client.call, item.payload)
-        yield from self.run(batch, rows, activities)
-
-    def run(self, batch: Sequence[Prepared], rows: list[tuple[int, dict[str, str]]], activities: list[int]) -> Iterator[Call]:
+    def requests(self, batch: Sequence[Prepared], kind: str, indexes: list[int]) -> Iterator[Call]:
+        if kind != "customers_batch":
+            for i in indexes:
+                yield [i], partial(self.client.call, batch[i].payload)
+            return
+        # one row per customer: with overwrite_duplicates=update an older row in another
+        # import could otherwise land after the newer one
+        units = merge_units(indexes, lambda i: batch[i].payload["customer"], lambda row: row["code"], merge_rows)
         plan = plan_imports(
-            rows,
+            list(enumerate(row for _, row in units)),
             delimiter=self.settings["delimiter"],
             blank_is_change=self.settings["overwrite_duplicates"] == "update",
         )
-        for i, reason in plan.refused.items():
-            yield [i], partial(Outcome.from_error, RejectedEvent(reason))
+        for n, reason in plan.refused.items():
+            yield units[n][0], partial(Outcome.from_error, RejectedEvent(reason))
         for imp in plan.imports:
-            yield imp.indexes, partial(self.import_customers, imp)
-        for i in activities:
-            yield [i], partial(self.client.call, batch[i].payload)
+            chosen = [units[n] for n in imp.indexes]
+            yield members(chosen), partial(self.import_units, imp, chosen)
+
+    def import_units(self, imp: Import, units: list[tuple[list[int], dict[str, str]]]) -> Any:
+        return spread(units, self.import_customers(imp))
 
     def import_customers(self, imp: Import) -> list[Outcome]:
         try:

@@ -18,6 +18,7 @@ import re
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from destinations.audiences import is_audience_event, profile_form
 from destinations.mapping import first, get_path, is_empty, pick, traits
 from destinations.stickystreet.profiles import row_problem
 from router.errors import RejectedEvent, SkippedEvent
@@ -45,6 +46,7 @@ CUSTOMER: dict[str, tuple[str, ...]] = {
 CARD_NUMBER = ("traits.card_number", "traits.cardNumber")
 AUTO_ADD = ("traits.auto_add", "traits.autoAdd")
 ORDER_ID = ("properties.order_id", "properties.orderId")
+ACTIVITY_CALL = "record_activity"
 
 #: YYYY-MM-DD (or YYYY/MM/DD), optionally followed by an ISO time: the year comes first, so day and month can't swap
 ISO_DATE = re.compile(
@@ -54,7 +56,14 @@ ISO_DATE = re.compile(
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    audience = is_audience_event(event)
+    event = profile_form(dict(event))
     kind = event.get("type")
+    if kind == "identify" and audience and not set(event["traits"]) & set(settings["custom_fields"]):
+        raise SkippedEvent(
+            f"audience {next(iter(event['traits']))!r} has no Sticky Street field: map it in custom_fields "
+            "(audience key -> custom_field_N)"
+        )
     if kind == "identify":
         return {"type": "customers_batch", "customer": customer_row(event, settings)}
     if kind == "track":
@@ -78,7 +87,10 @@ def customer_row(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[
         values["auto_add"] = bonus
     for trait, column in settings["custom_fields"].items():
         value = source["traits"].get(trait)
-        if not is_empty(value):
+        if isinstance(value, bool):
+            # a yes/no trait, e.g. an audience: the column holds the word
+            values[column] = "true" if value else "false"
+        elif not is_empty(value):
             values[column] = value
     if "custom_date" in values:
         values["custom_date"] = ymd(values["custom_date"])
@@ -137,7 +149,8 @@ def activity(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str,
     if not settings["record_activity"]:
         raise SkippedEvent("record_activity is off: track events are not sent to Sticky Street")
     name = event.get("event")
-    if name != settings["activity_event"]:
+    # the API's own name for it counts too: events.rename {"Purchase": "record_activity"}
+    if name not in (settings["activity_event"], ACTIVITY_CALL):
         raise SkippedEvent(f"only {settings['activity_event']!r} track events become Sticky Street activity, not {name!r}")
     form: dict[str, Any] = {
         "type": "record_activity",

@@ -16,18 +16,25 @@ def signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
 
 
+def encode(payload: Any) -> bytes:
+    """Compact JSON, non-ASCII as is: the bytes JSON.stringify gives, so Segment-style receivers can re-sign them."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class WebhookClient:
     def __init__(self, settings: dict[str, Any], throttle: Callable[[], None] | None = None) -> None:
         self.url = settings["url"]
         self.method = settings["method"]
         self.secret = settings.get("shared_secret")
+        self.first_element = settings["signature"] == "first_element"
         headers = {"Content-Type": "application/json", **settings["headers"]}
         self.http = HttpClient(self.url, timeout=settings["timeout"], headers=headers, throttle=throttle, vendor="webhook")
 
     def post(self, payload: Any) -> Outcome:
         """Send one body (an event or an array of events)."""
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {"X-Signature": signature(self.secret, body)} if self.secret else {}
+        body = encode(payload)
+        signed = encode(payload[0]) if self.first_element and isinstance(payload, list) and payload else body
+        headers = {"X-Signature": signature(self.secret, signed)} if self.secret else {}
         response = self.http.request(self.method, self.url, data=body, headers=headers)
         if 200 <= response.status_code < 300:
             return Outcome.delivered(response.status_code)

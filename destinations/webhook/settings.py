@@ -12,3 +12,7 @@ class WebhookSettings(BaseSettings):
     #: post a JSON array of up to batch_size events per request instead of one request per event
     batch = fields.Boolean(load_default=False)
     method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT"]))
+    #: what X-Signature covers in a batch: "whole_body" (the array sent: nothing in it can be changed
+    #: unnoticed) or "first_element" (only the first event, as Segment's Webhooks (Actions) signs a
+    #: batch, for receivers written against Segment). A single event is the whole body either way.
+    signature = fields.String(load_default="whole_body", validate=validate.OneOf(["whole_body", "first_element"]))

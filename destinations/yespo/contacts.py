@@ -84,3 +84,40 @@ def contact_field_names(contact: Mapping[str, Any]) -> tuple[str, ...]:
     carried += [k for k in CONTACT_FIELDS if k in contact]
     carried += [k for k in ADDRESS if k in contact.get("address", {})]
     return tuple(carried)
+
+
+#: the channels each bulk ``dedupeOn`` finds a contact by (after externalCustomerId, which Yespo prefers)
+IDENTITY_CHANNELS = {
+    "externalCustomerId": ("email", "sms"),
+    "email": ("email",),
+    "sms": ("sms",),
+    "email_or_sms": ("email", "sms"),
+}
+
+
+def contact_identity(contact: Mapping[str, Any], dedupe_on: str) -> tuple[str, str] | None:
+    """Which Yespo contact this is: its externalCustomerId, else the channel Yespo dedupes on."""
+    if contact.get("externalCustomerId"):
+        return ("externalCustomerId", str(contact["externalCustomerId"]))
+    channels = {c["type"]: str(c["value"]) for c in contact.get("channels", ())}
+    for kind in IDENTITY_CHANNELS[dedupe_on]:
+        if kind in channels:
+            return (kind, channels[kind].lower() if kind == "email" else channels[kind])
+    return None
+
+
+def merge_contacts(older: Mapping[str, Any], newer: Mapping[str, Any]) -> dict[str, Any]:
+    """One contact from two identifies of the same person: the newer value of each field wins,
+    fields only the older one has are kept (channels by type, custom fields by id)."""
+    channels = {c["type"]: c for c in older.get("channels", ())}
+    channels.update((c["type"], c) for c in newer.get("channels", ()))
+    merged: dict[str, Any] = {"channels": list(channels.values())}
+    merged.update((k, newer.get(k, older.get(k))) for k in CONTACT_FIELDS if k in older or k in newer)
+    address = {**older.get("address", {}), **newer.get("address", {})}
+    if address:
+        merged["address"] = address
+    custom = {f["id"]: f for f in older.get("fields", ())}
+    custom.update((f["id"], f) for f in newer.get("fields", ()))
+    if custom:
+        merged["fields"] = list(custom.values())
+    return merged

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from destinations.audiences import is_audience_event, profile_form
 from destinations.base import require
 from destinations.mapping import first, is_empty, pick, source_keys
 from destinations.yespo.common import IDENTITY, compact_json, encode, event_time
@@ -37,8 +38,6 @@ class Kind(str, enum.Enum):
 class YespoCall:
     kind: Kind
     body: dict[str, Any]
-    #: items may share one request only when their groups are equal (bulk contacts: the fields they carry)
-    group: tuple[Any, ...] = ()
 
 
 # field tables ------------------------------------------------------------------
@@ -62,11 +61,18 @@ DEDUPE_CHANNELS = {
 # entry point ---------------------------------------------------------------------
 
 def map_event(event: dict[str, Any], settings: Settings, now: datetime) -> YespoCall:
-    """The Yespo call for one Segment event."""
+    """The Yespo call for one Segment event (an audience event as the identify Segment would send)."""
+    audience = is_audience_event(event)
+    event = profile_form(event)
     kind = event.get("type")
     if kind == "track":
         return map_track(event, settings, now)
     if kind == "identify":
+        if audience and not set(event["traits"]) & set(settings["contact_fields"]):
+            raise SkippedEvent(
+                f"audience {next(iter(event['traits']))!r} has no Yespo field: map it in contact_fields "
+                "(audience key -> additional field id)"
+            )
         return map_identify(event, settings)
     if kind == "delete":
         return map_delete(event)
@@ -106,15 +112,21 @@ def event_body(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
         consumed = source_keys(IDENTITY, "properties")
     properties = event.get("properties") or {}
     fields.update((k, v) for k, v in properties.items() if k not in consumed and k not in fields)
+    body_params = params(fields, settings["api_version"])
+    if is_order(event, settings) and settings["order_items"] == "array":
+        # Yespo's orderCreated example carries items as an array, whatever the API version
+        body_params = [{**p, "value": fields["items"]} if p["name"] == "items" else p for p in body_params]
     return {
         "eventTypeKey": event_type_key(type_key, settings["forbidden_char_replacement"]),
         "keyValue": key_value(event, settings["key_value_from"]),
-        "params": params(fields, settings["api_version"]),
+        "params": body_params,
     }
 
 
 def is_order(event: Mapping[str, Any], settings: Settings) -> bool:
-    return event.get("event") in settings["order_events"]
+    """An order: a name in order_events, or Yespo's own order event name (``events.rename`` onto orderCreated)."""
+    name = event.get("event")
+    return name in settings["order_events"] or name == settings["order_event_key"]
 
 
 def event_type_key(name: Any, replacement: str) -> str:
@@ -180,8 +192,7 @@ def map_identify(event: dict[str, Any], settings: Settings) -> YespoCall:
         any(k in fields for k in keys),
         f"the bulk upsert finds contacts by userId or dedupe_on ({dedupe_on}); this identify has neither",
     )
-    ids = tuple(f["id"] for f in contact.get("fields", ()))
-    return YespoCall(Kind.CONTACT, contact, group=(fields, ids))
+    return YespoCall(Kind.CONTACT, contact)
 
 
 # delete ----------------------------------------------------------------------------

@@ -66,7 +66,8 @@ def order_fields(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[
         **{k: str(v) for k, v in found.items() if k in ("email", "phone", "externalOrderId", "externalCustomerId")},
         "totalCost": number(found["totalCost"], "order total"),
         "status": order_status(found.get("status"), settings["order_status"]),
-        "currency": str(currency),
+        # ISO 4217 in capitals, as Yespo's example ("UAH")
+        "currency": str(currency).strip().upper(),
         "items": items(get_path(event, "properties.products", [])),
     }
     return {k: values[k] for k in FIELD_ORDER if k in values}
@@ -110,7 +111,12 @@ def item(product: Any, index: int) -> dict[str, Any]:
     out = pick(product, ITEM)
     require("externalItemId" in out, f"products[{index}] has no product_id or sku")
     out["externalItemId"] = str(out["externalItemId"])
-    out["quantity"] = number(first(product, ITEM["quantity"], 1), f"products[{index}].quantity")
+    out["quantity"] = whole(number(first(product, ITEM["quantity"], 1), f"products[{index}].quantity"))
     if "cost" in out:
         out["cost"] = number(out["cost"], f"products[{index}].price")
     return {k: out[k] for k in ITEM if k in out}
+
+
+def whole(value: int | float) -> int | float:
+    """A count as Yespo's example writes it: an integer (2, not 2.0 or "2"); a fraction stays a number."""
+    return int(value) if float(value).is_integer() else value

@@ -48,6 +48,9 @@ class YespoSettings(BaseSettings):
     #: "event": an orderCreated event on /event; "orders_api": POST /api/v1/orders, batched
     orders_via = fields.String(load_default="event", validate=validate.OneOf(["event", "orders_api"]))
     order_event_key = fields.String(load_default="orderCreated")
+    #: orderCreated's items param: "array" as in Yespo's own example (default), or "string": the
+    #: array escaped into one JSON string, v1's rule for other nested params
+    order_items = fields.String(load_default="array", validate=validate.OneOf(["array", "string"]))
     #: used when properties.status is not one of Yespo's statuses
     order_status = fields.String(load_default="INITIALIZED", validate=validate.OneOf(ORDER_STATUSES))
     #: used when properties.currency is missing; without it such orders are rejected

@@ -8,7 +8,9 @@
   event type in capitals with a date). One bad record refuses the whole
   upload with 400 ``{"error": {"reason": ...}}``, as Custobar does.
 
-Accepted records are kept in ``accepted[kind]``. ``refuse`` names extra
+Accepted records are kept in ``accepted[kind]``, and customers are applied, in
+the order received, to ``customers`` the way the docs describe an upload (only
+the keys sent change, ``""`` clears one, ``tags.add`` / ``.remove`` change a list). ``refuse`` names extra
 records to refuse (a predicate); ``script`` queues replies (429, 500 ...)
 for the next requests.
 """
@@ -46,6 +48,8 @@ class FakeCustobar(FakeServer):
         self.refuse = refuse or (lambda kind, record: None)
         self.scripted: list[Reply] = []
         self.accepted: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PATHS.values()}
+        #: external_id (or email, phone) -> the customer as Custobar holds it
+        self.customers: dict[str, dict[str, Any]] = {}
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies (after checking auth and path)."""
@@ -72,7 +76,25 @@ class FakeCustobar(FakeServer):
             if problem:
                 return refusal(400, f"{kind}[{n}]: {problem}")
         self.accepted[kind].extend(body[kind])
+        if kind == "customers":
+            for record in body[kind]:
+                self.apply_customer(record)
         return Reply(200, {"response": "ok"})
+
+
+    def apply_customer(self, record: dict[str, Any]) -> None:
+        key = next(str(record[k]) for k in ("external_id", "email", "phone_number") if record.get(k))
+        stored = self.customers.setdefault(key, {})
+        for name, value in record.items():
+            field, _, change = name.partition(".")
+            if change in ("add", "remove"):
+                current = list(stored.get(field) or [])
+                stored[field] = current + [v for v in value if v not in current] if change == "add" else [
+                    v for v in current if v not in value]
+            elif value == "":
+                stored.pop(name, None)
+            else:
+                stored[name] = value
 
 
 def check_customer(record: dict[str, Any]) -> str | None:

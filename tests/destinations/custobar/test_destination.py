@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+
+import pytest
 from typing import Any
 
 from destinations.base import Prepared
@@ -28,11 +30,11 @@ def statuses(outcomes) -> list[str]:
     return [o.status.value for o in outcomes]
 
 
-def test_a_batch_makes_one_upload_per_endpoint_in_the_order_first_seen(destination_for):
+def test_a_batch_makes_one_upload_per_endpoint_customers_first_and_deletes_last(destination_for):
     events = [
+        event("track", event="Product Viewed", properties={"product_id": "p-9"}),
         person(1, firstName="Ada"),
         order("ORD-1", "p-1", "p-2", "p-3"),
-        event("track", event="Product Viewed", properties={"product_id": "p-9"}),
         {"type": "delete", "userId": "user-2", "messageId": "m-del", "timestamp": TS, "context": None, "integrations": []},
         person(3),
     ]
@@ -40,18 +42,17 @@ def test_a_batch_makes_one_upload_per_endpoint_in_the_order_first_seen(destinati
         dest = destination_for(vendor.base_url)
         outcomes = dest.send(prepare(dest, events))
     assert statuses(outcomes) == ["delivered"] * 5
-    assert [(r.path, list(r.json())) for r in vendor.requests] == [
-        ("/api/customers/upload/", ["customers"]),
-        ("/api/sales/upload/", ["sales"]),
-        ("/api/events/", ["events"]),
-    ]
-    assert vendor.accepted["customers"] == [
-        {"external_id": "user-1", "email": "u1@example.com", "first_name": "Ada"},
-        {"external_id": "user-2", "is_deleted": True},
-        {"external_id": "user-3", "email": "u3@example.com"},
+    assert [(r.path, r.json()) for r in vendor.requests] == [
+        ("/api/customers/upload/", {"customers": [
+            {"external_id": "user-1", "email": "u1@example.com", "first_name": "Ada"},
+            {"external_id": "user-3", "email": "u3@example.com"},
+        ]}),
+        ("/api/sales/upload/", {"sales": vendor.accepted["sales"]}),
+        ("/api/events/", {"events": [{"type": "BROWSE", "date": TS, "customer_id": "user-1", "product_id": "p-9"}]}),
+        # an erasure goes after everything else in the batch, so nothing can follow it
+        ("/api/customers/upload/", {"customers": [{"external_id": "user-2", "is_deleted": True}]}),
     ]
     assert [row["external_id"] for row in vendor.accepted["sales"]] == ["ORD-1-1", "ORD-1-2", "ORD-1-3"]
-    assert vendor.accepted["events"] == [{"type": "BROWSE", "date": TS, "customer_id": "user-1", "product_id": "p-9"}]
 
 
 def refuse_undefined_field(kind: str, record: dict[str, Any]) -> str | None:
@@ -168,3 +169,61 @@ def test_the_destination_declares_custobar_s_batch_and_rate_defaults():
     assert (CustobarDestination.default_batch_size, CustobarDestination.max_batch_size) == (100, 500)
     assert CustobarDestination.default_rate_limit == "180/minute"
     assert CustobarDestination.display_name == "Custobar"
+
+
+THREE_IDENTIFIES = {
+    "name_in_the_middle": ([{"email": "old@example.com"}, {"email": "mid@example.com", "firstName": "Mid"},
+                            {"email": "new@example.com"}], "Mid"),
+    "name_first_and_last": ([{"email": "old@example.com", "firstName": "Old"}, {"email": "mid@example.com"},
+                             {"email": "new@example.com", "firstName": "New"}], "New"),
+}
+
+
+@pytest.mark.parametrize("traits, name", THREE_IDENTIFIES.values(), ids=THREE_IDENTIFIES)
+def test_a_customer_identified_three_times_in_a_batch_is_one_record_with_the_newest_values(destination_for, traits, name):
+    events = [event("identify", userId="user-7", messageId=f"m-{n}", traits=t) for n, t in enumerate(traits)]
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 3
+    assert [r.json() for r in vendor.requests] == [
+        {"customers": [{"external_id": "user-7", "email": "new@example.com", "first_name": name}]}]
+    assert vendor.customers == {"user-7": {"external_id": "user-7", "email": "new@example.com", "first_name": name}}
+
+
+def test_list_changes_of_several_identifies_compose_in_the_order_received(destination_for):
+    events = [
+        event("identify", messageId="m-1", traits={"tags": {"add": ["vip", "new"]}}),
+        event("identify", messageId="m-2", traits={"tags": {"remove": ["new"]}, "mailing_lists": ["news"]}),
+        event("identify", messageId="m-3", traits={"mailing_lists": {"add": ["offers"]}, "tags": {"add": ["gold"]}}),
+    ]
+    with FakeCustobar() as vendor:
+        vendor.customers["user-1"] = {"external_id": "user-1", "tags": ["new", "old"], "mailing_lists": ["gone"]}
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 3
+    assert [r.json() for r in vendor.requests] == [{"customers": [{
+        "external_id": "user-1", "tags.add": ["vip", "gold"], "tags.remove": ["new"], "mailing_lists": ["news", "offers"],
+    }]}]
+    assert vendor.customers["user-1"] == {"external_id": "user-1", "tags": ["old", "vip", "gold"], "mailing_lists": ["news", "offers"]}
+
+
+def test_events_about_a_customer_follow_its_identify_and_a_delete_follows_its_events(destination_for):
+    events = [
+        event("track", userId="user-2", event="Product Added", messageId="m-a", properties={"product_id": "p-1"}),
+        event("identify", userId="user-2", messageId="m-i", traits={"email": "two@example.com"}),
+        order("ORD-9", "p-1"),  # user-1
+        {"type": "delete", "userId": "user-1", "messageId": "m-del", "timestamp": TS, "context": None, "integrations": []},
+        event("identify", userId="user-1", messageId="m-back", traits={"email": "back@example.com"}),
+    ]
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 5
+    assert [(r.path, r.json()) for r in vendor.requests] == [
+        ("/api/customers/upload/", {"customers": [{"external_id": "user-2", "email": "two@example.com"}]}),
+        ("/api/sales/upload/", {"sales": vendor.accepted["sales"]}),
+        ("/api/events/", {"events": [{"type": "BASKET_ADD", "date": TS, "customer_id": "user-2", "product_id": "p-1"}]}),
+        ("/api/customers/upload/", {"customers": [{"external_id": "user-1", "is_deleted": True}]}),
+        ("/api/customers/upload/", {"customers": [{"external_id": "user-1", "email": "back@example.com"}]}),
+    ]

@@ -158,3 +158,39 @@ def test_a_personas_identify_with_all_false_and_extole_platform_true_still_reach
     assert [d.name for d in router.destinations_for(event)] == ["extole-main"]
     assert router.destinations_for({**event, "integrations": {"All": False}}) == []
     assert router.destinations_for({**event, "type": "page", "integrations": {}}) == []
+
+
+def test_event_time_reaches_extole_in_utc_whatever_offset_the_app_sent(make_runtime, client_for, extole):
+    """Ingest normalises every timestamp to UTC (clock-skew correction included), so event_time is
+    the same instant written with +0000, not the app's own offset."""
+    from tests.helpers import WRITE_KEY, work
+
+    rt = make_runtime(destinations=[{"name": "extole", "type": "extole",
+                                     "settings": {"api_key": API_KEY, "base_url": extole.base_url}}])
+    with client_for(rt) as client:
+        r = client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u1", "event": "conversion", "messageId": "m-tz",
+                                           "timestamp": "2026-11-23T12:00:00+02:00", "properties": {"order_id": "o-1"}})
+        assert r.status_code == 200
+    work(rt)
+    [request] = extole.requests
+    assert request.json()["data"]["event_time"] == "2026-11-23T10:00:00+0000"
+
+
+def test_a_mixed_batch_of_several_users_is_one_request_per_event_in_the_order_received(extole):
+    events = [
+        {"type": "identify", "userId": "u1", "messageId": "m-1", "timestamp": TS, "traits": {"email": "ann@example.com"}},
+        conversion("o-2"),
+        {"type": "track", "event": "Audience Entered", "userId": "u1", "messageId": "m-3", "timestamp": TS,
+         "properties": {"audience_key": "vip_users"}, "context": {"personas": {"computation_class": "audience"}}},
+        {"type": "delete", "userId": "user-o-2", "messageId": "m-4", "timestamp": TS},
+    ]
+    outcomes = deliver(destination(extole), events)
+    assert [o.status for o in outcomes] == [OutcomeStatus.DELIVERED] * 4
+    time = "2026-11-23T10:00:00+0000"
+    assert [(r.path, r.json()) for r in extole.requests] == [
+        ("/v5/events", {"event_name": "identify", "data": {"partner_user_id": "u1", "email": "ann@example.com", "event_time": time}}),
+        ("/v5/events", {"event_name": "conversion", "data": {
+            "partner_user_id": "user-o-2", "partner_conversion_id": "o-2", "cart_value": "10.00", "event_time": time}}),
+        ("/v5/events", {"event_name": "identify", "data": {"vip_users": True, "partner_user_id": "u1", "event_time": time}}),
+        ("/v4/erasures", {"partner_user_id": "user-o-2", "note": "Erasure request from eventrouter"}),
+    ]

@@ -14,6 +14,7 @@ from tests.fakes.http import Reply
 
 BASE = {"timestamp": "2026-11-23T10:00:00.000Z", "receivedAt": "2026-11-23T10:00:01.000Z"}
 S = OutcomeStatus
+CREDENTIALS = ("API", "user_id", "user_api_key", "account_id")
 
 
 def identify(user_id: str, **traits: Any) -> dict[str, Any]:
@@ -179,8 +180,14 @@ def test_a_mixed_batch_imports_customers_before_their_orders_and_keeps_deletes_i
     ]
     outcomes = deliver(build(record_activity=True, campaign_id="777"), events)
     assert statuses(outcomes) == [S.DELIVERED, S.DELIVERED, S.SKIPPED, S.DELIVERED, S.DELIVERED, S.DELIVERED]
-    assert [f["type"] for f in vendor.forms()] == [
-        "customers_batch", "record_activity", "customer_delete", "customers_batch", "customer_delete"]
+    # each customer's calls in the order received; the second import of "old" waits for its delete
+    assert [(f["type"], f.get("code") or f.get("profiles_data")) for f in vendor.forms()] == [
+        ("customers_batch", "new|new@example.com\n"),
+        ("record_activity", "new"),
+        ("customer_delete", "old"),
+        ("customer_delete", "ghost"),
+        ("customers_batch", "old|back@example.com\n"),
+    ]
     assert [(a.code, a.campaign_id, a.amount, a.authorization) for a in vendor.activities] == [("new", "777", "19.99", "o-1")]
     assert vendor.customers["old"] == {"code": "old", "email": "back@example.com"}
     assert vendor.deleted == ["old"]
@@ -214,3 +221,56 @@ def test_the_api_key_never_appears_in_any_outcome(vendor, build):
         outcomes += deliver(build(split_refused_batches=False), [identify("1", email="a@example.com")])
     assert statuses(outcomes) == [S.REJECTED, S.RETRY, S.RETRY]
     assert all(API_KEY not in o.reason + (o.response or "") for o in outcomes)
+
+
+# the latest identify wins -------------------------------------------------------------------------
+
+THREE_IDENTIFIES = {
+    "name_in_the_middle": ([{"email": "old@example.com"}, {"email": "mid@example.com", "firstName": "Mid"},
+                            {"email": "new@example.com"}], "new@example.com|Mid"),
+    "name_first_and_last": ([{"email": "old@example.com", "firstName": "Old"}, {"email": "mid@example.com"},
+                             {"email": "new@example.com", "firstName": "New"}], "new@example.com|New"),
+}
+
+
+@pytest.mark.parametrize("traits, cells", THREE_IDENTIFIES.values(), ids=THREE_IDENTIFIES)
+def test_a_customer_identified_three_times_in_a_batch_is_imported_once_with_the_newest_values(vendor, build, traits, cells):
+    events = [{**identify("7", **t), "messageId": f"i-{n}"} for n, t in enumerate(traits)]
+    outcomes = deliver(build(), events)
+    assert statuses(outcomes) == [S.DELIVERED] * 3
+    [form] = vendor.forms()
+    assert {k: v for k, v in form.items() if k.startswith("profiles_")} == {
+        "profiles_header_1": "code", "profiles_header_2": "first_name", "profiles_header_3": "email",
+        "profiles_data": f"7|{cells.split('|')[1]}|{cells.split('|')[0]}\n",
+    }
+    email, first_name = cells.split("|")
+    assert vendor.customers["7"] == {"code": "7", "email": email, "first_name": first_name}
+
+
+def test_a_mixed_batch_of_several_customers_keeps_each_customers_order(vendor, build):
+    vendor.customers["2"] = {"code": "2", "email": "two@example.com"}
+    events = [
+        order("1", 10, "o-1"),                       # recorded once customer 1 exists
+        identify("1", email="one@example.com"),
+        identify("2", firstName="Two"),
+        order("2", 5, "o-2"),
+        delete("2"),                                 # after its order: nothing reaches an erased customer
+        identify("1", email="uno@example.com", firstName="Uno"),
+        order("1", 20, "o-3"),
+    ]
+    outcomes = deliver(build(record_activity=True, campaign_id="777"), events)
+    assert statuses(outcomes) == [S.DELIVERED] * 7
+    imports = {"type": "customers_batch", "delimiter": "pipe", "overwrite_duplicates": "update",
+               "campaigns_to_include": "898989889,13234545", "profiles_header_1": "code", "profiles_header_2": "first_name"}
+    assert [{k: v for k, v in f.items() if k not in CREDENTIALS} for f in vendor.forms()] == [
+        # customer 1's two identifies, merged
+        {**imports, "profiles_header_3": "email", "profiles_data": "1|Uno|uno@example.com\n"},
+        # customer 2's columns differ: an import of its own
+        {**imports, "profiles_data": "2|Two\n"},
+        {"type": "record_activity", "code": "1", "campaign_id": "777", "amount": "10.00", "authorization": "o-1"},
+        {"type": "record_activity", "code": "2", "campaign_id": "777", "amount": "5.00", "authorization": "o-2"},
+        {"type": "record_activity", "code": "1", "campaign_id": "777", "amount": "20.00", "authorization": "o-3"},
+        {"type": "customer_delete", "code": "2"},
+    ]
+    assert [(a.code, a.authorization) for a in vendor.activities] == [("1", "o-1"), ("2", "o-2"), ("1", "o-3")]
+    assert vendor.customers == {"1": {"code": "1", "first_name": "Uno", "email": "uno@example.com"}}

@@ -203,9 +203,16 @@ def event_error(event: dict[str, Any], version: str) -> str:
     params = event.get("params", [])
     if not isinstance(params, list) or any(set(p) != {"name", "value"} for p in params):
         return "params must be [{name, value}]"
-    if version == "v1" and any(not isinstance(p["value"], str) for p in params):
+    # v1: strings, nested JSON escaped; except orderCreated's items, an array in Yespo's own example
+    if version == "v1" and any(not isinstance(p["value"], str) and not is_items(p) for p in params):
         return "v1 params values must be strings (escape nested JSON)"
     return ""
+
+
+def is_items(param: dict[str, Any]) -> bool:
+    value = param["value"]
+    return param["name"] == "items" and isinstance(value, list) and all(
+        isinstance(i, dict) and isinstance(i.get("quantity"), int) and isinstance(i.get("externalItemId"), str) for i in value)
 
 
 def flatten(contact: dict[str, Any]) -> dict[str, Any]:

@@ -211,3 +211,112 @@ def test_events_and_past_events_draw_on_their_own_rate_limit_buckets(vendor: Fak
     assert statuses(outcomes) == ["delivered", "delivered", "delivered"]
     assert sorted(buckets, key=str) == [None, "event", "past_events"]  # the contact upsert uses the default
     assert YespoDestination.rate_limits == {"event": "350/second", "past_events": "100/second"}
+
+
+# the latest identify wins; a contact exists before its events -------------------------------------
+
+THREE_IDENTIFIES = {
+    # the identify with a name in the middle, as in the issue: the newest email must still win
+    "name_in_the_middle": ([("old", {}), ("mid", {"firstName": "Mid"}), ("new", {})], "Mid"),
+    # the other direction: the richer identifies first and last, a bare one between them
+    "name_first_and_last": ([("old", {"firstName": "Old"}), ("mid", {}), ("new", {"firstName": "New"})], "New"),
+}
+
+
+def three_identifies(spec: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [
+        {**identify("u1", email=f"{email}@example.com", **traits), "messageId": f"id-{n}"}
+        for n, (email, traits) in enumerate(spec)
+    ]
+
+
+@pytest.mark.parametrize("spec, name", THREE_IDENTIFIES.values(), ids=THREE_IDENTIFIES)
+def test_bulk_upsert_sends_one_merged_contact_so_the_newest_identify_wins(vendor: FakeYespo, spec: Any, name: str) -> None:
+    outcomes = deliver(destination(vendor, identify_via="contacts"), three_identifies(spec))
+    assert statuses(outcomes) == ["delivered"] * 3
+    assert [r.json() for r in vendor.requests] == [{
+        "contacts": [{"channels": [{"type": "email", "value": "new@example.com"}], "firstName": name, "externalCustomerId": "u1"}],
+        "dedupeOn": "externalCustomerId",
+        "contactFields": ["email", "firstName", "externalCustomerId"],
+        "restoreDeleted": False,
+    }]
+    assert vendor.contacts == {
+        "externalCustomerId:u1": {"email": "new@example.com", "firstName": name, "externalCustomerId": "u1"},
+    }
+
+
+@pytest.mark.parametrize("spec, name", THREE_IDENTIFIES.values(), ids=THREE_IDENTIFIES)
+def test_single_contact_upserts_send_one_merged_contact_per_user(vendor: FakeYespo, spec: Any, name: str) -> None:
+    outcomes = deliver(destination(vendor), three_identifies(spec) + [identify("u2", email="u2@example.com")])
+    assert statuses(outcomes) == ["delivered"] * 4
+    assert [(r.path, r.json()) for r in vendor.requests] == [
+        ("/api/v1/contact", {"channels": [{"type": "email", "value": "new@example.com"}], "firstName": name, "externalCustomerId": "u1"}),
+        ("/api/v1/contact", {"channels": [{"type": "email", "value": "u2@example.com"}], "externalCustomerId": "u2"}),
+    ]
+    assert vendor.contacts["externalCustomerId:u1"]["email"] == "new@example.com"
+
+
+def test_a_contact_is_written_before_the_events_about_it(vendor: FakeYespo) -> None:
+    events = [track("Viewed", user="u1"), identify("u2", email="u2@example.com"), track("Signed Up", user="u2")]
+    outcomes = deliver(destination(vendor), events)
+    assert statuses(outcomes) == ["delivered"] * 3
+    assert [(r.path, r.json()) for r in vendor.requests] == [
+        ("/api/v1/contact", {"channels": [{"type": "email", "value": "u2@example.com"}], "externalCustomerId": "u2"}),
+        ("/api/v1/event", {"eventTypeKey": "Viewed", "keyValue": "u1@example.com", "params": [
+            {"name": "email", "value": "u1@example.com"}, {"name": "externalCustomerId", "value": "u1"}]}),
+        ("/api/v1/event", {"eventTypeKey": "Signed Up", "keyValue": "u2@example.com", "params": [
+            {"name": "email", "value": "u2@example.com"}, {"name": "externalCustomerId", "value": "u2"}]}),
+    ]
+
+
+def test_a_mixed_batch_of_several_users_sends_contacts_then_orders_then_events_then_erasures(vendor: FakeYespo) -> None:
+    order = {"order_id": "o1", "total": 10, "currency": "eur", "products": [{"sku": "s1", "price": 10, "quantity": 2}]}
+    events = [
+        track("Viewed", user="u1"),
+        {**track("Order Completed", user="u2", **order), "messageId": "o-u2"},
+        identify("u1", email="u1@example.com", firstName="Ann"),
+        identify("u2", email="u2@example.com"),
+        {"type": "delete", "userId": "u3", "messageId": "d3", "timestamp": TS, "context": None, "integrations": None},
+        identify("u3", email="u3@example.com"),  # erased, then signed up again: exists at the end
+        track("Signed Up", user="u1"),
+    ]
+    outcomes = deliver(destination(vendor, identify_via="contacts", orders_via="orders_api"), events)
+    assert statuses(outcomes) == ["delivered"] * 7
+
+    def bulk(contact: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        return {"contacts": [contact], "dedupeOn": "externalCustomerId", "contactFields": fields, "restoreDeleted": False}
+
+    def event(name: str) -> dict[str, Any]:
+        return {"eventTypeKey": name, "keyValue": "u1@example.com", "params": [
+            {"name": "email", "value": "u1@example.com"}, {"name": "externalCustomerId", "value": "u1"}]}
+
+    assert [(r.method, r.path, r.query, r.json() if r.body else None) for r in vendor.requests] == [
+        # u1 and u2 carry different fields: a request each
+        ("POST", "/api/v1/contacts", {}, bulk({"channels": [{"type": "email", "value": "u1@example.com"}], "firstName": "Ann",
+                                               "externalCustomerId": "u1"}, ["email", "firstName", "externalCustomerId"])),
+        ("POST", "/api/v1/contacts", {}, bulk({"channels": [{"type": "email", "value": "u2@example.com"}],
+                                               "externalCustomerId": "u2"}, ["email", "externalCustomerId"])),
+        ("POST", "/api/v1/orders", {}, {"orders": [{
+            "email": "u2@example.com", "externalOrderId": "o1", "externalCustomerId": "u2", "totalCost": 10,
+            "status": "INITIALIZED", "currency": "EUR", "items": [{"externalItemId": "s1", "quantity": 2, "cost": 10}],
+            "date": "2026-11-23T10:00:00Z"}]}),
+        ("POST", "/api/v1/event", {}, event("Viewed")),
+        ("POST", "/api/v1/event", {}, event("Signed Up")),
+        ("DELETE", "/api/v1/contact", {"externalCustomerId": ["u3"], "erase": ["true"]}, None),
+        # u3 again, after its erasure
+        ("POST", "/api/v1/contacts", {}, bulk({"channels": [{"type": "email", "value": "u3@example.com"}],
+                                               "externalCustomerId": "u3"}, ["email", "externalCustomerId"])),
+    ]
+    assert vendor.contacts["externalCustomerId:u3"]["email"] == "u3@example.com"
+
+
+def test_events_of_a_user_whose_contact_is_to_be_retried_wait_behind_it(vendor: FakeYespo) -> None:
+    # a failure Yespo names no contact of: the contacts are sent again, so their events must wait
+    vendor.script("POST", "/api/v1/contacts", Reply(200, {"asyncSessionId": "s", "failedContacts": {"error": "busy"}}))
+    events = [identify("u2", email="u2@example.com"), track("Viewed", user="u1"), track("Signed Up", user="u2")]
+    outcomes = deliver(destination(vendor, identify_via="contacts"), events)
+    assert statuses(outcomes) == ["retry", "delivered", "retry"]
+    assert outcomes[2].counts_as_attempt is False
+    assert outcomes[2].reason.startswith("held behind an earlier call of the same user: Yespo refused 1 contact(s)")
+    assert [(r.path, r.json().get("eventTypeKey")) for r in vendor.requests] == [
+        ("/api/v1/contacts", None), ("/api/v1/event", "Viewed")]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from destinations.yespo.contacts import contact_field_names
 from destinations.yespo.mapper import Kind, YespoCall, map_event
 from destinations.yespo.settings import YespoSettings
 from router.errors import RejectedEvent, SkippedEvent
@@ -205,8 +206,13 @@ def test_order_completed_has_the_params_of_the_seed_order_created_example_in_v2(
     )
 
 
-def test_order_completed_in_v1_escapes_the_items_into_a_string() -> None:
+def test_order_completed_in_v1_carries_the_items_as_an_array_like_yespos_example() -> None:
     call = map_event(SEED_ORDER, settings(), NOW)
+    assert call.body["params"] == SEED_PARAMS_V2
+
+
+def test_order_completed_in_v1_escapes_the_items_into_a_string_when_set_to() -> None:
+    call = map_event(SEED_ORDER, settings(order_items="string"), NOW)
     expected = [p if p["name"] != "items" else {"name": "items", "value": SEED_ITEMS_V1} for p in SEED_PARAMS_V2]
     assert call.body["params"] == expected
 
@@ -288,9 +294,27 @@ def test_order_extra_properties_follow_the_order_params_and_missing_quantity_cou
         {"name": "status", "value": "INITIALIZED"},
         {"name": "date", "value": "2026-11-23T10:00:00"},
         {"name": "currency", "value": "EUR"},
-        {"name": "items", "value": '[{"externalItemId":"55","quantity":1,"cost":19.9}]'},
+        {"name": "items", "value": [{"externalItemId": "55", "quantity": 1, "cost": 19.9}]},
         {"name": "coupon", "value": "X"},
     ]
+
+
+def test_order_params_have_the_types_of_yespos_example_whole_quantities_and_currency_in_capitals() -> None:
+    event = track(
+        "Order Completed",
+        {"order_id": "o9", "total": "30", "currency": " uah", "products": [
+            {"sku": "a", "price": "10", "quantity": "2"}, {"sku": "b", "price": 10, "quantity": 1.0},
+            {"sku": "c", "price": 2.5, "quantity": 0.5}]},
+    )
+    params = {p["name"]: p["value"] for p in map_event(event, settings(), NOW).body["params"]}
+    assert params["currency"] == "UAH"
+    assert params["totalCost"] == "30.0"
+    assert params["items"] == [
+        {"externalItemId": "a", "quantity": 2, "cost": 10.0},
+        {"externalItemId": "b", "quantity": 1, "cost": 10},
+        {"externalItemId": "c", "quantity": 0.5, "cost": 2.5},
+    ]
+    assert [type(i["quantity"]) for i in params["items"]] == [int, int, float]
 
 
 def test_order_event_names_and_the_event_key_are_settings() -> None:
@@ -388,7 +412,7 @@ def test_identify_becomes_a_contact(event: dict[str, Any], config: dict[str, Any
 def test_identify_in_bulk_mode_groups_by_the_fields_the_contact_carries() -> None:
     event = identify({"email": "ann@example.com", "firstName": "Ann", "address": {"city": "Kyiv"}, "plan": "pro"})
     call = map_event(event, settings(identify_via="contacts", contact_fields={"plan": 111}), NOW)
-    assert call.group == (("email", "firstName", "externalCustomerId", "town"), (111,))
+    assert bulk_group(call) == (("email", "firstName", "externalCustomerId", "town"), (111,))
 
 
 @pytest.mark.parametrize(
@@ -416,7 +440,7 @@ def test_identify_yespo_cannot_store_is_rejected(event: dict[str, Any], config: 
 def test_identify_in_bulk_mode_without_user_id_is_fine_when_dedupe_on_has_the_channel() -> None:
     event = identify({"phone": "380942583691"}, userId=None, anonymousId="a1")
     call = map_event(event, settings(identify_via="contacts", dedupe_on="email_or_sms"), NOW)
-    assert call.group == (("sms",), ())
+    assert bulk_group(call) == (("sms",), ())
 
 
 @pytest.mark.parametrize("context", [None, [], {}])
@@ -441,3 +465,8 @@ def test_replacement_with_a_forbidden_character_is_a_config_error() -> None:
 
     with pytest.raises(ValidationError, match="forbidden_char_replacement"):
         settings(forbidden_char_replacement="/")
+
+
+def bulk_group(call: YespoCall) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """What a bulk upsert groups this contact by: the fields it carries and its custom field ids."""
+    return contact_field_names(call.body), tuple(f["id"] for f in call.body.get("fields", ()))
