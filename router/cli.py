@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -20,11 +19,7 @@ from destinations.registry import BUILTIN
 from router.config import config_path, load_config, parse_duration
 from router.errors import ConfigError
 from router.redis_server import EmbeddedRedis, wait_for
-
-
-#: `up` restarts an exited child, unless children exit more than this often
-MAX_RESTARTS = 5
-RESTART_WINDOW = 60.0
+from router.supervisor import Supervisor
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -97,11 +92,11 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
     else:
         where = f"Redis at {_safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
-    procs: list[subprocess.Popen[bytes]] = [
-        subprocess.Popen(gunicorn_command(host, port, web_workers, access_log=True), env=env),
-        subprocess.Popen(me + ["scheduler"], env=env),
-    ]
-    procs += [subprocess.Popen(me + ["worker"], env=env) for _ in range(workers)]
+    supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
+    supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
+    supervisor.spawn("scheduler", me + ["scheduler"])
+    for _ in range(workers):
+        supervisor.spawn("worker", me + ["worker"])
     keys = [k for s in cfg.sources for k in s.write_keys]
     click.echo(f"eventrouter is up at http://{host}:{port}")
     click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
@@ -114,38 +109,11 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    restarts: list[float] = []
     try:
-        while not stopping.is_set():
-            for i, p in enumerate(procs):
-                if p.poll() is None or stopping.is_set():
-                    continue
-                # a crashed worker must not take the web process down with it: start it again
-                restarts = [t for t in restarts if time.monotonic() - t < RESTART_WINDOW] + [time.monotonic()]
-                if len(restarts) > MAX_RESTARTS:
-                    click.echo(f"children keep exiting ({len(restarts)} in {RESTART_WINDOW:.0f}s); stopping", err=True)
-                    stopping.set()
-                    break
-                click.echo(f"{_role(p.args)} exited with code {p.returncode}; starting it again", err=True)
-                procs[i] = subprocess.Popen(p.args, env=env)
-            stopping.wait(0.5)
+        supervisor.run(stopping)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if embedded:
-            embedded.stop()
+        supervisor.stop()
         click.echo("eventrouter stopped")
-
-
-def _role(args: Any) -> str:
-    return "web" if "gunicorn" in args else str(args[-1])
 
 
 def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
