@@ -116,8 +116,15 @@ def up(host: str, port: int, workers: int, web_workers: int) -> None:
         click.echo("eventrouter stopped")
 
 
+#: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of
+#: the few processes, so slow clients can't hold ingest (README "Slow and idle clients")
+WORKER_CONNECTIONS = 1000
+
+
 def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5"]
+    """The web process as `up` and `serve` run it (the Procfile runs `eventrouter serve`)."""
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5",
+           "-k", "gevent", "--worker-connections", str(WORKER_CONNECTIONS)]
     if access_log:
         # no %(u)s: the Basic-auth user is the write key
         cmd += ["--access-logfile", "-", "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']
