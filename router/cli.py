@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,14 +22,10 @@ from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
 from router.records import dead_letter, destination_counts, with_iso_times
 from router.redis_server import EmbeddedRedis, RedisNotRunning, wait_for
+from router.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from router.runtime import Runtime
-
-
-#: `up` restarts an exited child, unless children exit more than this often
-MAX_RESTARTS = 5
-RESTART_WINDOW = 60.0
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -171,11 +166,11 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     else:
         where = f"Redis at {_safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
-    procs: list[subprocess.Popen[bytes]] = [
-        subprocess.Popen(gunicorn_command(host, port, web_workers, access_log=True), env=env),
-        subprocess.Popen(me + ["scheduler"], env=env),
-    ]
-    procs += [subprocess.Popen(me + ["worker"], env=env) for _ in range(workers)]
+    supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
+    supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
+    supervisor.spawn("scheduler", me + ["scheduler"])
+    for _ in range(workers):
+        supervisor.spawn("worker", me + ["worker"])
     keys = [k for s in cfg.sources for k in s.write_keys]
     click.echo(f"eventrouter is up at http://{host}:{port}")
     click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
@@ -192,44 +187,24 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    restarts: list[float] = []
     try:
-        while not stopping.is_set():
-            for i, p in enumerate(procs):
-                if p.poll() is None or stopping.is_set():
-                    continue
-                # a crashed worker must not take the web process down with it: start it again
-                restarts = [t for t in restarts if time.monotonic() - t < RESTART_WINDOW] + [time.monotonic()]
-                if len(restarts) > MAX_RESTARTS:
-                    click.echo(f"children keep exiting ({len(restarts)} in {RESTART_WINDOW:.0f}s); stopping", err=True)
-                    stopping.set()
-                    break
-                click.echo(f"{_role(p.args)} exited with code {p.returncode}; starting it again", err=True)
-                procs[i] = subprocess.Popen(p.args, env=env)
-            stopping.wait(0.5)
+        supervisor.run(stopping)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if embedded:
-            embedded.stop()
+        supervisor.stop()
         if receiver:
             receiver.stop()
         click.echo("eventrouter stopped")
 
 
-def _role(args: Any) -> str:
-    return "web" if "gunicorn" in args else str(args[-1])
+#: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of
+#: the few processes, so slow clients can't hold ingest (README "Slow and idle clients")
+WORKER_CONNECTIONS = 1000
 
 
 def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5"]
+    """The web process as `up` and `serve` run it (the Procfile runs `eventrouter serve`)."""
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5",
+           "-k", "gevent", "--worker-connections", str(WORKER_CONNECTIONS)]
     if access_log:
         # no %(u)s: the Basic-auth user is the write key
         cmd += ["--access-logfile", "-", "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']

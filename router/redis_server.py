@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 SOCKET_NAME = "redis.sock"
 
@@ -43,7 +45,9 @@ class EmbeddedRedis:
         if not self.socket.exists():
             return False
         try:
-            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+            # no retries: redis-py's default backoff would make a dead server look alive for seconds
+            probe = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, retry=Retry(NoBackoff(), 0))
+            return bool(probe.ping())
         except redis.RedisError:
             return False
 

@@ -1,0 +1,37 @@
+"""Requeue the RQ jobs of a worker process that died while running them.
+
+A drain job holds a drain token from the moment ingest hands it out. If its
+worker dies before the job claims a batch (typically: Redis went away and the
+job's first command failed, and then RQ's own failure bookkeeping failed too),
+RQ leaves the job "started" for its whole timeout and the token keeps other
+drains away until the pickup window ends: minutes without delivery. The
+process that saw the worker die knows it is dead, so it puts the job back.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Iterable
+
+import redis
+from rq import Queue, Worker
+from rq.job import JobStatus
+
+
+def requeue_jobs_of_dead_workers(connection: redis.Redis, dead_pids: Iterable[int]) -> int:
+    """Requeue (at the front) the started jobs of this host's workers with these pids; the count."""
+    dead = set(dead_pids)
+    host = socket.gethostname()
+    requeued = 0
+    for worker in Worker.all(connection=connection):
+        if worker.hostname != host or worker.pid not in dead:
+            continue
+        for execution in worker.get_current_executions(refresh=True):
+            job = execution.job
+            if job.get_status(refresh=True) != JobStatus.STARTED:
+                continue
+            queue = Queue(job.origin, connection=connection)
+            queue.started_job_registry.remove_executions(job)
+            queue.enqueue_job(job, at_front=True)
+            requeued += 1
+        worker.register_death()
+    return requeued

@@ -1,0 +1,133 @@
+"""`eventrouter up`'s watchdog: every process it started, the embedded Redis
+included, is started again when it exits, so a crash heals without an operator.
+
+Redis comes back on the same data directory and replays its AOF; the web
+processes and workers reconnect on their next command (redis-py drops a broken
+connection and dials again), and a child that gave up while Redis was away
+exits and is started here again, waiting for Redis before it does any work.
+A worker that died in the middle of a job gets that job requeued (router/rescue).
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from router.redis_server import EmbeddedRedis
+from router.rescue import requeue_jobs_of_dead_workers
+
+#: a child (or Redis) that exits more often than this is broken, not unlucky: stop everything
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+#: how often exits are looked for; a killed Redis is back within about this long
+POLL_INTERVAL = 0.2
+STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class Child:
+    """One supervised process and its recent restart times."""
+
+    role: str
+    args: list[str]
+    popen: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def too_many_restarts(self) -> bool:
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
+        return len(self.restarts) > MAX_RESTARTS
+
+
+class Supervisor:
+    """Starts the children, restarts whichever exits, stops them all in order (Redis last)."""
+
+    def __init__(self, env: dict[str, str], server: EmbeddedRedis | None, redis_url: str, log: Callable[[str], None]) -> None:
+        self.env = env
+        self.redis = server
+        self.log = log
+        self.children: list[Child] = []
+        self._redis_child = Child("embedded Redis", [])
+        # fail fast: a retry loop here would delay noticing the next exit
+        self._client = redis.Redis.from_url(redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        self._dead_workers: set[int] = set()
+
+    def spawn(self, role: str, args: list[str]) -> None:
+        child = Child(role, args)
+        child.popen = subprocess.Popen(args, env=self.env)
+        self.children.append(child)
+
+    def run(self, stopping: threading.Event) -> None:
+        """Watch until ``stopping`` is set, or something keeps crashing (then set it)."""
+        while not stopping.is_set():
+            self._check_redis(stopping)
+            for child in self.children:
+                if stopping.is_set():
+                    break
+                self._check_child(child, stopping)
+            self._rescue_jobs()
+            stopping.wait(POLL_INTERVAL)
+
+    def _rescue_jobs(self) -> None:
+        """Requeue what dead workers were running; while Redis is away, try again next round."""
+        if not self._dead_workers:
+            return
+        try:
+            n = requeue_jobs_of_dead_workers(self._client, self._dead_workers)
+        except redis.RedisError:
+            return
+        if n:
+            self.log(f"requeued {n} job{'s' if n != 1 else ''} of a worker that died running {'them' if n != 1 else 'it'}")
+        self._dead_workers.clear()
+
+    def _check_redis(self, stopping: threading.Event) -> None:
+        server = self.redis
+        if server is None or server.process is None or server.process.poll() is None:
+            return
+        code = server.process.returncode
+        if self._redis_child.too_many_restarts():
+            self.log(f"embedded Redis keeps exiting ({len(self._redis_child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
+            stopping.set()
+            return
+        self.log(f"embedded Redis exited with code {code}; starting it again on {server.data_dir}")
+        try:
+            if not server.start():
+                # something else answers on the socket now; it is not ours to stop
+                server.process = None
+        except RuntimeError as exc:
+            self.log(str(exc))  # the next round tries again, within the restart budget
+
+    def _check_child(self, child: Child, stopping: threading.Event) -> None:
+        assert child.popen is not None
+        if child.popen.poll() is None:
+            return
+        if child.too_many_restarts():
+            self.log(f"{child.role} keeps exiting ({len(child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
+            stopping.set()
+            return
+        self.log(f"{child.role} exited with code {child.popen.returncode}; starting it again")
+        if child.role == "worker":
+            self._dead_workers.add(child.popen.pid)
+        child.popen = subprocess.Popen(child.args, env=self.env)
+
+    def stop(self) -> None:
+        """SIGTERM every child, SIGKILL what is left after STOP_TIMEOUT, then stop Redis (it flushes its AOF)."""
+        live = [c.popen for c in self.children if c.popen is not None and c.popen.poll() is None]
+        for p in live:
+            p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for p in live:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self.redis is not None:
+            self.redis.stop()

@@ -1,0 +1,57 @@
+"""The job a worker was running when it died goes back to its queue, so delivery doesn't wait out the pickup window."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Worker
+
+from router.config import load_config
+from router.redis_server import EmbeddedRedis
+from router.rescue import requeue_jobs_of_dead_workers
+from router.runtime import Runtime
+from tests.e2e.procs import Proc, write_config
+from tests.e2e.test_crash_recovery import accept, arrived
+from tests.fakes.http import FakeServer, Reply
+
+pytestmark = pytest.mark.e2e
+N = 40
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    server = EmbeddedRedis(tmp_path / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_the_running_job_of_a_killed_worker_is_requeued_and_its_events_arrive(tmp_path, embedded):
+    with FakeServer(lambda req: Reply(200, {}, delay=0.1)) as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "batch_size": 5,
+                                          "settings": {"url": hook.base_url}}])
+        rt = Runtime(load_config(str(config)))
+        accept(config, N)
+        (job_id,) = rt.rq_queue("crm").job_ids
+        first = Proc(config, "worker")
+        second = None
+        try:
+            hook.wait_for(2, timeout=30)
+            first.kill()
+            registry = rt.rq_queue("crm").started_job_registry
+            assert job_id in registry.get_job_ids(cleanup=False), "the worker finished before it could be killed"
+            assert len(arrived(hook)) < N
+            assert requeue_jobs_of_dead_workers(rt.redis, [first.popen.pid + 1]) == 0  # not a pid that died
+            assert requeue_jobs_of_dead_workers(rt.redis, [first.popen.pid]) == 1
+            assert rt.rq_queue("crm").job_ids[0] == job_id  # at the front
+            assert job_id not in registry.get_job_ids(cleanup=False)
+            assert first.popen.pid not in [w.pid for w in Worker.all(connection=rt.redis)]
+            second = Proc(config, "worker", "--with-scheduler")
+            deadline = time.monotonic() + 60
+            while len(arrived(hook)) < N and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert arrived(hook) == {f"m-{i}" for i in range(N)}
+        finally:
+            for p in (first, second):
+                if p is not None:
+                    p.stop()
