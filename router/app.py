@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from router.config import Config, load_config
 from router.intake import Intake
@@ -27,6 +28,17 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(cdn_settings.bp)
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response | HTTPException:
+        """Errors werkzeug raises itself (413 over MAX_CONTENT_LENGTH, 400 unreadable request, 404,
+        405) answer the API's JSON under /v1, with their own status; other paths keep the HTML page."""
+        if not request.path.startswith("/v1/"):
+            return exc
+        body = {"success": False, "errors": [{"path": "", "message": exc.description or exc.name}]}
+        response = jsonify(body)
+        response.status_code = exc.code or 500
+        return response
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
