@@ -122,7 +122,7 @@ class ReplaySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    since_ms = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**53))
+    since_ms = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=2**53))
     entry_ids = fields.List(
         fields.String(validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$", error="not a dead letter entry id")),
         load_default=None,
