@@ -89,8 +89,38 @@ def _printable(path: str) -> str:
     return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _too_deep(value: Any, max_depth: int) -> str | None:
+    """The path of the first container nested deeper than ``max_depth``. Looks at containers only,
+    and builds paths only when there is one to report (the common case is a few small dicts)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:  # breadth first, one list per level
+        if depth > max_depth:
+            break
+        nxt = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, (dict, list)):
+                    nxt.append(child)
+        level, depth = nxt, depth + 1
+    else:
+        return None
+    for path, _, depth, is_key in _walk(value):
+        if depth > max_depth and not is_key:
+            return path
+    return None  # unreachable: the walk sees what the first pass saw
+
+
 def problems(value: Any, max_depth: int = MAX_DEPTH) -> list[dict[str, str]]:
     """What makes a parsed JSON value unusable, as ``[{"path", "message"}]`` (at most one per path)."""
+    deep = _too_deep(value, max_depth)
+    if deep is not None:
+        return [{"path": _printable(deep), "message": f"nested deeper than {max_depth} levels"}]
+    try:  # the common case at C speed: strict JSON that encodes as UTF-8 has none of the problems below
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        return []
+    except ValueError:  # NaN/Infinity, or a lone surrogate (UnicodeEncodeError): find where
+        pass
     found: list[dict[str, str]] = []
     seen: set[str] = set()
 
@@ -100,10 +130,7 @@ def problems(value: Any, max_depth: int = MAX_DEPTH) -> list[dict[str, str]]:
             seen.add(path)
             found.append({"path": path, "message": message})
 
-    for path, node, depth, is_key in _walk(value):
-        if depth > max_depth:
-            add(path, f"nested deeper than {max_depth} levels")
-            break  # everything below is deeper still
+    for path, node, _, is_key in _walk(value):
         if isinstance(node, float) and not math.isfinite(node):
             add(path, "must be a finite number (NaN, Infinity and numbers beyond 1e308 are not JSON)")
         elif isinstance(node, str) and not _encodable(node):
