@@ -48,7 +48,8 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
         if not token:
             raise BadRequest(403, "the operator API is off: set admin_token in the config")
         given = request.headers.get("Authorization", "")
-        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
+        # the scheme is case-insensitive (RFC 9110); the header's bytes are compared as bytes, whatever they are
+        if not (given[:7].lower() == "bearer " and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
             raise BadRequest(401, "send Authorization: Bearer <admin_token>")
         return view(*args, **kwargs)
 

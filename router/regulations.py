@@ -139,9 +139,9 @@ def track_regulations(rt: Runtime, dest: str, results: list[tuple[str, Any]]) ->
         elif outcome.status is OutcomeStatus.REJECTED:
             pipe.hincrby(key, f"{dest}:pending", -1)
             pipe.hincrby(key, f"{dest}:failed", 1)
-            pipe.hset(key, f"{dest}:reason", outcome.reason)
+            pipe.hset(key, f"{dest}:reason", rt.redactor.text(outcome.reason))
         else:
-            pipe.hset(key, f"{dest}:last_error", outcome.reason)
+            pipe.hset(key, f"{dest}:last_error", rt.redactor.text(outcome.reason))
     pipe.execute()
 
 
