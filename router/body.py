@@ -116,11 +116,8 @@ def problems(value: Any, max_depth: int = MAX_DEPTH) -> list[dict[str, str]]:
     deep = _too_deep(value, max_depth)
     if deep is not None:
         return [{"path": _printable(deep), "message": f"nested deeper than {max_depth} levels"}]
-    try:  # the common case at C speed: strict JSON that encodes as UTF-8 has none of the problems below
-        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    if _strict(value):  # the common case, at C speed
         return []
-    except ValueError:  # NaN/Infinity, or a lone surrogate (UnicodeEncodeError): find where
-        pass
     found: list[dict[str, str]] = []
     seen: set[str] = set()
 
@@ -133,13 +130,23 @@ def problems(value: Any, max_depth: int = MAX_DEPTH) -> list[dict[str, str]]:
     for path, node, _, is_key in _walk(value):
         if isinstance(node, float) and not math.isfinite(node):
             add(path, "must be a finite number (NaN, Infinity and numbers beyond 1e308 are not JSON)")
-        elif isinstance(node, str) and not _encodable(node):
+        elif isinstance(node, str) and not encodable(node):
             add(path, "key contains a lone UTF-16 surrogate (not valid Unicode)" if is_key
                 else "contains a lone UTF-16 surrogate (not valid Unicode)")
-    return found
+    return found or [{"path": "", "message": "not representable as strict UTF-8 JSON"}]
 
 
-def _encodable(text: str) -> bool:
+def _strict(value: Any) -> bool:
+    """Whether ``value`` writes as strict JSON in UTF-8: no NaN/Infinity, no lone surrogate."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError:  # UnicodeEncodeError included
+        return False
+    return True
+
+
+def encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogate), as UTF-8 and Redis need."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from marshmallow import ValidationError
 
-from router.body import problems, size
+from router.body import encodable, problems, size
 from router.config import SourceConfig
 from router.queue import envelope, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
@@ -216,11 +216,10 @@ class Intake:
     def _rejected_record(self, source: SourceConfig, raw: Any, errors: list[dict[str, str]], received_ms: int) -> str:
         """The rejection as the operator sees it, secrets redacted. ASCII JSON, so any string
         (a lone surrogate too) is stored as it came, escaped."""
-        record = {"u": "", "source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
-        try:
-            record["u"] = user_hash(raw.get("userId")) if isinstance(raw, dict) else ""
-        except UnicodeEncodeError:
-            pass  # a userId that is not valid Unicode has no hash; the event is kept as it came
+        user = raw.get("userId") if isinstance(raw, dict) else None
+        # a userId that is not valid Unicode has no hash (a delete can't name it either)
+        u = user_hash(user) if encodable(str(user)) else ""
+        record = {"u": u, "source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
         try:
             text = json.dumps(record, separators=(",", ":"), default=str)
         except (ValueError, RecursionError) as exc:  # e.g. nesting deeper than json can write
