@@ -88,8 +88,8 @@ def webhook() -> tuple[Response, int]:
     signature = request.headers.get("X-Signature", "").strip()
     if not signature:
         raise BadRequest(401, "missing X-Signature header", "X-Signature")
+    verified = verify(request.get_data(cache=True), signature)  # before parsing: forged bodies cost only an HMAC
     body, decoded_size = read_body()
-    verified = verify(request.get_data(cache=True), signature)
     events = body if isinstance(body, list) else [body]
     if len(events) > MAX_BATCH_EVENTS:
         raise BadRequest(400, f"{len(events)} events; the limit is {MAX_BATCH_EVENTS}")
