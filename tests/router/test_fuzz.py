@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from router.app import create_app
 from tests.helpers import WRITE_KEY
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 #: the suite's default per-test timeout is for the CI size; a long campaign gets time in proportion
 pytestmark = pytest.mark.timeout(120 + EXAMPLES)
 FUZZ = settings(
