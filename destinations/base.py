@@ -120,11 +120,19 @@ class BaseSettings(StrictSchema):
 
 
 def secret_values(schema: Schema, settings: dict[str, Any]) -> list[str]:
-    """The values of the settings marked secret: what must never be logged or stored."""
+    """The values of the settings marked secret: what must never be logged or stored.
+
+    A secret mapping (e.g. extra HTTP headers, where ``Authorization: Bearer ...`` goes)
+    counts every one of its values as a secret."""
     values = []
     for name, fld in schema.fields.items():
-        if fld.metadata.get("secret") and settings.get(name):
-            values.append(str(settings[name]))
+        value = settings.get(name)
+        if not fld.metadata.get("secret") or not value:
+            continue
+        if isinstance(value, dict):
+            values.extend(str(v) for v in value.values() if v)
+        else:
+            values.append(str(value))
     return values
 
 

@@ -12,18 +12,34 @@ from typing import Any, Callable
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from rq import Worker
 
 from router import records
-from router.ingest import BadRequest
+from router.body import BadRequest, json_object
 from router.replay import replay
 from router.runtime import Runtime
+from router.schemas import error_list
 
 bp = Blueprint("admin", __name__)
 
 
 def runtime() -> Runtime:
     return current_app.extensions["eventrouter.runtime"]
+
+
+def redacted(response: Response) -> Response:
+    """Last line of defence: no configured secret leaves in an operator-API answer, even from
+    records stored before a secret was configured."""
+    if response.mimetype == "application/json" and not response.direct_passthrough:
+        text = response.get_data(as_text=True)
+        clean = runtime().redactor.text(text)
+        if clean != text:
+            response.set_data(clean)
+    return response
+
+
+bp.after_request(redacted)
 
 
 def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,7 +49,8 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
         if not token:
             raise BadRequest(403, "the operator API is off: set admin_token in the config")
         given = request.headers.get("Authorization", "")
-        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
+        # the scheme is case-insensitive (RFC 9110); the header's bytes are compared as bytes, whatever they are
+        if not (given[:7].lower() == "bearer " and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
             raise BadRequest(401, "send Authorization: Bearer <admin_token>")
         return view(*args, **kwargs)
 
@@ -106,12 +123,31 @@ def retrying(name: str) -> Response:
     return jsonify({"destination": name, "retrying": runtime().queue.retrying(_destination(name), limit)})
 
 
+class ReplaySchema(Schema):
+    """The replay body: everything since a time, or the chosen entries (no body: all of them)."""
+
+    class Meta:
+        unknown = RAISE
+
+    since_ms = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=2**53))
+    entry_ids = fields.List(
+        fields.String(validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$", error="not a dead letter entry id")),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=10000),
+    )
+
+
 @bp.post("/v1/admin/dead-letters/<name>/replay")
 @admin_only
-def replay_dead_letters(name: str) -> Response:
-    body = request.get_json(silent=True) or {}
-    count = replay(runtime(), _destination(name), since_ms=int(body.get("since_ms", 0)), ids=body.get("entry_ids"))
-    return jsonify({"success": True, "replayed": count})
+def replay_dead_letters(name: str) -> tuple[Response, int]:
+    # a body that is not what it should be is refused, never read as "replay everything"
+    try:
+        body = ReplaySchema().load(json_object(request.get_data(cache=True), empty_ok=True))
+    except ValidationError as exc:
+        return jsonify({"success": False, "errors": error_list(exc.messages)}), 400
+    count = replay(runtime(), _destination(name), since_ms=body["since_ms"], ids=body["entry_ids"])
+    return jsonify({"success": True, "replayed": count}), 200
 
 
 @bp.get("/v1/admin/rejected")

@@ -86,6 +86,9 @@ class SourceSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1))
     write_keys = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
     webhook_secret = fields.String(load_default=None, allow_none=True)
+    #: accept Segment's Webhooks (Actions) batches signed over their first element only; then only
+    #: that element is taken (the others are not covered by the signature and are rejected)
+    webhook_first_element_signature = fields.Boolean(load_default=True)
 
 
 class EventFilterSchema(StrictSchema):
@@ -205,6 +208,7 @@ class SourceConfig:
     name: str
     write_keys: list[str]
     webhook_secret: str | None
+    webhook_first_element_signature: bool = True
 
 
 @dataclass
@@ -231,6 +235,18 @@ class Config:
             if d.name == name:
                 return d
         raise KeyError(f"no destination named {name!r} (configured: {', '.join(d.name for d in self.destinations)})")
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every configured secret value: write keys, webhook secrets, the admin token and each
+        destination's secret settings. None of them is ever stored or shown."""
+        values = [k for s in self.sources for k in s.write_keys]
+        values += [s.webhook_secret for s in self.sources if s.webhook_secret]
+        if self.admin_token:
+            values.append(self.admin_token)
+        for d in self.destinations:
+            values += d.secrets
+        return values
 
     @property
     def enabled_destinations(self) -> list[DestinationConfig]:

@@ -22,7 +22,6 @@ from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
 from router.queue import Settlement, now_ms
-from router.redact import Redactor
 from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
@@ -84,7 +83,7 @@ class Drainer:
         self.token = token
         self.dc: DestinationConfig = rt.destination_config(dest)
         self.plugin = rt.build(dest)
-        self.redact = Redactor(self.dc.secrets)
+        self.redact = rt.redactor  # every configured secret, not only this destination's
         self.delivery = rt.config.delivery
 
     def run(self) -> dict[str, int]:

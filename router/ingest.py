@@ -3,13 +3,11 @@ and analytics.js's short paths ``/v1/i|t|p|s|g|a|b``."""
 from __future__ import annotations
 
 import base64
-import binascii
-import json
-import zlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from router.body import BadRequest, decode, parse, size
 from router.intake import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, Intake
 from router.schemas import PATH_TYPES
 
@@ -23,15 +21,6 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Retry-After",
     "Access-Control-Max-Age": "86400",
 }
-
-
-class BadRequest(Exception):
-    """An answer other than 200, with a JSON reason."""
-
-    def __init__(self, status: int, message: str, path: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.errors = [{"path": path, "message": message}]
 
 
 def bad_request_answer(exc: BadRequest) -> tuple[Response, int]:
@@ -50,23 +39,17 @@ def _cors(response: Response) -> Response:
     return response
 
 
-def read_json() -> Any:
-    """The request body as JSON: gzip-decoded, any content type (analytics.js sends text/plain), size-checked."""
-    raw = request.get_data(cache=True)
-    if request.headers.get("Content-Encoding", "").lower() == "gzip":
-        try:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            raw = inflater.decompress(raw, MAX_REQUEST_BYTES + 1)
-        except zlib.error:
-            raise BadRequest(400, "body is not valid gzip") from None
+def read_body() -> tuple[Any, int]:
+    """The request body as JSON and its decoded size: gzip-decoded, any content type
+    (analytics.js sends text/plain), size-checked."""
+    raw = decode(request.get_data(cache=True), request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
     if len(raw) > MAX_REQUEST_BYTES:
         raise BadRequest(413, f"request body is over {MAX_REQUEST_BYTES} bytes (500 KB); send smaller batches")
-    if not raw.strip():
-        raise BadRequest(400, "request body is empty")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+    return parse(raw), len(raw)
+
+
+def read_json() -> Any:
+    return read_body()[0]
 
 
 def write_key(body: Any) -> str:
@@ -75,7 +58,7 @@ def write_key(body: Any) -> str:
     if auth[:6].lower() == "basic ":
         try:
             user = base64.b64decode(auth[6:].strip()).decode("utf-8").split(":", 1)[0]
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), non-ASCII header bytes, or not UTF-8 inside
             raise BadRequest(401, "Authorization header is not valid Basic auth", "writeKey") from None
         if user:
             return user
@@ -108,10 +91,9 @@ def single(kind: str) -> tuple[Response, int]:
     source = authenticated(body)
     if not isinstance(body, dict):
         raise BadRequest(400, "body must be a JSON object")
-    if len(json.dumps(body, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+    if size(body) > MAX_EVENT_BYTES:
         raise BadRequest(413, f"event is over {MAX_EVENT_BYTES} bytes (32 KB)")
-    body = {k: v for k, v in body.items() if k != "writeKey"}
-    body["type"] = PATH_TYPES[kind]
+    body = dict(body, type=PATH_TYPES[kind])
     result = intake().accept(source, [body], check_sizes=False)
     if result.rejected:
         return jsonify({"success": False, "errors": result.rejected[0]["errors"]}), 400
@@ -120,7 +102,7 @@ def single(kind: str) -> tuple[Response, int]:
 
 @bp.post("/v1/<any(batch, b, import):kind>")
 def batch(kind: str) -> tuple[Response, int]:
-    body = read_json()
+    body, decoded_size = read_body()
     source = authenticated(body)
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
         raise BadRequest(400, 'body must be an object with a "batch" array', "batch")
@@ -135,6 +117,7 @@ def batch(kind: str) -> tuple[Response, int]:
         batch_context=context,
         batch_integrations=integrations,
         sent_at=body.get("sentAt"),
-        check_sizes=len(request.get_data(cache=True)) > MAX_EVENT_BYTES or request.headers.get("Content-Encoding") == "gzip",
+        # no event can be over the limit when the whole decoded body is not (however it was encoded)
+        check_sizes=decoded_size > MAX_EVENT_BYTES,
     )
     return jsonify(result.as_batch_answer()), 200

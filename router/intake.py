@@ -4,6 +4,7 @@ were rejected and must be kept for the operator)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -11,10 +12,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from marshmallow import ValidationError
 
+from router.body import encodable, problems, size
 from router.config import SourceConfig
 from router.queue import envelope, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
+
+log = logging.getLogger(__name__)
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -41,8 +45,30 @@ class IntakeResult:
 
 
 def iso(dt: datetime) -> str:
+    """``2024-05-01T12:00:00.000Z``; four-digit years also below 1000 (strftime's %Y drops the zeros)."""
     dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+            f".{dt.microsecond // 1000:03d}Z")
+
+
+class Rejection(Exception):
+    """One event can't be accepted; ``errors`` say why (``[{"path", "message"}]``)."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "rejected")
+        self.errors = errors
+
+
+def without_write_key(raw: Any) -> Any:
+    """Some clients put the write key in every event: it is a credential, never stored or forwarded."""
+    if isinstance(raw, dict) and "writeKey" in raw:
+        return {k: v for k, v in raw.items() if k != "writeKey"}
+    return raw
+
+
+#: what processing one event can raise on input nobody foresaw; it becomes that event's rejection
+#: (and a logged warning), never the request's 500. Storage errors (redis.RedisError) are not among them.
+_EVENT_FAULTS = (ValueError, TypeError, KeyError, OverflowError, RecursionError)
 
 
 DeleteHook = Callable[[Runtime, list[dict[str, Any]]], None]
@@ -64,34 +90,35 @@ class Intake:
         batch_integrations: Mapping[str, Any] | None = None,
         sent_at: Any = None,
         check_sizes: bool = True,
+        refuse: Mapping[int, str] | None = None,
     ) -> IntakeResult:
+        """Validate, enrich, route and store ``raw_events``; each problem is that event's rejection
+        (by index), kept in the rejections stream. ``refuse``: indexes rejected up front, with the reason."""
         result = IntakeResult()
         received = datetime.now(timezone.utc)
         received_ms = int(received.timestamp() * 1000)
         received_iso = iso(received)
-        items: list[tuple[str, str, list[str], str]] = []
+        items: list[tuple[bytes, str, list[str], bytes]] = []
         rejected_records: list[str] = []
         accepted_events: list[dict[str, Any]] = []
         for index, raw in enumerate(raw_events):
-            errors = self._precheck(raw, check_sizes)
-            event = None
-            if not errors:
-                raw = self._merge_batch(raw, batch_context, batch_integrations, sent_at)
-                try:
-                    event = self.schema.load(raw)
-                except ValidationError as exc:
-                    errors = error_list(exc.messages)
-            if errors:
-                result.rejected.append({"index": index, "errors": errors})
-                rejected_records.append(self._rejected_record(source, raw, errors, received_ms))
+            raw = without_write_key(raw)
+            try:
+                if refuse and index in refuse:
+                    raise Rejection([{"path": "", "message": refuse[index]}])
+                raw, event, item = self._prepare(raw, check_sizes, batch_context, batch_integrations, sent_at,
+                                                 received, received_ms, received_iso)
+            except Rejection as exc:
+                errors = exc.errors
+            except _EVENT_FAULTS as exc:
+                log.warning("event %d from %s could not be processed", index, source.name, exc_info=True)
+                errors = [{"path": "", "message": f"event could not be processed ({type(exc).__name__})"}]
+            else:
+                items.append(item)
+                accepted_events.append(event)
                 continue
-            self._enrich(event, received, received_iso)
-            dests = [d.name for d in self.rt.router.destinations_for(event)]
-            regulation = f"del-{event['messageId']}" if event["type"] == "delete" else ""
-            uhash = subject_hash(event)
-            env = envelope(event, event["messageId"], received_ms, regulation, uhash)
-            items.append((event["messageId"], uhash, dests, env))
-            accepted_events.append(event)
+            result.rejected.append({"index": index, "errors": errors})
+            rejected_records.append(self._rejected_record(source, raw, errors, received_ms))
         if rejected_records:
             self._keep_rejected(rejected_records)
         if items:
@@ -110,14 +137,41 @@ class Intake:
             self.on_delete(self.rt, result.deletes)
         return result
 
-    def _precheck(self, raw: Any, check_sizes: bool) -> list[dict[str, str]]:
+    def _prepare(
+        self,
+        raw: Any,
+        check_sizes: bool,
+        context: Mapping[str, Any] | None,
+        integrations: Mapping[str, Any] | None,
+        sent_at: Any,
+        received: datetime,
+        received_ms: int,
+        received_iso: str,
+    ) -> tuple[Any, dict[str, Any], tuple[bytes, str, list[str], bytes]]:
+        """One event from raw JSON to what the ingest script stores: (raw as merged, event, item).
+
+        Everything that can fail on an event's content happens here, down to the bytes
+        sent to Redis, so a failure is that event's rejection. Raises ``Rejection``."""
         if not isinstance(raw, dict):
-            return [{"path": "", "message": "each event must be a JSON object"}]
+            raise Rejection([{"path": "", "message": "each event must be a JSON object"}])
         if check_sizes:
-            size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
-            if size > MAX_EVENT_BYTES:
-                return [{"path": "", "message": f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}]
-        return []
+            n = size(raw)
+            if n > MAX_EVENT_BYTES:
+                raise Rejection([{"path": "", "message": f"event is {n} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}])
+        raw = self._merge_batch(raw, context, integrations, sent_at)
+        found = problems(raw)
+        if found:
+            raise Rejection(found)
+        try:
+            event = self.schema.load(raw)
+        except ValidationError as exc:
+            raise Rejection(error_list(exc.messages)) from None
+        self._enrich(event, received, received_iso)
+        dests = [d.name for d in self.rt.router.destinations_for(event)]
+        regulation = f"del-{event['messageId']}" if event["type"] == "delete" else ""
+        uhash = subject_hash(event)
+        env = envelope(event, event["messageId"], received_ms, regulation, uhash)
+        return raw, event, (event["messageId"].encode("utf-8"), uhash, dests, env.encode("utf-8"))
 
     @staticmethod
     def _merge_batch(
@@ -146,7 +200,11 @@ class Intake:
         if not event.get("timestamp"):
             original, sent = event.get("originalTimestamp"), event.get("sentAt")
             if original and sent:
-                event["timestamp"] = received - (sent - original)
+                try:
+                    event["timestamp"] = received - (sent - original)
+                except OverflowError:
+                    raise Rejection([{"path": "sentAt", "message": "sentAt and originalTimestamp are too far apart "
+                                      "to correct the clock skew (the result is outside the years 1-9999)"}]) from None
             else:
                 event["timestamp"] = original or received
         event["receivedAt"] = received_iso
@@ -156,13 +214,18 @@ class Intake:
                 event[key] = iso(value)
 
     def _rejected_record(self, source: SourceConfig, raw: Any, errors: list[dict[str, str]], received_ms: int) -> str:
-        return json.dumps(
-            {"u": user_hash(raw.get("userId")) if isinstance(raw, dict) else "",
-             "source": source.name, "received_at": received_ms, "errors": errors, "event": raw},
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
-        )
+        """The rejection as the operator sees it, secrets redacted. ASCII JSON, so any string
+        (a lone surrogate too) is stored as it came, escaped."""
+        user = raw.get("userId") if isinstance(raw, dict) else None
+        # a userId that is not valid Unicode has no hash (a delete can't name it either)
+        u = user_hash(user) if encodable(str(user)) else ""
+        record = {"u": u, "source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
+        try:
+            text = json.dumps(record, separators=(",", ":"), default=str)
+        except (ValueError, RecursionError) as exc:  # e.g. nesting deeper than json can write
+            record["event"] = {"unstorable": f"{type(exc).__name__}: {exc}"}
+            text = json.dumps(record, separators=(",", ":"), default=str)
+        return self.rt.redactor.text(text)
 
     def _keep_rejected(self, records: list[str]) -> None:
         minid = now_ms() - int(self.rt.config.delivery["dead_letter_ttl"] * 1000)

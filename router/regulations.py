@@ -22,12 +22,14 @@ from typing import Any, Iterable
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
-from router.admin import admin_only, page_size
+from router.admin import admin_only, page_size, redacted
+from router.body import json_object
 from router.queue import envelope, now_ms, user_hash
 from router.runtime import Runtime
 from router.schemas import error_list
 
 bp = Blueprint("regulations", __name__)
+bp.after_request(redacted)
 
 DELETE_TYPES = {"SUPPRESS_WITH_DELETE", "DELETE_ONLY"}
 SUPPRESS_TYPES = {"SUPPRESS_WITH_DELETE", "SUPPRESS_ONLY"}
@@ -137,9 +139,9 @@ def track_regulations(rt: Runtime, dest: str, results: list[tuple[str, Any]]) ->
         elif outcome.status is OutcomeStatus.REJECTED:
             pipe.hincrby(key, f"{dest}:pending", -1)
             pipe.hincrby(key, f"{dest}:failed", 1)
-            pipe.hset(key, f"{dest}:reason", outcome.reason)
+            pipe.hset(key, f"{dest}:reason", rt.redactor.text(outcome.reason))
         else:
-            pipe.hset(key, f"{dest}:last_error", outcome.reason)
+            pipe.hset(key, f"{dest}:last_error", rt.redactor.text(outcome.reason))
     pipe.execute()
 
 
@@ -189,9 +191,8 @@ def _runtime() -> Runtime:
 @bp.post("/v1/regulations")
 @admin_only
 def create() -> tuple[Response, int]:
-    body = request.get_json(silent=True)
     try:
-        data = RegulationSchema().load(body if isinstance(body, dict) else {})
+        data = RegulationSchema().load(json_object(request.get_data(cache=True)))
     except ValidationError as exc:
         return jsonify({"success": False, "errors": error_list(exc.messages)}), 400
     reg_id = regulate(_runtime(), data["regulationType"], data["subjectIds"])

@@ -14,6 +14,7 @@ from destinations.base import Destination
 from router.config import Config, DestinationConfig, load_config
 from router.queue import DeliveryQueue, envelope, now_ms
 from router.ratelimit import Limiter, Throttle
+from router.redact import Redactor
 from router.redis_server import connect, resolve_url
 from router.routing import Router
 
@@ -36,6 +37,8 @@ class Runtime:
         d = config.delivery
         self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"])
         self.router = Router(config.destinations)
+        #: every configured secret value, for whatever the router stores or shows
+        self.redactor = Redactor(config.secrets)
         self._instances: dict[str, Destination] = {}
         self._rq: dict[str, rq.Queue] = {}
 

@@ -32,7 +32,12 @@ class Timestamp(fields.Field):
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValidationError(f"not an ISO 8601 date-time: {value[:40]!r}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        if not parsed.tzinfo:
+            return parsed.replace(tzinfo=timezone.utc)
+        try:  # 0001-01-01T00:00+01:00 is a valid string whose UTC time is before year 1
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValidationError(f"outside the years 1-9999 in UTC: {value[:40]!r}") from None
 
 
 class Identifier(fields.Field):

@@ -8,7 +8,9 @@ class WebhookSettings(BaseSettings):
     url = fields.Url(require_tld=False, required=True)
     #: signs each body with X-Signature = hex(HMAC-SHA1(shared_secret, body)), as Segment's Webhooks destination does
     shared_secret = fields.String(load_default=None, metadata={"secret": True})
-    headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    #: extra request headers (e.g. Authorization); every value counts as a secret, kept out of
+    #: dead letters and the operator API even when the vendor echoes it back
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict, metadata={"secret": True})
     #: post a JSON array of up to batch_size events per request instead of one request per event
     batch = fields.Boolean(load_default=False)
     method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT"]))

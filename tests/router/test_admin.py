@@ -12,6 +12,7 @@ def test_the_operator_api_needs_the_admin_token(make_runtime, client_for):
     assert client.get("/v1/admin/destinations").status_code == 401
     assert client.get("/v1/admin/destinations", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/v1/admin/destinations", headers=ADMIN).status_code == 200
+    assert client.get("/v1/admin/destinations", headers={"Authorization": "bearer admin-secret-token"}).status_code == 200
 
 
 def test_without_an_admin_token_the_operator_api_is_off(make_runtime, client_for):
