@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from router.redis_server import EmbeddedRedis
 from tests.e2e.procs import Proc, free_port, wait_http, write_config
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +33,8 @@ def open_slow(port: int, i: int) -> socket.socket:
 def test_normal_requests_are_answered_promptly_while_slow_connections_are_open(tmp_path):
     config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
     port = free_port()
+    redis_server = EmbeddedRedis(tmp_path / "data")
+    redis_server.start()  # `serve` uses a running Redis; only `up` starts the embedded one
     web = Proc(config, "serve", "--port", str(port), "--web-workers", "2")
     slow: list[socket.socket] = []
     try:
@@ -63,3 +66,4 @@ def test_normal_requests_are_answered_promptly_while_slow_connections_are_open(t
         for s in slow:
             s.close()
         web.stop()
+        redis_server.stop()
