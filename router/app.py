@@ -4,6 +4,7 @@ from __future__ import annotations
 import redis
 from flask import Flask, Response, jsonify
 
+from router import logs
 from router.config import Config, load_config
 from router.intake import Intake
 from router.runtime import Runtime
@@ -13,7 +14,9 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     """Build the web app. Tests pass a runtime; ``gunicorn 'router.app:create_app()'`` loads the config."""
     if runtime is None:
         runtime = Runtime(config or load_config())
+        logs.configure(runtime.config.log_format)  # observe: a web process of its own (gunicorn)
     from router import admin, cdn_settings, dashboard, ingest, regulations, webhook
+    from router import metrics, tester  # observe: GET /metrics, POST /v1/admin/test/<destination>
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -26,6 +29,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(regulations.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(cdn_settings.bp)
+    app.register_blueprint(metrics.bp)  # observe
+    app.register_blueprint(tester.bp)  # observe
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
 
     @app.errorhandler(redis.RedisError)

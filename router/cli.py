@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from destinations.registry import BUILTIN
+from router import logs
 from router.config import config_path, load_config, parse_duration
 from router.errors import ConfigError
 from router.redis_server import EmbeddedRedis, wait_for
@@ -44,9 +45,11 @@ def load_runtime():
     from router.runtime import Runtime
 
     try:
-        return Runtime.load()
+        rt = Runtime.load()
     except ConfigError as exc:
         fail(f"configuration error in {config_path()}:\n" + "\n".join(f"  {line}" for line in str(exc).splitlines()), 2)
+    logs.configure(rt.config.log_format)  # observe: log_format text|json
+    return rt
 
 
 @click.group()
@@ -284,6 +287,26 @@ def regulations(limit: int) -> None:
 
     for reg in list_regulations(load_runtime(), limit):
         click.echo(json.dumps(reg))
+
+
+@main.command("test")
+@click.argument("destination")
+@click.argument("event_file", type=click.File("r", encoding="utf-8"))
+@click.option("--send", is_flag=True, help="send it once and show the vendor's answer (default: a dry run)")
+def test_cmd(destination: str, event_file: Any, send: bool) -> None:
+    """Show what DESTINATION would do with the Segment event in EVENT_FILE (- for stdin): validation,
+    routing and why, the exact vendor request(s), secrets redacted. Exit 0 when it would be delivered."""
+    from router.tester import run_test, would_deliver
+
+    rt = load_runtime()
+    known_destination(rt, destination)
+    try:
+        event = json.load(event_file)
+    except ValueError as exc:
+        fail(f"{event_file.name} is not valid JSON: {exc}", 2)
+    report = run_test(rt, destination, event, send=send)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    sys.exit(0 if would_deliver(report) else 1)
 
 
 def _mount_destination_commands() -> None:

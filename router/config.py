@@ -142,6 +142,15 @@ class DeliverySchema(Schema):
     tick = Duration(load_default=1.0)
 
 
+class MetricsSchema(Schema):
+    """observe: how long the per-minute numbers are kept (router/timeseries.py)."""
+
+    class Meta:
+        unknown = RAISE
+
+    retention = Duration(load_default=7 * 86400)
+
+
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -154,6 +163,10 @@ class ConfigSchema(Schema):
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     destinations = fields.List(fields.Nested(DestinationSchema), load_default=list)
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    # observe: metrics, GET /metrics without the admin token, log lines as text or JSON
+    metrics = fields.Nested(MetricsSchema, load_default=lambda: MetricsSchema().load({}))
+    metrics_public = fields.Boolean(load_default=False)
+    log_format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
 
     @validates_schema(skip_on_field_errors=True)
     def _unique(self, data: dict[str, Any], **kw: Any) -> None:
@@ -215,6 +228,10 @@ class Config:
     delivery: dict[str, float]
     path: str | None = None
     _by_key: dict[str, SourceConfig] = field(default_factory=dict, repr=False)
+    # observe
+    metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0})
+    metrics_public: bool = False
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         self._by_key = {k: s for s in self.sources for k in s.write_keys}
@@ -355,6 +372,9 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         destinations=dests,
         delivery=delivery,
         path=path,
+        metrics=data["metrics"],
+        metrics_public=data["metrics_public"],
+        log_format=data["log_format"],
     )
 
 

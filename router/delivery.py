@@ -21,11 +21,13 @@ from typing import Any
 from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
+from router.logs import DeliveryLog, health
 from router.queue import Settlement, now_ms
 from router.redact import Redactor
 from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
+from router.timeseries import delivery_fields
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
@@ -86,6 +88,7 @@ class Drainer:
         self.plugin = rt.build(dest)
         self.redact = Redactor(self.dc.secrets)
         self.delivery = rt.config.delivery
+        self.log = DeliveryLog(dest, self.redact)  # observe: dead-letter and failing/recovered lines
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -101,8 +104,10 @@ class Drainer:
                         break
                     keeper.batch_id = batch_id
                     settlement, pause = self.process(claimed.items)
-                    if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"]):
+                    settled = self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"])
+                    if settled:
                         track_regulations(self.rt, self.dest, settlement.regulations)
+                    self.log.flush(settled, settlement.health_change)  # observe
                     keeper.batch_id = ""
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
@@ -142,12 +147,14 @@ class Drainer:
         payloads = {i: p.payload for i, p in prepared}
         pause = 0.0
         now = now_ms()
+        latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
                 settlement.regulations.append((env["g"], outcome))
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
+                latencies.append(now - env["r"])
             elif outcome.status is OutcomeStatus.SKIPPED:
                 settlement.count("skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
@@ -158,6 +165,9 @@ class Drainer:
             else:
                 settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
                 settlement.count("rejected")
+        # observe: SETTLE writes these to the minute series and the failing/recovered state
+        settlement.metrics = delivery_fields(settlement.counts, latencies)
+        settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
         return settlement, pause
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
@@ -183,8 +193,9 @@ class Drainer:
                 outcome.http_status,
                 outcome.response,
             )
-            s.dead.append(self.dead_letter(env, failed, payload, now))
+            s.dead.append(self.dead_letter(env, failed, payload, now, gave_up=True))
             s.count("rejected")
+            s.count("gave_up")
             return
         delay = outcome.retry_after
         if delay is None:
@@ -193,7 +204,9 @@ class Drainer:
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
 
-    def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int) -> str:
+    def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
+        attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
+        self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up)  # observe: logged once settled
         record = {
             "id": env["id"],
             "u": env["u"],
@@ -202,7 +215,7 @@ class Drainer:
             "reason": outcome.reason,
             "status": outcome.http_status,
             "response": outcome.response,
-            "attempts": env["a"] + (1 if outcome.counts_as_attempt else 0),
+            "attempts": attempts,
             "first_attempt_at": env["f"] or now,
             "failed_at": now,
             "event": env["e"],

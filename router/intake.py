@@ -15,6 +15,7 @@ from router.config import SourceConfig
 from router.queue import envelope, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
+from router.timeseries import count_rejected
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -93,7 +94,7 @@ class Intake:
             items.append((event["messageId"], uhash, dests, env))
             accepted_events.append(event)
         if rejected_records:
-            self._keep_rejected(rejected_records)
+            self._keep_rejected(rejected_records, source.name)
         if items:
             statuses, wakes = self.rt.queue.ingest(source.name, items, self.rt.config.dedup_ttl)
             self.rt.wake(wakes)
@@ -164,10 +165,12 @@ class Intake:
             default=str,
         )
 
-    def _keep_rejected(self, records: list[str]) -> None:
-        minid = now_ms() - int(self.rt.config.delivery["dead_letter_ttl"] * 1000)
+    def _keep_rejected(self, records: list[str], source: str) -> None:
+        now = now_ms()
+        minid = now - int(self.rt.config.delivery["dead_letter_ttl"] * 1000)
         pipe = self.rt.redis.pipeline(transaction=False)
         for rec in records:
             pipe.xadd(self.rt.queue.keys.rejected, {"d": rec}, minid=minid, approximate=True)
         pipe.hincrby(self.rt.queue.keys.ingest_stats, "rejected", len(records))
+        count_rejected(pipe, self.rt.queue, source, len(records), now)  # observe: same round trip
         pipe.execute()

@@ -11,6 +11,8 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:stats:d        hash    delivered / retried / rejected / skipped / forgotten counters
     ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes),
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
+    ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
+    ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
 
 Each state change is one Lua script, so a crash between two steps can't lose
 or double an event, and ingest costs one round trip per request.
@@ -29,12 +31,15 @@ from typing import Any, Iterable, Sequence
 
 import redis
 
+from router import timeseries
+
 INGEST = """
 local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local minute, mexpire = ARGV[6], ARGV[7]  -- observe: the source's minute bucket (router/timeseries.py)
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
 local status, touched, order = {}, {}, {}
-local i = 6
+local i = 8
 while i <= #ARGV do
   local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local env = ARGV[i + 3 + n]
@@ -56,6 +61,13 @@ end
 local counts = {}
 for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
 for st, c in pairs(counts) do redis.call('HINCRBY', ns .. ':stats:_ingest', st, c) end
+-- observe: per-source counters, per minute and in total (router/timeseries.py)
+local mk = ns .. ':m:s:' .. src .. ':' .. minute
+for st, c in pairs(counts) do
+  redis.call('HINCRBY', mk, st, c)
+  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
+end
+if #status > 0 then redis.call('EXPIREAT', mk, mexpire) end
 local wake = {}
 for _, d in ipairs(order) do
   local dk = ns .. ':drainers:' .. d
@@ -121,7 +133,26 @@ SETTLE = """
 local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
-local i = 5
+-- observe: the minute's counters and latency buckets, and the failing/recovered state
+-- (router/timeseries.py, router/logs.py). ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note
+local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[5], tonumber(ARGV[7])
+local i = 8
+for _ = 1, nm do
+  redis.call('HINCRBY', mkey, ARGV[i], ARGV[i + 1])
+  if string.sub(ARGV[i], 1, 1) == 'l' then redis.call('HINCRBY', ns .. ':m:lat:' .. d, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+if nm > 0 then redis.call('EXPIREAT', mkey, ARGV[6]) end
+local health, note, change = ARGV[i], ARGV[i + 1], ''
+i = i + 2
+local fk = ns .. ':failing:' .. d
+if health == 'fail' then
+  if redis.call('SET', fk, note, 'NX') then change = 'failing' end
+elseif health == 'ok' then
+  local was = redis.call('GET', fk)
+  if was then redis.call('DEL', fk); change, note = 'recovered', was end
+end
+-- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
 local nfront = tonumber(ARGV[i]); i = i + 1
@@ -134,7 +165,7 @@ while i < #ARGV do
   if tonumber(ARGV[i + 1]) > 0 then redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
   i = i + 2
 end
-return 1
+return {1, change, note}
 """
 
 RELEASE = """
@@ -257,6 +288,13 @@ class Settlement:
     counts: dict[str, int] = field(default_factory=dict)
     #: (regulation id, outcome) of the GDPR deletes in the batch
     regulations: list[tuple[str, Any]] = field(default_factory=list)
+    # observe: what the batch adds to the minute series (router/timeseries.py), and the
+    # destination's health ("ok" / "fail" with a note / "" unknown). SETTLE answers with
+    # ``health_change``: ("failing", note) or ("recovered", the note it was failing with).
+    metrics: dict[str, int] = field(default_factory=dict)
+    health: str = ""
+    health_note: str = ""
+    health_change: tuple[str, str] = ("", "")
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -314,8 +352,13 @@ class Keys:
 class DeliveryQueue:
     """All of the queue's Redis operations."""
 
-    def __init__(self, client: redis.Redis, namespace: str, *, lease: float = 60.0, pickup: float = 300.0) -> None:
+    def __init__(
+        self, client: redis.Redis, namespace: str, *, lease: float = 60.0, pickup: float = 300.0,
+        retention: float = timeseries.DEFAULT_RETENTION,
+    ) -> None:
         self.redis = client
+        #: how long the per-minute metrics are kept (``metrics: {retention: 7d}``)
+        self.retention = retention
         self.ns = namespace
         self.keys = Keys(namespace)
         self.lease_ms = int(lease * 1000)
@@ -339,7 +382,10 @@ class DeliveryQueue:
         ``items``: (messageId, user hash, destination names, envelope). Returns the
         per-item status (accepted / duplicate / suppressed) and the drain jobs to enqueue.
         """
-        args: list[Any] = [self.ns, now_ms(), int(dedup_ttl * 1000), source, self.pickup_ms]
+        now = now_ms()
+        minute = timeseries.minute_of(now)
+        args: list[Any] = [self.ns, now, int(dedup_ttl * 1000), source, self.pickup_ms,
+                           minute, timeseries.expire_at(minute, self.retention)]
         for mid, uh, dests, env in items:
             args += [mid, uh, len(dests), *dests, env]
         status, wake = self._ingest(args=args)
@@ -362,13 +408,23 @@ class DeliveryQueue:
 
     def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float) -> bool:
         """Apply one batch's outcomes; False when the lease had expired and the batch was already returned."""
-        args: list[Any] = [self.ns, dest, batch_id, now_ms() - int(dead_letter_ttl * 1000), len(s.retry)]
+        now = now_ms()
+        minute = timeseries.minute_of(now)
+        args: list[Any] = [self.ns, dest, batch_id, now - int(dead_letter_ttl * 1000)]
+        args += [minute, timeseries.expire_at(minute, self.retention), len(s.metrics)]
+        for name, n in s.metrics.items():
+            args += [name, n]
+        args += [s.health, s.health_note, len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
         args += [len(s.front), *s.front, len(s.dead), *s.dead]
         for name, n in s.counts.items():
             args += [name, n]
-        return bool(self._settle(args=args))
+        done = self._settle(args=args)
+        if not done:
+            return False
+        s.health_change = (done[1].decode(), done[2].decode())
+        return True
 
     def release(self, dest: str, token: str, park_until_ms: int = 0) -> str:
         tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms])

@@ -34,7 +34,7 @@ class Runtime:
             self.redis_url = ""
         self.redis = client
         d = config.delivery
-        self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"])
+        self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"], retention=config.metrics["retention"])
         self.router = Router(config.destinations)
         self._instances: dict[str, Destination] = {}
         self._rq: dict[str, rq.Queue] = {}
