@@ -309,6 +309,23 @@ def test_cmd(destination: str, event_file: Any, send: bool) -> None:
     sys.exit(0 if would_deliver(report) else 1)
 
 
+@main.command("trace")
+@click.option("--message-id", default=None, help="the event's messageId")
+@click.option("--user-id", default=None, help="the user's latest events (newest first)")
+@click.option("--limit", default=20, show_default=True)
+def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
+    """What happened to an event: received when, routed where and why (not), each attempt (JSON lines)."""
+    from router.trace import search
+
+    if not (message_id or user_id):
+        fail("give --message-id or --user-id", 2)
+    found = search(load_runtime(), message_id=message_id, user_id=user_id, limit=limit)
+    if not found:
+        fail("no trace found (traces are kept for dedup_ttl, the newest trace.max_events events)", 1)
+    for t in found:
+        click.echo(json.dumps(t, ensure_ascii=False))
+
+
 def _mount_destination_commands() -> None:
     for slug in BUILTIN:
         try:

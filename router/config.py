@@ -151,6 +151,15 @@ class MetricsSchema(Schema):
     retention = Duration(load_default=7 * 86400)
 
 
+class TraceSchema(Schema):
+    """observe: event traces (router/trace.py), kept for dedup_ttl, at most max_events of them."""
+
+    class Meta:
+        unknown = RAISE
+
+    max_events = fields.Integer(load_default=100_000, validate=validate.Range(min=0))
+
+
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -166,6 +175,7 @@ class ConfigSchema(Schema):
     # observe: metrics, GET /metrics without the admin token, log lines as text or JSON
     metrics = fields.Nested(MetricsSchema, load_default=lambda: MetricsSchema().load({}))
     metrics_public = fields.Boolean(load_default=False)
+    trace = fields.Nested(TraceSchema, load_default=lambda: TraceSchema().load({}))
     log_format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
 
     @validates_schema(skip_on_field_errors=True)
@@ -232,6 +242,7 @@ class Config:
     metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0})
     metrics_public: bool = False
     log_format: str = "text"
+    trace: dict[str, int] = field(default_factory=lambda: {"max_events": 100_000})
 
     def __post_init__(self) -> None:
         self._by_key = {k: s for s in self.sources for k in s.write_keys}
@@ -375,6 +386,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         metrics=data["metrics"],
         metrics_public=data["metrics_public"],
         log_format=data["log_format"],
+        trace=data["trace"],
     )
 
 

@@ -28,6 +28,7 @@ from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
+from router.trace import attempt_entry
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
@@ -152,6 +153,7 @@ class Drainer:
             assert outcome is not None
             if env.get("g"):
                 settlement.regulations.append((env["g"], outcome))
+            self.trace(env, outcome, now, settlement)  # observe
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
                 latencies.append(now - env["r"])
@@ -169,6 +171,14 @@ class Drainer:
         settlement.metrics = delivery_fields(settlement.counts, latencies)
         settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
         return settlement, pause
+
+    def trace(self, env: dict[str, Any], outcome: Outcome, now: int, s: Settlement) -> None:
+        """observe: the attempt, for the event's trace (router/trace.py); our own throttling is no attempt."""
+        if outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
+            return
+        attempts = env["a"] + 1
+        final = outcome.status is not OutcomeStatus.RETRY or (now - (env["f"] or now)) / 1000 >= self.dc.retry_window
+        s.trace += [env["id"], attempt_entry(self.dest, outcome, attempts, now, self.redact, final)]
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:

@@ -16,6 +16,7 @@ from router.queue import envelope, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
 from router.timeseries import count_rejected
+from router.trace import received_entry
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -73,6 +74,7 @@ class Intake:
         items: list[tuple[str, str, list[str], str]] = []
         rejected_records: list[str] = []
         accepted_events: list[dict[str, Any]] = []
+        traces: list[str] | None = [] if self.rt.queue.trace_cap else None  # observe: router/trace.py
         for index, raw in enumerate(raw_events):
             errors = self._precheck(raw, check_sizes)
             event = None
@@ -92,11 +94,13 @@ class Intake:
             uhash = subject_hash(event)
             env = envelope(event, event["messageId"], received_ms, regulation, uhash)
             items.append((event["messageId"], uhash, dests, env))
+            if traces is not None:
+                traces.append(received_entry(source.name, received_ms, dests, event, self.rt.config.enabled_destinations))
             accepted_events.append(event)
         if rejected_records:
             self._keep_rejected(rejected_records, source.name)
         if items:
-            statuses, wakes = self.rt.queue.ingest(source.name, items, self.rt.config.dedup_ttl)
+            statuses, wakes = self.rt.queue.ingest(source.name, items, self.rt.config.dedup_ttl, traces)
             self.rt.wake(wakes)
             for status, event in zip(statuses, accepted_events):
                 if status == "accepted":

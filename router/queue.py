@@ -13,6 +13,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
+    ns:tr:<messageId>, ns:trring, ns:tu:<user hash>   event traces (router/trace.py)
 
 Each state change is one Lua script, so a crash between two steps can't lose
 or double an event, and ingest costs one round trip per request.
@@ -35,14 +36,15 @@ from router import timeseries
 
 INGEST = """
 local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local minute, mexpire = ARGV[6], ARGV[7]  -- observe: the source's minute bucket (router/timeseries.py)
+-- observe: the source's minute bucket (router/timeseries.py); trace cap, 0 = no traces (router/trace.py)
+local minute, mexpire, tcap = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
 local status, touched, order = {}, {}, {}
-local i = 8
+local i = 9
 while i <= #ARGV do
   local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local env = ARGV[i + 3 + n]
+  local env, tr = ARGV[i + 3 + n], ARGV[i + 4 + n]
   local st = 'accepted'
   if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
     st = 'suppressed'
@@ -56,7 +58,22 @@ while i <= #ARGV do
     end
   end
   status[#status + 1] = st
-  i = i + 4 + n
+  -- observe: the event's trace begins (or a duplicate is noted), bounded by the ring
+  if tcap > 0 and mid ~= '' then
+    local tk = ns .. ':tr:' .. mid
+    if redis.call('RPUSH', tk, string.sub(tr, 1, -2) .. ',"status":"' .. st .. '"}') == 1 then
+      redis.call('PEXPIRE', tk, ttl)
+      local ring = ns .. ':trring'
+      if redis.call('RPUSH', ring, mid) > tcap then redis.call('DEL', ns .. ':tr:' .. redis.call('LPOP', ring)) end
+    end
+    if uh ~= '' then
+      local uk = ns .. ':tu:' .. uh
+      redis.call('ZADD', uk, now, mid)
+      redis.call('ZREMRANGEBYRANK', uk, 0, -101)
+      redis.call('PEXPIRE', uk, ttl)
+    end
+  end
+  i = i + 5 + n
 end
 local counts = {}
 for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
@@ -134,7 +151,8 @@ local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
 -- observe: the minute's counters and latency buckets, and the failing/recovered state
--- (router/timeseries.py, router/logs.py). ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note
+-- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
+-- ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note, m, m (messageId, entry) pairs
 local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[5], tonumber(ARGV[7])
 local i = 8
 for _ = 1, nm do
@@ -152,6 +170,8 @@ elseif health == 'ok' then
   local was = redis.call('GET', fk)
   if was then redis.call('DEL', fk); change, note = 'recovered', was end
 end
+local ntr = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ntr do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
 -- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -295,6 +315,8 @@ class Settlement:
     health: str = ""
     health_note: str = ""
     health_change: tuple[str, str] = ("", "")
+    #: flat (messageId, trace entry) pairs: the attempts SETTLE appends to the events' traces
+    trace: list[str] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -354,11 +376,13 @@ class DeliveryQueue:
 
     def __init__(
         self, client: redis.Redis, namespace: str, *, lease: float = 60.0, pickup: float = 300.0,
-        retention: float = timeseries.DEFAULT_RETENTION,
+        retention: float = timeseries.DEFAULT_RETENTION, trace_cap: int = 100_000,
     ) -> None:
         self.redis = client
         #: how long the per-minute metrics are kept (``metrics: {retention: 7d}``)
         self.retention = retention
+        #: at most this many event traces are kept (``trace: {max_events: ...}``; 0: none)
+        self.trace_cap = trace_cap
         self.ns = namespace
         self.keys = Keys(namespace)
         self.lease_ms = int(lease * 1000)
@@ -375,19 +399,21 @@ class DeliveryQueue:
 
     # ingest --------------------------------------------------------------
     def ingest(
-        self, source: str, items: Sequence[tuple[str, str, Sequence[str], str]], dedup_ttl: float
+        self, source: str, items: Sequence[tuple[str, str, Sequence[str], str]], dedup_ttl: float,
+        traces: Sequence[str] | None = None,
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """Store accepted events in their destinations' buffers, in one round trip.
 
         ``items``: (messageId, user hash, destination names, envelope). Returns the
         per-item status (accepted / duplicate / suppressed) and the drain jobs to enqueue.
+        ``traces``: each item's ``received`` trace entry (router/trace.py), or None for no traces.
         """
         now = now_ms()
         minute = timeseries.minute_of(now)
         args: list[Any] = [self.ns, now, int(dedup_ttl * 1000), source, self.pickup_ms,
-                           minute, timeseries.expire_at(minute, self.retention)]
-        for mid, uh, dests, env in items:
-            args += [mid, uh, len(dests), *dests, env]
+                           minute, timeseries.expire_at(minute, self.retention), self.trace_cap if traces else 0]
+        for k, (mid, uh, dests, env) in enumerate(items):
+            args += [mid, uh, len(dests), *dests, env, traces[k] if traces else "{}"]
         status, wake = self._ingest(args=args)
         return [s.decode() for s in status], _pairs(wake)
 
@@ -414,7 +440,7 @@ class DeliveryQueue:
         args += [minute, timeseries.expire_at(minute, self.retention), len(s.metrics)]
         for name, n in s.metrics.items():
             args += [name, n]
-        args += [s.health, s.health_note, len(s.retry)]
+        args += [s.health, s.health_note, len(s.trace) // 2, *s.trace, len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
         args += [len(s.front), *s.front, len(s.dead), *s.dead]

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
+from router import trace
 from router.admin import admin_only, page_size
 from router.queue import envelope, now_ms, user_hash
 from router.runtime import Runtime
@@ -89,6 +90,7 @@ def forget(rt: Runtime, hashes: list[str]) -> int:
     removed = rt.queue.purge_users("", hashes)
     for d in rt.config.destinations:
         removed += rt.queue.purge_users(d.name, hashes)
+    trace.forget(rt, hashes)  # observe: the users' event traces go too
     return removed
 
 

@@ -34,7 +34,8 @@ class Runtime:
             self.redis_url = ""
         self.redis = client
         d = config.delivery
-        self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"], retention=config.metrics["retention"])
+        self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"], retention=config.metrics["retention"],
+                                   trace_cap=config.trace["max_events"])
         self.router = Router(config.destinations)
         self._instances: dict[str, Destination] = {}
         self._rq: dict[str, rq.Queue] = {}
