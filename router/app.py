@@ -17,6 +17,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         logs.configure(runtime.config.log_format)  # observe: a web process of its own (gunicorn)
     from router import admin, cdn_settings, dashboard, ingest, regulations, webhook
     from router import metrics, tester, trace_api  # observe: /metrics, /v1/admin/test/<destination>, /v1/admin/trace
+    from router.dashboard import api as dashboard_api  # observe: what the dashboard page reads
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -32,6 +33,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(metrics.bp)  # observe
     app.register_blueprint(tester.bp)  # observe
     app.register_blueprint(trace_api.bp)  # observe
+    app.register_blueprint(dashboard_api.bp)  # observe
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
 
     @app.errorhandler(redis.RedisError)
