@@ -178,7 +178,7 @@ class Drainer:
             return
         attempts = env["a"] + 1
         final = outcome.status is not OutcomeStatus.RETRY or (now - (env["f"] or now)) / 1000 >= self.dc.retry_window
-        s.trace += [env["id"], attempt_entry(self.dest, outcome, attempts, now, self.redact, final)]
+        s.trace.setdefault(attempt_entry(self.dest, outcome, attempts, now, self.redact, final), []).append(env["id"])
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:

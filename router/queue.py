@@ -36,15 +36,16 @@ from router import timeseries
 
 INGEST = """
 local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
--- observe: the source's minute bucket (router/timeseries.py); trace cap, 0 = no traces (router/trace.py)
-local minute, mexpire, tcap = ARGV[6], ARGV[7], tonumber(ARGV[8])
+-- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
+-- request's distinct trace entries, which each item names by index (router/trace.py)
+local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
 local status, touched, order = {}, {}, {}
-local i = 9
+local i = 10 + ntr
 while i <= #ARGV do
   local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local env, tr = ARGV[i + 3 + n], ARGV[i + 4 + n]
+  local env, tr = ARGV[i + 3 + n], ARGV[9 + tonumber(ARGV[i + 4 + n])]
   local st = 'accepted'
   if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
     st = 'suppressed'
@@ -152,7 +153,7 @@ if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
 -- observe: the minute's counters and latency buckets, and the failing/recovered state
 -- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
--- ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note, m, m (messageId, entry) pairs
+-- ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds)
 local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[5], tonumber(ARGV[7])
 local i = 8
 for _ = 1, nm do
@@ -170,8 +171,12 @@ elseif health == 'ok' then
   local was = redis.call('GET', fk)
   if was then redis.call('DEL', fk); change, note = 'recovered', was end
 end
-local ntr = tonumber(ARGV[i]); i = i + 1
-for _ = 1, ntr do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
+local ngroups = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ngroups do
+  local entry, k = ARGV[i], tonumber(ARGV[i + 1])
+  for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
+  i = i + 2 + k
+end
 -- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -315,8 +320,8 @@ class Settlement:
     health: str = ""
     health_note: str = ""
     health_change: tuple[str, str] = ("", "")
-    #: flat (messageId, trace entry) pairs: the attempts SETTLE appends to the events' traces
-    trace: list[str] = field(default_factory=list)
+    #: trace entry -> the messageIds whose traces it is appended to (most of a batch shares one entry)
+    trace: dict[str, list[str]] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -410,10 +415,14 @@ class DeliveryQueue:
         """
         now = now_ms()
         minute = timeseries.minute_of(now)
+        # observe: each distinct trace entry once, items refer to it by index (most requests have one or two)
+        distinct: dict[str, int] = {}
+        refs = [distinct.setdefault(t, len(distinct) + 1) for t in traces] if traces else [0] * len(items)
         args: list[Any] = [self.ns, now, int(dedup_ttl * 1000), source, self.pickup_ms,
-                           minute, timeseries.expire_at(minute, self.retention), self.trace_cap if traces else 0]
+                           minute, timeseries.expire_at(minute, self.retention), self.trace_cap if traces else 0,
+                           len(distinct), *distinct]
         for k, (mid, uh, dests, env) in enumerate(items):
-            args += [mid, uh, len(dests), *dests, env, traces[k] if traces else "{}"]
+            args += [mid, uh, len(dests), *dests, env, refs[k]]
         status, wake = self._ingest(args=args)
         return [s.decode() for s in status], _pairs(wake)
 
@@ -440,7 +449,10 @@ class DeliveryQueue:
         args += [minute, timeseries.expire_at(minute, self.retention), len(s.metrics)]
         for name, n in s.metrics.items():
             args += [name, n]
-        args += [s.health, s.health_note, len(s.trace) // 2, *s.trace, len(s.retry)]
+        args += [s.health, s.health_note, len(s.trace)]
+        for entry, mids in s.trace.items():
+            args += [entry, len(mids), *mids]
+        args += [len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
         args += [len(s.front), *s.front, len(s.dead), *s.dead]
