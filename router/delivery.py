@@ -149,6 +149,7 @@ class Drainer:
         pause = 0.0
         now = now_ms()
         latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
+        self._entries: dict[tuple[Any, ...], str] = {}  # observe: this batch's trace entries
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
@@ -178,7 +179,11 @@ class Drainer:
             return
         attempts = env["a"] + 1
         final = outcome.status is not OutcomeStatus.RETRY or (now - (env["f"] or now)) / 1000 >= self.dc.retry_window
-        s.trace.setdefault(attempt_entry(self.dest, outcome, attempts, now, self.redact, final), []).append(env["id"])
+        key = (outcome.status, outcome.reason, outcome.http_status, attempts, final)
+        entry = self._entries.get(key)  # most of a batch shares one outcome: one JSON entry for them
+        if entry is None:
+            entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
+        s.trace.setdefault(entry, []).append(env["id"])
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:

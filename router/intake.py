@@ -75,6 +75,7 @@ class Intake:
         rejected_records: list[str] = []
         accepted_events: list[dict[str, Any]] = []
         traces: list[str] | None = [] if self.rt.queue.trace_cap else None  # observe: router/trace.py
+        trace_cache: dict[tuple[Any, ...], str] = {}
         for index, raw in enumerate(raw_events):
             errors = self._precheck(raw, check_sizes)
             event = None
@@ -95,7 +96,7 @@ class Intake:
             env = envelope(event, event["messageId"], received_ms, regulation, uhash)
             items.append((event["messageId"], uhash, dests, env))
             if traces is not None:
-                traces.append(received_entry(source.name, received_ms, dests, event, self.rt.config.enabled_destinations))
+                traces.append(self._trace_entry(source.name, received_ms, dests, event, trace_cache))
             accepted_events.append(event)
         if rejected_records:
             self._keep_rejected(rejected_records, source.name)
@@ -114,6 +115,16 @@ class Intake:
         if result.deletes and self.on_delete is not None:
             self.on_delete(self.rt, result.deletes)
         return result
+
+    def _trace_entry(self, source: str, received_ms: int, dests: list[str], event: dict[str, Any],
+                     cache: dict[tuple[Any, ...], str]) -> str:
+        """observe: the event's ``received`` trace entry; events routed alike share one (router/trace.py)."""
+        integrations = event.get("integrations")
+        key = (tuple(dests), event["type"], event.get("event"), json.dumps(integrations, sort_keys=True) if integrations else "")
+        entry = cache.get(key)
+        if entry is None:
+            entry = cache[key] = received_entry(source, received_ms, dests, event, self.rt.config.enabled_destinations)
+        return entry
 
     def _precheck(self, raw: Any, check_sizes: bool) -> list[dict[str, str]]:
         if not isinstance(raw, dict):
