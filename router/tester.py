@@ -235,7 +235,7 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
             (outcome,) = plugin.send([Prepared(seen, payload)])
         except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
-        report["requests"] = [_exchange(req, resp, scrub) for req, resp in adapter.exchanges]
+        report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
         report["sent"] = adapter.passthrough and bool(adapter.exchanges)
         if adapter.passthrough:
             report["outcome"] = _outcome(outcome, scrub)
@@ -251,7 +251,8 @@ def _outcome(o: Outcome, scrub: Scrubber) -> dict[str, Any]:
     return {"status": o.status.value, "reason": scrub.text(o.reason) or "", "http_status": o.http_status}
 
 
-def _exchange(req: requests.PreparedRequest, resp: requests.Response | None, scrub: Scrubber) -> dict[str, Any]:
+def exchange_report(req: requests.PreparedRequest, resp: requests.Response | None, scrub: Scrubber) -> dict[str, Any]:
+    """One request (and the vendor's answer, when there was one) as the tester and the dashboard show it, redacted."""
     out: dict[str, Any] = {
         "method": req.method,
         "url": scrub.text(req.url),

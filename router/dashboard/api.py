@@ -12,7 +12,7 @@ from router.admin import admin_only, page_size
 from router.ingest import BadRequest
 from router.queue import now_ms
 from router.runtime import Runtime
-from router.tester import CaptureAdapter, Scrubber, _exchange, sessions
+from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, minute_of
 from router.trace import by_message
 
@@ -173,7 +173,7 @@ def dead_letter_detail(name: str, entry_id: str) -> Response:
     return jsonify({
         "entry_id": entry_id, "destination": name, "reason": rec.get("reason"), "attempts": rec.get("attempts"),
         "failed_at": rec.get("failed_at"), "sent": rec.get("event"), "payload": rec.get("payload"),
-        "requests": [_exchange(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
+        "requests": [exchange_report(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
         "response": {"status": rec.get("status"), "body": rec.get("response")},
     })
 
