@@ -39,6 +39,7 @@ class RedisCollector:
         keys = rt.queue.keys
         series = Series(rt.redis, rt.config.namespace)
         dests = [d.name for d in rt.config.destinations]
+        enabled = {d.name for d in rt.config.enabled_destinations}
         sources = [s.name for s in rt.config.sources]
         pipe = rt.redis.pipeline(transaction=False)
         for d in dests:
@@ -89,7 +90,7 @@ class RedisCollector:
             gauges["inflight"].add_metric([d], inflight)
             gauges["dead"].add_metric([d], dead)
             gauges["oldest"].add_metric([d], _age(head, now))
-            gauges["failing"].add_metric([d], 1 if failing else 0)
+            gauges["failing"].add_metric([d], 1 if failing and d in enabled else 0)  # a disabled one is not alerted on
         yield delivered
         yield latency
         yield from gauges.values()
