@@ -17,6 +17,7 @@ from rq import Worker
 
 from router import records
 from router.body import BadRequest, json_object
+from router.dashboard import session
 from router.replay import replay
 from router.runtime import Runtime
 from router.schemas import error_list
@@ -49,12 +50,24 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
         if not token:
             raise BadRequest(403, "the operator API is off: set admin_token in the config")
         given = request.headers.get("Authorization", "")
+        if not given and dashboard_session(token):  # observe: the dashboard's cookie (router/dashboard/session.py)
+            return view(*args, **kwargs)
         # the scheme is case-insensitive (RFC 9110); the header's bytes are compared as bytes, whatever they are
         if not (given[:7].lower() == "bearer " and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
             raise BadRequest(401, "send Authorization: Bearer <admin_token>")
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def dashboard_session(token: str) -> bool:
+    """observe: a valid dashboard session cookie; with a CSRF token on anything that changes state."""
+    cookie = request.cookies.get(session.COOKIE)
+    if not session.valid(cookie, token):
+        return False
+    if request.method not in session.SAFE_METHODS and not session.csrf_ok(cookie, token, request.headers.get(session.CSRF_HEADER)):
+        raise BadRequest(403, f"missing or wrong {session.CSRF_HEADER}: reload the dashboard")
+    return True
 
 
 def health(rt: Runtime) -> tuple[dict[str, Any], bool]:

@@ -5,7 +5,7 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from router import openapi
+from router import logs, openapi
 from router.config import Config, load_config
 from router.intake import Intake
 from router.runtime import Runtime
@@ -15,7 +15,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     """Build the web app. Tests pass a runtime; ``gunicorn 'router.app:create_app()'`` loads the config."""
     if runtime is None:
         runtime = Runtime(config or load_config())
+        logs.configure(runtime.config.log_format)  # observe: a web process of its own (gunicorn)
     from router import admin, cdn_settings, dashboard, ingest, regulations, webhook
+    from router import metrics, tester, trace_api  # observe: /metrics, /v1/admin/test/<destination>, /v1/admin/trace
+    from router.dashboard import api as dashboard_api  # observe: what the dashboard page reads
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -29,6 +32,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(cdn_settings.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(metrics.bp)  # observe
+    app.register_blueprint(tester.bp)  # observe
+    app.register_blueprint(trace_api.bp)  # observe
+    app.register_blueprint(dashboard_api.bp)  # observe
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
 
     @app.errorhandler(HTTPException)

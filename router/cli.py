@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from destinations.registry import BUILTIN
+from router import logs
 from router.config import Config, config_path, config_warnings, load_config, parse_duration
 from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
@@ -59,7 +60,9 @@ def load_runtime(cfg: Config | None = None) -> "Runtime":
     """The runtime on the deployment's Redis; exits with a clear message when there is none to use."""
     from router.runtime import Runtime
 
-    return Runtime(cfg or load_checked_config())
+    rt = Runtime(cfg or load_checked_config())
+    logs.configure(rt.config.log_format)  # log_format: text|json
+    return rt
 
 
 def hoist_config(args: list[str]) -> list[str]:
@@ -404,6 +407,43 @@ def regulations(limit: int, as_json: bool) -> None:
         per = ", ".join(f"{name} {d['status']}" for name, d in reg["destinations"].items()) or "no destination"
         click.echo(f"{reg['createdAt']}  {reg['regulateId']}  {reg['regulationType']}  {reg['subjects']} subjects  "
                    f"{reg['status']}: {per}")
+
+
+@main.command("test")
+@click.argument("destination")
+@click.argument("event_file", type=click.File("r", encoding="utf-8"))
+@click.option("--send", is_flag=True, help="send it once and show the vendor's answer (default: a dry run)")
+def test_cmd(destination: str, event_file: Any, send: bool) -> None:
+    """Show what DESTINATION would do with the Segment event in EVENT_FILE (- for stdin): validation,
+    routing and why, the exact vendor request(s), secrets redacted. Exit 0 when it would be delivered."""
+    from router.tester import run_test, would_deliver
+
+    rt = load_runtime()
+    known_destination(rt, destination)
+    try:
+        event = json.load(event_file)
+    except ValueError as exc:
+        fail(f"{event_file.name} is not valid JSON: {exc}", 2)
+    report = run_test(rt, destination, event, send=send)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    sys.exit(0 if would_deliver(report) else 1)
+
+
+@main.command("trace")
+@click.option("--message-id", default=None, help="the event's messageId")
+@click.option("--user-id", default=None, help="the user's latest events (newest first)")
+@click.option("--limit", default=20, show_default=True)
+def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
+    """What happened to an event: received when, routed where and why (not), each attempt (JSON lines)."""
+    from router.trace import search
+
+    if not (message_id or user_id):
+        fail("give --message-id or --user-id", 2)
+    found = search(load_runtime(), message_id=message_id, user_id=user_id, limit=limit)
+    if not found:
+        fail("no trace found (traces are kept for dedup_ttl, the newest trace.max_events events)", 1)
+    for t in found:
+        click.echo(json.dumps(t, ensure_ascii=False))
 
 
 def _mount_destination_commands() -> None:

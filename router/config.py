@@ -152,6 +152,18 @@ class DeliverySchema(StrictSchema):
     tick = Duration(load_default=1.0)
 
 
+class MetricsSchema(StrictSchema):
+    """How long the per-minute numbers are kept (router/timeseries.py)."""
+
+    retention = Duration(load_default=7 * 86400)
+
+
+class TraceSchema(StrictSchema):
+    """Event traces (router/trace.py), kept for dedup_ttl, at most max_events of them."""
+
+    max_events = fields.Integer(load_default=100_000, validate=validate.Range(min=0))
+
+
 class ConfigSchema(StrictSchema):
     redis_url = fields.String(load_default="embedded")
     data_dir = fields.String(load_default="data")
@@ -161,6 +173,11 @@ class ConfigSchema(StrictSchema):
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     destinations = fields.List(fields.Nested(DestinationSchema), load_default=list)
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    # observe: metrics, GET /metrics without the admin token, log lines as text or JSON
+    metrics = fields.Nested(MetricsSchema, load_default=lambda: MetricsSchema().load({}))
+    metrics_public = fields.Boolean(load_default=False)
+    trace = fields.Nested(TraceSchema, load_default=lambda: TraceSchema().load({}))
+    log_format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
 
     @validates_schema(skip_on_field_errors=False)
     def _unique(self, data: dict[str, Any], **kw: Any) -> None:
@@ -223,6 +240,11 @@ class Config:
     delivery: dict[str, float]
     path: str | None = None
     _by_key: dict[str, SourceConfig] = field(default_factory=dict, repr=False)
+    # observe
+    metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0})
+    metrics_public: bool = False
+    log_format: str = "text"
+    trace: dict[str, int] = field(default_factory=lambda: {"max_events": 100_000})
 
     def __post_init__(self) -> None:
         self._by_key = {k: s for s in self.sources for k in s.write_keys}
@@ -380,6 +402,10 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         destinations=dests,
         delivery=delivery,
         path=path,
+        metrics=data["metrics"],
+        metrics_public=data["metrics_public"],
+        log_format=data["log_format"],
+        trace=data["trace"],
     )
 
 

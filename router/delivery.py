@@ -21,10 +21,13 @@ from typing import Any
 from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
+from router.logs import DeliveryLog, health
 from router.queue import Settlement, now_ms
 from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
+from router.timeseries import delivery_fields
+from router.trace import attempt_entry
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
@@ -85,6 +88,7 @@ class Drainer:
         self.plugin = rt.build(dest)
         self.redact = rt.redactor  # every configured secret, not only this destination's
         self.delivery = rt.config.delivery
+        self.log = DeliveryLog(dest, self.redact)  # observe: dead-letter and failing/recovered lines
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -100,8 +104,10 @@ class Drainer:
                         break
                     keeper.batch_id = batch_id
                     settlement, pause = self.process(claimed.items)
-                    if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"]):
+                    settled = self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"])
+                    if settled:
                         track_regulations(self.rt, self.dest, settlement.regulations)
+                    self.log.flush(settled, settlement.health_change)  # observe
                     keeper.batch_id = ""
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
@@ -141,12 +147,16 @@ class Drainer:
         payloads = {i: p.payload for i, p in prepared}
         pause = 0.0
         now = now_ms()
+        latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
+        self._entries: dict[tuple[Any, ...], str] = {}  # observe: this batch's trace entries
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
                 settlement.regulations.append((env["g"], outcome))
+            self.trace(env, outcome, now, settlement)  # observe
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
+                latencies.append(now - env["r"])
             elif outcome.status is OutcomeStatus.SKIPPED:
                 settlement.count("skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
@@ -157,7 +167,22 @@ class Drainer:
             else:
                 settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
                 settlement.count("rejected")
+        # observe: SETTLE writes these to the minute series and the failing/recovered state
+        settlement.metrics = delivery_fields(settlement.counts, latencies)
+        settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
         return settlement, pause
+
+    def trace(self, env: dict[str, Any], outcome: Outcome, now: int, s: Settlement) -> None:
+        """observe: the attempt, for the event's trace (router/trace.py); our own throttling is no attempt."""
+        if outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
+            return
+        attempts = env["a"] + 1
+        final = outcome.status is not OutcomeStatus.RETRY or (now - (env["f"] or now)) / 1000 >= self.dc.retry_window
+        key = (outcome.status, outcome.reason, outcome.http_status, attempts, final)
+        entry = self._entries.get(key)  # most of a batch shares one outcome: one JSON entry for them
+        if entry is None:
+            entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
+        s.trace.setdefault(entry, []).append(env["id"])
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:
@@ -182,8 +207,9 @@ class Drainer:
                 outcome.http_status,
                 outcome.response,
             )
-            s.dead.append(self.dead_letter(env, failed, payload, now))
+            s.dead.append(self.dead_letter(env, failed, payload, now, gave_up=True))
             s.count("rejected")
+            s.count("gave_up")
             return
         delay = outcome.retry_after
         if delay is None:
@@ -192,7 +218,9 @@ class Drainer:
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
 
-    def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int) -> str:
+    def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
+        attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
+        self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up)  # observe: logged once settled
         record = {
             "id": env["id"],
             "u": env["u"],
@@ -201,7 +229,7 @@ class Drainer:
             "reason": outcome.reason,
             "status": outcome.http_status,
             "response": outcome.response,
-            "attempts": env["a"] + (1 if outcome.counts_as_attempt else 0),
+            "attempts": attempts,
             "first_attempt_at": env["f"] or now,
             "failed_at": now,
             "event": env["e"],

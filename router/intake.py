@@ -17,6 +17,8 @@ from router.config import SourceConfig
 from router.queue import envelope, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
+from router.timeseries import count_rejected
+from router.trace import received_entry
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,8 @@ class Intake:
         items: list[tuple[bytes, str, list[str], bytes]] = []
         rejected_records: list[str] = []
         accepted_events: list[dict[str, Any]] = []
+        traces: list[str] | None = [] if self.rt.queue.trace_cap else None  # observe: router/trace.py
+        trace_cache: dict[tuple[Any, ...], str] = {}
         for index, raw in enumerate(raw_events):
             raw = without_write_key(raw)
             try:
@@ -108,6 +112,7 @@ class Intake:
                     raise Rejection([{"path": "", "message": refuse[index]}])
                 raw, event, item = self._prepare(raw, check_sizes, batch_context, batch_integrations, sent_at,
                                                  received, received_ms, received_iso)
+                trace = None if traces is None else self._trace_entry(source.name, received_ms, item[2], event, trace_cache)
             except Rejection as exc:
                 errors = exc.errors
             except _EVENT_FAULTS as exc:
@@ -116,13 +121,15 @@ class Intake:
             else:
                 items.append(item)
                 accepted_events.append(event)
+                if traces is not None:
+                    traces.append(trace)
                 continue
             result.rejected.append({"index": index, "errors": errors})
             rejected_records.append(self._rejected_record(source, raw, errors, received_ms))
         if rejected_records:
-            self._keep_rejected(rejected_records)
+            self._keep_rejected(rejected_records, source.name)
         if items:
-            statuses, wakes = self.rt.queue.ingest(source.name, items, self.rt.config.dedup_ttl)
+            statuses, wakes = self.rt.queue.ingest(source.name, items, self.rt.config.dedup_ttl, traces)
             self.rt.wake(wakes)
             for status, event in zip(statuses, accepted_events):
                 if status == "accepted":
@@ -136,6 +143,16 @@ class Intake:
         if result.deletes and self.on_delete is not None:
             self.on_delete(self.rt, result.deletes)
         return result
+
+    def _trace_entry(self, source: str, received_ms: int, dests: list[str], event: dict[str, Any],
+                     cache: dict[tuple[Any, ...], str]) -> str:
+        """observe: the event's ``received`` trace entry; events routed alike share one (router/trace.py)."""
+        integrations = event.get("integrations")
+        key = (tuple(dests), event["type"], event.get("event"), json.dumps(integrations, sort_keys=True) if integrations else "")
+        entry = cache.get(key)
+        if entry is None:
+            entry = cache[key] = received_entry(source, received_ms, dests, event, self.rt.config.enabled_destinations)
+        return entry
 
     def _prepare(
         self,
@@ -227,10 +244,12 @@ class Intake:
             text = json.dumps(record, separators=(",", ":"), default=str)
         return self.rt.redactor.text(text)
 
-    def _keep_rejected(self, records: list[str]) -> None:
-        minid = now_ms() - int(self.rt.config.delivery["dead_letter_ttl"] * 1000)
+    def _keep_rejected(self, records: list[str], source: str) -> None:
+        now = now_ms()
+        minid = now - int(self.rt.config.delivery["dead_letter_ttl"] * 1000)
         pipe = self.rt.redis.pipeline(transaction=False)
         for rec in records:
             pipe.xadd(self.rt.queue.keys.rejected, {"d": rec}, minid=minid, approximate=True)
         pipe.hincrby(self.rt.queue.keys.ingest_stats, "rejected", len(records))
+        count_rejected(pipe, self.rt.queue, source, len(records), now)  # observe: same round trip
         pipe.execute()

@@ -11,6 +11,9 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:stats:d        hash    delivered / retried / rejected / skipped / forgotten counters
     ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes),
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
+    ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
+    ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
+    ns:tr:<messageId>, ns:trring, ns:tu:<user hash>   event traces (router/trace.py)
 
 Each state change is one Lua script, so a crash between two steps can't lose
 or double an event, and ingest costs one round trip per request.
@@ -29,15 +32,20 @@ from typing import Any, Iterable, Sequence
 
 import redis
 
+from router import timeseries
+
 INGEST = """
 local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+-- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
+-- request's distinct trace entries, which each item names by index (router/trace.py)
+local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
 local status, touched, order = {}, {}, {}
-local i = 6
+local i = 10 + ntr
 while i <= #ARGV do
   local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local env = ARGV[i + 3 + n]
+  local env, tr = ARGV[i + 3 + n], ARGV[9 + tonumber(ARGV[i + 4 + n])]
   local st = 'accepted'
   if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
     st = 'suppressed'
@@ -51,11 +59,33 @@ while i <= #ARGV do
     end
   end
   status[#status + 1] = st
-  i = i + 4 + n
+  -- observe: the event's trace begins (or a duplicate is noted), bounded by the ring
+  if tcap > 0 and mid ~= '' then
+    local tk = ns .. ':tr:' .. mid
+    if redis.call('RPUSH', tk, string.sub(tr, 1, -2) .. ',"status":"' .. st .. '"}') == 1 then
+      redis.call('PEXPIRE', tk, ttl)
+      local ring = ns .. ':trring'
+      if redis.call('RPUSH', ring, mid) > tcap then redis.call('DEL', ns .. ':tr:' .. redis.call('LPOP', ring)) end
+    end
+    if uh ~= '' then
+      local uk = ns .. ':tu:' .. uh
+      redis.call('ZADD', uk, now, mid)
+      redis.call('ZREMRANGEBYRANK', uk, 0, -101)
+      redis.call('PEXPIRE', uk, ttl)
+    end
+  end
+  i = i + 5 + n
 end
 local counts = {}
 for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
 for st, c in pairs(counts) do redis.call('HINCRBY', ns .. ':stats:_ingest', st, c) end
+-- observe: per-source counters, per minute and in total (router/timeseries.py)
+local mk = ns .. ':m:s:' .. src .. ':' .. minute
+for st, c in pairs(counts) do
+  redis.call('HINCRBY', mk, st, c)
+  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
+end
+if #status > 0 then redis.call('EXPIREAT', mk, mexpire) end
 local wake = {}
 for _, d in ipairs(order) do
   local dk = ns .. ':drainers:' .. d
@@ -121,7 +151,33 @@ SETTLE = """
 local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
-local i = 5
+-- observe: the minute's counters and latency buckets, and the failing/recovered state
+-- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
+-- ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds)
+local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[5], tonumber(ARGV[7])
+local i = 8
+for _ = 1, nm do
+  redis.call('HINCRBY', mkey, ARGV[i], ARGV[i + 1])
+  if string.sub(ARGV[i], 1, 1) == 'l' then redis.call('HINCRBY', ns .. ':m:lat:' .. d, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+if nm > 0 then redis.call('EXPIREAT', mkey, ARGV[6]) end
+local health, note, change = ARGV[i], ARGV[i + 1], ''
+i = i + 2
+local fk = ns .. ':failing:' .. d
+if health == 'fail' then
+  if redis.call('SET', fk, note, 'NX') then change = 'failing' end
+elseif health == 'ok' then
+  local was = redis.call('GET', fk)
+  if was then redis.call('DEL', fk); change, note = 'recovered', was end
+end
+local ngroups = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ngroups do
+  local entry, k = ARGV[i], tonumber(ARGV[i + 1])
+  for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
+  i = i + 2 + k
+end
+-- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
 local nfront = tonumber(ARGV[i]); i = i + 1
@@ -134,7 +190,7 @@ while i < #ARGV do
   if tonumber(ARGV[i + 1]) > 0 then redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
   i = i + 2
 end
-return 1
+return {1, change, note}
 """
 
 RELEASE = """
@@ -257,6 +313,15 @@ class Settlement:
     counts: dict[str, int] = field(default_factory=dict)
     #: (regulation id, outcome) of the GDPR deletes in the batch
     regulations: list[tuple[str, Any]] = field(default_factory=list)
+    # observe: what the batch adds to the minute series (router/timeseries.py), and the
+    # destination's health ("ok" / "fail" with a note / "" unknown). SETTLE answers with
+    # ``health_change``: ("failing", note) or ("recovered", the note it was failing with).
+    metrics: dict[str, int] = field(default_factory=dict)
+    health: str = ""
+    health_note: str = ""
+    health_change: tuple[str, str] = ("", "")
+    #: trace entry -> the messageIds whose traces it is appended to (most of a batch shares one entry)
+    trace: dict[str, list[str]] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -314,8 +379,15 @@ class Keys:
 class DeliveryQueue:
     """All of the queue's Redis operations."""
 
-    def __init__(self, client: redis.Redis, namespace: str, *, lease: float = 60.0, pickup: float = 300.0) -> None:
+    def __init__(
+        self, client: redis.Redis, namespace: str, *, lease: float = 60.0, pickup: float = 300.0,
+        retention: float = timeseries.DEFAULT_RETENTION, trace_cap: int = 100_000,
+    ) -> None:
         self.redis = client
+        #: how long the per-minute metrics are kept (``metrics: {retention: 7d}``)
+        self.retention = retention
+        #: at most this many event traces are kept (``trace: {max_events: ...}``; 0: none)
+        self.trace_cap = trace_cap
         self.ns = namespace
         self.keys = Keys(namespace)
         self.lease_ms = int(lease * 1000)
@@ -332,16 +404,25 @@ class DeliveryQueue:
 
     # ingest --------------------------------------------------------------
     def ingest(
-        self, source: str, items: Sequence[tuple[str, str, Sequence[str], str]], dedup_ttl: float
+        self, source: str, items: Sequence[tuple[str | bytes, str, Sequence[str], str | bytes]], dedup_ttl: float,
+        traces: Sequence[str] | None = None,
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """Store accepted events in their destinations' buffers, in one round trip.
 
         ``items``: (messageId, user hash, destination names, envelope). Returns the
         per-item status (accepted / duplicate / suppressed) and the drain jobs to enqueue.
+        ``traces``: each item's ``received`` trace entry (router/trace.py), or None for no traces.
         """
-        args: list[Any] = [self.ns, now_ms(), int(dedup_ttl * 1000), source, self.pickup_ms]
-        for mid, uh, dests, env in items:
-            args += [mid, uh, len(dests), *dests, env]
+        now = now_ms()
+        minute = timeseries.minute_of(now)
+        # observe: each distinct trace entry once, items refer to it by index (most requests have one or two)
+        distinct: dict[str, int] = {}
+        refs = [distinct.setdefault(t, len(distinct) + 1) for t in traces] if traces else [0] * len(items)
+        args: list[Any] = [self.ns, now, int(dedup_ttl * 1000), source, self.pickup_ms,
+                           minute, timeseries.expire_at(minute, self.retention), self.trace_cap if traces else 0,
+                           len(distinct), *distinct]
+        for k, (mid, uh, dests, env) in enumerate(items):
+            args += [mid, uh, len(dests), *dests, env, refs[k]]
         status, wake = self._ingest(args=args)
         return [s.decode() for s in status], _pairs(wake)
 
@@ -362,13 +443,26 @@ class DeliveryQueue:
 
     def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float) -> bool:
         """Apply one batch's outcomes; False when the lease had expired and the batch was already returned."""
-        args: list[Any] = [self.ns, dest, batch_id, now_ms() - int(dead_letter_ttl * 1000), len(s.retry)]
+        now = now_ms()
+        minute = timeseries.minute_of(now)
+        args: list[Any] = [self.ns, dest, batch_id, now - int(dead_letter_ttl * 1000)]
+        args += [minute, timeseries.expire_at(minute, self.retention), len(s.metrics)]
+        for name, n in s.metrics.items():
+            args += [name, n]
+        args += [s.health, s.health_note, len(s.trace)]
+        for entry, mids in s.trace.items():
+            args += [entry, len(mids), *mids]
+        args += [len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
         args += [len(s.front), *s.front, len(s.dead), *s.dead]
         for name, n in s.counts.items():
             args += [name, n]
-        return bool(self._settle(args=args))
+        done = self._settle(args=args)
+        if not done:
+            return False
+        s.health_change = (done[1].decode(), done[2].decode())
+        return True
 
     def release(self, dest: str, token: str, park_until_ms: int = 0) -> str:
         tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms])

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
+from router import trace
 from router.admin import admin_only, page_size, redacted
 from router.body import json_object
 from router.queue import envelope, now_ms, user_hash
@@ -91,6 +92,7 @@ def forget(rt: Runtime, hashes: list[str]) -> int:
     removed = rt.queue.purge_users("", hashes)
     for d in rt.config.destinations:
         removed += rt.queue.purge_users(d.name, hashes)
+    trace.forget(rt, hashes)  # observe: the users' event traces go too
     return removed
 
 

@@ -35,7 +35,8 @@ class Runtime:
             self.redis_url = ""
         self.redis = client
         d = config.delivery
-        self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"])
+        self.queue = DeliveryQueue(client, config.namespace, lease=d["lease"], retention=config.metrics["retention"],
+                                   trace_cap=config.trace["max_events"])
         self.router = Router(config.destinations)
         #: every configured secret value, for whatever the router stores or shows
         self.redactor = Redactor(config.secrets)

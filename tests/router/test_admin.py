@@ -56,7 +56,7 @@ def test_the_dashboard_page_asks_for_the_token_and_embeds_no_secret(make_runtime
     r = client_for(make_runtime()).get("/dashboard")
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and "<title>eventrouter — deliveries</title>" in page
-    assert 'id="token"' in page and "/v1/admin/destinations" in page
+    assert 'id="token"' in page and 'action="/dashboard/login"' in page
     assert "admin-secret-token" not in page
 
 

@@ -1,0 +1,188 @@
+"""Operator API the dashboard needs beyond router/admin.py: charts, errors by reason,
+dead-letter search and discard, a dead letter's request, recent events. Admin token or session."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from router.admin import admin_only, page_size
+from router.ingest import BadRequest
+from router.queue import now_ms
+from router.runtime import Runtime
+from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
+from router.timeseries import Series, add_up, minute_of
+from router.trace import by_message
+
+bp = Blueprint("dashboard_api", __name__)
+
+#: range -> (minutes shown, minutes per point)
+RANGES = {"hour": (60, 1), "day": (1440, 15), "week": (10080, 60)}
+#: how many of the newest dead letters the error table and the search read
+SCAN = 5000
+_GAVE_UP = re.compile(r"^gave up after \d+ attempts over \d+s: ")
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["eventrouter.runtime"]
+
+
+def _destination(name: str) -> str:
+    try:
+        runtime().config.destination(name)
+    except KeyError as exc:
+        raise BadRequest(404, str(exc.args[0])) from None
+    return name
+
+
+@bp.get("/v1/admin/overview")
+@admin_only
+def overview() -> Response:
+    """Per destination: delivered / failed (dead-lettered) / retried per point over the range, p50/p95/p99."""
+    rt = runtime()
+    span, step = RANGES.get(request.args.get("range", "hour"), RANGES["hour"])
+    last = minute_of(now_ms())
+    first = last - span + 1
+    series = Series(rt.redis, rt.config.namespace)
+    out = []
+    for d in rt.config.destinations:
+        minutes = series.destination_minutes(d.name, first, last)
+        points = {"t": [], "delivered": [], "failed": [], "retrying": []}
+        for start in range(0, span, step):
+            chunk = add_up(minutes[start : start + step]).counts
+            points["t"].append((first + start) * 60)
+            points["delivered"].append(chunk.get("delivered", 0))
+            points["failed"].append(chunk.get("rejected", 0))
+            points["retrying"].append(chunk.get("retried", 0))
+        window = add_up(minutes)
+        out.append({
+            "name": d.name, "type": d.type, "enabled": d.enabled, **rt.queue.depth(d.name),
+            "window": {k: window.counts.get(v, 0) for k, v in
+                       (("delivered", "delivered"), ("failed", "rejected"), ("retrying", "retried"), ("skipped", "skipped"))},
+            "latency_ms": {f"p{int(q * 100)}": _round(window.quantile(q)) for q in (0.5, 0.95, 0.99)},
+            "points": points,
+        })
+    ingest = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.queue.keys.ingest_stats).items()}
+    return jsonify({"range": request.args.get("range", "hour") if request.args.get("range") in RANGES else "hour",
+                    "step_seconds": step * 60, "ingest": ingest, "destinations": out})
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def reason_group(reason: str) -> str:
+    """Dead-letter reasons grouped: give-ups by their last error, not by their attempt counts."""
+    return _GAVE_UP.sub("gave up: ", reason or "")
+
+
+@bp.get("/v1/admin/errors/<name>")
+@admin_only
+def errors(name: str) -> Response:
+    """The newest dead letters grouped by reason: count, last seen, a sample entry."""
+    rt = runtime()
+    groups: dict[str, dict[str, Any]] = {}
+    for eid, rec in rt.queue.dead_letters(_destination(name), count=SCAN, newest_first=True):
+        g = groups.setdefault(reason_group(rec.get("reason", "")), {"count": 0, "last_seen": rec.get("failed_at"),
+                                                                    "status": rec.get("status"), "sample": eid})
+        g["count"] += 1
+    table = [{"reason": r, **g} for r, g in sorted(groups.items(), key=lambda kv: -kv[1]["count"])]
+    return jsonify({"destination": name, "errors": table})
+
+
+def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for eid, rec in rt.queue.dead_letters(name, since_ms=since, count=SCAN, newest_first=True):
+        if until is not None and int(eid.split("-")[0]) > until:
+            continue
+        if reason and reason_group(rec.get("reason", "")) != reason:
+            continue
+        found.append((eid, rec))
+    return found
+
+
+def _int_arg(value: Any, what: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(400, f"{what} must be milliseconds since the epoch", what) from None
+
+
+@bp.get("/v1/admin/dead-letters/<name>/search")
+@admin_only
+def search_dead(name: str) -> Response:
+    """Dead letters filtered by ``reason`` (a group of /errors) and ``since_ms`` / ``until_ms``, newest first."""
+    rt = runtime()
+    found = matching(rt, _destination(name), request.args.get("reason"),
+                     _int_arg(request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
+    limit = page_size(100)
+    return jsonify({"destination": name, "total": len(found),
+                    "dead_letters": [{"entry_id": eid, **rec} for eid, rec in found[:limit]]})
+
+
+@bp.post("/v1/admin/dead-letters/<name>/discard")
+@admin_only
+def discard(name: str) -> Response:
+    """``{"entry_ids": [...]}``, or ``{"all": true}`` with the search's ``reason`` / ``since_ms`` / ``until_ms``."""
+    rt = runtime()
+    body = request.get_json(silent=True) or {}
+    _destination(name)
+    if isinstance(body.get("entry_ids"), list):
+        ids = [str(i) for i in body["entry_ids"]]
+    elif body.get("all") is True:
+        ids = [eid for eid, _ in matching(rt, name, body.get("reason"), _int_arg(body.get("since_ms"), "since_ms") or 0,
+                                          _int_arg(body.get("until_ms"), "until_ms"))]
+    else:
+        raise BadRequest(400, 'send {"entry_ids": [...]} or {"all": true} (with reason / since_ms / until_ms)')
+    return jsonify({"success": True, "discarded": rt.queue.delete_dead(name, ids)})
+
+
+@bp.get("/v1/admin/dead-letters/<name>/<entry_id>")
+@admin_only
+def dead_letter_detail(name: str, entry_id: str) -> Response:
+    """One dead letter side by side: what the client sent, the request(s) the router makes for it
+    (rebuilt now by the mapper and client, nothing sent, secrets redacted), the vendor's answer."""
+    rt = runtime()
+    dc = rt.config.destination(_destination(name))
+    entries = rt.redis.xrange(rt.queue.keys.dead(name), entry_id, entry_id) if re.fullmatch(r"\d+-\d+", entry_id) else []
+    if not entries:
+        raise BadRequest(404, f"no dead letter {entry_id} at {name}")
+    rec = json.loads(entries[0][1][b"d"])
+    scrub = Scrubber(dc.secrets)
+    plugin = dc.plugin(dc.settings)
+    adapter = CaptureAdapter(passthrough=False)
+    for s in sessions(plugin):
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+    note = "rebuilt from the stored event with the current settings; nothing was sent"
+    try:
+        from destinations.base import Prepared
+        from router.routing import renamed
+
+        event = renamed(rec["event"], dc.rename)
+        plugin.send([Prepared(event, plugin.map(event))])
+    except Exception as exc:  # the mapping may refuse it (that is often why it is here): say so
+        note = f"the request could not be rebuilt: {type(exc).__name__}: {scrub.text(str(exc))}"
+    finally:
+        for s in sessions(plugin):
+            s.close()
+    return jsonify({
+        "entry_id": entry_id, "destination": name, "reason": rec.get("reason"), "attempts": rec.get("attempts"),
+        "failed_at": rec.get("failed_at"), "sent": rec.get("event"), "payload": rec.get("payload"),
+        "requests": [exchange_report(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
+        "response": {"status": rec.get("status"), "body": rec.get("response")},
+    })
+
+
+@bp.get("/v1/admin/live")
+@admin_only
+def live() -> Response:
+    """The most recent events in and out: the newest traces (router/trace.py), newest first."""
+    rt = runtime()
+    limit = page_size(50)
+    mids = [m.decode() for m in rt.redis.lrange(f"{rt.config.namespace}:trring", -limit, -1)][::-1]
+    return jsonify({"events": by_message(rt, mids)})

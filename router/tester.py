@@ -1,0 +1,290 @@
+"""The event tester: what would this destination do with this event?
+
+It validates the event as ingest does, says whether and why the router would
+route it to the destination, runs the destination's mapper and shows the
+exact vendor request(s) its client makes, secrets redacted. By default
+nothing leaves the machine: a transport adapter mounted on the plugin's own
+``requests`` sessions records each prepared request and answers it itself
+(200, ``{}``), so the request shown is the one requests would have put on the
+wire. With ``send`` the same adapter passes the request on, once, and
+records the vendor's answer.
+
+``POST /v1/admin/test/<destination>`` (admin token) and ``eventrouter test``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import requests
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
+from router.admin import admin_only
+from router.config import DestinationConfig
+from router.delivery import jsonable
+from router.errors import DeliveryError
+from router.ingest import BadRequest
+from router.intake import MAX_EVENT_BYTES, Intake, iso
+from router.queue import subject_hash
+from router.redact import REDACTED, Redactor
+from router.routing import allowed, renamed
+from router.runtime import Runtime
+from router.schemas import EventSchema, error_list
+
+bp = Blueprint("tester", __name__)
+
+#: header names whose values are credentials whatever they contain
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
+DRY_RUN_NOTE = "dry run: nothing was sent; each request was answered locally with 200 {}"
+
+
+class CaptureAdapter(HTTPAdapter):
+    """Records every request a session sends; answers it itself unless ``passthrough``."""
+
+    def __init__(self, passthrough: bool) -> None:
+        super().__init__()
+        self.passthrough = passthrough
+        self.exchanges: list[tuple[requests.PreparedRequest, requests.Response | None]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if self.passthrough:
+            try:
+                response = super().send(request, **kwargs)
+            except requests.RequestException:
+                self.exchanges.append((request, None))
+                raise
+            self.exchanges.append((request, response))
+            return response
+        self.exchanges.append((request, None))
+        response = requests.Response()
+        response.status_code = 200
+        response.reason = "OK (dry run)"
+        response._content = b"{}"
+        response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
+        response.encoding = "utf-8"
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+
+def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[requests.Session]:
+    """The requests sessions a plugin holds (its clients' HttpClient sessions), found by walking its attributes."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 5:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, requests.Session):
+        yield obj
+        return
+    if isinstance(obj, dict):
+        children: Any = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        children = obj
+    elif type(obj).__module__.split(".")[0] in ("destinations", "router") and hasattr(obj, "__dict__"):
+        children = vars(obj).values()
+    else:
+        return
+    for child in children:
+        yield from sessions(child, depth + 1, seen)
+
+
+class Scrubber:
+    """The destination's Redactor, also for the URL- and form-encoded forms of its secrets."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        forms = set(secrets)
+        for s in secrets:
+            forms.add(urllib.parse.quote(s, safe=""))
+            forms.add(urllib.parse.quote_plus(s))
+        self.redactor = Redactor(forms)
+
+    def text(self, value: str | None) -> str | None:
+        return self.redactor.text(value)
+
+    def headers(self, headers: Any) -> dict[str, str]:
+        return {k: REDACTED if _SECRET_HEADER.search(k) else (self.text(str(v)) or "") for k, v in headers.items()}
+
+    def value(self, value: Any) -> Any:
+        return json.loads(self.text(json.dumps(value, ensure_ascii=False, default=jsonable)) or "null")
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        return body
+    return f"<streamed body of type {type(body).__name__}>"
+
+
+def routing_checks(rt: Runtime, dc: DestinationConfig, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Router.destinations_for, one reason per rule (router/routing.py), plus what ingest would drop."""
+    kind = event["type"]
+    plugin = dc.plugin
+    checks = [{"check": "enabled", "ok": dc.enabled,
+               "detail": "the destination is enabled" if dc.enabled else "the destination is disabled (enabled: false)"}]
+    handles = kind in plugin.handles
+    checks.append({"check": "type", "ok": handles,
+                   "detail": f"{dc.type} handles {kind} calls" if handles else f"{dc.type} does not handle {kind} calls"})
+    if kind == "delete":
+        checks.append({"check": "subscribe", "ok": True, "detail": "a delete reaches every destination that can delete"})
+    else:
+        ok = kind in dc.subscribe
+        detail = f"subscribed to {kind}" if ok else f"not subscribed to {kind} (subscribe: {', '.join(sorted(dc.subscribe))})"
+        checks.append({"check": "subscribe", "ok": ok, "detail": detail})
+    if kind == "track":
+        name = event.get("event", "")
+        target = dc.rename.get(name)
+        if dc.only is not None and name not in dc.only and target not in dc.only:
+            checks.append({"check": "events", "ok": False, "detail": f"events.only does not list {name!r}"})
+        elif name in dc.exclude:
+            checks.append({"check": "events", "ok": False, "detail": f"events.except lists {name!r}"})
+        else:
+            detail = f"events.only lists {name!r}" if dc.only is not None else "no events.only / events.except excludes it"
+            if target:
+                detail += f"; renamed to {target!r} for this destination"
+            checks.append({"check": "events", "ok": True, "detail": detail})
+    checks.append(integrations_check(event.get("integrations") or {}, (dc.name, plugin.display_name, plugin.slug, *plugin.aliases)))
+    checks += ingest_checks(rt, event)
+    return checks
+
+
+def integrations_check(integrations: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    ok = not integrations or allowed(integrations, names)
+    for name in names:
+        if name in integrations:
+            return {"check": "integrations", "ok": ok, "detail": f"integrations[{name!r}] is {json.dumps(integrations[name])}"}
+    if "All" in integrations:
+        return {"check": "integrations", "ok": ok, "detail": f"integrations.All is {json.dumps(integrations['All'])}"}
+    return {"check": "integrations", "ok": True, "detail": "the integrations object does not name it (All defaults to true)"}
+
+
+def ingest_checks(rt: Runtime, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Suppression and dedup: ingest would accept the event yet deliver it nowhere."""
+    keys = rt.queue.keys
+    uh = subject_hash(event)
+    mid = event.get("messageId", "")
+    sources = [s.name for s in rt.config.sources]
+    pipe = rt.redis.pipeline(transaction=False)
+    pipe.sismember(keys.suppressed, uh or "-")
+    for s in sources:
+        pipe.exists(f"{rt.config.namespace}:dedup:{s}:{mid}")
+    suppressed, *seen = pipe.execute()
+    out = [{"check": "suppression", "ok": not suppressed,
+            "detail": "the user is suppressed (GDPR): ingest would drop the event" if suppressed else "the user is not suppressed"}]
+    dup = [s for s, hit in zip(sources, seen) if hit]
+    out.append({"check": "dedup", "ok": not dup,
+                "detail": f"messageId {mid!r} was already received from {', '.join(dup)}: ingest would drop it as a duplicate"
+                if dup else "messageId not seen within dedup_ttl"})
+    return out
+
+
+def validate(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    """The event as ingest would store it (validated and enriched), or the errors ingest would answer."""
+    if not isinstance(raw, dict):
+        return None, [{"path": "", "message": "the event must be a JSON object"}]
+    size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_EVENT_BYTES:
+        return None, [{"path": "", "message": f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}]
+    try:
+        event = EventSchema().load(raw)
+    except ValidationError as exc:
+        return None, error_list(exc.messages)
+    received = datetime.now(timezone.utc)
+    Intake._enrich(event, received, iso(received))  # the same enrichment ingest applies
+    return event, []
+
+
+def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[str, Any]:
+    """The tester's report (see the module docstring). Raises KeyError for an unknown destination."""
+    dc = rt.config.destination(name)
+    event, errors = validate(raw)
+    report: dict[str, Any] = {"destination": name, "type": dc.type, "valid": not errors}
+    if event is None:
+        report["errors"] = errors
+        return report
+    scrub = Scrubber(dc.secrets)
+    checks = routing_checks(rt, dc, event)
+    routed = all(c["ok"] for c in checks)
+    failed = [c["detail"] for c in checks if not c["ok"]]
+    report.update(event=scrub.value(event), routed=routed,
+                  reason="it would be routed here" if routed else "not routed here: " + "; ".join(failed),
+                  checks=checks)
+    plugin: Destination = dc.plugin(dc.settings)  # its own instance: no shared rate limit, a session we may mount on
+    adapter = CaptureAdapter(passthrough=send and routed)
+    for session in sessions(plugin):
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    try:
+        seen = renamed(event, dc.rename)
+        try:
+            payload = plugin.map(seen)
+        except DeliveryError as exc:
+            report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
+            return report
+        report["mapped"] = scrub.value(payload)
+        try:
+            (outcome,) = plugin.send([Prepared(seen, payload)])
+        except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
+            outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
+        report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
+        report["sent"] = adapter.passthrough and bool(adapter.exchanges)
+        if adapter.passthrough:
+            report["outcome"] = _outcome(outcome, scrub)
+        else:
+            report["note"] = DRY_RUN_NOTE if not send else "not sent: the router would not route this event here"
+        return report
+    finally:
+        for session in sessions(plugin):
+            session.close()
+
+
+def _outcome(o: Outcome, scrub: Scrubber) -> dict[str, Any]:
+    return {"status": o.status.value, "reason": scrub.text(o.reason) or "", "http_status": o.http_status}
+
+
+def exchange_report(req: requests.PreparedRequest, resp: requests.Response | None, scrub: Scrubber) -> dict[str, Any]:
+    """One request (and the vendor's answer, when there was one) as the tester and the dashboard show it, redacted."""
+    out: dict[str, Any] = {
+        "method": req.method,
+        "url": scrub.text(req.url),
+        "headers": scrub.headers(req.headers),
+        "body": scrub.text(_body_text(req.body)),
+    }
+    if resp is not None:
+        out["response"] = {"status": resp.status_code, "headers": scrub.headers(resp.headers),
+                           "body": scrub.text(resp.content.decode("utf-8", "replace"))}
+    return out
+
+
+def would_deliver(report: dict[str, Any]) -> bool:
+    """True when the event is valid, routed, mapped and (when sent) delivered."""
+    if not (report.get("valid") and report.get("routed") and report.get("mapped") is not None):
+        return False
+    return report.get("outcome", {}).get("status", "delivered") == "delivered"
+
+
+@bp.post("/v1/admin/test/<name>")
+@admin_only
+def test_destination(name: str) -> tuple[Response, int]:
+    rt: Runtime = current_app.extensions["eventrouter.runtime"]
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(400, "send a Segment event as a JSON object (add \"send\": true to send it)")
+    body = dict(body)
+    send = body.pop("send", False)
+    if not isinstance(send, bool):
+        raise BadRequest(400, '"send" must be true or false', "send")
+    try:
+        report = run_test(rt, name, body, send=send)
+    except KeyError as exc:
+        raise BadRequest(404, str(exc.args[0])) from None
+    return jsonify(report), 200 if report["valid"] else 400

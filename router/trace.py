@@ -1,0 +1,111 @@
+"""Event trace: what happened to one event, found by messageId or userId.
+
+    ns:tr:<messageId>   list    the event's trace entries (JSON), oldest first; expires after dedup_ttl
+    ns:trring           list    messageIds in the order their trace began; past ``trace.max_events``
+                                the oldest trace is deleted, so traces take bounded memory
+    ns:tu:<user hash>   zset    messageId -> received ms, the user's last USER_TRACES events
+                                (user ids are kept only as router/queue.py user_hash)
+
+INGEST writes the ``received`` entry (where the event was routed, and why not
+elsewhere; accepted / duplicate / suppressed), SETTLE appends one ``attempt``
+entry per event and outcome (RPUSHX: a trace already dropped stays dropped).
+Both ride on the scripts' existing round trip. Trace entries carry reasons
+and times, never the event or the user id.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+from destinations.base import Outcome
+from router.config import DestinationConfig
+from router.queue import user_hash
+from router.redact import Redactor
+from router.routing import admits, allowed
+from router.runtime import Runtime
+
+#: how many of a user's events the userId search finds
+USER_TRACES = 100
+DEFAULT_MAX_EVENTS = 100_000
+
+
+def not_routed_reason(dest: DestinationConfig, event: Mapping[str, Any]) -> str:
+    """Why router/routing.py did not route ``event`` to ``dest`` (its rules, in its order)."""
+    kind = event["type"]
+    if kind not in dest.plugin.handles:
+        return f"{dest.type} does not handle {kind} calls"
+    if kind != "delete" and kind not in dest.subscribe:
+        return f"not subscribed to {kind}"
+    if kind == "track" and not admits(dest, event.get("event", "")):
+        name = event.get("event", "")
+        return f"events.except lists {name!r}" if name in dest.exclude else f"events.only does not list {name!r}"
+    integrations = event.get("integrations") or {}
+    names = (dest.name, dest.plugin.display_name, dest.plugin.slug, *dest.plugin.aliases)
+    if integrations and not allowed(integrations, names):
+        named = next((n for n in names if n in integrations), "All")
+        return f"integrations[{named!r}] is false"
+    return "not routed"
+
+
+def received_entry(source: str, received_ms: int, routed: list[str], event: Mapping[str, Any],
+                   enabled: Iterable[DestinationConfig]) -> str:
+    """The ``received`` entry, as a JSON object INGEST completes with the ingest status."""
+    skipped = {d.name: not_routed_reason(d, event) for d in enabled if d.name not in routed}
+    entry = {"at": received_ms, "kind": "received", "source": source, "type": event.get("type"),
+             "event": event.get("event") if event.get("type") == "track" else None, "to": routed, "not": skipped}
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
+def attempt_entry(dest: str, outcome: Outcome, attempts: int, at_ms: int, redact: Redactor, final: bool) -> str:
+    """One attempt at one destination; ``final`` when the event is done there (delivered, dead letter)."""
+    entry = {"at": at_ms, "kind": "attempt", "destination": dest, "outcome": outcome.status.value,
+             "reason": redact.text(outcome.reason) or "", "status": outcome.http_status, "attempt": attempts,
+             "final": final}
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
+def by_message(rt: Runtime, message_ids: list[str]) -> list[dict[str, Any]]:
+    pipe = rt.redis.pipeline(transaction=False)
+    for mid in message_ids:
+        pipe.lrange(f"{rt.config.namespace}:tr:{mid}", 0, -1)
+    out = []
+    for mid, entries in zip(message_ids, pipe.execute()):
+        if entries:
+            out.append(summary(mid, [json.loads(e) for e in entries]))
+    return out
+
+
+def search(rt: Runtime, *, message_id: str | None = None, user_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Traces of one messageId, or of a user's latest ``limit`` events (newest first)."""
+    if message_id:
+        return by_message(rt, [message_id])
+    if user_id:
+        mids = [m.decode() for m in rt.redis.zrevrange(f"{rt.config.namespace}:tu:{user_hash(user_id)}", 0, limit - 1)]
+        return by_message(rt, mids)
+    return []
+
+
+def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The entries, plus each destination's state now: delivered / dead letter / retrying / waiting."""
+    state: dict[str, str] = {}
+    for e in entries:
+        if e["kind"] == "received" and e.get("status") == "accepted":
+            for d in e["to"]:
+                state.setdefault(d, "waiting")
+        elif e["kind"] == "attempt":
+            o = e["outcome"]
+            state[e["destination"]] = {"delivered": "delivered", "skipped": "skipped", "rejected": "dead letter"}.get(o, "retrying")
+    received = next((e for e in entries if e["kind"] == "received"), None)
+    return {"messageId": mid, "received_at": received["at"] if received else None, "destinations": state, "entries": entries}
+
+
+def forget(rt: Runtime, hashes: list[str]) -> int:
+    """GDPR: drop the traces of the users' events and the users' indexes."""
+    ns = rt.config.namespace
+    pipe = rt.redis.pipeline(transaction=False)
+    for h in hashes:
+        pipe.zrange(f"{ns}:tu:{h}", 0, -1)
+    doomed = [f"{ns}:tr:{m.decode()}" for mids in pipe.execute() for m in mids]
+    doomed += [f"{ns}:tu:{h}" for h in hashes]
+    return int(rt.redis.delete(*doomed)) if doomed else 0
+

@@ -1,0 +1,130 @@
+"""The dashboard's login, session cookie, CSRF, and the operator API it reads."""
+from __future__ import annotations
+
+import time
+
+from router.dashboard import session
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, webhook_destination, work
+
+ADMIN = {"Authorization": "Bearer admin-secret-token"}
+
+
+def track(mid: str) -> dict:
+    return {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid}
+
+
+def logged_in(client) -> str:
+    """Log in through the form; returns the page's CSRF token."""
+    r = client.post("/dashboard/login", data={"token": "admin-secret-token"})
+    assert r.status_code == 303 and r.headers["Location"] == "/dashboard"
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "admin-secret-token" not in cookie
+    page = client.get("/dashboard").get_data(as_text=True)
+    return page.split('name="csrf-token" content="')[1].split('"')[0]
+
+
+def test_logging_in_once_gives_a_session_cookie_that_opens_the_operator_api(make_runtime, client_for):
+    client = client_for(make_runtime())
+    assert client.get("/v1/admin/destinations").status_code == 401
+    bad = client.post("/dashboard/login", data={"token": "guess"})
+    assert bad.status_code == 401 and "that is not the admin token" in bad.get_data(as_text=True)
+    csrf = logged_in(client)
+    assert client.get("/v1/admin/destinations").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    client.post("/dashboard/logout")
+    assert client.get("/v1/admin/destinations").status_code == 401
+    assert csrf
+
+
+def test_state_changing_requests_with_the_cookie_need_the_csrf_token(make_runtime, client_for):
+    client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")]))
+    csrf = logged_in(client)
+    r = client.post("/v1/admin/dead-letters/hook/replay", json={})
+    assert r.status_code == 403 and r.get_json()["errors"][0]["message"] == "missing or wrong X-CSRF-Token: reload the dashboard"
+    assert client.post("/v1/admin/dead-letters/hook/replay", json={}, headers={"X-CSRF-Token": "x" * 64}).status_code == 403
+    ok = client.post("/v1/admin/dead-letters/hook/replay", json={}, headers={"X-CSRF-Token": csrf})
+    assert ok.get_json() == {"success": True, "replayed": 0}
+
+
+def test_a_session_expires_and_dies_with_a_new_admin_token():
+    cookie = session.issue("tok-1", now=1000)
+    assert session.valid(cookie, "tok-1", now=1000 + 60)
+    assert not session.valid(cookie, "tok-1", now=1000 + session.SESSION_SECONDS + 1)
+    assert not session.valid(cookie, "tok-2", now=1060)
+    assert not session.valid("1000.forged", "tok-1", now=1060) and not session.valid("", "tok-1")
+
+
+def test_the_overview_gives_each_destination_its_points_totals_and_latency(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "bad list") if req.json()["messageId"].startswith("bad") else Reply(200, {})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("a"), track("b"), track("bad-1")]})
+        work(rt)
+        for rng, points in (("hour", 60), ("day", 96), ("week", 168)):
+            data = client.get(f"/v1/admin/overview?range={rng}", headers=ADMIN).get_json()
+            (d,) = data["destinations"]
+            assert data["range"] == rng and len(d["points"]["t"]) == points
+            assert (sum(d["points"]["delivered"]), sum(d["points"]["failed"]), sum(d["points"]["retrying"])) == (2, 1, 0)
+            assert d["window"] == {"delivered": 2, "failed": 1, "retrying": 0, "skipped": 0}
+            assert d["latency_ms"]["p50"] is not None and d["latency_ms"]["p95"] >= d["latency_ms"]["p50"]
+            assert d["dead_letters"] == 1
+        assert client.get("/v1/admin/overview?range=year", headers=ADMIN).get_json()["range"] == "hour"
+
+
+def test_dead_letters_are_grouped_by_reason_filtered_and_discarded(make_runtime, client_for):
+    def vendor(req):
+        mid = req.json()["messageId"]
+        return Reply(422, "bad list") if mid.startswith("bad") else Reply(400, "bad field")
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("bad-1"), track("bad-2"), track("odd-1")]})
+        work(rt)
+        errors = client.get("/v1/admin/errors/hook", headers=ADMIN).get_json()["errors"]
+        assert [(e["reason"], e["count"], e["status"]) for e in errors] == [
+            ("webhook answered 422", 2, 422), ("webhook answered 400", 1, 400)]
+        found = client.get("/v1/admin/dead-letters/hook/search?reason=webhook answered 422", headers=ADMIN).get_json()
+        assert found["total"] == 2 and {d["event"]["messageId"] for d in found["dead_letters"]} == {"bad-1", "bad-2"}
+        later = int(time.time() * 1000) + 60_000
+        assert client.get(f"/v1/admin/dead-letters/hook/search?since_ms={later}", headers=ADMIN).get_json()["total"] == 0
+        assert client.get("/v1/admin/dead-letters/hook/search?until_ms=1", headers=ADMIN).get_json()["total"] == 0
+        assert client.get("/v1/admin/dead-letters/hook/search?until_ms=soon", headers=ADMIN).status_code == 400
+        one = found["dead_letters"][0]["entry_id"]
+        r = client.post("/v1/admin/dead-letters/hook/discard", json={"entry_ids": [one]}, headers=ADMIN)
+        assert r.get_json() == {"success": True, "discarded": 1}
+        r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True, "reason": "webhook answered 400"}, headers=ADMIN)
+        assert r.get_json() == {"success": True, "discarded": 1}
+        assert rt.queue.depth("hook")["dead_letters"] == 1
+        assert client.post("/v1/admin/dead-letters/hook/discard", json={}, headers=ADMIN).status_code == 400
+
+
+def test_a_dead_letter_shows_what_was_sent_the_request_and_the_vendors_answer(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, {"error": "bad list", "echo": "hook-secret-1234"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url + "/in")])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
+        work(rt)
+        (dead,) = client.get("/v1/admin/dead-letters/hook", headers=ADMIN).get_json()["dead_letters"]
+        r = client.get(f"/v1/admin/dead-letters/hook/{dead['entry_id']}", headers=ADMIN)
+        d = r.get_json()
+        assert d["sent"]["messageId"] == "bad-1" and d["reason"] == "webhook answered 422"
+        (req,) = d["requests"]
+        assert (req["method"], req["url"]) == ("POST", hook.base_url + "/in")
+        assert req["headers"]["Content-Type"] == "application/json" and '"messageId":"bad-1"' in req["body"]
+        assert d["response"] == {"status": 422, "body": '{"error": "bad list", "echo": "[redacted]"}'}
+        assert "hook-secret-1234" not in r.get_data(as_text=True)
+        assert len(hook.requests) == 1  # rebuilding the request sent nothing
+        assert client.get("/v1/admin/dead-letters/hook/1-0", headers=ADMIN).status_code == 404
+
+
+def test_the_live_view_lists_the_newest_events_in_and_out(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("a"), track("b"), track("c")]})
+        work(rt)
+        events = client.get("/v1/admin/live?limit=2", headers=ADMIN).get_json()["events"]
+        assert [e["messageId"] for e in events] == ["c", "b"]
+        assert events[0]["destinations"] == {"hook": "delivered"}

@@ -1,0 +1,124 @@
+"""The dashboard in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright):
+log in, read a chart's numbers, open a failed event's request and response, replay
+one dead letter, trace a messageId, use the tester. No screenshots are kept."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from router.app import create_app
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, webhook_destination, work
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium, or set CHROMIUM)", allow_module_level=True)
+
+
+def track(mid: str) -> dict:
+    return {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid}
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def served(make_runtime):
+    servers = []
+
+    def serve(rt) -> str:
+        server = make_server("127.0.0.1", 0, create_app(runtime=rt), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for s in servers:
+        s.shutdown()
+
+
+def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(make_runtime, client_for, served, browser):
+    state = {"fixed": False}
+
+    def vendor(req):
+        if req.json()["messageId"] == "bad-1" and not state["fixed"]:
+            return Reply(422, {"error": "unknown list"})
+        return Reply(200, {})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url + "/in")])
+        client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("ok-1"), track("ok-2"), track("bad-1")]})
+        work(rt)
+        base = served(rt)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+
+        # log in once: the token goes in a form, a session cookie comes back, HttpOnly
+        page.goto(base + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.wait_for_selector("#card-hook dd[data-k='delivered']")
+        (cookie,) = [c for c in page.context.cookies() if c["name"] == "er_session"]
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == ""
+
+        # the chart's numbers: the plotted series and the totals beside it
+        page.wait_for_function("window.erCharts.hook && window.erCharts.hook.data[1].length === 60")
+        plotted = page.evaluate("window.erCharts.hook.data.slice(1).map(s => s.reduce((a, b) => a + b, 0))")
+        assert plotted == [2, 1, 0]  # delivered, failed, retrying over the last hour
+        assert page.inner_text("#card-hook dd[data-k='delivered']") == "2"
+        assert page.inner_text("#card-hook dd[data-k='failed']") == "1"
+        assert page.inner_text("#card-hook dd[data-k='p50']") != "–"
+
+        # the failed event: what the client sent, the request made, the vendor's answer
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#errors tbody tr")
+        assert page.inner_text("#errors tbody tr td:first-child") == "webhook answered 422"
+        page.click("#dead tbody tr .open-detail")
+        page.wait_for_selector("#detail:not([hidden])")
+        assert json.loads(page.inner_text("#detail-sent"))["messageId"] == "bad-1"
+        request_text = page.inner_text("#detail-request")
+        assert request_text.startswith(f"POST {hook.base_url}/in") and "X-Signature:" in request_text
+        assert '"messageId":"bad-1"' in request_text
+        assert page.inner_text("#detail-response") == 'status 422\n\n{"error": "unknown list"}'
+        assert "hook-secret-1234" not in page.content()
+
+        # replay that one dead letter (a CSRF-protected POST made with the cookie)
+        state["fixed"] = True
+        page.check("#dead tbody tr .pick")
+        page.click("#dl-replay-selected")
+        page.wait_for_function("document.querySelector('#dl-done').textContent === '1 re-queued'")
+        work(rt)
+        assert [r.json()["messageId"] for r in hook.requests].count("bad-1") == 2
+        assert rt.queue.depth("hook")["dead_letters"] == 0
+
+        # trace the messageId: received, failed, replayed, delivered
+        page.fill("#trace-q", "bad-1")
+        page.click("#trace-form button")
+        page.wait_for_selector(".trace[data-mid='bad-1']")
+        trace_text = page.inner_text(".trace[data-mid='bad-1']")
+        assert "hook: delivered" in trace_text and "received from website: accepted" in trace_text
+        assert "hook: rejected (final)" in trace_text and "webhook answered 422" in trace_text
+
+        # the tester: a dry run shows the request and sends nothing
+        sent_before = len(hook.requests)
+        page.fill("#tester-event", json.dumps({"type": "track", "userId": "u9", "event": "Signed Up", "messageId": "t-1"}))
+        page.click("#tester-dry")
+        page.wait_for_function("document.querySelector('#tester-out').textContent.length > 0")
+        assert page.inner_text("#tester-verdict").startswith("it would be routed here")
+        report = json.loads(page.inner_text("#tester-out"))
+        assert report["requests"][0]["url"] == hook.base_url + "/in" and report["sent"] is False
+        assert len(hook.requests) == sent_before
+        assert page.inner_text("#error") == ""
+        page.close()

@@ -1,0 +1,144 @@
+"""The event tester: validation, routing reasons, the exact vendor request, a dry run unless asked to send."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.parse
+
+import yaml
+from click.testing import CliRunner
+
+from router.cli import main
+from tests.destinations.stickystreet.fake_stickystreet import ACCOUNT_ID, API_KEY, USER_ID
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, base_config, webhook_destination
+
+ADMIN = {"Authorization": "Bearer admin-secret-token"}
+EVENT = {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "m1",
+         "timestamp": "2026-11-30T10:00:00.000Z", "properties": {"order_id": "o1"}}
+
+
+def hook_with_header(url: str, **extra):
+    return webhook_destination(url, settings={"headers": {"X-Api-Key": "header-key-5678"}}, **extra)
+
+
+def test_a_dry_run_shows_the_exact_request_and_sends_nothing(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[hook_with_header(hook.base_url + "/in")])
+        r = client_for(rt).post("/v1/admin/test/hook", json=EVENT, headers=ADMIN)
+        report = r.get_json()
+        assert r.status_code == 200 and hook.requests == []
+        assert (report["valid"], report["routed"], report["sent"]) == (True, True, False)
+        assert report["reason"] == "it would be routed here"
+        assert report["note"] == "dry run: nothing was sent; each request was answered locally with 200 {}"
+        assert report["mapped"] == report["event"] and report["event"]["receivedAt"].endswith("Z")
+        (req,) = report["requests"]
+        body = json.dumps(report["event"], separators=(",", ":"), ensure_ascii=False)
+        assert (req["method"], req["url"], req["body"]) == ("POST", hook.base_url + "/in", body)
+        assert req["headers"]["Content-Type"] == "application/json"
+        assert req["headers"]["X-Api-Key"] == "[redacted]"
+        assert req["headers"]["X-Signature"] == hmac.new(b"hook-secret-1234", body.encode(), hashlib.sha1).hexdigest()
+        assert "response" not in req and "outcome" not in report
+        assert "hook-secret-1234" not in r.get_data(as_text=True) and "header-key-5678" not in r.get_data(as_text=True)
+
+
+def test_send_true_sends_once_and_returns_the_vendors_answer(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, {"error": "unknown list"}, headers={"X-Request-Id": "r-1"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        report = client_for(rt).post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN).get_json()
+        assert len(hook.requests) == 1 and hook.requests[0].json()["messageId"] == "m1"
+        assert "send" not in hook.requests[0].json()
+        assert report["sent"] is True
+        assert report["outcome"] == {"status": "rejected", "reason": "webhook answered 422", "http_status": 422}
+        (req,) = report["requests"]
+        assert req["response"]["status"] == 422
+        assert req["response"]["body"] == '{"error": "unknown list"}'
+        assert req["response"]["headers"]["X-Request-Id"] == "r-1"
+        assert rt.queue.depth("hook") == {"buffered": 0, "retrying": 0, "inflight_batches": 0, "dead_letters": 0}
+
+
+def test_the_tester_says_why_an_event_would_not_be_routed(make_runtime, client_for):
+    rt = make_runtime(destinations=[
+        webhook_destination("http://127.0.0.1:9/a", name="sub", subscribe=["identify"]),
+        webhook_destination("http://127.0.0.1:9/b", name="filtered", events={"except": ["Order Completed"]}),
+        webhook_destination("http://127.0.0.1:9/c", name="off", enabled=False),
+        webhook_destination("http://127.0.0.1:9/d", name="named"),
+    ])
+    client = client_for(rt)
+
+    def reason(name, event=EVENT):
+        report = client.post(f"/v1/admin/test/{name}", json=event, headers=ADMIN).get_json()
+        assert report["routed"] is False
+        return report["reason"]
+
+    assert reason("sub") == "not routed here: not subscribed to track (subscribe: identify)"
+    assert reason("filtered") == "not routed here: events.except lists 'Order Completed'"
+    assert reason("off") == "not routed here: the destination is disabled (enabled: false)"
+    assert reason("named", {**EVENT, "integrations": {"All": True, "named": False}}) == \
+        "not routed here: integrations['named'] is false"
+    assert reason("named", {**EVENT, "integrations": {"All": False}}) == "not routed here: integrations.All is false"
+    report = client.post("/v1/admin/test/sub", json={**EVENT, "send": True}, headers=ADMIN).get_json()
+    assert report["sent"] is False and report["note"] == "not sent: the router would not route this event here"
+
+
+def test_the_tester_knows_what_ingest_would_drop(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/a")])
+    client = client_for(rt)
+    client.post("/v1/track", json={"writeKey": WRITE_KEY, **EVENT})
+    report = client.post("/v1/admin/test/hook", json=EVENT, headers=ADMIN).get_json()
+    assert report["reason"] == "not routed here: messageId 'm1' was already received from website: ingest would drop it as a duplicate"
+
+
+def test_an_invalid_event_gets_the_errors_ingest_would_give(make_runtime, client_for):
+    client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/a")]))
+    r = client.post("/v1/admin/test/hook", json={"type": "track", "userId": "u"}, headers=ADMIN)
+    assert r.status_code == 400
+    assert r.get_json() == {"destination": "hook", "type": "webhook", "valid": False,
+                            "errors": [{"path": "event", "message": "a track call needs an event name"}]}
+    assert client.post("/v1/admin/test/hook", data="[1]", headers={**ADMIN, "Content-Type": "application/json"}).status_code == 400
+    assert client.post("/v1/admin/test/hook", json={**EVENT, "send": "yes"}, headers=ADMIN).status_code == 400
+    assert client.post("/v1/admin/test/nope", json=EVENT, headers=ADMIN).status_code == 404
+    assert client.post("/v1/admin/test/hook", json=EVENT).status_code == 401
+
+
+def test_a_mapping_rejection_is_shown_without_any_request(make_runtime, client_for):
+    rt = make_runtime(destinations=[{"name": "ext", "type": "extole", "settings": {"api_key": "k-secret-4321", "base_url": "http://127.0.0.1:9"}}])
+    event = {"type": "track", "anonymousId": "a", "event": "Order Completed", "messageId": "m1"}
+    report = client_for(rt).post("/v1/admin/test/ext", json=event, headers=ADMIN).get_json()
+    assert report["routed"] is True and report["mapped"] is None and report["requests"] == []
+    assert report["outcome"]["status"] == "rejected" and report["outcome"]["reason"]
+
+
+def test_form_encoded_secrets_are_redacted_from_the_request(make_runtime, client_for):
+    settings = {"user_id": USER_ID, "user_api_key": API_KEY, "account_id": ACCOUNT_ID,
+                "campaigns_to_include": "898989889", "base_url": "http://127.0.0.1:9"}
+    rt = make_runtime(destinations=[{"name": "sticky", "type": "stickystreet", "settings": settings}])
+    identify = {"type": "identify", "userId": "u1", "traits": {"email": "a@example.com", "firstName": "Ann"}, "messageId": "m1"}
+    r = client_for(rt).post("/v1/admin/test/sticky", json=identify, headers=ADMIN)
+    report = r.get_json()
+    assert report["requests"], report
+    form = urllib.parse.parse_qs(report["requests"][0]["body"])
+    assert form["user_api_key"] == ["[redacted]"] and form["user_id"] == [USER_ID]
+    assert API_KEY not in r.get_data(as_text=True)
+
+
+def test_eventrouter_test_prints_the_report_and_exits_by_its_verdict(redis_url, tmp_path):
+    with FakeServer() as hook:
+        cfg = base_config(redis_url=redis_url, destinations=[webhook_destination(hook.base_url),
+                                                             webhook_destination(hook.base_url, name="ids", subscribe=["identify"])])
+        (tmp_path / "er.yaml").write_text(yaml.safe_dump(cfg))
+        (tmp_path / "event.json").write_text(json.dumps(EVENT))
+        (tmp_path / "bad.json").write_text("{not json")
+        runner = CliRunner()
+        env = {"EVENTROUTER_CONFIG": str(tmp_path / "er.yaml"), "REDIS_URL": redis_url}
+        ok = runner.invoke(main, ["test", "hook", str(tmp_path / "event.json")], env=env)
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.output)["requests"][0]["method"] == "POST" and hook.requests == []
+        sent = runner.invoke(main, ["test", "hook", str(tmp_path / "event.json"), "--send"], env=env)
+        assert sent.exit_code == 0 and json.loads(sent.output)["outcome"]["status"] == "delivered"
+        assert len(hook.requests) == 1
+        no = runner.invoke(main, ["test", "ids", str(tmp_path / "event.json")], env=env)
+        assert no.exit_code == 1 and json.loads(no.output)["routed"] is False
+        bad = runner.invoke(main, ["test", "hook", str(tmp_path / "bad.json")], env=env)
+        assert bad.exit_code == 2 and "is not valid JSON" in bad.output
