@@ -19,6 +19,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, secret_values
 from router.errors import ConfigError
+from router.queue import Breaker
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -91,6 +92,18 @@ class EventFilterSchema(Schema):
     rename = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
+class BreakerSchema(Schema):
+    """The destination's circuit breaker (router/queue.py): stops claiming batches for a vendor
+    that does not answer, so it holds at most one worker (the probe)."""
+
+    class Meta:
+        unknown = RAISE
+
+    failures = fields.Integer(load_default=Breaker.failures, validate=validate.Range(min=1, max=1000))
+    pause = Duration(load_default=Breaker.pause, validate=validate.Range(min=0.1, max=86400))
+    max_pause = Duration(load_default=Breaker.max_pause, validate=validate.Range(min=0.1, max=86400))
+
+
 class DestinationSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -106,6 +119,7 @@ class DestinationSchema(Schema):
     rate_limits = fields.Dict(keys=fields.String(), values=Rate(), load_default=dict)
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
+    breaker = fields.Nested(BreakerSchema, load_default=lambda: BreakerSchema().load({}))
 
     @validates_schema(skip_on_field_errors=True)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -190,6 +204,7 @@ class DestinationConfig:
     concurrency: int
     retry_window: float
     plugin: type[Destination]
+    breaker: Breaker = Breaker()
 
     @property
     def secrets(self) -> list[str]:
@@ -342,6 +357,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 concurrency=d["concurrency"],
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,
+                breaker=Breaker(d["breaker"]["failures"], d["breaker"]["pause"], max(d["breaker"]["pause"], d["breaker"]["max_pause"])),
             )
         )
     data_dir = Path(os.path.expanduser(data["data_dir"]))

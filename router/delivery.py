@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
-from router.queue import Settlement, now_ms
+from router.queue import Settlement, Verdict, now_ms
 from router.redact import Redactor
 from router.regulations import track_regulations
 from router.routing import renamed
@@ -40,6 +41,24 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
     return delay * random.uniform(0.5, 1.0)
+
+
+def bounded(delay: float | None, ceiling: float) -> float | None:
+    """A vendor's (or a plugin's) retry delay made safe for arithmetic: None when absent or NaN,
+    else between 0 and ``ceiling`` seconds (inf, 1e308 and negatives included)."""
+    if delay is None or math.isnan(delay):
+        return None
+    return min(max(0.0, float(delay)), ceiling)
+
+
+def verdict(outcomes: list[Outcome]) -> Verdict:
+    """What a sent batch tells the circuit breaker: no answer (timeout, no connection, the plugin
+    failed as a whole) wins over an answer; our own throttling and held-back events tell nothing."""
+    if any(o.status is OutcomeStatus.RETRY and o.counts_as_attempt and o.http_status is None for o in outcomes):
+        return Verdict.NO_ANSWER
+    if any(o.http_status is not None or o.status is OutcomeStatus.DELIVERED for o in outcomes):
+        return Verdict.ANSWERED
+    return Verdict.UNKNOWN
 
 
 def jsonable(value: Any) -> Any:
@@ -98,12 +117,25 @@ class Drainer:
                     claimed = self.rt.queue.claim(self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency)
                     self.rt.wake([(self.dest, claimed.spawn)])
                     if not claimed.items:
+                        # an open breaker: no drain job for this destination until it half-opens
+                        park_until = claimed.open_until
                         break
                     keeper.batch_id = batch_id
-                    settlement, pause = self.process(claimed.items)
-                    if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"]):
+                    try:
+                        settlement, pause = self.process(claimed.items)
+                        settled = self.rt.queue.settle(
+                            self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
+                        )
+                    except Exception as exc:
+                        # a plugin bug or a vendor answer we could not handle: the batch is
+                        # retried now rather than after its lease, and this destination pauses
+                        self.recover(batch_id, claimed.items, exc)
+                        park_until = now_ms() + int(self.delivery["retry_base"] * 1000)
+                        break
+                    finally:
+                        keeper.batch_id = ""
+                    if settled:
                         track_regulations(self.rt, self.dest, settlement.regulations)
-                    keeper.batch_id = ""
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
                     if pause:
@@ -116,6 +148,26 @@ class Drainer:
         finally:
             self.rt.wake([(self.dest, self.rt.queue.release(self.dest, self.token, park_until))])
         return totals
+
+    def recover(self, batch_id: str, items: list[bytes], exc: Exception) -> None:
+        """After process/settle raised: schedule the batch's events for a retry (an attempt each,
+        so a batch that always crashes ends as dead letters), or failing that give it back as is."""
+        log.error("drain of %s failed (%s: %s); its %d events are retried",
+                  self.dest, type(exc).__name__, self.redact.text(str(exc)), len(items))
+        failed = Outcome(OutcomeStatus.RETRY, f"delivery failed: {type(exc).__name__}")
+        try:
+            settlement = Settlement()
+            now = now_ms()
+            for raw in items:
+                self.schedule_retry(json.loads(raw), failed, None, now, settlement)
+            if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
+                return
+        except Exception as again:
+            log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
+        try:
+            self.rt.queue.give_back(self.dest, batch_id)
+        except Exception as last:  # Redis away: the lease returns the batch when it lapses
+            log.error("could not give back the batch of %s (%s)", self.dest, type(last).__name__)
 
     def process(self, items: list[bytes]) -> tuple[Settlement, float]:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
@@ -137,8 +189,10 @@ class Drainer:
                 log.exception("mapper of %s failed", self.dest)
                 outcomes[i] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         if prepared:
-            for (i, _), outcome in zip(prepared, self.send([p for _, p in prepared])):
+            sent = self.send([p for _, p in prepared])
+            for (i, _), outcome in zip(prepared, sent):
                 outcomes[i] = outcome
+            settlement.verdict = verdict(sent)
         payloads = {i: p.payload for i, p in prepared}
         pause = 0.0
         now = now_ms()
@@ -152,7 +206,7 @@ class Drainer:
                 settlement.count("skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
-                pause = max(pause, outcome.retry_after or self.delivery["retry_base"])
+                pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
             elif outcome.status is OutcomeStatus.RETRY:
                 self.schedule_retry(env, outcome, payloads.get(i), now, settlement)
             else:
@@ -186,9 +240,11 @@ class Drainer:
             s.dead.append(self.dead_letter(env, failed, payload, now))
             s.count("rejected")
             return
-        delay = outcome.retry_after
+        delay = bounded(outcome.retry_after, self.dc.retry_window)
         if delay is None:
             delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
+        # the next attempt falls inside the retry window (its last moment at the latest)
+        delay = min(delay, (first + self.dc.retry_window * 1000 - now) / 1000)
         env = dict(env, a=attempts, f=first, l=self.redact.text(outcome.reason))
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")

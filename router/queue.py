@@ -9,6 +9,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:retry:d        zset    envelope -> due time (ms)
     ns:dead:d         stream  dead letters (field ``d``: JSON), trimmed by age
     ns:stats:d        hash    delivered / retried / rejected / skipped / forgotten counters
+    ns:breaker:d      hash    the circuit breaker: fails / until / probe (see CLAIM)
     ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes),
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
 
@@ -21,6 +22,7 @@ come first so scripts can read them without decoding.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import time
@@ -90,24 +92,41 @@ end
 return ''
 """
 
+# The circuit breaker of a destination, ns:breaker:d (hash), shared by every worker:
+#   fails  consecutive batches the vendor did not answer (timeout, refused/reset connection)
+#   until  ms: while now < until the breaker is open and no batch is claimed; after it,
+#          half-open: one drainer (``probe``) claims batches until a settle closes or reopens it
+#   probe  the drain token of the half-open probe
+# Closed = the key is absent (or only ``fails`` below the threshold).
 CLAIM = """
 local ns, d, tok, now, lease, n, bid, conc, pickup =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local buf, dk = ns .. ':buf:' .. d, ns .. ':drainers:' .. d
 redis.call('ZADD', dk, now + lease, tok)
+-- breaker: open -> nothing, and the caller parks its token until it half-opens;
+-- half-open -> only the probe drainer claims, and it spawns no other
+local bk = ns .. ':breaker:' .. d
+local opened = tonumber(redis.call('HGET', bk, 'until') or '0')
+if opened > now then return {{}, '', opened} end
+if opened > 0 then
+  local probe = redis.call('HGET', bk, 'probe')
+  local alive = probe and probe ~= tok and tonumber(redis.call('ZSCORE', dk, probe) or '0') > now
+  if alive then return {{}, '', 0} end
+  redis.call('HSET', bk, 'probe', tok)
+end
 local items = redis.call('LPOP', buf, n)
-if not items then return {{}, ''} end
+if not items then return {{}, '', 0} end
 redis.call('RPUSH', ns .. ':batch:' .. d .. ':' .. bid, unpack(items))
 redis.call('ZADD', ns .. ':inflight:' .. d, now + lease, bid)
 local spawn = ''
-if redis.call('LLEN', buf) >= n then
+if opened == 0 and redis.call('LLEN', buf) >= n then
   redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
   if redis.call('ZCARD', dk) < conc then
     spawn = tostring(redis.call('INCR', ns .. ':seq'))
     redis.call('ZADD', dk, now + pickup, spawn)
   end
 end
-return {items, spawn}
+return {items, spawn, 0}
 """
 
 EXTEND = """
@@ -119,9 +138,26 @@ return 1
 
 SETTLE = """
 local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- breaker: what this batch said about the vendor, applied even when the lease was lost.
+-- 'ok' (it answered) closes; 'fail' (no answer) counts, and from ``threshold`` consecutive
+-- ones opens for pause * 2^(fails - threshold), at most maxpause; '' tells nothing
+local now, verdict, threshold, pause, maxpause =
+  tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local bk = ns .. ':breaker:' .. d
+if verdict == 'ok' then
+  redis.call('DEL', bk)
+elseif verdict == 'fail' then
+  local fails = redis.call('HINCRBY', bk, 'fails', 1)
+  if fails >= threshold then
+    local wait = math.min(maxpause, pause * 2 ^ math.min(fails - threshold, 30))
+    redis.call('HSET', bk, 'until', now + wait)
+    redis.call('HDEL', bk, 'probe')
+  end
+  redis.call('PEXPIRE', bk, maxpause + 86400000)
+end
 if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
-local i = 5
+local i = 10
 local nretry = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
 local nfront = tonumber(ARGV[i]); i = i + 1
@@ -149,6 +185,18 @@ if redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 t
   return t
 end
 return ''
+"""
+
+# Give a claimed batch back at once (its drain job could not settle it): the envelopes go
+# to the head of the buffer as they were, no attempt used. The lease no longer needs to lapse.
+RETURN = """
+local ns, d, bid = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
+local bk = ns .. ':batch:' .. d .. ':' .. bid
+local items = redis.call('LRANGE', bk, 0, -1)
+for k = #items, 1, -1 do redis.call('LPUSH', ns .. ':buf:' .. d, items[k]) end
+redis.call('DEL', bk)
+return #items
 """
 
 TICK = """
@@ -245,6 +293,26 @@ class Claimed:
     batch_id: str
     items: list[bytes]
     spawn: str = ""
+    #: ms: the destination's circuit breaker is open until then (nothing was claimed)
+    open_until: int = 0
+
+
+class Verdict(str, enum.Enum):
+    """What a batch told the circuit breaker about the vendor."""
+
+    ANSWERED = "ok"
+    NO_ANSWER = "fail"
+    UNKNOWN = ""
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A destination's circuit breaker: open after ``failures`` batches in a row got no answer,
+    for ``pause`` seconds (doubling each time the probe fails, at most ``max_pause``)."""
+
+    failures: int = 1
+    pause: float = 5.0
+    max_pause: float = 120.0
 
 
 @dataclass
@@ -257,6 +325,8 @@ class Settlement:
     counts: dict[str, int] = field(default_factory=dict)
     #: (regulation id, outcome) of the GDPR deletes in the batch
     regulations: list[tuple[str, Any]] = field(default_factory=list)
+    #: what the batch told the circuit breaker
+    verdict: Verdict = Verdict.UNKNOWN
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -283,6 +353,9 @@ class Keys:
 
     def drainers(self, d: str) -> str:
         return f"{self.ns}:drainers:{d}"
+
+    def breaker(self, d: str) -> str:
+        return f"{self.ns}:breaker:{d}"
 
     @property
     def rejected(self) -> str:
@@ -327,6 +400,7 @@ class DeliveryQueue:
         self._extend = client.register_script(EXTEND)
         self._settle = client.register_script(SETTLE)
         self._release = client.register_script(RELEASE)
+        self._return = client.register_script(RETURN)
         self._tick = client.register_script(TICK)
         self._purge = client.register_script(PURGE)
 
@@ -352,23 +426,31 @@ class DeliveryQueue:
 
     # drain ----------------------------------------------------------------
     def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int) -> Claimed:
-        items, spawn = self._claim(
+        """Lease up to ``size`` envelopes; nothing while the destination's breaker is open."""
+        items, spawn, open_until = self._claim(
             args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
         )
-        return Claimed(batch_id, list(items), spawn.decode() if isinstance(spawn, bytes) else spawn)
+        return Claimed(batch_id, list(items), spawn.decode() if isinstance(spawn, bytes) else spawn, int(open_until))
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
 
-    def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float) -> bool:
-        """Apply one batch's outcomes; False when the lease had expired and the batch was already returned."""
-        args: list[Any] = [self.ns, dest, batch_id, now_ms() - int(dead_letter_ttl * 1000), len(s.retry)]
+    def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float, breaker: Breaker = Breaker()) -> bool:
+        """Apply one batch's outcomes (and its verdict to the breaker); False when the lease had
+        expired and the batch was already returned."""
+        now = now_ms()
+        args: list[Any] = [self.ns, dest, batch_id, now - int(dead_letter_ttl * 1000), now, Verdict(s.verdict).value,
+                           breaker.failures, int(breaker.pause * 1000), int(breaker.max_pause * 1000), len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
         args += [len(s.front), *s.front, len(s.dead), *s.dead]
         for name, n in s.counts.items():
             args += [name, n]
         return bool(self._settle(args=args))
+
+    def give_back(self, dest: str, batch_id: str) -> int:
+        """Return a claimed batch to the head of the buffer now; the number of envelopes (0: already gone)."""
+        return int(self._return(args=[self.ns, dest, batch_id]))
 
     def release(self, dest: str, token: str, park_until_ms: int = 0) -> str:
         tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms])
@@ -419,8 +501,10 @@ class DeliveryQueue:
         pipe.zcard(self.keys.inflight(dest))
         pipe.xlen(self.keys.dead(dest))
         pipe.hgetall(self.keys.stats(dest))
-        buffered, retrying, inflight, dead, stats = pipe.execute()
-        out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead}
+        pipe.hget(self.keys.breaker(dest), "until")
+        buffered, retrying, inflight, dead, stats, opened = pipe.execute()
+        out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead,
+               "breaker_open_until": int(opened or 0)}
         out.update({k.decode(): int(v) for k, v in stats.items()})
         return out
 
