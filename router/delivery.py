@@ -30,6 +30,9 @@ from router.runtime import Runtime
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
+#: a drain job that has run this long gives its worker up, after the batch in hand, as soon
+#: as another destination's drain job waits for one (drain_budget is the limit otherwise)
+FAIR_SLICE = 1.0
 
 
 def drain_job(dest: str, token: str) -> dict[str, int]:
@@ -105,16 +108,21 @@ class Drainer:
         self.plugin = rt.build(dest)
         self.redact = Redactor(self.dc.secrets)
         self.delivery = rt.config.delivery
+        self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         park_until = 0
-        deadline = time.monotonic() + self.delivery["drain_budget"]
+        started = time.monotonic()
+        deadline = started + self.delivery["drain_budget"]
+        yielded = False
         try:
             with LeaseKeeper(self.rt, self.dest, self.token) as keeper:
                 while time.monotonic() < deadline:
                     batch_id = uuid.uuid4().hex[:16]
-                    claimed = self.rt.queue.claim(self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency)
+                    claimed = self.rt.queue.claim(
+                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others
+                    )
                     self.rt.wake([(self.dest, claimed.spawn)])
                     if not claimed.items:
                         # an open breaker: no drain job for this destination until it half-opens
@@ -145,8 +153,12 @@ class Drainer:
                         else:
                             park_until = now_ms() + int(pause * 1000)
                             break
+                    if claimed.others_waiting and time.monotonic() - started >= FAIR_SLICE:
+                        yielded = True
+                        break
         finally:
-            self.rt.wake([(self.dest, self.rt.queue.release(self.dest, self.token, park_until))])
+            successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded)
+            self.rt.wake([(self.dest, successor)])
         return totals
 
     def recover(self, batch_id: str, items: list[bytes], exc: Exception) -> None:

@@ -107,15 +107,15 @@ redis.call('ZADD', dk, now + lease, tok)
 -- half-open -> only the probe drainer claims, and it spawns no other
 local bk = ns .. ':breaker:' .. d
 local opened = tonumber(redis.call('HGET', bk, 'until') or '0')
-if opened > now then return {{}, '', opened} end
+if opened > now then return {{}, '', opened, 0} end
 if opened > 0 then
   local probe = redis.call('HGET', bk, 'probe')
   local alive = probe and probe ~= tok and tonumber(redis.call('ZSCORE', dk, probe) or '0') > now
-  if alive then return {{}, '', 0} end
+  if alive then return {{}, '', 0, 0} end
   redis.call('HSET', bk, 'probe', tok)
 end
 local items = redis.call('LPOP', buf, n)
-if not items then return {{}, '', 0} end
+if not items then return {{}, '', 0, 0} end
 redis.call('RPUSH', ns .. ':batch:' .. d .. ':' .. bid, unpack(items))
 redis.call('ZADD', ns .. ':inflight:' .. d, now + lease, bid)
 local spawn = ''
@@ -126,7 +126,12 @@ if opened == 0 and redis.call('LLEN', buf) >= n then
     redis.call('ZADD', dk, now + pickup, spawn)
   end
 end
-return {items, spawn, 0}
+-- fairness: does a drain job of another destination wait for a worker? (ARGV[10..]: their RQ queue lists)
+local others = 0
+for k = 10, #ARGV do
+  if redis.call('LLEN', ARGV[k]) > 0 then others = 1; break end
+end
+return {items, spawn, 0, others}
 """
 
 EXTEND = """
@@ -173,13 +178,17 @@ end
 return 1
 """
 
+# ``wake`` '0': the drainer yielded its worker to another destination's waiting job, so it
+# hands out no successor (which RQ's queue order could pick first); a remaining drainer's
+# claim, the next ingest or the scheduler's tick wakes the destination again.
 RELEASE = """
-local ns, d, tok, now, park, pickup = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ns, d, tok, now, park, pickup, wake =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local dk = ns .. ':drainers:' .. d
 if park > now then redis.call('ZADD', dk, park, tok); return '' end
 redis.call('ZREM', dk, tok)
 redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
-if redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 then
+if wake == '1' and redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 then
   local t = tostring(redis.call('INCR', ns .. ':seq'))
   redis.call('ZADD', dk, now + pickup, t)
   return t
@@ -295,6 +304,8 @@ class Claimed:
     spawn: str = ""
     #: ms: the destination's circuit breaker is open until then (nothing was claimed)
     open_until: int = 0
+    #: a drain job of another destination is waiting for a worker
+    others_waiting: bool = False
 
 
 class Verdict(str, enum.Enum):
@@ -425,12 +436,14 @@ class DeliveryQueue:
         return tok.decode() if isinstance(tok, bytes) else tok
 
     # drain ----------------------------------------------------------------
-    def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int) -> Claimed:
-        """Lease up to ``size`` envelopes; nothing while the destination's breaker is open."""
-        items, spawn, open_until = self._claim(
-            args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
+    def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str] = ()) -> Claimed:
+        """Lease up to ``size`` envelopes; nothing while the destination's breaker is open.
+        ``others``: the RQ queue keys of the other destinations, to tell whether one waits for a worker."""
+        items, spawn, open_until, waiting = self._claim(
+            args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms, *others]
         )
-        return Claimed(batch_id, list(items), spawn.decode() if isinstance(spawn, bytes) else spawn, int(open_until))
+        spawn = spawn.decode() if isinstance(spawn, bytes) else spawn
+        return Claimed(batch_id, list(items), spawn, int(open_until), bool(waiting))
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
@@ -452,8 +465,10 @@ class DeliveryQueue:
         """Return a claimed batch to the head of the buffer now; the number of envelopes (0: already gone)."""
         return int(self._return(args=[self.ns, dest, batch_id]))
 
-    def release(self, dest: str, token: str, park_until_ms: int = 0) -> str:
-        tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms])
+    def release(self, dest: str, token: str, park_until_ms: int = 0, *, successor: bool = True) -> str:
+        """End a drain job: park its token until ``park_until_ms``, or hand out a successor
+        token when events remain (unless ``successor`` is False: it yielded its worker)."""
+        tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms, "1" if successor else "0"])
         return tok.decode() if isinstance(tok, bytes) else tok
 
     # scheduler -------------------------------------------------------------

@@ -60,10 +60,13 @@ class Result:
 
 def measure(tmp: Path, *, timeout: float, rate: float, seconds: float, workers: int = 2,
             hanging_batch_size: int | None = None, recover_within: float = 60.0,
-            delivery: dict[str, Any] | None = None) -> Result:
+            delivery: dict[str, Any] | None = None, backlog: int = 0, hang: bool = True) -> Result:
     """Trickle ``rate`` events/s for ``seconds`` while ``hanging`` hangs, then let it recover
-    and wait (at most ``recover_within`` s) until every event reached both vendors."""
-    good, bad = Vendor(), Vendor(hang=timeout + 1.5)
+    and wait (at most ``recover_within`` s) until every event reached both vendors.
+
+    ``backlog``: events queued for ``hanging`` alone before the trickle starts; with
+    ``hang=False`` that makes it a busy neighbour instead of a hanging one."""
+    good, bad = Vendor(), Vendor(hang=timeout + 1.5 if hang else 0.0)
     with FakeServer(good) as good_srv, FakeServer(bad) as bad_srv:
         hanging: dict[str, Any] = {"name": "hanging", "type": "webhook",
                                    "settings": {"url": bad_srv.base_url, "timeout": timeout}}
@@ -86,6 +89,9 @@ def measure(tmp: Path, *, timeout: float, rate: float, seconds: float, workers: 
             assert "warm-up" in good.received, procs[1].output()
             good.received.clear()
             bad.received.clear()
+            if backlog:
+                rt.enqueue("hanging", [{"type": "track", "userId": f"b{i}", "event": "Backlog", "messageId": f"b-{i}"}
+                                       for i in range(backlog)])
             start = time.monotonic()
             n = 0
             while time.monotonic() - start < seconds and n < rate * seconds:

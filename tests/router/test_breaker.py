@@ -29,7 +29,7 @@ def test_a_vendor_that_does_not_answer_stops_the_destination_until_a_probe_gets_
     state = {"hang": True}
     with FakeServer(lambda req: Reply(200, {}, delay=1.0) if state["hang"] else Reply(200, {})) as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"timeout": 0.3},
-                                                            breaker={"pause": "500ms"})])
+                                                            breaker={"pause": "3s"})])
         queued(rt, 5)
         work(rt)
         assert len(hook.requests) == 1  # one request timed out; the rest of the batch waits
@@ -39,7 +39,7 @@ def test_a_vendor_that_does_not_answer_stops_the_destination_until_a_probe_gets_
         work(rt)
         assert len(hook.requests) == 1  # open: no worker goes near it
         state["hang"] = False
-        time.sleep(0.6)
+        time.sleep((depth["breaker_open_until"] - now_ms()) / 1000 + 0.1)
         deadline = time.monotonic() + 10
         while rt.queue.depth("hook").get("delivered", 0) < 5 and time.monotonic() < deadline:
             work(rt)
@@ -112,3 +112,25 @@ def test_a_batch_given_back_returns_to_the_head_of_the_buffer_in_order(make_runt
     buffered = [json.loads(e)["id"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
     assert buffered == [f"m-{i}" for i in range(5)] and len(claimed.items) == 3
     assert rt.queue.depth("hook")["inflight_batches"] == 0
+
+
+def test_a_busy_drain_job_gives_its_worker_up_when_another_destination_waits_for_one(make_runtime):
+    from router.delivery import FAIR_SLICE, Drainer
+
+    with FakeServer(lambda req: Reply(200, {}, delay=0.02)) as busy, FakeServer() as other:
+        rt = make_runtime(destinations=[webhook_destination(busy.base_url, name="busy", batch_size=5, concurrency=1),
+                                        webhook_destination(other.base_url, name="other")],
+                          delivery={"drain_budget": "60s", "lease": "60s"})
+        token = rt.queue.push("busy", [envelope(track(i), f"m-{i}", now_ms()) for i in range(300)])
+        rt.wake([("other", rt.queue.push("other", [envelope(track(0), "o-0", now_ms())]))])  # its job waits
+        totals = Drainer(rt, "busy", token).run()
+        # it stopped after its slice, not after draining everything (300 x 20 ms) or its budget
+        assert 0 < totals["delivered"] < 300 and FAIR_SLICE < 6
+        depth = rt.queue.depth("busy")
+        assert depth["buffered"] == 300 - totals["delivered"] and depth["inflight_batches"] == 0
+        # and handed out no successor that RQ's queue order could run before the waiting job
+        assert rt.redis.zcard(rt.queue.keys.drainers("busy")) == 0 and len(rt.rq_queue("busy")) == 0
+        deadline = time.monotonic() + 30
+        while rt.queue.depth("busy").get("delivered", 0) < 300 and time.monotonic() < deadline:
+            work(rt)  # the scheduler wakes it again
+        assert rt.queue.depth("busy")["delivered"] == 300 and rt.queue.depth("other")["delivered"] == 1
