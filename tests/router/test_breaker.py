@@ -134,3 +134,20 @@ def test_a_busy_drain_job_gives_its_worker_up_when_another_destination_waits_for
         while rt.queue.depth("busy").get("delivered", 0) < 300 and time.monotonic() < deadline:
             work(rt)  # the scheduler wakes it again
         assert rt.queue.depth("busy")["delivered"] == 300 and rt.queue.depth("other")["delivered"] == 1
+
+
+def test_breaker_settings_are_checked_with_their_key_path():
+    import pytest
+
+    from router.config import parse_config
+    from router.errors import ConfigError
+    from tests.helpers import base_config
+
+    cfg = parse_config(base_config(destinations=[webhook_destination("http://127.0.0.1:9", breaker={"pause": "2s"})]))
+    assert cfg.destinations[0].breaker == Breaker(failures=1, pause=2.0, max_pause=120.0)
+    with pytest.raises(ConfigError) as err:
+        parse_config(base_config(destinations=[webhook_destination("http://127.0.0.1:9", breaker={"pause": "soon", "after": 2})]))
+    assert err.value.errors == {
+        "destinations[0].breaker.pause": "not a duration: 'soon' (use e.g. 30s, 5m, 4h, 7d)",
+        "destinations[0].breaker.after": "unknown key",
+    }
