@@ -5,6 +5,11 @@ delivered / skipped are counted; retry goes to the retry schedule with
 backoff (or back to the head of the buffer when only our own rate limit or a
 failing vendor stopped it, without using up an attempt); rejected and
 expired retries become dead letters with their reason.
+
+Isolation: a batch that got no answer feeds the destination's circuit breaker
+(router/queue.py CLAIM/SETTLE), so a hanging vendor holds at most one worker;
+a drain job that has had its slice yields its worker to another destination's
+waiting job. A crash while handling a batch retries the batch at once.
 """
 from __future__ import annotations
 

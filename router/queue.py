@@ -154,7 +154,7 @@ if verdict == 'ok' then
 elseif verdict == 'fail' then
   local fails = redis.call('HINCRBY', bk, 'fails', 1)
   if fails >= threshold then
-    local wait = math.min(maxpause, pause * 2 ^ math.min(fails - threshold, 30))
+    local wait = math.floor(math.min(maxpause, pause * 2 ^ math.min(fails - threshold, 30)))
     redis.call('HSET', bk, 'until', now + wait)
     redis.call('HDEL', bk, 'probe')
   end
