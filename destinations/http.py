@@ -5,6 +5,7 @@ destination's client, which looks at the response this returns."""
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from typing import Any, Callable, Mapping
 
@@ -15,6 +16,8 @@ from router.errors import RetryableError
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 #: how much of a vendor's answer we keep in outcomes and dead letters
 RESPONSE_EXCERPT = 2000
+#: the longest wait a vendor's Retry-After can ask for; delivery also keeps it inside the retry window
+MAX_RETRY_AFTER = 7 * 86400.0
 
 
 def excerpt(text: str | bytes | None, limit: int = RESPONSE_EXCERPT) -> str:
@@ -29,19 +32,22 @@ def excerpt(text: str | bytes | None, limit: int = RESPONSE_EXCERPT) -> str:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), between 0 and
+    MAX_RETRY_AFTER. None when absent or not a number (``nan``): the usual backoff applies.
+    ``inf``, ``1e308`` or a date years ahead mean "much later", not a crash."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 class HttpClient:

@@ -21,6 +21,7 @@ from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
+from router.queue import Breaker
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -74,6 +75,40 @@ class Duration(fields.Field):
             raise ValidationError(str(exc)) from exc
 
 
+class BreakerField(fields.Field):
+    """``breaker: {failures: 1, pause: 5s, max_pause: 2m}``: the destination's circuit breaker
+    (router/queue.py), which stops claiming batches for a vendor that does not answer."""
+
+    LIMITS = {"failures": (1, 1000), "pause": (0.1, 86400.0), "max_pause": (0.1, 86400.0)}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Breaker:
+        if not isinstance(value, Mapping):
+            raise ValidationError("a mapping with failures, pause and max_pause")
+        errors: dict[str, list[str]] = {k: ["unknown key"] for k in value if k not in self.LIMITS}
+        got: dict[str, float] = {}
+        for key, (low, high) in self.LIMITS.items():
+            if key not in value:
+                continue
+            raw = value[key]
+            try:
+                if key == "failures":
+                    if isinstance(raw, bool) or not isinstance(raw, int):
+                        raise ValueError(f"not a whole number: {raw!r}")
+                    number = float(raw)
+                else:
+                    number = parse_duration(raw)
+            except ValueError as exc:
+                errors[key] = [str(exc)]
+                continue
+            if not low <= number <= high:
+                errors[key] = [f"must be between {low:g} and {high:g}"]
+            got[key] = number
+        if errors:
+            raise ValidationError(errors)
+        pause = got.get("pause", Breaker.pause)
+        return Breaker(int(got.get("failures", Breaker.failures)), pause, max(pause, got.get("max_pause", Breaker.max_pause)))
+
+
 class Rate(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> RateLimit:
         try:
@@ -109,6 +144,7 @@ class DestinationSchema(StrictSchema):
     rate_limits = fields.Dict(keys=fields.String(), values=Rate(), load_default=dict)
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
+    breaker = BreakerField(load_default=Breaker())
 
     @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -214,6 +250,7 @@ class DestinationConfig:
     concurrency: int
     retry_window: float
     plugin: type[Destination]
+    breaker: Breaker = Breaker()
 
     @property
     def secrets(self) -> list[str]:
@@ -387,6 +424,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 concurrency=d["concurrency"],
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,
+                breaker=d["breaker"],
             )
         )
     # relative to the config file, so that every command finds the same data whatever its working directory

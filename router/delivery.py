@@ -5,6 +5,11 @@ delivered / skipped are counted; retry goes to the retry schedule with
 backoff (or back to the head of the buffer when only our own rate limit or a
 failing vendor stopped it, without using up an attempt); rejected and
 expired retries become dead letters with their reason.
+
+Isolation: a batch that got no answer feeds the destination's circuit breaker
+(router/queue.py CLAIM/SETTLE), so a hanging vendor holds at most one worker;
+a drain job that has had its slice yields its worker to another destination's
+waiting job. A crash while handling a batch retries the batch at once.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import dataclasses
 import enum
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -22,7 +28,7 @@ from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
 from router.logs import DeliveryLog, health
-from router.queue import Settlement, now_ms
+from router.queue import Settlement, Verdict, now_ms
 from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
@@ -31,6 +37,9 @@ from router.trace import attempt_entry
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
+#: a drain job that has run this long gives its worker up, after the batch in hand, as soon
+#: as another destination's drain job waits for one (drain_budget is the limit otherwise)
+FAIR_SLICE = 1.0
 
 
 def drain_job(dest: str, token: str) -> dict[str, int]:
@@ -42,6 +51,24 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
     return delay * random.uniform(0.5, 1.0)
+
+
+def bounded(delay: float | None, ceiling: float) -> float | None:
+    """A vendor's (or a plugin's) retry delay made safe for arithmetic: None when absent or NaN,
+    else between 0 and ``ceiling`` seconds (inf, 1e308 and negatives included)."""
+    if delay is None or math.isnan(delay):
+        return None
+    return min(max(0.0, float(delay)), ceiling)
+
+
+def verdict(outcomes: list[Outcome]) -> Verdict:
+    """What a sent batch tells the circuit breaker: no answer (timeout, no connection, the plugin
+    failed as a whole) wins over an answer; our own throttling and held-back events tell nothing."""
+    if any(o.status is OutcomeStatus.RETRY and o.counts_as_attempt and o.http_status is None for o in outcomes):
+        return Verdict.NO_ANSWER
+    if any(o.http_status is not None or o.status is OutcomeStatus.DELIVERED for o in outcomes):
+        return Verdict.ANSWERED
+    return Verdict.UNKNOWN
 
 
 def jsonable(value: Any) -> Any:
@@ -88,27 +115,44 @@ class Drainer:
         self.plugin = rt.build(dest)
         self.redact = rt.redactor  # every configured secret, not only this destination's
         self.delivery = rt.config.delivery
-        self.log = DeliveryLog(dest, self.redact)  # observe: dead-letter and failing/recovered lines
+        self.log = DeliveryLog(dest, self.redact)  # dead-letter and failing/recovered lines
+        self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         park_until = 0
-        deadline = time.monotonic() + self.delivery["drain_budget"]
+        started = time.monotonic()
+        deadline = started + self.delivery["drain_budget"]
+        yielded = False
         try:
             with LeaseKeeper(self.rt, self.dest, self.token) as keeper:
                 while time.monotonic() < deadline:
                     batch_id = uuid.uuid4().hex[:16]
-                    claimed = self.rt.queue.claim(self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency)
+                    claimed = self.rt.queue.claim(
+                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others
+                    )
                     self.rt.wake([(self.dest, claimed.spawn)])
                     if not claimed.items:
+                        # an open breaker: no drain job for this destination until it half-opens
+                        park_until = claimed.open_until
                         break
                     keeper.batch_id = batch_id
-                    settlement, pause = self.process(claimed.items)
-                    settled = self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"])
+                    try:
+                        settlement, pause = self.process(claimed.items)
+                        settled = self.rt.queue.settle(
+                            self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
+                        )
+                    except Exception as exc:
+                        # a plugin bug or a vendor answer we could not handle: the batch is
+                        # retried now rather than after its lease, and this destination pauses
+                        self.recover(batch_id, claimed.items, exc)
+                        park_until = now_ms() + int(self.delivery["retry_base"] * 1000)
+                        break
+                    finally:
+                        keeper.batch_id = ""
                     if settled:
                         track_regulations(self.rt, self.dest, settlement.regulations)
-                    self.log.flush(settled, settlement.health_change)  # observe
-                    keeper.batch_id = ""
+                    self.log.flush(settled, settlement.health_change)
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
                     if pause:
@@ -118,9 +162,33 @@ class Drainer:
                         else:
                             park_until = now_ms() + int(pause * 1000)
                             break
+                    if claimed.others_waiting and time.monotonic() - started >= FAIR_SLICE:
+                        yielded = True
+                        break
         finally:
-            self.rt.wake([(self.dest, self.rt.queue.release(self.dest, self.token, park_until))])
+            successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded)
+            self.rt.wake([(self.dest, successor)])
         return totals
+
+    def recover(self, batch_id: str, items: list[bytes], exc: Exception) -> None:
+        """After process/settle raised: schedule the batch's events for a retry (an attempt each,
+        so a batch that always crashes ends as dead letters), or failing that give it back as is."""
+        log.error("drain of %s failed (%s: %s); its %d events are retried",
+                  self.dest, type(exc).__name__, self.redact.text(str(exc)), len(items))
+        failed = Outcome(OutcomeStatus.RETRY, f"delivery failed: {type(exc).__name__}")
+        try:
+            settlement = Settlement()
+            now = now_ms()
+            for raw in items:
+                self.schedule_retry(json.loads(raw), failed, None, now, settlement)
+            if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
+                return
+        except Exception as again:
+            log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
+        try:
+            self.rt.queue.give_back(self.dest, batch_id)
+        except Exception as last:  # Redis away: the lease returns the batch when it lapses
+            log.error("could not give back the batch of %s (%s)", self.dest, type(last).__name__)
 
     def process(self, items: list[bytes]) -> tuple[Settlement, float]:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
@@ -142,8 +210,10 @@ class Drainer:
                 log.exception("mapper of %s failed", self.dest)
                 outcomes[i] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         if prepared:
-            for (i, _), outcome in zip(prepared, self.send([p for _, p in prepared])):
+            sent = self.send([p for _, p in prepared])
+            for (i, _), outcome in zip(prepared, sent):
                 outcomes[i] = outcome
+            settlement.verdict = verdict(sent)
         payloads = {i: p.payload for i, p in prepared}
         pause = 0.0
         now = now_ms()
@@ -161,7 +231,7 @@ class Drainer:
                 settlement.count("skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
-                pause = max(pause, outcome.retry_after or self.delivery["retry_base"])
+                pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
             elif outcome.status is OutcomeStatus.RETRY:
                 self.schedule_retry(env, outcome, payloads.get(i), now, settlement)
             else:
@@ -211,9 +281,11 @@ class Drainer:
             s.count("rejected")
             s.count("gave_up")
             return
-        delay = outcome.retry_after
+        delay = bounded(outcome.retry_after, self.dc.retry_window)
         if delay is None:
             delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
+        # the next attempt falls inside the retry window (its last moment at the latest)
+        delay = min(delay, (first + self.dc.retry_window * 1000 - now) / 1000)
         env = dict(env, a=attempts, f=first, l=self.redact.text(outcome.reason))
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")

@@ -9,6 +9,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:retry:d        zset    envelope -> due time (ms)
     ns:dead:d         stream  dead letters (field ``d``: JSON), trimmed by age
     ns:stats:d        hash    delivered / retried / rejected / skipped / forgotten counters
+    ns:breaker:d      hash    the circuit breaker: fails / until / probe (see CLAIM)
     ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes),
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
@@ -24,6 +25,7 @@ come first so scripts can read them without decoding.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import time
@@ -120,24 +122,46 @@ end
 return ''
 """
 
+# The circuit breaker of a destination, ns:breaker:d (hash), shared by every worker:
+#   fails  consecutive batches the vendor did not answer (timeout, refused/reset connection)
+#   until  ms: while now < until the breaker is open and no batch is claimed; after it,
+#          half-open: one drainer (``probe``) claims batches until a settle closes or reopens it
+#   probe  the drain token of the half-open probe
+# Closed = the key is absent (or only ``fails`` below the threshold).
 CLAIM = """
 local ns, d, tok, now, lease, n, bid, conc, pickup =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local buf, dk = ns .. ':buf:' .. d, ns .. ':drainers:' .. d
 redis.call('ZADD', dk, now + lease, tok)
+-- breaker: open -> nothing, and the caller parks its token until it half-opens;
+-- half-open -> only the probe drainer claims, and it spawns no other
+local bk = ns .. ':breaker:' .. d
+local opened = tonumber(redis.call('HGET', bk, 'until') or '0')
+if opened > now then return {{}, '', opened, 0} end
+if opened > 0 then
+  local probe = redis.call('HGET', bk, 'probe')
+  local alive = probe and probe ~= tok and tonumber(redis.call('ZSCORE', dk, probe) or '0') > now
+  if alive then return {{}, '', 0, 0} end
+  redis.call('HSET', bk, 'probe', tok)
+end
 local items = redis.call('LPOP', buf, n)
-if not items then return {{}, ''} end
+if not items then return {{}, '', 0, 0} end
 redis.call('RPUSH', ns .. ':batch:' .. d .. ':' .. bid, unpack(items))
 redis.call('ZADD', ns .. ':inflight:' .. d, now + lease, bid)
 local spawn = ''
-if redis.call('LLEN', buf) >= n then
+if opened == 0 and redis.call('LLEN', buf) >= n then
   redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
   if redis.call('ZCARD', dk) < conc then
     spawn = tostring(redis.call('INCR', ns .. ':seq'))
     redis.call('ZADD', dk, now + pickup, spawn)
   end
 end
-return {items, spawn}
+-- fairness: does a drain job of another destination wait for a worker? (ARGV[10..]: their RQ queue lists)
+local others = 0
+for k = 10, #ARGV do
+  if redis.call('LLEN', ARGV[k]) > 0 then others = 1; break end
+end
+return {items, spawn, 0, others}
 """
 
 EXTEND = """
@@ -149,19 +173,36 @@ return 1
 
 SETTLE = """
 local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- breaker: what this batch said about the vendor, applied even when the lease was lost.
+-- 'ok' (it answered) closes; 'fail' (no answer) counts, and from ``threshold`` consecutive
+-- ones opens for pause * 2^(fails - threshold), at most maxpause; '' tells nothing
+local now, verdict, threshold, pause, maxpause =
+  tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local bk = ns .. ':breaker:' .. d
+if verdict == 'ok' then
+  redis.call('DEL', bk)
+elseif verdict == 'fail' then
+  local fails = redis.call('HINCRBY', bk, 'fails', 1)
+  if fails >= threshold then
+    local wait = math.floor(math.min(maxpause, pause * 2 ^ math.min(fails - threshold, 30)))
+    redis.call('HSET', bk, 'until', now + wait)
+    redis.call('HDEL', bk, 'probe')
+  end
+  redis.call('PEXPIRE', bk, maxpause + 86400000)
+end
 if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
 -- observe: the minute's counters and latency buckets, and the failing/recovered state
 -- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
--- ARGV 5..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds)
-local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[5], tonumber(ARGV[7])
-local i = 8
+-- ARGV 10..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds)
+local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[10], tonumber(ARGV[12])
+local i = 13
 for _ = 1, nm do
   redis.call('HINCRBY', mkey, ARGV[i], ARGV[i + 1])
   if string.sub(ARGV[i], 1, 1) == 'l' then redis.call('HINCRBY', ns .. ':m:lat:' .. d, ARGV[i], ARGV[i + 1]) end
   i = i + 2
 end
-if nm > 0 then redis.call('EXPIREAT', mkey, ARGV[6]) end
+if nm > 0 then redis.call('EXPIREAT', mkey, ARGV[11]) end
 local health, note, change = ARGV[i], ARGV[i + 1], ''
 i = i + 2
 local fk = ns .. ':failing:' .. d
@@ -193,18 +234,34 @@ end
 return {1, change, note}
 """
 
+# ``wake`` '0': the drainer yielded its worker to another destination's waiting job, so it
+# hands out no successor (which RQ's queue order could pick first); a remaining drainer's
+# claim, the next ingest or the scheduler's tick wakes the destination again.
 RELEASE = """
-local ns, d, tok, now, park, pickup = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ns, d, tok, now, park, pickup, wake =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local dk = ns .. ':drainers:' .. d
 if park > now then redis.call('ZADD', dk, park, tok); return '' end
 redis.call('ZREM', dk, tok)
 redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
-if redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 then
+if wake == '1' and redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 then
   local t = tostring(redis.call('INCR', ns .. ':seq'))
   redis.call('ZADD', dk, now + pickup, t)
   return t
 end
 return ''
+"""
+
+# Give a claimed batch back at once (its drain job could not settle it): the envelopes go
+# to the head of the buffer as they were, no attempt used. The lease no longer needs to lapse.
+RETURN = """
+local ns, d, bid = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
+local bk = ns .. ':batch:' .. d .. ':' .. bid
+local items = redis.call('LRANGE', bk, 0, -1)
+for k = #items, 1, -1 do redis.call('LPUSH', ns .. ':buf:' .. d, items[k]) end
+redis.call('DEL', bk)
+return #items
 """
 
 TICK = """
@@ -301,6 +358,28 @@ class Claimed:
     batch_id: str
     items: list[bytes]
     spawn: str = ""
+    #: ms: the destination's circuit breaker is open until then (nothing was claimed)
+    open_until: int = 0
+    #: a drain job of another destination is waiting for a worker
+    others_waiting: bool = False
+
+
+class Verdict(str, enum.Enum):
+    """What a batch told the circuit breaker about the vendor."""
+
+    ANSWERED = "ok"
+    NO_ANSWER = "fail"
+    UNKNOWN = ""
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A destination's circuit breaker: open after ``failures`` batches in a row got no answer,
+    for ``pause`` seconds (doubling each time the probe fails, at most ``max_pause``)."""
+
+    failures: int = 1
+    pause: float = 5.0
+    max_pause: float = 120.0
 
 
 @dataclass
@@ -322,6 +401,8 @@ class Settlement:
     health_change: tuple[str, str] = ("", "")
     #: trace entry -> the messageIds whose traces it is appended to (most of a batch shares one entry)
     trace: dict[str, list[str]] = field(default_factory=dict)
+    #: what the batch told the circuit breaker
+    verdict: Verdict = Verdict.UNKNOWN
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -348,6 +429,9 @@ class Keys:
 
     def drainers(self, d: str) -> str:
         return f"{self.ns}:drainers:{d}"
+
+    def breaker(self, d: str) -> str:
+        return f"{self.ns}:breaker:{d}"
 
     @property
     def rejected(self) -> str:
@@ -399,6 +483,7 @@ class DeliveryQueue:
         self._extend = client.register_script(EXTEND)
         self._settle = client.register_script(SETTLE)
         self._release = client.register_script(RELEASE)
+        self._return = client.register_script(RETURN)
         self._tick = client.register_script(TICK)
         self._purge = client.register_script(PURGE)
 
@@ -432,20 +517,25 @@ class DeliveryQueue:
         return tok.decode() if isinstance(tok, bytes) else tok
 
     # drain ----------------------------------------------------------------
-    def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int) -> Claimed:
-        items, spawn = self._claim(
-            args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
+    def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str] = ()) -> Claimed:
+        """Lease up to ``size`` envelopes; nothing while the destination's breaker is open.
+        ``others``: the RQ queue keys of the other destinations, to tell whether one waits for a worker."""
+        items, spawn, open_until, waiting = self._claim(
+            args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms, *others]
         )
-        return Claimed(batch_id, list(items), spawn.decode() if isinstance(spawn, bytes) else spawn)
+        spawn = spawn.decode() if isinstance(spawn, bytes) else spawn
+        return Claimed(batch_id, list(items), spawn, int(open_until), bool(waiting))
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
 
-    def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float) -> bool:
-        """Apply one batch's outcomes; False when the lease had expired and the batch was already returned."""
+    def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float, breaker: Breaker = Breaker()) -> bool:
+        """Apply one batch's outcomes (and its verdict to the breaker); False when the lease had
+        expired and the batch was already returned."""
         now = now_ms()
         minute = timeseries.minute_of(now)
-        args: list[Any] = [self.ns, dest, batch_id, now - int(dead_letter_ttl * 1000)]
+        args: list[Any] = [self.ns, dest, batch_id, now - int(dead_letter_ttl * 1000), now, Verdict(s.verdict).value,
+                           breaker.failures, int(breaker.pause * 1000), int(breaker.max_pause * 1000)]
         args += [minute, timeseries.expire_at(minute, self.retention), len(s.metrics)]
         for name, n in s.metrics.items():
             args += [name, n]
@@ -464,8 +554,14 @@ class DeliveryQueue:
         s.health_change = (done[1].decode(), done[2].decode())
         return True
 
-    def release(self, dest: str, token: str, park_until_ms: int = 0) -> str:
-        tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms])
+    def give_back(self, dest: str, batch_id: str) -> int:
+        """Return a claimed batch to the head of the buffer now; the number of envelopes (0: already gone)."""
+        return int(self._return(args=[self.ns, dest, batch_id]))
+
+    def release(self, dest: str, token: str, park_until_ms: int = 0, *, successor: bool = True) -> str:
+        """End a drain job: park its token until ``park_until_ms``, or hand out a successor
+        token when events remain (unless ``successor`` is False: it yielded its worker)."""
+        tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms, "1" if successor else "0"])
         return tok.decode() if isinstance(tok, bytes) else tok
 
     # scheduler -------------------------------------------------------------
@@ -513,8 +609,10 @@ class DeliveryQueue:
         pipe.zcard(self.keys.inflight(dest))
         pipe.xlen(self.keys.dead(dest))
         pipe.hgetall(self.keys.stats(dest))
-        buffered, retrying, inflight, dead, stats = pipe.execute()
-        out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead}
+        pipe.hget(self.keys.breaker(dest), "until")
+        buffered, retrying, inflight, dead, stats, opened = pipe.execute()
+        out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead,
+               "breaker_open_until": int(opened or 0)}
         out.update({k.decode(): int(v) for k, v in stats.items()})
         return out
 
