@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` runs bench/run.py (README "Performance")."""
