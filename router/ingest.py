@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from router.body import BadRequest, decode, parse, size
+from router.body import BadRequest, decode, parse_strict, size
 from router.intake import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, Intake
 from router.schemas import PATH_TYPES
 
@@ -42,10 +42,17 @@ def _cors(response: Response) -> Response:
 def read_body() -> tuple[Any, int]:
     """The request body as JSON and its decoded size: gzip-decoded, any content type
     (analytics.js sends text/plain), size-checked."""
+    body, n, _ = read_strict_body()
+    return body, n
+
+
+def read_strict_body() -> tuple[Any, int, bool]:
+    """``read_body`` and whether the values are strict JSON already (body.parse_strict)."""
     raw = decode(request.get_data(cache=True), request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
     if len(raw) > MAX_REQUEST_BYTES:
         raise BadRequest(413, f"request body is over {MAX_REQUEST_BYTES} bytes (500 KB); send smaller batches")
-    return parse(raw), len(raw)
+    body, strict = parse_strict(raw)
+    return body, len(raw), strict
 
 
 def read_json() -> Any:
@@ -87,14 +94,14 @@ def preflight(kind: str) -> Response:
 
 @bp.post("/v1/<any(identify, track, page, screen, group, alias, i, t, p, s, g, a):kind>")
 def single(kind: str) -> tuple[Response, int]:
-    body = read_json()
+    body, _, strict = read_strict_body()
     source = authenticated(body)
     if not isinstance(body, dict):
         raise BadRequest(400, "body must be a JSON object")
     if size(body) > MAX_EVENT_BYTES:
         raise BadRequest(413, f"event is over {MAX_EVENT_BYTES} bytes (32 KB)")
     body = dict(body, type=PATH_TYPES[kind])
-    result = intake().accept(source, [body], check_sizes=False)
+    result = intake().accept(source, [body], check_sizes=False, strict=strict)
     if result.rejected:
         return jsonify({"success": False, "errors": result.rejected[0]["errors"]}), 400
     return jsonify({"success": True}), 200
@@ -102,7 +109,7 @@ def single(kind: str) -> tuple[Response, int]:
 
 @bp.post("/v1/<any(batch, b, import):kind>")
 def batch(kind: str) -> tuple[Response, int]:
-    body, decoded_size = read_body()
+    body, decoded_size, strict = read_strict_body()
     source = authenticated(body)
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
         raise BadRequest(400, 'body must be an object with a "batch" array', "batch")
@@ -119,5 +126,6 @@ def batch(kind: str) -> tuple[Response, int]:
         sent_at=body.get("sentAt"),
         # no event can be over the limit when the whole decoded body is not (however it was encoded)
         check_sizes=decoded_size > MAX_EVENT_BYTES,
+        strict=strict,
     )
     return jsonify(result.as_batch_answer()), 200

@@ -14,9 +14,9 @@ from marshmallow import ValidationError
 
 from router.body import encodable, problems, size
 from router.config import SourceConfig
-from router.queue import envelope, now_ms, subject_hash, user_hash
+from router.queue import envelope_bytes, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
-from router.schemas import EventSchema, error_list
+from router.schemas import error_list, load_event
 from router.timeseries import count_rejected
 from router.trace import received_entry
 
@@ -79,7 +79,6 @@ DeleteHook = Callable[[Runtime, list[dict[str, Any]]], None]
 class Intake:
     def __init__(self, rt: Runtime, on_delete: DeleteHook | None = None) -> None:
         self.rt = rt
-        self.schema = EventSchema()
         #: called with the accepted delete events once they are queued (GDPR: the router forgets the user)
         self.on_delete = on_delete
 
@@ -93,9 +92,11 @@ class Intake:
         sent_at: Any = None,
         check_sizes: bool = True,
         refuse: Mapping[int, str] | None = None,
+        strict: bool = False,
     ) -> IntakeResult:
         """Validate, enrich, route and store ``raw_events``; each problem is that event's rejection
-        (by index), kept in the rejections stream. ``refuse``: indexes rejected up front, with the reason."""
+        (by index), kept in the rejections stream. ``refuse``: indexes rejected up front, with the reason.
+        ``strict``: the events (and batch context) hold no NaN and no lone surrogate (body.parse_strict)."""
         result = IntakeResult()
         received = datetime.now(timezone.utc)
         received_ms = int(received.timestamp() * 1000)
@@ -111,7 +112,7 @@ class Intake:
                 if refuse and index in refuse:
                     raise Rejection([{"path": "", "message": refuse[index]}])
                 raw, event, item = self._prepare(raw, check_sizes, batch_context, batch_integrations, sent_at,
-                                                 received, received_ms, received_iso)
+                                                 received, received_ms, received_iso, strict)
                 trace = None if traces is None else self._trace_entry(source.name, received_ms, item[2], event, trace_cache)
             except Rejection as exc:
                 errors = exc.errors
@@ -164,6 +165,7 @@ class Intake:
         received: datetime,
         received_ms: int,
         received_iso: str,
+        strict: bool = False,
     ) -> tuple[Any, dict[str, Any], tuple[bytes, str, list[str], bytes]]:
         """One event from raw JSON to what the ingest script stores: (raw as merged, event, item).
 
@@ -176,19 +178,19 @@ class Intake:
             if n > MAX_EVENT_BYTES:
                 raise Rejection([{"path": "", "message": f"event is {n} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}])
         raw = self._merge_batch(raw, context, integrations, sent_at)
-        found = problems(raw)
+        found = problems(raw, strict=strict)
         if found:
             raise Rejection(found)
         try:
-            event = self.schema.load(raw)
+            event = load_event(raw)
         except ValidationError as exc:
             raise Rejection(error_list(exc.messages)) from None
         self._enrich(event, received, received_iso)
         dests = [d.name for d in self.rt.router.destinations_for(event)]
         regulation = f"del-{event['messageId']}" if event["type"] == "delete" else ""
         uhash = subject_hash(event)
-        env = envelope(event, event["messageId"], received_ms, regulation, uhash)
-        return raw, event, (event["messageId"].encode("utf-8"), uhash, dests, env.encode("utf-8"))
+        env = envelope_bytes(event, event["messageId"], received_ms, regulation, uhash)
+        return raw, event, (event["messageId"].encode("utf-8"), uhash, dests, env)
 
     @staticmethod
     def _merge_batch(

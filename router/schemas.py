@@ -4,10 +4,15 @@ One schema serves every call type; ``type``-specific rules (track needs
 ``event``, group needs ``groupId``...) live in one validator, so a batch of
 mixed calls is loaded with a single schema instance. Unknown top-level keys
 are kept: clients send extra fields and destinations may want them.
+
+``EventSchema`` is the spec; ingest runs ``load_event``, the same rules as plain
+dict checks (marshmallow's per-field machinery was most of ingest's CPU). A test
+holds the two to the same results and error messages on generated events.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Mapping
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -22,34 +27,52 @@ PATH_TYPES = {
 MAX_MESSAGE_ID = 100
 
 
+def timestamp(value: Any) -> datetime:
+    """An ISO 8601 date-time in UTC; naive ones are taken as UTC. Raises ``ValidationError``."""
+    if not isinstance(value, str):
+        raise ValidationError("must be an ISO 8601 date-time string")
+    return _cached_timestamp(value) if len(value) <= 40 else _timestamp(value)
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(f"not an ISO 8601 date-time: {value[:40]!r}") from None
+    if not parsed.tzinfo:
+        return parsed.replace(tzinfo=timezone.utc)
+    try:  # 0001-01-01T00:00+01:00 is a valid string whose UTC time is before year 1
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError(f"outside the years 1-9999 in UTC: {value[:40]!r}") from None
+
+
+#: a batch's events mostly share sentAt, and often their timestamps (only short strings: bounded memory)
+_cached_timestamp = lru_cache(maxsize=1024)(_timestamp)
+
+
+def identifier(value: Any) -> str:
+    """A user/group id as a string. Raises ``ValidationError``."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValidationError("must be a string")
+    text = str(value)
+    if not text.strip():
+        raise ValidationError("must not be empty")
+    return text
+
+
 class Timestamp(fields.Field):
     """An ISO 8601 date-time; naive ones are taken as UTC."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> datetime:
-        if not isinstance(value, str):
-            raise ValidationError("must be an ISO 8601 date-time string")
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValidationError(f"not an ISO 8601 date-time: {value[:40]!r}") from None
-        if not parsed.tzinfo:
-            return parsed.replace(tzinfo=timezone.utc)
-        try:  # 0001-01-01T00:00+01:00 is a valid string whose UTC time is before year 1
-            return parsed.astimezone(timezone.utc)
-        except OverflowError:
-            raise ValidationError(f"outside the years 1-9999 in UTC: {value[:40]!r}") from None
+        return timestamp(value)
 
 
 class Identifier(fields.Field):
     """A user/group id: a non-empty string, or a number (sent as a string, as the Segment libraries do)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValidationError("must be a string")
-        text = str(value)
-        if not text.strip():
-            raise ValidationError("must not be empty")
-        return text
+        return identifier(value)
 
 
 class NullableDict(fields.Dict):
@@ -84,19 +107,118 @@ class EventSchema(Schema):
 
     @validates_schema(skip_on_field_errors=True)
     def _by_type(self, data: Mapping[str, Any], **kw: Any) -> None:
-        kind = data["type"]
-        if kind == "delete":
-            if not data.get("userId"):
-                raise ValidationError("a delete call needs userId", "userId")
-            return
-        if not data.get("userId") and not data.get("anonymousId"):
-            raise ValidationError("either userId or anonymousId is required", "userId")
-        if kind == "track" and not data.get("event"):
-            raise ValidationError("a track call needs an event name", "event")
-        if kind == "group" and not data.get("groupId"):
-            raise ValidationError("a group call needs groupId", "groupId")
-        if kind == "alias" and not data.get("previousId"):
-            raise ValidationError("an alias call needs previousId", "previousId")
+        by_type(data)
+
+
+def by_type(data: Mapping[str, Any]) -> None:
+    """What each call type needs (track: an event name...). Raises ``ValidationError``."""
+    kind = data["type"]
+    if kind == "delete":
+        if not data.get("userId"):
+            raise ValidationError("a delete call needs userId", "userId")
+        return
+    if not data.get("userId") and not data.get("anonymousId"):
+        raise ValidationError("either userId or anonymousId is required", "userId")
+    if kind == "track" and not data.get("event"):
+        raise ValidationError("a track call needs an event name", "event")
+    if kind == "group" and not data.get("groupId"):
+        raise ValidationError("a group call needs groupId", "groupId")
+    if kind == "alias" and not data.get("previousId"):
+        raise ValidationError("an alias call needs previousId", "previousId")
+
+
+_NULL = "Field may not be null."
+_STRING = "Not a valid string."
+_MAPPING = "Not a valid mapping type."
+_TYPES = frozenset(EVENT_TYPES)
+_ONE_OF = "Must be one of: " + ", ".join(sorted(EVENT_TYPES)) + "."
+
+
+def _string(value: Any, null_ok: bool, lo: int = 0, hi: int = 0) -> Any:
+    if value is None:
+        if null_ok:
+            return None
+        raise ValidationError(_NULL)
+    if not isinstance(value, str):
+        raise ValidationError(_STRING)
+    if hi and not lo <= len(value) <= hi:
+        raise ValidationError(f"Length must be between {lo} and {hi}.")
+    return value
+
+
+def _mapping(value: Any, empty_list_ok: bool) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return dict(value)
+    if empty_list_ok and value == []:
+        return {}
+    raise ValidationError(_MAPPING)
+
+
+def _nullable(check: Any) -> Any:
+    return lambda v: None if v is None else check(v)
+
+
+def _required(check: Any) -> Any:
+    def run(v: Any) -> Any:
+        if v is None:
+            raise ValidationError(_NULL)
+        return check(v)
+    return run
+
+
+def _type(value: Any) -> str:
+    value = _string(value, False)
+    if value not in _TYPES:
+        raise ValidationError(_ONE_OF)
+    return value
+
+
+#: EventSchema's fields in its order, as plain functions (value -> loaded value, or ValidationError)
+_FIELDS: dict[str, Any] = {
+    "type": _type,
+    "messageId": lambda v: _string(v, False, 1, MAX_MESSAGE_ID),
+    "userId": _nullable(identifier),
+    "anonymousId": _nullable(identifier),
+    "timestamp": _nullable(timestamp),
+    "originalTimestamp": _nullable(timestamp),
+    "sentAt": _nullable(timestamp),
+    "receivedAt": _nullable(timestamp),
+    "context": lambda v: _mapping(v, True),
+    "integrations": lambda v: _mapping(v, True),
+    "traits": lambda v: _mapping(v, False),
+    "properties": lambda v: _mapping(v, False),
+    "event": lambda v: _string(v, False, 1, 200),
+    "name": lambda v: _string(v, True),
+    "groupId": _required(identifier),
+    "previousId": _required(identifier),
+}
+
+
+def load_event(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``EventSchema().load(raw)`` as plain dict checks: the same loaded event and the same
+    ``ValidationError.messages``, at a fraction of the CPU (ingest's hot path)."""
+    event: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, load in _FIELDS.items():
+        if name in raw:
+            try:
+                event[name] = load(raw[name])
+            except ValidationError as exc:
+                errors[name] = exc.messages  # type: ignore[assignment]
+    if "type" not in raw:
+        errors = {"type": ["Missing data for required field."], **errors}
+    if errors:
+        raise ValidationError(errors)
+    for key, value in raw.items():
+        if key not in _FIELDS:
+            event[key] = value
+    try:
+        by_type(event)
+    except ValidationError as exc:
+        raise ValidationError({exc.field_name: exc.messages}) from None
+    return event
 
 
 def error_list(messages: Any, prefix: str = "") -> list[dict[str, str]]:
