@@ -122,6 +122,19 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+def cpu_seconds(p: subprocess.Popen) -> float:
+    """CPU (user + system) used so far by a process and its children (gunicorn's workers)."""
+    proc = psutil.Process(p.pid)
+    total = 0.0
+    for x in [proc, *proc.children(recursive=True)]:
+        try:
+            t = x.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def tree_rss(p: subprocess.Popen) -> list[float]:
     """RSS of a process's children (gunicorn's workers), or of the process itself."""
     proc = psutil.Process(p.pid)
@@ -180,6 +193,10 @@ class Bench:
         me = [sys.executable, "-m", "router.cli", "--config", str(cfg)]
         return [self.procs.start("scheduler", me + ["scheduler"])] + [self.procs.start("worker", me + ["worker"]) for _ in range(n)]
 
+    def redis_cpu(self) -> float:
+        info = self.r.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     def stats(self) -> dict[str, Any]:
         return requests.get(self.recv + "/stats", timeout=10).json()
 
@@ -200,12 +217,20 @@ class Bench:
         self.event_json = len(orjson.dumps(track_event("x" * 8 + "-1")))
         one = orjson.dumps(track_event("@@ID@@")).decode()
         res: dict[str, list[load.Load]] = {k: [] for k in ("rb", "bb", "rt", "bt")}
+        cpu: dict[str, list[float]] = {k: [] for k in res}  # µs per event: the web processes + Redis
         web, bare = f"http://127.0.0.1:{self.web_port}", f"http://127.0.0.1:{self.bare_port}"
+
+        def measured(key: str, proc: subprocess.Popen, url: str, text: str, conns: int, per: int, prefix: str) -> None:
+            c0, r0 = cpu_seconds(proc), self.redis_cpu()
+            out = load.run(url, text, AUTH, connections=conns, seconds=secs, prefix=prefix)
+            res[key].append(out)
+            cpu[key].append((cpu_seconds(proc) - c0 + self.redis_cpu() - r0) / max(out.requests * per, 1) * 1e6)
+
         for k in range(rounds):
-            res["rb"].append(load.run(web + "/v1/batch", body, AUTH, connections=8, seconds=secs, prefix=f"b{k}"))
-            res["bb"].append(load.run(bare + "/v1/batch", body, AUTH, connections=8, seconds=secs, prefix=f"b{k}"))
-            res["rt"].append(load.run(web + "/v1/track", one, AUTH, connections=32, seconds=secs, prefix=f"t{k}"))
-            res["bt"].append(load.run(bare + "/v1/track", one, AUTH, connections=32, seconds=secs, prefix=f"t{k}"))
+            measured("rb", self.web, web + "/v1/batch", body, 8, 100, f"b{k}")
+            measured("bb", self.bare, bare + "/v1/batch", body, 8, 100, f"b{k}")
+            measured("rt", self.web, web + "/v1/track", one, 32, 1, f"t{k}")
+            measured("bt", self.bare, bare + "/v1/track", one, 32, 1, f"t{k}")
         for k, runs in res.items():
             bad = sum(x.errors for x in runs)
             if bad:
@@ -217,9 +242,13 @@ class Bench:
         rb, bb = med("rb", lambda x: x.rate * 100), med("bb", lambda x: x.rate * 100)
         self.row("/v1/batch, 100 × ~1 KB track, events/s", f"{rb:,.0f} (p50 {med('rb', lambda x: x.p50_ms):.0f} ms, "
                  f"p99 {med('rb', lambda x: x.p99_ms):.0f} ms)", f"{bb:,.0f} bare parse+RPUSH", rb / bb, "≥ 0.7")
+        cb, cbb = statistics.median(cpu["rb"]), statistics.median(cpu["bb"])
+        self.row("/v1/batch CPU per event (web processes + Redis), µs", f"{cb:,.0f}", f"{cbb:,.0f} bare", cbb / cb, "(throughput ratio if CPU-bound)")
         rt, bt = med("rt", lambda x: x.rate), med("bt", lambda x: x.rate)
         self.row("/v1/track, req/s", f"{rt:,.0f} (p50 {med('rt', lambda x: x.p50_ms):.1f} ms, p99 {med('rt', lambda x: x.p99_ms):.1f} ms)",
                  f"{bt:,.0f} bare", rt / bt, "≥ 0.85")
+        ct, ctb = statistics.median(cpu["rt"]), statistics.median(cpu["bt"])
+        self.row("/v1/track CPU per request (web processes + Redis), µs", f"{ct:,.0f}", f"{ctb:,.0f} bare", ctb / ct, "(throughput ratio if CPU-bound)")
         # half the saturated rate, paced: 16 connections, each waiting between requests
         conns = 16
         gap = max(1, round(conns * 1000 / (rt / 2)))

@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from destinations.base import Outcome, OutcomeStatus, Prepared
+from router.body import loads
 from router.config import DestinationConfig
 from router.errors import DeliveryError
 from router.logs import DeliveryLog, health
@@ -192,7 +193,7 @@ class Drainer:
 
     def process(self, items: list[bytes]) -> tuple[Settlement, float]:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
-        envs = [json.loads(raw) for raw in items]
+        envs = [loads(raw) for raw in items]
         settlement = Settlement()
         envs = self.drop_forgotten(envs, settlement)
         outcomes: list[Outcome | None] = [None] * len(envs)

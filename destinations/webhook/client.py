@@ -6,6 +6,8 @@ import hmac
 import json
 from typing import Any, Callable
 
+import orjson
+
 from destinations.base import Outcome
 from destinations.http import HttpClient, excerpt
 from router.errors import RejectedEvent
@@ -18,6 +20,10 @@ def signature(secret: str, body: bytes) -> str:
 
 def encode(payload: Any) -> bytes:
     """Compact JSON, non-ASCII as is: the bytes JSON.stringify gives, so Segment-style receivers can re-sign them."""
+    try:
+        return orjson.dumps(payload)  # fast; the same bytes but for float notation
+    except orjson.JSONEncodeError:  # integers beyond 64 bits
+        pass
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
