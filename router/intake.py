@@ -8,6 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from marshmallow import ValidationError
@@ -46,6 +47,7 @@ class IntakeResult:
         }
 
 
+@lru_cache(maxsize=1024)  # a batch's events share sentAt, often timestamps too
 def iso(dt: datetime) -> str:
     """``2024-05-01T12:00:00.000Z``; four-digit years also below 1000 (strftime's %Y drops the zeros)."""
     dt = dt.astimezone(timezone.utc)
