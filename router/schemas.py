@@ -197,24 +197,25 @@ _FIELDS: dict[str, Any] = {
 
 
 def load_event(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """``EventSchema().load(raw)`` as plain dict checks: the same loaded event and the same
-    ``ValidationError.messages``, at a fraction of the CPU (ingest's hot path). Keys keep the
-    client's order (marshmallow's order of unknown keys was arbitrary anyway)."""
+    """``EventSchema().load(raw)`` as plain dict checks: the same loaded event (the schema's fields
+    first, in its order, so ``type`` leads what vendors and the demo receiver see) and the same
+    ``ValidationError.messages``, at a fraction of the CPU (ingest's hot path)."""
     event: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    for key, value in raw.items():
-        load = _FIELDS.get(key)
-        if load is None:
-            event[key] = value
-            continue
-        try:
-            event[key] = load(value)
-        except ValidationError as exc:
-            errors[key] = exc.messages  # type: ignore[assignment]
-    if "type" not in raw:
-        errors["type"] = ["Missing data for required field."]
+    for name, load in _FIELDS.items():
+        if name in raw:
+            try:
+                event[name] = load(raw[name])
+            except ValidationError as exc:
+                errors[name] = exc.messages  # type: ignore[assignment]
+        elif name == "type":
+            errors[name] = ["Missing data for required field."]
     if errors:
-        raise ValidationError({k: errors[k] for k in _FIELDS if k in errors})  # the schema's order
+        raise ValidationError(errors)
+    if len(event) < len(raw):
+        for key, value in raw.items():
+            if key not in _FIELDS:
+                event[key] = value
     try:
         by_type(event)
     except ValidationError as exc:

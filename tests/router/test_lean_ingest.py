@@ -53,6 +53,11 @@ def test_the_lean_loader_answers_known_cases_like_the_schema(raw: dict[str, Any]
     assert outcome(load_event, raw) == outcome(EventSchema().load, raw)
 
 
+def test_the_loaded_event_lists_the_spec_fields_first_in_the_schema_order() -> None:
+    raw = {"userId": "u1", "event": "Order Completed", "extra": 1, "properties": {}, "type": "track"}
+    assert list(load_event(raw)) == ["type", "userId", "properties", "event", "extra"]
+
+
 def parsed(parser: Any, raw: bytes) -> Any:
     try:
         value = parser(raw)
