@@ -73,12 +73,12 @@ def batch_body(n: int) -> str:
 class Procs:
     """Child processes of the bench, each in its own session; all stopped at the end."""
 
-    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        self.tmp, self.env, self.all = tmp, env, []
+    def __init__(self, tmp: Path, env: dict[str, str], cwd: str) -> None:
+        self.tmp, self.env, self.cwd, self.all = tmp, env, cwd, []
 
     def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.tmp / f"{name}-{uuid.uuid4().hex[:4]}.log").open("wb")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**self.env, **(env or {})}, cwd=HERE,
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**self.env, **(env or {})}, cwd=self.cwd,
                              start_new_session=True)
         p.name = name  # type: ignore[attr-defined]
         self.all.append(p)
@@ -152,7 +152,8 @@ class Bench:
         tree = str(Path(args.tree).resolve()) if args.tree else str(HERE)
         self.tree = tree
         self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([tree, str(HERE)]))
-        self.procs = Procs(self.tmp, self.env)
+        # cwd: `python -m` puts it first on sys.path, so it decides whose router runs
+        self.procs = Procs(self.tmp, self.env, tree)
 
     # setup -----------------------------------------------------------------
     def config(self, name: str, dests: list[dict[str, Any]]) -> Path:
