@@ -22,7 +22,7 @@ from router.config import Config, config_path, config_warnings, load_config, par
 from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
 from router.records import dead_letter, destination_counts, with_iso_times
-from router.redis_server import EmbeddedRedis, RedisNotRunning, wait_for
+from router.redis_server import EmbeddedRedis, RedisNotRunning, safe_url, wait_for
 from router.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
         where = f"embedded Redis, data in {cfg.data_dir}"
     else:
-        where = f"Redis at {_safe_url(cfg.redis_url)}"
+        where = f"Redis at {safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
     supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
     supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
@@ -212,14 +212,6 @@ def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = 
         # no %(u)s: the Basic-auth user is the write key
         cmd += ["--access-logfile", "-", "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']
     return cmd + ["router.app:create_app()"]
-
-
-def _safe_url(url: str) -> str:
-    """A Redis URL without its password."""
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 @main.command()

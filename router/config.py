@@ -22,6 +22,7 @@ from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_val
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
 from router.queue import Breaker
+from router.redis_server import SentinelURL
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -200,8 +201,24 @@ class TraceSchema(StrictSchema):
     max_events = fields.Integer(load_default=100_000, validate=validate.Range(min=0))
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+
+
+def _check_redis_url(url: str) -> None:
+    """A URL connect() can use, said at start-up rather than at the first event."""
+    if url == "embedded":
+        return
+    if not url.startswith(REDIS_SCHEMES):
+        raise ValidationError(f"embedded, or a URL starting with {', '.join(REDIS_SCHEMES)}")
+    if url.startswith("redis+sentinel://"):
+        try:
+            SentinelURL.parse(url)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class ConfigSchema(StrictSchema):
-    redis_url = fields.String(load_default="embedded")
+    redis_url = fields.String(load_default="embedded", validate=lambda url: _check_redis_url(url))
     data_dir = fields.String(load_default="data")
     namespace = fields.String(load_default="er", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
     admin_token = fields.String(load_default=None, allow_none=True)
@@ -214,6 +231,9 @@ class ConfigSchema(StrictSchema):
     metrics_public = fields.Boolean(load_default=False)
     trace = fields.Nested(TraceSchema, load_default=lambda: TraceSchema().load({}))
     log_format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
+    # scale: `replicated` answers 200 only once a replica holds the event (README "Redis failover")
+    durability = fields.String(load_default="async", validate=validate.OneOf(["async", "replicated"]))
+    replica_wait = Duration(load_default=1.0, validate=validate.Range(min=0.001, max=60))
 
     @validates_schema(skip_on_field_errors=False)
     def _unique(self, data: dict[str, Any], **kw: Any) -> None:
@@ -281,6 +301,9 @@ class Config:
     metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0})
     metrics_public: bool = False
     log_format: str = "text"
+    #: scale: ``replicated``: ingest waits (at most replica_wait) for one replica to hold the events
+    durability: str = "async"
+    replica_wait: float = 1.0
     trace: dict[str, int] = field(default_factory=lambda: {"max_events": 100_000})
 
     def __post_init__(self) -> None:
@@ -443,6 +466,8 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         metrics=data["metrics"],
         metrics_public=data["metrics_public"],
         log_format=data["log_format"],
+        durability=data["durability"],
+        replica_wait=data["replica_wait"],
         trace=data["trace"],
     )
 

@@ -490,13 +490,14 @@ class DeliveryQueue:
     # ingest --------------------------------------------------------------
     def ingest(
         self, source: str, items: Sequence[tuple[str | bytes, str, Sequence[str], str | bytes]], dedup_ttl: float,
-        traces: Sequence[str] | None = None,
+        traces: Sequence[str] | None = None, replica_wait_ms: int = 0,
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """Store accepted events in their destinations' buffers, in one round trip.
 
         ``items``: (messageId, user hash, destination names, envelope). Returns the
         per-item status (accepted / duplicate / suppressed) and the drain jobs to enqueue.
         ``traces``: each item's ``received`` trace entry (router/trace.py), or None for no traces.
+        ``replica_wait_ms``: ``durability: replicated`` (see ``replicated``); 0: answer at once.
         """
         now = now_ms()
         minute = timeseries.minute_of(now)
@@ -508,7 +509,14 @@ class DeliveryQueue:
                            len(distinct), *distinct]
         for k, (mid, uh, dests, env) in enumerate(items):
             args += [mid, uh, len(dests), *dests, env, refs[k]]
-        status, wake = self._ingest(args=args)
+        if not replica_wait_ms:
+            status, wake = self._ingest(args=args)
+            return [s.decode() for s in status], _pairs(wake)
+        try:
+            status, wake = replicated(self._ingest, args, replica_wait_ms)
+        except NotReplicated as exc:
+            exc.wakes = _pairs(exc.result[1])
+            raise
         return [s.decode() for s in status], _pairs(wake)
 
     def push(self, dest: str, envelopes: Sequence[str], *, front: bool = False) -> str:
@@ -615,6 +623,42 @@ class DeliveryQueue:
                "breaker_open_until": int(opened or 0)}
         out.update({k.decode(): int(v) for k, v in stats.items()})
         return out
+
+
+class NotReplicated(redis.RedisError):
+    """``durability: replicated``: no replica confirmed the write in time. The events are on the
+    master and may yet be delivered; the client's retry with the same messageIds is deduplicated."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        #: the script's answer: its drain jobs are still enqueued (the events are on the master)
+        self.result = result
+        self.wakes: list[tuple[str, str]] = []
+
+
+def replicated(script: Any, args: list[Any], wait_ms: int) -> Any:
+    """Run ``script`` and ``WAIT 1 wait_ms`` in one round trip; raise NotReplicated (ingest answers
+    503) unless a replica acknowledged everything this connection wrote, the script's writes included.
+
+    EVALSHA rather than the Script object in a pipeline: that one asks SCRIPT EXISTS first on
+    every call, a second round trip. A NOSCRIPT answer (a fresh master after a failover) wrote
+    nothing; the script is loaded and the pair sent again."""
+    for attempt in (0, 1):
+        pipe = script.registered_client.pipeline(transaction=False)
+        pipe.evalsha(script.sha, 0, *args)
+        pipe.execute_command("WAIT", 1, wait_ms)
+        result, acked = pipe.execute(raise_on_error=False)
+        if isinstance(result, redis.exceptions.NoScriptError) and attempt == 0:
+            script.registered_client.script_load(script.script)
+            continue
+        if isinstance(result, Exception):
+            raise result
+        if isinstance(acked, Exception):
+            raise acked
+        if int(acked) < 1:
+            raise NotReplicated(f"no replica acknowledged the write within {wait_ms} ms", result)
+        return result
+    raise AssertionError("unreachable")
 
 
 def _pairs(flat: Sequence[bytes]) -> list[tuple[str, str]]:
