@@ -170,6 +170,22 @@ class SentinelURL:
                    params.get("ssl", "").lower() in ("1", "true", "yes"))
 
 
+def _sentinel_connection_class(ssl: bool) -> type:
+    """redis-py's Sentinel connection keeps a connection whose read was interrupted (its
+    ``disconnect_on_error`` defaults to False, unlike a plain connection's): after a signal
+    stopped an RQ worker in BLPOP, or a gevent timeout cut a read, the next command would read
+    the previous command's answer. This one disconnects, as a plain connection does."""
+    from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+
+    base = SentinelManagedSSLConnection if ssl else SentinelManagedConnection
+
+    class Connection(base):  # type: ignore[misc, valid-type]
+        def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
+            return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+    return Connection
+
+
 def _sentinel_client(u: SentinelURL, kwargs: dict[str, Any]) -> redis.Redis:
     from redis.sentinel import Sentinel
 
@@ -178,9 +194,8 @@ def _sentinel_client(u: SentinelURL, kwargs: dict[str, Any]) -> redis.Redis:
     if u.sentinel_password is not None:
         sentinel_kwargs.update(username=u.sentinel_username, password=u.sentinel_password)
     node = dict(kwargs, db=u.db, username=u.username, password=u.password)
-    if u.ssl:
-        node["ssl"] = True
-    return Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_kwargs, **node).master_for(u.service)
+    sentinel = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_kwargs, **node)
+    return sentinel.master_for(u.service, connection_class=_sentinel_connection_class(u.ssl))
 
 
 def safe_url(url: str) -> str:
