@@ -70,7 +70,8 @@ Handler = Callable[[Request], Reply]
 class FakeServer:
     """A threaded HTTP server on an ephemeral loopback port."""
 
-    def __init__(self, handler: Handler | None = None) -> None:
+    def __init__(self, handler: Handler | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        """``host``/``port``: another address only inside a test's own network namespace (multi-host test)."""
         self.handler: Handler = handler or (lambda req: Reply(200, {}))
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -124,7 +125,7 @@ class FakeServer:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.server = ThreadingHTTPServer((host, port), _H)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
