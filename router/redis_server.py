@@ -138,6 +138,8 @@ class SentinelURL:
     sentinel_username: str | None = None
     sentinel_password: str | None = None
     ssl: bool = False
+    #: ssl_ca_certs, ssl_certfile, ... for the data nodes' TLS connections (with ssl=1)
+    ssl_options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, url: str) -> "SentinelURL":
@@ -159,15 +161,17 @@ class SentinelURL:
         if not parts:
             raise ValueError(f"{SENTINEL_SCHEME} needs the monitored service name: {SENTINEL_SCHEME}host:26379/mymaster")
         params = dict(parse_qsl(query))
-        unknown = set(params) - {"db", "sentinel_username", "sentinel_password", "ssl"}
+        ssl_options = tuple(sorted((k, v) for k, v in params.items() if k.startswith("ssl_")))
+        unknown = set(params) - {"db", "sentinel_username", "sentinel_password", "ssl"} - {k for k, _ in ssl_options}
         if unknown:
-            raise ValueError(f"{SENTINEL_SCHEME} does not know {', '.join(sorted(unknown))} (known: db, ssl, sentinel_username, sentinel_password)")
+            raise ValueError(f"{SENTINEL_SCHEME} does not know {', '.join(sorted(unknown))} "
+                             "(known: db, ssl, ssl_*, sentinel_username, sentinel_password)")
         db = params.get("db", parts[1] if len(parts) > 1 else "0")
         if not db.isdigit():
             raise ValueError(f"{SENTINEL_SCHEME} db must be a number, not {db!r}")
         return cls(tuple(sentinels), unquote(parts[0]), int(db), username, password,
                    params.get("sentinel_username"), params.get("sentinel_password"),
-                   params.get("ssl", "").lower() in ("1", "true", "yes"))
+                   params.get("ssl", "").lower() in ("1", "true", "yes"), ssl_options)
 
 
 def _sentinel_connection_class(ssl: bool) -> type:
@@ -194,6 +198,8 @@ def _sentinel_client(u: SentinelURL, kwargs: dict[str, Any]) -> redis.Redis:
     if u.sentinel_password is not None:
         sentinel_kwargs.update(username=u.sentinel_username, password=u.sentinel_password)
     node = dict(kwargs, db=u.db, username=u.username, password=u.password)
+    if u.ssl:
+        node.update(u.ssl_options)
     sentinel = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_kwargs, **node)
     return sentinel.master_for(u.service, connection_class=_sentinel_connection_class(u.ssl))
 

@@ -16,6 +16,13 @@ def test_a_sentinel_url_names_every_sentinel_the_service_the_db_and_the_credenti
     )
 
 
+def test_a_sentinel_url_takes_tls_options_for_the_data_nodes() -> None:
+    client = connect("redis+sentinel://127.0.0.1:26379/mymaster?ssl=1&ssl_ca_certs=/etc/ca.pem")
+    pool = client.connection_pool
+    assert pool.connection_kwargs["ssl_ca_certs"] == "/etc/ca.pem"
+    assert "SSL" in pool.connection_class.__mro__[1].__name__
+
+
 def test_a_sentinel_url_may_give_the_db_as_a_path_segment() -> None:
     assert SentinelURL.parse("redis+sentinel://h:26379/mymaster/2").db == 2
 
