@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
@@ -134,9 +134,9 @@ class SentinelURL:
     service: str
     db: int = 0
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # secrets never in a log line
     sentinel_username: str | None = None
-    sentinel_password: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
     ssl: bool = False
     #: ssl_ca_certs, ssl_certfile, ... for the data nodes' TLS connections (with ssl=1)
     ssl_options: tuple[tuple[str, str], ...] = ()
