@@ -419,7 +419,7 @@ def test_cmd(destination: str, event_file: Any, send: bool) -> None:
     from router.tester import run_test, would_deliver
 
     rt = load_runtime()
-    known_destination(rt, destination)
+    known_destination(rt.config, destination)
     try:
         event = json.load(event_file)
     except ValueError as exc:

@@ -55,7 +55,8 @@ def test_send_true_sends_once_and_returns_the_vendors_answer(make_runtime, clien
         assert req["response"]["status"] == 422
         assert req["response"]["body"] == '{"error": "unknown list"}'
         assert req["response"]["headers"]["X-Request-Id"] == "r-1"
-        assert rt.queue.depth("hook") == {"buffered": 0, "retrying": 0, "inflight_batches": 0, "dead_letters": 0}
+        assert rt.queue.depth("hook") == {"buffered": 0, "retrying": 0, "inflight_batches": 0, "dead_letters": 0,
+                                         "breaker_open_until": 0}
 
 
 def test_the_tester_says_why_an_event_would_not_be_routed(make_runtime, client_for):

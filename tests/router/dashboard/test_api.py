@@ -128,3 +128,31 @@ def test_the_live_view_lists_the_newest_events_in_and_out(make_runtime, client_f
         events = client.get("/v1/admin/live?limit=2", headers=ADMIN).get_json()["events"]
         assert [e["messageId"] for e in events] == ["c", "b"]
         assert events[0]["destinations"] == {"hook": "delivered"}
+
+
+BAD_DEAD_LETTER_REQUESTS = [
+    ("POST", "/v1/admin/dead-letters/hook/discard", b"[1, 2]", 400, "body must be a JSON object"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"entry_ids": ["nope"]}', 400, "not a dead letter's entry id"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"entry_ids": ["99999999999999999999999-0"]}', 400,
+     "not a dead letter's entry id"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "reason": 5}', 400, "reason must be a string"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "since_ms": 1e400}', 400, "must be a finite number"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "since_ms": 1.5}', 400, "whole milliseconds"),
+    ("GET", "/v1/admin/dead-letters/hook/search?since_ms=99999999999999999999999", b"", 400, "whole milliseconds"),
+    ("GET", "/v1/admin/dead-letters/hook/search?until_ms=-5", b"", 400, "whole milliseconds"),
+    ("GET", "/v1/admin/dead-letters/hook/99999999999999999999999-0", b"", 404, "no dead letter"),
+]
+
+
+def test_bad_dead_letter_requests_are_answered_4xx_and_change_nothing(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(400, {"error": "no"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"batch": [track("m1")]}, auth=(WRITE_KEY, ""))
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 1
+        for method, path, body, status, message in BAD_DEAD_LETTER_REQUESTS:
+            r = client.open(path, method=method, data=body, headers={**ADMIN, "Content-Type": "application/json"})
+            assert r.status_code == status, (path, body, r.get_data())
+            assert message in r.get_json()["errors"][0]["message"], (path, body)
+        assert rt.queue.depth("hook")["dead_letters"] == 1
