@@ -26,7 +26,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from router.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
+from destinations.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
 
 EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete"})
 

@@ -447,6 +447,11 @@ def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
 
 
 def _mount_destination_commands() -> None:
+    """Each built-in plugin's own commands (``eventrouter extole backfill``), handed the host."""
+    from destinations.host import with_host
+    from router.host import RouterHost
+
+    host = RouterHost()
     for slug in BUILTIN:
         try:
             module = importlib.import_module(f"destinations.{slug}.cli")
@@ -454,7 +459,7 @@ def _mount_destination_commands() -> None:
             if exc.name in (f"destinations.{slug}.cli", f"destinations.{slug}"):
                 continue  # this destination has no commands
             raise
-        main.add_command(module.cli, slug)
+        main.add_command(with_host(module.cli, host), slug)
 
 
 _mount_destination_commands()

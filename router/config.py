@@ -316,25 +316,6 @@ class Config:
         return self.redis_url == "embedded"
 
 
-def destination_of_type(destinations: Iterable[Any], kind: str, name: str | None = None) -> Any:
-    """The destination of plugin type ``kind`` a command works on: the one named, or the only one.
-
-    Raises LookupError with the destinations of that type to choose from."""
-    destinations = list(destinations)
-    names = ", ".join(d.name for d in destinations if d.type == kind) or "none"
-    if name is not None:
-        for d in destinations:
-            if d.name == name:
-                if d.type != kind:
-                    raise LookupError(f"destination {name!r} is of type {d.type}, not {kind} ({kind} destinations: {names})")
-                return d
-        raise LookupError(f"no {kind} destination named {name!r} ({kind} destinations: {names})")
-    found = [d for d in destinations if d.type == kind]
-    if len(found) != 1:
-        raise LookupError(f"name the destination with --destination ({kind} destinations: {names})")
-    return found[0]
-
-
 def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a YAML tree."""
     errors = {} if errors is None else errors
