@@ -18,7 +18,7 @@ import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations import registry
-from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
+from destinations.base import EVENT_TYPES, Destination, StrictSchema, parse_rate, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
 from router.queue import Breaker
@@ -27,14 +27,6 @@ DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*([a-z]+)\s*$", re.IGNORECASE)
-_PERIODS = {
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
-    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
-}
-#: said when a rate limit is not understood
-RATE_FORMS = "N/second, N/minute or N/hour; also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute'"
 
 
 def parse_duration(value: Any) -> float:
@@ -56,11 +48,7 @@ class RateLimit:
 
     @classmethod
     def parse(cls, value: str) -> "RateLimit":
-        m = _RATE.match(str(value))
-        period = _PERIODS.get(m.group(2).lower()) if m else None
-        if not m or period is None or float(m.group(1)) <= 0:
-            raise ValueError(f"not a rate limit: {value!r} (accepted: {RATE_FORMS})")
-        return cls(float(m.group(1)), float(period))
+        return cls(*parse_rate(value))
 
     @property
     def per_second(self) -> float:
