@@ -148,12 +148,16 @@ class DestinationSchema(StrictSchema):
             raise ValidationError(
                 f"unknown destination type {data['type']!r}{hint} (available: {', '.join(registry.available())})", "type"
             )
+        except registry.PluginLoadError as exc:
+            raise ValidationError(f"the {data['type']} plugin is installed but broken: {exc.cause}", "type") from None
         errors: dict[str, Any] = {}
         if "settings" in data:
             try:
                 data["settings"] = plugin.settings_schema().load(data["settings"] or {})
             except ValidationError as exc:
                 errors["settings"] = exc.messages
+            except Exception as exc:  # a plugin's own validator crashed: its fault, said as such
+                errors["settings"] = [f"the {data['type']} plugin's settings schema is broken: {type(exc).__name__}: {exc}"]
         unknown = sorted(set(data.get("rate_limits", {})) - set(plugin.rate_limits))
         if unknown:
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
