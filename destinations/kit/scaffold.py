@@ -38,7 +38,7 @@ def names(name: str) -> dict[str, str]:
 FILES: dict[str, str] = {
     "pyproject.toml": '''\
 [build-system]
-requires = ["setuptools>=61"]
+requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -180,7 +180,6 @@ class Client:
                                 response=excerpt(response.content))
         return Outcome.delivered(response.status_code)
 ''',
-    "tests/__init__.py": "",
     "tests/test_$slug.py": '''\
 """The $title plugin: the kit's contract suite, and exact requests against a fake vendor."""
 from __future__ import annotations
