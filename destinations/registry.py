@@ -49,8 +49,10 @@ def _own_version() -> str:
         return "unknown"
 
 
+@lru_cache(maxsize=1)
 def sources() -> dict[str, Source]:
-    """Every registered plugin, loadable or not; a built-in type cannot be taken over."""
+    """Every registered plugin, loadable or not; a built-in type cannot be taken over. Read once per
+    process (scanning the installed distributions is not free; a new install needs a restart anyway)."""
     found = {slug: Source(target, "eventrouter (built-in)", _own_version()) for slug, target in BUILTIN.items()}
     for ep in entry_points(group=GROUP):
         dist = ep.dist

@@ -35,6 +35,25 @@ class BadSchemaDestination(Destination):
     settings_schema = Settings
 '''
 
+CRASHING_VALIDATOR = '''\
+from marshmallow import validates_schema
+
+from destinations.kit import BaseSettings, Destination
+
+
+class Settings(BaseSettings):
+    @validates_schema
+    def _check(self, data, **kw):
+        raise TypeError("validator bug")
+
+
+class CrashingDestination(Destination):
+    slug = "crashing"
+    display_name = "Crashing"
+    handles = frozenset({"track"})
+    settings_schema = Settings
+'''
+
 
 def eventrouter(*args: str, path: list[Path] = (), config: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([WORKTREE, *map(str, path)]))
@@ -59,8 +78,10 @@ def install_fake_dist(site: Path, name: str, entry_points: dict[str, str], modul
 def site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
     install_fake_dist(site, "eventrouter-broken", {"broken": "broken_plugin:Broken",
-                                                   "badschema": "bad_schema_plugin:BadSchemaDestination"},
-                      {"broken_plugin": BROKEN_IMPORT, "bad_schema_plugin": BROKEN_SCHEMA})
+                                                   "badschema": "bad_schema_plugin:BadSchemaDestination",
+                                                   "crashing": "crashing_plugin:CrashingDestination"},
+                      {"broken_plugin": BROKEN_IMPORT, "bad_schema_plugin": BROKEN_SCHEMA,
+                       "crashing_plugin": CRASHING_VALIDATOR})
     return site
 
 
@@ -117,6 +138,15 @@ def test_a_config_that_uses_a_broken_plugin_fails_with_the_cause(site, tmp_path,
     result = eventrouter("check-config", path=[site], config=config)
     assert result.returncode == 2
     assert f"destinations[1].type: the {kind} plugin is installed but broken: {cause}" in result.stderr
+
+
+def test_a_settings_schema_that_crashes_on_load_is_a_config_error_naming_the_plugin(site, tmp_path):
+    config = write_config(tmp_path, [{"name": "c", "type": "crashing", "settings": {}}])
+    result = eventrouter("check-config", path=[site], config=config)
+    assert result.returncode == 2
+    assert ("destinations[0].settings: the crashing plugin's settings schema is broken: TypeError: validator bug"
+            in result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
