@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 
-from router.errors import RetryableError
+from destinations.errors import RetryableError
 
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 #: how much of a vendor's answer we keep in outcomes and dead letters

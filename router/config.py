@@ -12,13 +12,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations import registry
-from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
+from destinations.base import EVENT_TYPES, Destination, StrictSchema, parse_rate, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
 from router.queue import Breaker
@@ -27,14 +27,6 @@ DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*([a-z]+)\s*$", re.IGNORECASE)
-_PERIODS = {
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
-    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
-}
-#: said when a rate limit is not understood
-RATE_FORMS = "N/second, N/minute or N/hour; also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute'"
 
 
 def parse_duration(value: Any) -> float:
@@ -56,11 +48,7 @@ class RateLimit:
 
     @classmethod
     def parse(cls, value: str) -> "RateLimit":
-        m = _RATE.match(str(value))
-        period = _PERIODS.get(m.group(2).lower()) if m else None
-        if not m or period is None or float(m.group(1)) <= 0:
-            raise ValueError(f"not a rate limit: {value!r} (accepted: {RATE_FORMS})")
-        return cls(float(m.group(1)), float(period))
+        return cls(*parse_rate(value))
 
     @property
     def per_second(self) -> float:
@@ -160,12 +148,16 @@ class DestinationSchema(StrictSchema):
             raise ValidationError(
                 f"unknown destination type {data['type']!r}{hint} (available: {', '.join(registry.available())})", "type"
             )
+        except registry.PluginLoadError as exc:
+            raise ValidationError(f"the {data['type']} plugin is installed but broken: {exc.cause}", "type") from None
         errors: dict[str, Any] = {}
         if "settings" in data:
             try:
                 data["settings"] = plugin.settings_schema().load(data["settings"] or {})
             except ValidationError as exc:
                 errors["settings"] = exc.messages
+            except Exception as exc:  # a plugin's own validator crashed: its fault, said as such
+                errors["settings"] = [f"the {data['type']} plugin's settings schema is broken: {type(exc).__name__}: {exc}"]
         unknown = sorted(set(data.get("rate_limits", {})) - set(plugin.rate_limits))
         if unknown:
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
@@ -314,25 +306,6 @@ class Config:
     @property
     def embedded(self) -> bool:
         return self.redis_url == "embedded"
-
-
-def destination_of_type(destinations: Iterable[Any], kind: str, name: str | None = None) -> Any:
-    """The destination of plugin type ``kind`` a command works on: the one named, or the only one.
-
-    Raises LookupError with the destinations of that type to choose from."""
-    destinations = list(destinations)
-    names = ", ".join(d.name for d in destinations if d.type == kind) or "none"
-    if name is not None:
-        for d in destinations:
-            if d.name == name:
-                if d.type != kind:
-                    raise LookupError(f"destination {name!r} is of type {d.type}, not {kind} ({kind} destinations: {names})")
-                return d
-        raise LookupError(f"no {kind} destination named {name!r} ({kind} destinations: {names})")
-    found = [d for d in destinations if d.type == kind]
-    if len(found) != 1:
-        raise LookupError(f"name the destination with --destination ({kind} destinations: {names})")
-    return found[0]
 
 
 def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None) -> Any:
