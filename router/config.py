@@ -21,7 +21,9 @@ from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
+from router.filters import FilterError, Filters, compile_filters
 from router.queue import Breaker
+from router.transforms import Transform, load_transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -109,6 +111,26 @@ class BreakerField(fields.Field):
         return Breaker(int(got.get("failures", Breaker.failures)), pause, max(pause, got.get("max_pause", Breaker.max_pause)))
 
 
+class FiltersField(fields.Field):
+    """``filters:`` (router/filters.py), compiled once; each error keeps its key path."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Filters:
+        try:
+            return compile_filters(value)
+        except FilterError as exc:
+            raise ValidationError(exc.errors) from None
+
+
+class TransformField(fields.Field):
+    """``transform: module:function``, imported now so that a bad path stops the start, not a delivery."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> tuple[str, Transform]:
+        try:
+            return value, load_transform(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class Rate(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> RateLimit:
         try:
@@ -145,6 +167,8 @@ class DestinationSchema(StrictSchema):
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
     breaker = BreakerField(load_default=Breaker())
+    filters = FiltersField(load_default=None)
+    transform = TransformField(load_default=None)
 
     @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -251,6 +275,10 @@ class DestinationConfig:
     retry_window: float
     plugin: type[Destination]
     breaker: Breaker = Breaker()
+    #: per-destination filters and transform (router/filters.py, router/transforms.py), run in the worker
+    filters: Filters | None = None
+    transform: Transform | None = None
+    transform_name: str = ""
 
     @property
     def secrets(self) -> list[str]:
@@ -425,6 +453,9 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,
                 breaker=d["breaker"],
+                filters=d["filters"],
+                transform=d["transform"][1] if d["transform"] else None,
+                transform_name=d["transform"][0] if d["transform"] else "",
             )
         )
     # relative to the config file, so that every command finds the same data whatever its working directory
