@@ -195,11 +195,19 @@ class DestinationSchema(StrictSchema):
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
             errors["rate_limits"] = [f"{data['type']} has no rate limit bucket {', '.join(unknown)} (buckets: {known})"]
         if data.get("subscribe") is not None:
-            unsupported = sorted(set(data["subscribe"]) - plugin.handles)
+            handles = instance_handles(plugin, data["settings"]) if "settings" not in errors else plugin.handles
+            unsupported = sorted(set(data["subscribe"]) - handles)
             if unsupported:
                 errors["subscribe"] = [f"{data['type']} does not handle {', '.join(unsupported)}"]
         if errors:
             raise ValidationError(errors)
+
+
+def instance_handles(plugin: type[Destination], settings: dict[str, Any]) -> frozenset[str]:
+    """The types an instance handles: a plugin whose settings decide (the ``http`` destination) says so
+    with ``handles_for(settings)``; the others handle what their class declares."""
+    handles_for = getattr(plugin, "handles_for", None)
+    return frozenset(handles_for(settings)) if handles_for else plugin.handles
 
 
 class DeliverySchema(StrictSchema):
@@ -279,6 +287,12 @@ class DestinationConfig:
     filters: Filters | None = None
     transform: Transform | None = None
     transform_name: str = ""
+    #: the event types this instance delivers (routing uses it; see instance_handles)
+    handles: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.handles:
+            self.handles = instance_handles(self.plugin, self.settings)
 
     @property
     def secrets(self) -> list[str]:
@@ -442,7 +456,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 type=d["type"],
                 enabled=d["enabled"],
                 settings=d["settings"],
-                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else plugin.handles,
+                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else instance_handles(plugin, d["settings"]),
                 only=frozenset(events["only"]) if events["only"] is not None else None,
                 exclude=frozenset(events["exclude"]),
                 rename=events["rename"],

@@ -132,7 +132,7 @@ def routing_checks(rt: Runtime, dc: DestinationConfig, event: dict[str, Any]) ->
     plugin = dc.plugin
     checks = [{"check": "enabled", "ok": dc.enabled,
                "detail": "the destination is enabled" if dc.enabled else "the destination is disabled (enabled: false)"}]
-    handles = kind in plugin.handles
+    handles = kind in dc.handles
     checks.append({"check": "type", "ok": handles,
                    "detail": f"{dc.type} handles {kind} calls" if handles else f"{dc.type} does not handle {kind} calls"})
     if kind == "delete":
