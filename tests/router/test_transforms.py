@@ -1,12 +1,14 @@
 """Filters and transforms through the real path: ingest -> Redis -> worker -> a fake vendor over HTTP."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from router.config import parse_config
 from router.errors import ConfigError
 from router.trace import search
-from tests.fakes.http import FakeServer
+from tests.fakes.http import FakeServer, Reply
 from tests.helpers import WRITE_KEY, base_config, webhook_destination, work
 
 AUTH = {"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"}  # base64("test-write-key:")
@@ -160,3 +162,16 @@ def test_the_event_tester_shows_what_filters_and_the_transform_did(make_runtime,
         assert dropped["outcome"] == {"status": "skipped", "reason": "filtered: filters[0]: event equals 'Internal Ping'",
                                       "http_status": None}
         assert hook.requests == []
+
+
+def test_a_dead_letters_rebuilt_request_goes_through_the_transform_too(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, {"error": "no"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "upper_plan")])
+        client = client_for(rt)
+        send(client, [track("m1", plan="pro")])
+        work(rt)
+        ((entry_id, dead),) = rt.queue.dead_letters("hook")
+        assert dead["payload"]["properties"] == {"plan": "PRO"}
+        detail = client.get(f"/v1/admin/dead-letters/hook/{entry_id}", headers=ADMIN).get_json()
+        (req,) = detail["requests"]
+        assert json.loads(req["body"])["properties"] == {"plan": "PRO"}

@@ -244,3 +244,22 @@ def test_subscribing_to_a_type_without_a_request_is_a_config_error():
         parse_config(base_config(destinations=[{"name": "api", "type": "http", "settings": settings,
                                                 "subscribe": ["track", "identify"]}]))
     assert err.value.errors == {"destinations[0].subscribe": "http does not handle identify"}
+
+
+def test_the_event_tester_shows_the_described_request_with_the_credentials_redacted(make_runtime, client_for):
+    with FakeServer(customerio) as vendor:
+        rt = make_runtime(destinations=[http_destination(CUSTOMERIO, vendor.base_url)])
+        event = {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "m1", "timestamp": TS,
+                 "properties": {"plan": "pro"}}
+        r = client_for(rt).post("/v1/admin/test/api", json=event, headers={"Authorization": "Bearer admin-secret-token"})
+        report = r.get_json()
+        assert vendor.requests == [] and report["routed"] is True
+        assert report["mapped"] == {"request": 1, "method": "POST", "url": "/customers/u1/events", "headers": [],
+                                    "query": [], "body": {"name": "Signed Up", "data": {"plan": "pro"},
+                                                          "timestamp": TS_UNIX}}
+        (req,) = report["requests"]
+        assert (req["method"], req["url"]) == ("POST", vendor.base_url + "/api/v1/customers/u1/events")
+        assert req["body"] == json.dumps({"name": "Signed Up", "data": {"plan": "pro"}, "timestamp": TS_UNIX},
+                                         separators=(",", ":"))
+        assert req["headers"]["Authorization"] == "[redacted]"
+        assert API_KEY not in r.get_data(as_text=True)
