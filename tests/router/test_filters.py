@@ -137,3 +137,11 @@ def test_every_mistake_of_a_filter_list_is_reported_at_once():
     assert errors[3]["then"] == ["one action: drop, {sample: <percent>}, {drop_properties: [...]} or {allow_properties: [...]}"]
     assert errors[4] == {"if": {"properties.n": {"gt": ["gt takes a number"]}},
                          "then": ["missing (required): drop, {sample: N}, {drop_properties: [...]} or {allow_properties: [...]}"]}
+
+
+def test_sampling_runs_before_a_drop_listed_above_it():
+    """Segment's order: a free user's ping is judged by the sample rule first (u1 falls outside 10 %)."""
+    ping = dict(PING, properties={"plan": "free"})
+    assert sample_bucket(ping) >= 10
+    assert compile_filters(ISSUE_EXAMPLE).apply(ping).reason == (
+        'filters[1]: properties.plan in ["free", "trial"]: sampled out (keeps 10 %)')
