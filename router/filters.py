@@ -194,8 +194,8 @@ def _compile_action(then: Any, errors: Errors) -> tuple[str, Any] | None:
     if then == "drop":
         return "drop", None
     if not isinstance(then, Mapping) or len(then) != 1:
-        errors["then"] = [f"one action: drop, {{sample: <percent>}}, {{drop_properties: [...]}} or "
-                          f"{{allow_properties: [...]}}"]
+        errors["then"] = ["one action: drop, {sample: <percent>}, {drop_properties: [...]} or "
+                          "{allow_properties: [...]}"]
         return None
     ((action, arg),) = then.items()
     if action not in ACTIONS or action == "drop":
@@ -278,7 +278,7 @@ def compile_filters(raw: Any) -> Filters:
             continue
         for key in item:
             if key not in ("if", "then"):
-                rule_errors[str(key)] = [f"unknown key (known: if, then)"]
+                rule_errors[str(key)] = ["unknown key (known: if, then)"]
         condition = None
         if "if" in item:
             cond_errors: Errors = {}

@@ -9,7 +9,7 @@ from router.config import parse_config
 from router.errors import ConfigError
 from router.trace import search
 from tests.fakes.http import FakeServer, Reply
-from tests.helpers import WRITE_KEY, base_config, webhook_destination, work
+from tests.helpers import base_config, webhook_destination, work
 
 AUTH = {"Authorization": "Basic dGVzdC13cml0ZS1rZXk6"}  # base64("test-write-key:")
 T = "tests.router.transform_examples:"
