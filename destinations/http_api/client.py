@@ -8,7 +8,7 @@ from requests.auth import HTTPBasicAuth
 
 from destinations.base import Outcome
 from destinations.http import HttpClient, excerpt
-from destinations.http_api.mapper import HttpCall
+from destinations.http_api.mapper import HttpCall, as_text
 from destinations.http_api.spec import RequestSpec
 from router.errors import RejectedEvent, RetryableError
 
@@ -41,7 +41,7 @@ class HttpApiClient:
         kwargs: dict[str, Any] = {"headers": dict(first.headers), "params": [*first.query, *self.query_auth.items()]}
         if body is not None:
             if spec.format == "form":
-                kwargs["data"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+                kwargs["data"] = {k: as_text(v) for k, v in body.items()}
             else:
                 kwargs["data"] = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
                 kwargs["headers"].setdefault("Content-Type", "application/json")

@@ -25,7 +25,8 @@ class HttpCall:
     body: Any
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value as text in a url, header, query or form: strings as they are, the rest as compact JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -39,7 +40,7 @@ def render(template: Template, event: Mapping[str, Any], quote: bool = False) ->
         return None
 
     def fill(m: Any) -> str:
-        text = _text(get_path(event, m.group(1).strip()))
+        text = as_text(get_path(event, m.group(1).strip()))
         return urllib.parse.quote(text, safe="") if quote else text
 
     return TEMPLATE.sub(fill, template.text)
@@ -78,7 +79,7 @@ def convert(value: Any, kind: str | None, target: str, origin: str) -> Any:
     if kind is None:
         return value
     if kind == "string":
-        return _text(value)
+        return as_text(value)
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -152,7 +153,7 @@ def map_event(event: dict[str, Any], specs: tuple[RequestSpec, ...]) -> HttpCall
         missing = [p for p in spec.url.paths if is_empty(get_path(event, p))]
         raise RejectedEvent(f"{where}.url: no value for {', '.join(missing)}")
     headers = tuple((name, text) for name, t in spec.headers if (text := render(t, event)) is not None)
-    query = tuple((k, _text(v)) for k, v in table(spec.query, event, f"{where}.query").items()) if spec.query else ()
+    query = tuple((k, as_text(v)) for k, v in table(spec.query, event, f"{where}.query").items()) if spec.query else ()
     if spec.whole_event:
         body: Any = event
     elif spec.body is not None:

@@ -263,3 +263,19 @@ def test_the_event_tester_shows_the_described_request_with_the_credentials_redac
                                          separators=(",", ":"))
         assert req["headers"]["Authorization"] == "[redacted]"
         assert API_KEY not in r.get_data(as_text=True)
+
+
+def test_a_form_request_sends_the_table_url_encoded_and_a_get_sends_only_its_query(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "identify", "url": "/subscribe", "format": "form",
+         "body": {"email": "traits.email", "lists": {"value": [1, 2]}, "vip": {"from": "traits.vip", "type": "string"}}},
+        {"type": "track", "method": "GET", "url": "/pixel", "query": {"e": "event", "u": "userId"}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "identify", "userId": "u1", "messageId": "m1", "traits": {"email": "a@x.io", "vip": True}},
+                              {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "m2"}])
+        work(rt)
+        form, pixel = vendor.requests
+        assert form.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert form.form() == {"email": "a@x.io", "lists": "[1,2]", "vip": "true"}
+        assert (pixel.method, pixel.path, pixel.query, pixel.body) == ("GET", "/pixel", {"e": ["Signed Up"], "u": ["u1"]}, b"")
