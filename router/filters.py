@@ -17,7 +17,6 @@ properties, allow properties. A dropped event carries the rule that dropped it.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -180,11 +179,10 @@ class Rule:
     condition: Condition | None
     action: str
     argument: Any = None
-
-    @property
-    def label(self) -> str:
-        """``filters[0]: event equals 'Internal Ping'`` (``filters[2]: every event`` without ``if``)."""
-        return f"filters[{self.index}]: {self.condition.text if self.condition else 'every event'}"
+    #: ``filters[0]: event equals 'Internal Ping'`` (``filters[2]: every event`` without ``if``)
+    label: str = ""
+    #: what it did to a kept event, for the event tester
+    note: str = ""
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         return self.condition is None or self.condition.test(event)
@@ -241,27 +239,25 @@ class Filters:
 
     def apply(self, event: dict[str, Any]) -> Verdict:
         """The event after the rules (a copy when properties were removed), or None and the dropping rule."""
-        matched = sorted((r for r in self.rules if r.matches(event)), key=lambda r: (ORDER[r.action], r.index))
         applied: list[str] = []
         out = event
-        for rule in matched:
+        for rule in self.rules:  # already in Segment's order
+            if not rule.matches(event):
+                continue
             if rule.action == "sample":
-                bucket = sample_bucket(event)
-                if bucket >= rule.argument:
+                if sample_bucket(event) >= rule.argument:
                     reason = f"{rule.label}: sampled out (keeps {rule.argument:g} %)"
                     return Verdict(None, reason, applied + [reason])
-                applied.append(f"{rule.label}: sampled in (keeps {rule.argument:g} %)")
             elif rule.action == "drop":
                 return Verdict(None, rule.label, applied + [f"{rule.label}: dropped"])
             else:
                 if out is event:
-                    out = copy.deepcopy(event)
+                    out = dict(event)  # _trim builds new sections: the event itself is never changed
                 keep = rule.action == "allow_properties"
                 for section in ("properties", "traits"):
                     if section in out:
                         out[section] = _trim(out[section], rule.argument, keep)
-                verb = "kept only" if keep else "dropped"
-                applied.append(f"{rule.label}: {verb} properties {', '.join(rule.argument)}")
+            applied.append(rule.note)
         return Verdict(out, "", applied)
 
 
@@ -293,7 +289,11 @@ def compile_filters(raw: Any) -> Filters:
         if rule_errors:
             errors[i] = rule_errors
         elif action:
-            rules.append(Rule(i, condition, action[0], action[1]))
+            label = f"filters[{i}]: {condition.text if condition else 'every event'}"
+            verb = {"sample": "sampled in (keeps {:g} %)", "drop_properties": "dropped properties {}",
+                    "allow_properties": "kept only properties {}"}.get(action[0], "")
+            arg = ", ".join(action[1]) if isinstance(action[1], tuple) else action[1]
+            rules.append(Rule(i, condition, action[0], action[1], label, f"{label}: {verb.format(arg)}"))
     if errors:
         raise FilterError(errors)
-    return Filters(tuple(rules))
+    return Filters(tuple(sorted(rules, key=lambda r: (ORDER[r.action], r.index))))
