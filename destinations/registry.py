@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "custobar": "destinations.custobar:CustobarDestination",
     "yespo": "destinations.yespo:YespoDestination",
     "stickystreet": "destinations.stickystreet:StickyStreetDestination",
+    "http": "destinations.http_api:HttpDestination",
 }
 GROUP = "eventrouter.destinations"
 

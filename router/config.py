@@ -21,7 +21,9 @@ from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, StrictSchema, parse_rate, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
+from router.filters import FilterError, Filters, compile_filters
 from router.queue import Breaker
+from router.transforms import Transform, load_transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -97,6 +99,26 @@ class BreakerField(fields.Field):
         return Breaker(int(got.get("failures", Breaker.failures)), pause, max(pause, got.get("max_pause", Breaker.max_pause)))
 
 
+class FiltersField(fields.Field):
+    """``filters:`` (router/filters.py), compiled once; each error keeps its key path."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Filters:
+        try:
+            return compile_filters(value)
+        except FilterError as exc:
+            raise ValidationError(exc.errors) from None
+
+
+class TransformField(fields.Field):
+    """``transform: module:function``, imported now so that a bad path stops the start, not a delivery."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> tuple[str, Transform]:
+        try:
+            return value, load_transform(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class Rate(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> RateLimit:
         try:
@@ -133,6 +155,8 @@ class DestinationSchema(StrictSchema):
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
     breaker = BreakerField(load_default=Breaker())
+    filters = FiltersField(load_default=None)
+    transform = TransformField(load_default=None)
 
     @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -163,11 +187,19 @@ class DestinationSchema(StrictSchema):
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
             errors["rate_limits"] = [f"{data['type']} has no rate limit bucket {', '.join(unknown)} (buckets: {known})"]
         if data.get("subscribe") is not None:
-            unsupported = sorted(set(data["subscribe"]) - plugin.handles)
+            handles = instance_handles(plugin, data["settings"]) if "settings" not in errors else plugin.handles
+            unsupported = sorted(set(data["subscribe"]) - handles)
             if unsupported:
                 errors["subscribe"] = [f"{data['type']} does not handle {', '.join(unsupported)}"]
         if errors:
             raise ValidationError(errors)
+
+
+def instance_handles(plugin: type[Destination], settings: dict[str, Any]) -> frozenset[str]:
+    """The types an instance handles: a plugin whose settings decide (the ``http`` destination) says so
+    with ``handles_for(settings)``; the others handle what their class declares."""
+    handles_for = getattr(plugin, "handles_for", None)
+    return frozenset(handles_for(settings)) if handles_for else plugin.handles
 
 
 class DeliverySchema(StrictSchema):
@@ -243,6 +275,16 @@ class DestinationConfig:
     retry_window: float
     plugin: type[Destination]
     breaker: Breaker = Breaker()
+    #: per-destination filters and transform (router/filters.py, router/transforms.py), run in the worker
+    filters: Filters | None = None
+    transform: Transform | None = None
+    transform_name: str = ""
+    #: the event types this instance delivers (routing uses it; see instance_handles)
+    handles: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.handles:
+            self.handles = instance_handles(self.plugin, self.settings)
 
     @property
     def secrets(self) -> list[str]:
@@ -387,7 +429,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 type=d["type"],
                 enabled=d["enabled"],
                 settings=d["settings"],
-                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else plugin.handles,
+                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else instance_handles(plugin, d["settings"]),
                 only=frozenset(events["only"]) if events["only"] is not None else None,
                 exclude=frozenset(events["exclude"]),
                 rename=events["rename"],
@@ -398,6 +440,9 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,
                 breaker=d["breaker"],
+                filters=d["filters"],
+                transform=d["transform"][1] if d["transform"] else None,
+                transform_name=d["transform"][0] if d["transform"] else "",
             )
         )
     # relative to the config file, so that every command finds the same data whatever its working directory

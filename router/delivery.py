@@ -34,6 +34,7 @@ from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
 from router.trace import attempt_entry
+from router.transforms import combine, stage
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
@@ -197,24 +198,39 @@ class Drainer:
         envs = self.drop_forgotten(envs, settlement)
         outcomes: list[Outcome | None] = [None] * len(envs)
         prepared: list[tuple[int, Prepared]] = []
+        parts: dict[int, list[Outcome | None]] = {}  # a transform may make several events of one
+        dropped: set[int] = set()  # by the destination's filters or transform: counted as filtered
         for i, env in enumerate(envs):
-            event = renamed(env["e"], self.dc.rename)
-            try:
-                payload = self.plugin.map(event)
-                prepared.append((i, Prepared(event, payload)))
-                for name, n in self.plugin.tally(payload).items():
-                    settlement.count(name, n)
-            except DeliveryError as exc:
-                outcomes[i] = Outcome.from_error(exc)
-            except Exception as exc:
-                log.exception("mapper of %s failed", self.dest)
-                outcomes[i] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
+            staged = stage(env["e"], self.dc.filters, self.dc.transform, self.dc.transform_name)
+            outcomes[i] = staged.outcome
+            if staged.filtered:
+                dropped.add(i)
+            for event in staged.events:
+                event = renamed(event, self.dc.rename)
+                slot = parts.setdefault(i, [])
+                slot.append(None)
+                try:
+                    payload = self.plugin.map(event)
+                    prepared.append((i, Prepared(event, payload)))
+                    for name, n in self.plugin.tally(payload).items():
+                        settlement.count(name, n)
+                except DeliveryError as exc:
+                    slot[-1] = Outcome.from_error(exc)
+                except Exception as exc:
+                    log.exception("mapper of %s failed", self.dest)
+                    slot[-1] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         if prepared:
             sent = self.send([p for _, p in prepared])
             for (i, _), outcome in zip(prepared, sent):
-                outcomes[i] = outcome
+                slot = parts[i]
+                slot[slot.index(None)] = outcome
             settlement.verdict = verdict(sent)
-        payloads = {i: p.payload for i, p in prepared}
+        for i, got in parts.items():
+            outcomes[i] = combine([o for o in got if o is not None])
+        grouped: dict[int, list[Any]] = {}
+        for i, p in prepared:
+            grouped.setdefault(i, []).append(p.payload)
+        payloads = {i: ps[0] if len(ps) == 1 else ps for i, ps in grouped.items()}
         pause = 0.0
         now = now_ms()
         latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
@@ -228,7 +244,7 @@ class Drainer:
                 settlement.count("delivered")
                 latencies.append(now - env["r"])
             elif outcome.status is OutcomeStatus.SKIPPED:
-                settlement.count("skipped")
+                settlement.count("filtered" if i in dropped else "skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
                 pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])

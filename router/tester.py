@@ -37,6 +37,7 @@ from router.redact import REDACTED, Redactor
 from router.routing import allowed, renamed
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
+from router.transforms import combine, stage
 
 bp = Blueprint("tester", __name__)
 
@@ -131,7 +132,7 @@ def routing_checks(rt: Runtime, dc: DestinationConfig, event: dict[str, Any]) ->
     plugin = dc.plugin
     checks = [{"check": "enabled", "ok": dc.enabled,
                "detail": "the destination is enabled" if dc.enabled else "the destination is disabled (enabled: false)"}]
-    handles = kind in plugin.handles
+    handles = kind in dc.handles
     checks.append({"check": "type", "ok": handles,
                    "detail": f"{dc.type} handles {kind} calls" if handles else f"{dc.type} does not handle {kind} calls"})
     if kind == "delete":
@@ -224,15 +225,26 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
         session.mount("http://", adapter)
         session.mount("https://", adapter)
     try:
-        seen = renamed(event, dc.rename)
-        try:
-            payload = plugin.map(seen)
-        except DeliveryError as exc:
-            report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
+        staged = stage(event, dc.filters, dc.transform, dc.transform_name)
+        if dc.filters is not None or dc.transform is not None:
+            # what the destination's filters and transform did, and the events they left for the mapper
+            report["filters"] = [scrub.text(n) for n in staged.notes]
+            report["staged"] = scrub.value(staged.events)
+        if staged.outcome is not None:
+            report.update(mapped=None, outcome=_outcome(staged.outcome, scrub), requests=[], sent=False)
             return report
-        report["mapped"] = scrub.value(payload)
+        prepared = []
+        for one in staged.events:
+            seen = renamed(one, dc.rename)
+            try:
+                prepared.append(Prepared(seen, plugin.map(seen)))
+            except DeliveryError as exc:
+                report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
+                return report
+        payloads = [p.payload for p in prepared]
+        report["mapped"] = scrub.value(payloads[0] if len(payloads) == 1 else payloads)
         try:
-            (outcome,) = plugin.send([Prepared(seen, payload)])
+            outcome = combine(plugin.send(prepared))
         except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
         report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]

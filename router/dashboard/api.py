@@ -192,8 +192,14 @@ def dead_letter_detail(name: str, entry_id: str) -> Response:
         from destinations.base import Prepared
         from router.routing import renamed
 
-        event = renamed(rec["event"], dc.rename)
-        plugin.send([Prepared(event, plugin.map(event))])
+        from router.transforms import stage
+
+        # the destination's filters and transform first, as the worker does
+        staged = stage(rec["event"], dc.filters, dc.transform, dc.transform_name)
+        if staged.outcome is not None:
+            raise ValueError(staged.outcome.reason)
+        events = [renamed(e, dc.rename) for e in staged.events]
+        plugin.send([Prepared(e, plugin.map(e)) for e in events])
     except Exception as exc:  # the mapping may refuse it (that is often why it is here): say so
         note = f"the request could not be rebuilt: {type(exc).__name__}: {scrub.text(str(exc))}"
     finally:

@@ -13,6 +13,12 @@ SETTINGS = {
     "yespo": {"api_key": SECRET, "base_url": UNREACHABLE},
     "stickystreet": {"user_id": "u", "user_api_key": SECRET, "account_id": "acct",
                      "campaigns_to_include": "123", "base_url": UNREACHABLE},
+    "http": {"base_url": UNREACHABLE, "auth": "bearer", "token": "contract-secret", "requests": [
+        {"type": "identify", "method": "PUT", "url": "/contacts/{{userId}}", "body": {"email": "traits.email"}},
+        {"type": "track", "url": "/events", "batch": {"max": 10, "wrap": "events"},
+         "body": {"name": "event", "user": "userId", "revenue": {"from": "properties.revenue", "type": "cents"}}},
+        {"type": "delete", "method": "DELETE", "url": "/contacts/{{userId}}", "statuses": {"done": ["2xx", 404]}},
+    ]},
 }
 
 
@@ -44,3 +50,8 @@ class TestYespoContract(ContractTests):
 class TestStickyStreetContract(ContractTests):
     plugin = registry.load("stickystreet")
     settings = SETTINGS["stickystreet"]
+
+
+class TestHttpContract(ContractTests):
+    plugin = registry.load("http")
+    settings = SETTINGS["http"]

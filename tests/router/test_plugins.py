@@ -93,7 +93,7 @@ def test_destinations_lists_every_builtin_plugin_with_its_limits():
     extole = next(line for line in lines if line.startswith("extole "))
     assert extole.split() == ["extole", "eventrouter", "(built-in)", "0.1.0", "delete,identify,track", "20", "(max",
                               "100)", "100/minute", "yes"]
-    assert sorted(line.split()[0] for line in lines[1:]) == ["custobar", "extole", "stickystreet", "webhook", "yespo"]
+    assert sorted(line.split()[0] for line in lines[1:]) == ["custobar", "extole", "http", "stickystreet", "webhook", "yespo"]
 
 
 def test_destinations_show_prints_each_setting_with_default_secrecy_and_description():
