@@ -145,6 +145,8 @@ class DestinationSchema(StrictSchema):
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
     breaker = BreakerField(load_default=Breaker())
+    #: ``per_user``: one user's events reach the destination in the order received (README Delivery)
+    ordering = fields.String(load_default="none", validate=validate.OneOf(["none", "per_user"]))
 
     @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -251,6 +253,12 @@ class DestinationConfig:
     retry_window: float
     plugin: type[Destination]
     breaker: Breaker = Breaker()
+    #: "none" or "per_user"
+    ordering: str = "none"
+
+    @property
+    def ordered(self) -> bool:
+        return self.ordering == "per_user"
 
     @property
     def secrets(self) -> list[str]:
@@ -425,6 +433,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,
                 breaker=d["breaker"],
+                ordering=d["ordering"],
             )
         )
     # relative to the config file, so that every command finds the same data whatever its working directory
