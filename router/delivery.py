@@ -10,6 +10,9 @@ Isolation: a batch that got no answer feeds the destination's circuit breaker
 (router/queue.py CLAIM/SETTLE), so a hanging vendor holds at most one worker;
 a drain job that has had its slice yields its worker to another destination's
 waiting job. A crash while handling a batch retries the batch at once.
+
+Per-user order (``ordering: per_user``) lives in the queue's ordered scripts; the drainer only
+hands each batch's outcomes to router/ordering.py's Sequencer before settling.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
+    ns:busy:d, ns:held:d:<user>, ns:ready:d   per-user order (``ordering: per_user``), see ORDER_PRELUDE
     ns:tr:<messageId>, ns:trring, ns:tu:<user hash>   event traces (router/trace.py)
 
 Each state change is one Lua script, so a crash between two steps can't lose
@@ -21,7 +22,8 @@ or double an event, and ingest costs one round trip per request.
 
 An envelope is the JSON ``{"u": user hash, "r": received ms, "id", "a": attempts,
 "f": first attempt ms, "l": last error, "e": the event}``; ``u`` and ``r``
-come first so scripts can read them without decoding.
+come first so scripts can read them without decoding. An anonymous event (no userId)
+has ``"o"``, its anonymousId hash, right after ``u``: the ordered scripts read both.
 """
 from __future__ import annotations
 

@@ -9,7 +9,10 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
+import pytest
+
 from router.delivery import Drainer
+from router.errors import ConfigError
 from router.queue import user_hash
 from router.runtime import Runtime
 from router.scheduler import Scheduler
@@ -213,3 +216,50 @@ def test_a_user_with_thousands_of_waiting_events_does_not_stall_a_claim(make_run
             assert c.more and looked < 100  # each claim looks at a bounded part of the buffer
         assert [json.loads(x)["e"]["messageId"] for x in c.items] == ["m-2-0"]
         assert rt.redis.llen(rt.queue.keys.held("hook", user_hash("user-1"))) == 2990
+
+
+def hold_user(rt: Runtime, client) -> str:
+    """user-1's first event claimed (batch b1), its two later ones held behind it; returns its hash."""
+    r = client.post("/v1/batch", json={"batch": [event(1, s) for s in range(3)]}, headers=AUTH)
+    assert r.status_code == 200
+    first = rt.queue.claim("hook", "t", "b1", 1, 1, ordered=True)
+    assert [json.loads(x)["e"]["messageId"] for x in first.items] == ["m-1-0"]
+    assert rt.queue.claim("hook", "t", "b2", 1, 1, ordered=True).items == []
+    return user_hash("user-1")
+
+
+def held_ids(rt: Runtime, user: str) -> list[str]:
+    return [json.loads(x)["e"]["messageId"] for x in rt.redis.lrange(rt.queue.keys.held("hook", user), 0, -1)]
+
+
+def test_a_batch_given_back_goes_ahead_of_its_users_held_events(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_user")])
+    user = hold_user(rt, client_for(rt))
+    assert held_ids(rt, user) == ["m-1-1", "m-1-2"]
+    assert rt.queue.give_back("hook", "b1", ordered=True) == 1
+    assert held_ids(rt, user) == ["m-1-0", "m-1-1", "m-1-2"]
+    assert rt.queue.held("hook") == {"busy_users": 0, "ready_users": 1}
+    again = rt.queue.claim("hook", "t", "b3", 10, 1, ordered=True)
+    assert [json.loads(x)["e"]["messageId"] for x in again.items] == ["m-1-0", "m-1-1", "m-1-2"]
+
+
+def test_a_gdpr_purge_removes_a_users_held_events_and_busy_mark(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_user")])
+    user = hold_user(rt, client_for(rt))
+    assert rt.queue.purge_users("hook", [user]) == 3  # the one in flight and the two held
+    assert not rt.redis.exists(rt.queue.keys.held("hook", user))
+    assert rt.queue.held("hook") == {"busy_users": 0, "ready_users": 0}
+
+
+def test_a_destination_switched_back_to_unordered_gets_its_held_events_back(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_user")])
+    user = hold_user(rt, client_for(rt))
+    assert rt.queue.unhold("hook") == 2
+    assert [json.loads(x)["e"]["messageId"] for x in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)] == ["m-1-1", "m-1-2"]
+    assert held_ids(rt, user) == [] and rt.queue.held("hook") == {"busy_users": 0, "ready_users": 0}
+
+
+def test_ordering_takes_only_none_or_per_user(make_runtime):
+    with pytest.raises(ConfigError) as err:
+        make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_session")])
+    assert str(err.value) == "destinations[0].ordering: Must be one of: none, per_user."

@@ -1,0 +1,119 @@
+"""The cost of ``ordering: per_user``: delivery throughput with and without it (not a test).
+
+    python bench/ordering.py [--users 10000] [--per-user 5] [--workers 2] [--batch 100] [--seconds 120]
+
+For each mode (none, per_user): an embedded Redis, a batching webhook receiver on 127.0.0.1,
+--users x --per-user events put in the buffer (users interleaved, as live traffic arrives), then
+--workers worker processes and the scheduler deliver them; prints events/s (worker start-up
+included) and how many of a user's events reached the receiver after a later one of the same
+user. Rates run from the first to the last delivered request (worker start-up excluded);
+--fail makes the receiver answer 500 to that fraction of requests. Run it with many users (the common case) and with few heavy users (--users 20
+--per-user 2500), where the per-batch cap of one user's events (router/queue.py PER_USER) shows.
+Every loop is bounded in count and time; only loopback addresses are used.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from router.app import create_app  # noqa: E402
+from router.config import load_config  # noqa: E402
+from router.redis_server import EmbeddedRedis  # noqa: E402
+from router.runtime import Runtime  # noqa: E402
+from tests.e2e.procs import Proc, write_config  # noqa: E402
+from tests.fakes.http import FakeServer, Reply, Request  # noqa: E402
+
+
+class Receiver(FakeServer):
+    """Counts events and the ones that arrive after a later event of their user."""
+
+    def __init__(self, fail: float) -> None:
+        super().__init__(self.receive)
+        self.fail = fail
+        self.rng = random.Random(16)
+        self.first = self.end = 0.0
+        self.count = 0
+        self.late = 0
+        self.last: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def receive(self, req: Request) -> Reply:
+        with self.lock:
+            if self.rng.random() < self.fail:
+                return Reply(500, "injected failure")
+            self.first = self.first or time.monotonic()
+            self.end = time.monotonic()
+            for e in req.json():
+                user, seq = e["properties"]["user"], e["properties"]["seq"]
+                if self.last.get(user, -1) > seq:
+                    self.late += 1
+                self.last[user] = max(seq, self.last.get(user, -1))
+                self.count += 1
+        return Reply(200, {})
+
+
+def run(mode: str, args: argparse.Namespace) -> tuple[float, int]:
+    total = args.users * args.per_user
+    with tempfile.TemporaryDirectory() as tmp, Receiver(args.fail) as hook:
+        tmp_path = Path(tmp)
+        redis_server = EmbeddedRedis(tmp_path / "data")
+        redis_server.start()
+        procs: list[Proc] = []
+        try:
+            dest = {"name": "crm", "type": "webhook", "batch_size": args.batch, "concurrency": args.workers,
+                    "ordering": mode, "settings": {"url": hook.base_url, "batch": True}}
+            config = write_config(tmp_path, [dest], delivery={"lease": "30s", "tick": "200ms"})
+            rt = Runtime(load_config(str(config)))
+            client = create_app(runtime=rt).test_client()
+            batch: list[dict] = []
+            for s in range(args.per_user):
+                for u in range(args.users):
+                    batch.append({"type": "track", "event": "Step", "userId": f"u-{u}", "messageId": f"m-{u}-{s}",
+                                  "properties": {"user": u, "seq": s}})
+                    if len(batch) == 500:
+                        assert client.post("/v1/batch", json={"batch": batch, "writeKey": "e2e-write-key"}).status_code == 200
+                        batch = []
+            if batch:
+                assert client.post("/v1/batch", json={"batch": batch, "writeKey": "e2e-write-key"}).status_code == 200
+            started = time.monotonic()
+            procs = [Proc(config, "scheduler")] + [Proc(config, "worker") for _ in range(args.workers)]
+            deadline = started + args.seconds
+            while hook.count < total and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if hook.count < total:
+                print(f"  {mode}: only {hook.count}/{total} delivered in {args.seconds}s")
+            return hook.count / max(1e-3, hook.end - hook.first), hook.late
+        finally:
+            for p in procs:
+                p.stop()
+            redis_server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--per-user", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--fail", type=float, default=0.0, help="fraction of requests the receiver answers 500")
+    args = ap.parse_args()
+    print(f"{args.users} users x {args.per_user} events, {args.workers} workers, batches of {args.batch}, "
+          f"{args.fail:.0%} of requests fail")
+    results = {}
+    for mode in ("none", "per_user"):
+        rate, late = run(mode, args)
+        results[mode] = rate
+        print(f"  ordering {mode:8}  {rate:8.0f} events/s delivered   {late} events arrived after a later one of their user")
+    print(f"  per_user costs {100 * (1 - results['per_user'] / results['none']):.0f}% of the unordered throughput")
+
+
+if __name__ == "__main__":
+    main()
