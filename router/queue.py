@@ -356,22 +356,24 @@ local function okey(item)
 end
 """
 
-# CLAIM: first the ready users' held events (at most ``per`` each; an event already attempted
-# goes alone, as a probe), then at most ``scan`` buffer events oldest first: a free user's are
-# taken (at most ``per``), a busy or ready user's move to the tail of its held list.
+# CLAIM: the ready users' held events (at most ``per`` each; an event already attempted goes
+# alone, as a probe) for half the batch, then at most ``scan`` buffer events oldest first: a free
+# user's are taken (at most ``per``), a busy or ready user's move to the tail of its held list;
+# then ready users again for what room is left.
 ORDER_TAKE = """
 local per, scan = tonumber(ARGV[10]), tonumber(ARGV[11])
 local items, st, held = {}, {}, {}
-if redis.call('SCARD', readyk) > 0 then
-  for _, u in ipairs(redis.call('SRANDMEMBER', readyk, n)) do
-    if #items >= n then break end
+local function from_ready(upto)
+  if #items >= upto or redis.call('SCARD', readyk) == 0 then return end
+  for _, u in ipairs(redis.call('SRANDMEMBER', readyk, upto - #items)) do
+    if #items >= upto then break end
     redis.call('SREM', readyk, u)
     st[u] = 0
     if redis.call('HEXISTS', busyk, u) == 0 then
       local hk = heldp .. u
       local head = redis.call('LINDEX', hk, 0)
       if head then
-        local k = math.min(per, n - #items)
+        local k = math.min(per, upto - #items)
         if tonumber(string.match(head, '^{.-,"a":(%d+),') or '0') > 0 then k = 1 end
         for _, it in ipairs(redis.call('LPOP', hk, k)) do items[#items + 1] = it end
         redis.call('HSET', busyk, u, bid)
@@ -379,6 +381,8 @@ if redis.call('SCARD', readyk) > 0 then
     end
   end
 end
+-- held users fill at most half a batch before the buffer is looked at: newcomers keep flowing
+from_ready(math.ceil(n / 2))
 local scanned = 0
 while #items < n and scanned < scan do
   local w = redis.call('LRANGE', buf, scanned, scanned + math.min(n, scan - scanned) - 1)
@@ -410,6 +414,7 @@ while #items < n and scanned < scan do
 end
 if scanned > 0 then redis.call('LTRIM', buf, scanned, -1) end
 for u, h in pairs(held) do redis.call('RPUSH', heldp .. u, unpack(h)) end
+from_ready(n)
 if #items == 0 then
   local more = 0
   if scanned > 0 and redis.call('LLEN', buf) > 0 then more = 1 end

@@ -263,3 +263,22 @@ def test_ordering_takes_only_none_or_per_user(make_runtime):
     with pytest.raises(ConfigError) as err:
         make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_session")])
     assert str(err.value) == "destinations[0].ordering: Must be one of: none, per_user."
+
+
+def test_users_with_long_backlogs_do_not_starve_a_newcomer(make_runtime, client_for):
+    vendor = Vendor(lambda events: Reply(200, {}))
+    with vendor.server as hook:
+        rt = make_runtime(destinations=[webhook_destination(
+            hook.base_url, settings={"batch": True}, batch_size=100, ordering="per_user")])
+        client = client_for(rt)
+        total = send_rounds(client, 8, 400)  # 8 users with 400 events each, interleaved
+        assert len(rt.queue.claim("hook", "t", "first", 100, 1, ordered=True).items) == 100
+        for k in range(20):  # while that batch is out, every later event of theirs is held
+            if not rt.queue.claim("hook", "t", f"b{k}", 100, 1, ordered=True).more:
+                break
+        assert rt.redis.llen(rt.queue.keys.buf("hook")) == 0
+        assert client.post("/v1/batch", json={"batch": [event(99, 0)]}, headers=AUTH).status_code == 200
+        rt.queue.give_back("hook", "first", ordered=True)  # 8 users ready, with 400 events each
+        drain_concurrently(rt, "hook", settled(rt, "hook", total + 1), drainers=1)
+        assert all(seqs == list(range(400)) for u, seqs in vendor.per_user().items() if u != 99)
+        assert vendor.accepted.index((99, 0)) < 100  # in the first batch, not behind 3,200 held events
