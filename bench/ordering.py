@@ -7,7 +7,8 @@ For each mode (none, per_user): an embedded Redis, a batching webhook receiver o
 --workers worker processes and the scheduler deliver them; prints events/s (worker start-up
 included) and how many of a user's events reached the receiver after a later one of the same
 user. Rates run from the first to the last delivered request (worker start-up excluded);
---fail makes the receiver answer 500 to that fraction of requests. Run it with many users (the common case) and with few heavy users (--users 20
+--fail makes the receiver answer 500 to that fraction of requests (retries back off from
+200 ms, at most 2 s). Run it with many users (the common case) and with few heavy users (--users 20
 --per-user 2500), where the per-batch cap of one user's events (router/queue.py PER_USER) shows.
 Every loop is bounded in count and time; only loopback addresses are used.
 """
@@ -69,7 +70,7 @@ def run(mode: str, args: argparse.Namespace) -> tuple[float, int]:
         try:
             dest = {"name": "crm", "type": "webhook", "batch_size": args.batch, "concurrency": args.workers,
                     "ordering": mode, "settings": {"url": hook.base_url, "batch": True}}
-            config = write_config(tmp_path, [dest], delivery={"lease": "30s", "tick": "200ms"})
+            config = write_config(tmp_path, [dest], delivery={"lease": "30s", "tick": "200ms", "retry_base": "200ms", "retry_max": "2s"})
             rt = Runtime(load_config(str(config)))
             client = create_app(runtime=rt).test_client()
             batch: list[dict] = []

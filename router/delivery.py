@@ -240,7 +240,7 @@ class Drainer:
             if env.get("g"):
                 settlement.regulations.append((env["g"], outcome))
             self.trace(env, outcome, now, settlement)  # observe
-            before = Sequencer.mark(settlement)
+            before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
                 latencies.append(now - env["r"])
@@ -254,7 +254,7 @@ class Drainer:
             else:
                 settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
                 settlement.count("rejected")
-            if order:
+            if order and before:
                 order.note(env, settlement, before)
         if order:
             order.done(settlement)
