@@ -338,12 +338,13 @@ return removed
 
 # --- per-user order (``ordering: per_user``) --------------------------------------------
 # Extra keys of an ordered destination d:
-#   ns:busy:d        hash  user -> the batch id holding the user's oldest events, or 'r' while
-#                          that event waits in ns:retry:d: the user's later events wait
+#   ns:busy:d        hash  user -> the batch id holding the user's oldest events, 'r' while that
+#                          event waits in ns:retry:d, or 'ready': the user's later events wait
 #   ns:held:d:<user> list  the user's events that wait, oldest first
-#   ns:ready:d       set   users who are not busy but have held events: the next claim takes them
+#   ns:ready:d       set   the 'ready' users (none in flight or retrying, events held): the next
+#                          claims take them
 # Invariant: a user's held events are older than the user's events in the buffer, and a
-# user with held events is busy or ready. The ordered scripts are the unordered ones with
+# user with held events is in ns:busy:d, so one HSETNX tells a claim whether it may take. The ordered scripts are the unordered ones with
 # the steps below swapped in (text substitution, checked), so ``ordering: none`` runs the
 # scripts above unchanged.
 ORDER_PRELUDE = """
@@ -369,7 +370,8 @@ local function from_ready(upto)
     if #items >= upto then break end
     redis.call('SREM', readyk, u)
     st[u] = 0
-    if redis.call('HEXISTS', busyk, u) == 0 then
+    local b = redis.call('HGET', busyk, u)
+    if b == 'ready' or not b then
       local hk = heldp .. u
       local head = redis.call('LINDEX', hk, 0)
       if head then
@@ -377,6 +379,8 @@ local function from_ready(upto)
         if tonumber(string.match(head, '^{.-,"a":(%d+),') or '0') > 0 then k = 1 end
         for _, it in ipairs(redis.call('LPOP', hk, k)) do items[#items + 1] = it end
         redis.call('HSET', busyk, u, bid)
+      else
+        redis.call('HDEL', busyk, u)
       end
     end
   end
@@ -395,11 +399,10 @@ while #items < n and scanned < scan do
     else
       local c = st[u]
       if c == nil then
-        c = per
-        if redis.call('HEXISTS', busyk, u) == 1 or redis.call('EXISTS', heldp .. u) == 1 then c = 0 end
+        c = 0
+        if redis.call('HSETNX', busyk, u, bid) == 1 then c = per end
       end
       if c > 0 then
-        if c == per then redis.call('HSET', busyk, u, bid) end
         items[#items + 1] = it
         st[u] = c - 1
       else
@@ -432,12 +435,13 @@ for _ = 1, nu do
   local hk = heldp .. u
   for k = i + 2 + nh, i + 3, -1 do redis.call('LPUSH', hk, ARGV[k]) end
   i = i + 3 + nh
-  local owner = redis.call('HGET', busyk, u)
   if keep == '1' then
     redis.call('HSET', busyk, u, 'r')
-  elseif owner == bid or not owner then
+  elseif redis.call('EXISTS', hk) == 1 then
+    redis.call('HSET', busyk, u, 'ready')
+    redis.call('SADD', readyk, u)
+  else
     redis.call('HDEL', busyk, u)
-    if redis.call('EXISTS', hk) == 1 then redis.call('SADD', readyk, u) end
   end
 end
 local nd = tonumber(ARGV[i]); i = i + 1
@@ -459,8 +463,8 @@ ORDER_GIVE_BACK = """
   for k = 1, #items do
     local u = okey(items[k])
     if u ~= '' then
-      if redis.call('HGET', busyk, u) == bid then redis.call('HDEL', busyk, u) end
-      if redis.call('HEXISTS', busyk, u) == 0 then redis.call('SADD', readyk, u) end
+      local b = redis.call('HGET', busyk, u)
+      if b == bid or not b then redis.call('HSET', busyk, u, 'ready'); redis.call('SADD', readyk, u) end
     end
   end
 """
@@ -476,7 +480,7 @@ if #due > 0 then
     else
       redis.call('LPUSH', heldp .. u, it)
       local owner = redis.call('HGET', busyk, u)
-      if owner == 'r' or not owner then redis.call('HDEL', busyk, u); redis.call('SADD', readyk, u) end
+      if owner == 'r' or owner == 'ready' or not owner then redis.call('HSET', busyk, u, 'ready'); redis.call('SADD', readyk, u) end
     end
   end
 end
@@ -851,8 +855,8 @@ class DeliveryQueue:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hlen(self.keys.busy(dest))
         pipe.scard(self.keys.ready(dest))
-        busy, ready = pipe.execute()
-        return {"busy_users": int(busy), "ready_users": int(ready)}
+        marked, ready = pipe.execute()
+        return {"busy_users": int(marked) - int(ready), "ready_users": int(ready)}
 
     def trim_dead(self, dests: Iterable[str], dead_letter_ttl: float) -> None:
         minid = now_ms() - int(dead_letter_ttl * 1000)
