@@ -11,11 +11,13 @@ tail of long retries left out), worker start-up excluded;
 --fail makes the receiver answer 500 to that fraction of requests (retries back off from
 200 ms, at most 2 s). Run it with many users (the common case) and with few heavy users (--users 20
 --per-user 2500), where the per-batch cap of one user's events (router/queue.py PER_USER) shows.
+--redis-cost measures only the Redis CPU the claim and settle scripts use per event.
 Every loop is bounded in count and time; only loopback addresses are used.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -27,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from router.app import create_app  # noqa: E402
 from router.config import load_config  # noqa: E402
-from router.redis_server import EmbeddedRedis  # noqa: E402
+from router.ordering import order_key  # noqa: E402
+from router.queue import DeliveryQueue, Settlement, UserOrder, envelope  # noqa: E402
+from router.redis_server import EmbeddedRedis, connect  # noqa: E402
 from router.runtime import Runtime  # noqa: E402
 from tests.e2e.procs import Proc, write_config  # noqa: E402
 from tests.fakes.http import FakeServer, Reply, Request  # noqa: E402
@@ -104,6 +108,35 @@ def run(mode: str, args: argparse.Namespace) -> tuple[float, float, int]:
             redis_server.stop()
 
 
+def redis_cost(users: int, per_user: int) -> None:
+    """Redis CPU per event of claim + settle alone (no HTTP, no worker): INFO commandstats."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(Path(tmp) / "data")
+        server.start()
+        try:
+            r = connect(server.url)
+            for ordered in (False, True):
+                r.flushall()
+                dq = DeliveryQueue(r, "bench")
+                envs = [envelope({"type": "track", "event": "x", "userId": f"u{u}"}, f"{u}-{s}", 1)
+                        for s in range(per_user) for u in range(users)]
+                for i in range(0, len(envs), 1000):
+                    r.rpush(dq.keys.buf("d"), *envs[i:i + 1000])
+                r.config_resetstat()
+                for k in range(len(envs)):  # bounded: at most one claim per event
+                    c = dq.claim("d", "tok", f"b{k}", 100, 1, ordered=ordered)
+                    if not c.items and not c.more:
+                        break
+                    s = Settlement()
+                    if ordered:
+                        s.ordered = UserOrder(held={order_key(json.loads(x)): [] for x in c.items})
+                    dq.settle("d", c.batch_id, s, 60)
+                used = r.info("commandstats")["cmdstat_evalsha"]["usec"]
+                print(f"  ordering {'per_user' if ordered else 'none':8}  {used / len(envs):5.1f} us of Redis CPU per event (claim + settle)")
+        finally:
+            server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=10_000)
@@ -112,7 +145,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--fail", type=float, default=0.0, help="fraction of requests the receiver answers 500")
+    ap.add_argument("--redis-cost", action="store_true", help="only measure the scripts' Redis CPU per event")
     args = ap.parse_args()
+    if args.redis_cost:
+        print(f"{args.users} users x {args.per_user} events, batches of 100")
+        redis_cost(args.users, args.per_user)
+        return
     print(f"{args.users} users x {args.per_user} events, {args.workers} workers, batches of {args.batch}, "
           f"{args.fail:.0%} of requests fail")
     results = {}
