@@ -151,7 +151,7 @@ def test_a_failing_user_holds_back_only_its_own_later_events(make_runtime, clien
 
         state["stuck"] = "reject-first"
         drain_concurrently(rt, "hook", settled(rt, "hook", total), drainers=2)
-        assert got != vendor.per_user() and vendor.per_user()[7] == [1, 2, 3, 4]
+        assert vendor.per_user()[7] == [1, 2, 3, 4]
         ((_, dead),) = rt.queue.dead_letters("hook")
         assert dead["event"]["messageId"] == "m-7-0" and dead["reason"] == "webhook answered 400"
         assert dead["held_back"] == 4  # its 4 later events waited behind it and then went on
