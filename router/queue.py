@@ -898,9 +898,12 @@ class DeliveryQueue:
         pipe.xlen(self.keys.dead(dest))
         pipe.hgetall(self.keys.stats(dest))
         pipe.hget(self.keys.breaker(dest), "until")
-        buffered, retrying, inflight, dead, stats, opened = pipe.execute()
+        pipe.hlen(self.keys.busy(dest))
+        buffered, retrying, inflight, dead, stats, opened, marked = pipe.execute()
         out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead,
                "breaker_open_until": int(opened or 0)}
+        if marked:  # ordered: users whose oldest event is in flight, retrying, or whose held events are next
+            out["ordered_users"] = int(marked)
         out.update({k.decode(): int(v) for k, v in stats.items()})
         return out
 

@@ -148,6 +148,7 @@ def test_a_failing_user_holds_back_only_its_own_later_events(make_runtime, clien
         # its first event waits for a retry (or, when due, heads its list); the rest wait behind it
         retrying = [json.loads(x)["e"]["messageId"] for x in rt.redis.zrange(rt.queue.keys.retry("hook"), 0, -1)]
         assert retrying + held_ids(rt, user_hash("user-7")) == [f"m-7-{s}" for s in range(5)]
+        assert rt.queue.depth("hook")["ordered_users"] == 1
 
         state["stuck"] = "reject-first"
         drain_concurrently(rt, "hook", settled(rt, "hook", total), drainers=2)
@@ -194,6 +195,7 @@ def test_unordered_destinations_keep_todays_envelopes_and_scripts(make_runtime, 
         assert raw[1].startswith(b'{"u":"","o":"%s","r":' % user_hash("anon:anon-2").encode())
         work(rt)
         assert len(hook.requests) == 2 and not rt.redis.exists(rt.queue.keys.busy("hook"))
+        assert "ordered_users" not in rt.queue.depth("hook")
 
 
 def test_a_user_with_thousands_of_waiting_events_does_not_stall_a_claim(make_runtime, client_for):
