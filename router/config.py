@@ -157,6 +157,8 @@ class DestinationSchema(StrictSchema):
     breaker = BreakerField(load_default=Breaker())
     filters = FiltersField(load_default=None)
     transform = TransformField(load_default=None)
+    #: ``per_user``: one user's events reach the destination in the order received (README Delivery)
+    ordering = fields.String(load_default="none", validate=validate.OneOf(["none", "per_user"]))
 
     @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -282,9 +284,16 @@ class DestinationConfig:
     #: the event types this instance delivers (routing uses it; see instance_handles)
     handles: frozenset[str] = frozenset()
 
+    #: "none" or "per_user"
+    ordering: str = "none"
+
     def __post_init__(self) -> None:
         if not self.handles:
             self.handles = instance_handles(self.plugin, self.settings)
+
+    @property
+    def ordered(self) -> bool:
+        return self.ordering == "per_user"
 
     @property
     def secrets(self) -> list[str]:
@@ -443,6 +452,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 filters=d["filters"],
                 transform=d["transform"][1] if d["transform"] else None,
                 transform_name=d["transform"][0] if d["transform"] else "",
+                ordering=d["ordering"],
             )
         )
     # relative to the config file, so that every command finds the same data whatever its working directory

@@ -10,6 +10,9 @@ Isolation: a batch that got no answer feeds the destination's circuit breaker
 (router/queue.py CLAIM/SETTLE), so a hanging vendor holds at most one worker;
 a drain job that has had its slice yields its worker to another destination's
 waiting job. A crash while handling a batch retries the batch at once.
+
+Per-user order (``ordering: per_user``) lives in the queue's ordered scripts; the drainer only
+hands each batch's outcomes to router/ordering.py's Sequencer before settling.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
 from router.logs import DeliveryLog, health
+from router.ordering import Sequencer
 from router.queue import Settlement, Verdict, now_ms
 from router.regulations import track_regulations
 from router.routing import renamed
@@ -118,6 +122,7 @@ class Drainer:
         self.delivery = rt.config.delivery
         self.log = DeliveryLog(dest, self.redact)  # dead-letter and failing/recovered lines
         self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
+        self.ordered = self.dc.ordered  # ``ordering: per_user``
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -130,9 +135,12 @@ class Drainer:
                 while time.monotonic() < deadline:
                     batch_id = uuid.uuid4().hex[:16]
                     claimed = self.rt.queue.claim(
-                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others
+                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others,
+                        ordered=self.ordered,
                     )
                     self.rt.wake([(self.dest, claimed.spawn)])
+                    if not claimed.items and claimed.more:
+                        continue  # ordered: a scan held busy users' events; look further
                     if not claimed.items:
                         # an open breaker: no drain job for this destination until it half-opens
                         park_until = claimed.open_until
@@ -167,7 +175,7 @@ class Drainer:
                         yielded = True
                         break
         finally:
-            successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded)
+            successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded, ordered=self.ordered)
             self.rt.wake([(self.dest, successor)])
         return totals
 
@@ -180,14 +188,21 @@ class Drainer:
         try:
             settlement = Settlement()
             now = now_ms()
-            for raw in items:
-                self.schedule_retry(json.loads(raw), failed, None, now, settlement)
+            envs = [json.loads(raw) for raw in items]
+            order = Sequencer(envs) if self.ordered else None
+            for env in envs:
+                before = Sequencer.mark(settlement)
+                self.schedule_retry(env, failed, None, now, settlement)
+                if order:
+                    order.note(env, settlement, before)
+            if order:
+                order.done(settlement)
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 return
         except Exception as again:
             log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
         try:
-            self.rt.queue.give_back(self.dest, batch_id)
+            self.rt.queue.give_back(self.dest, batch_id, ordered=self.ordered)
         except Exception as last:  # Redis away: the lease returns the batch when it lapses
             log.error("could not give back the batch of %s (%s)", self.dest, type(last).__name__)
 
@@ -195,6 +210,7 @@ class Drainer:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
         envs = [json.loads(raw) for raw in items]
         settlement = Settlement()
+        order = Sequencer(envs) if self.ordered else None
         envs = self.drop_forgotten(envs, settlement)
         outcomes: list[Outcome | None] = [None] * len(envs)
         prepared: list[tuple[int, Prepared]] = []
@@ -240,6 +256,7 @@ class Drainer:
             if env.get("g"):
                 settlement.regulations.append((env["g"], outcome))
             self.trace(env, outcome, now, settlement)  # observe
+            before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
                 latencies.append(now - env["r"])
@@ -253,6 +270,10 @@ class Drainer:
             else:
                 settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
                 settlement.count("rejected")
+            if order and before:
+                order.note(env, settlement, before)
+        if order:
+            order.done(settlement)
         # observe: SETTLE writes these to the minute series and the failing/recovered state
         settlement.metrics = delivery_fields(settlement.counts, latencies)
         settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
