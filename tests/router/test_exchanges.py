@@ -49,3 +49,16 @@ def test_a_dead_letter_of_a_huge_event_stores_a_bounded_request_and_response(mak
         assert x["body"] == wire[:4096].decode() + f"... [{len(wire) - 4096} more bytes]"
         assert x["response"]["body"] == "n" * 4096 + "... [45904 more bytes]"
         assert len(json.dumps(rec["exchanges"])) <= TOTAL_LIMIT
+
+
+def test_a_gdpr_delete_empties_the_recent_deliveries_that_may_hold_the_users_events(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "type": "track", "userId": "gone", "event": "E"})
+        work(rt)
+        assert rt.redis.llen(rt.queue.keys.sample("hook")) == 1
+        r = client.post("/v1/regulations", json={"regulationType": "DELETE_ONLY", "subjectType": "USER_ID",
+                                                 "subjectIds": ["gone"]}, headers={"Authorization": "Bearer admin-secret-token"})
+        assert r.status_code == 200
+        assert rt.redis.llen(rt.queue.keys.sample("hook")) == 0
