@@ -177,7 +177,10 @@ def _paths() -> dict[str, Any]:
                  "`\"send\": true` sends once", "security": ADMIN, "parameters": [NAME],
                  "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},
                  "responses": {"200": _json(_OBJ, "the report"), "400": _error("not a JSON object"),
-                               "404": _error("no such destination"), **ADMIN_ERRORS}},
+                               "404": _error("no such destination"),
+                               "429": _json(_OBJ, "`send`: the destination's rate limit is spent; the report says when "
+                                            "to try again (`rate_limited`, seconds; also Retry-After); nothing was sent"),
+                               **ADMIN_ERRORS}},
     }
     paths["/v1/admin/trace"] = {
         "get": {"tags": ["admin"], "summary": "An event's fate by messageId, or a user's recent events by userId",

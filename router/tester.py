@@ -303,7 +303,7 @@ def test_destination(name: str) -> tuple[Response, int]:
     except KeyError as exc:
         raise BadRequest(404, str(exc.args[0])) from None
     if report.get("rate_limited"):
-        response = jsonify(report)
+        response = jsonify({**report, "errors": [{"path": "send", "message": report["note"]}]})
         response.headers["Retry-After"] = str(report["rate_limited"])
         return response, 429
     return jsonify(report), 200 if report["valid"] else 400

@@ -156,6 +156,7 @@ def test_a_tester_send_draws_from_the_destinations_rate_limit_and_is_counted_apa
         wait = report["rate_limited"]
         assert again.status_code == 429 and again.headers["Retry-After"] == str(wait) and 55 <= wait <= 60
         assert report["note"] == f"rate limited: hook's rate limit is spent, try again in {wait} s"
+        assert report["errors"] == [{"path": "send", "message": report["note"]}]
         assert report["sent"] is False and report["requests"] == [] and len(hook.requests) == 1
         assert report["outcome"]["status"] == "retry"
         # the drain shares the limit the tester spent: the event waits in the buffer
