@@ -31,6 +31,7 @@ from router.admin import admin_only
 from router.config import DestinationConfig
 from router.delivery import jsonable
 from router.errors import DeliveryError
+from router.exchanges import credentials
 from router.ingest import BadRequest
 from router.intake import MAX_EVENT_BYTES, Intake, iso
 from router.queue import subject_hash
@@ -100,6 +101,7 @@ class Scrubber:
     """The destination's Redactor, also for the URL- and form-encoded forms of its secrets."""
 
     def __init__(self, secrets: list[str]) -> None:
+        self.secrets = list(secrets)
         forms = set(secrets)
         for s in secrets:
             forms.add(urllib.parse.quote(s, safe=""))
@@ -267,7 +269,11 @@ def _outcome(o: Outcome, scrub: Scrubber) -> dict[str, Any]:
 
 
 def exchange_report(req: requests.PreparedRequest, resp: requests.Response | None, scrub: Scrubber) -> dict[str, Any]:
-    """One request (and the vendor's answer, when there was one) as the tester and the dashboard show it, redacted."""
+    """One request (and the vendor's answer, when there was one) as the tester and the dashboard show it, redacted:
+    also of the credentials the request's headers carried (a session's Basic auth), should the vendor echo them."""
+    carried = credentials(dict(req.headers))
+    if carried:
+        scrub = Scrubber(scrub.secrets + carried)
     out: dict[str, Any] = {
         "method": req.method,
         "url": scrub.text(req.url),

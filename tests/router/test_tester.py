@@ -176,3 +176,21 @@ def test_a_dry_run_neither_spends_the_rate_limit_nor_counts_as_a_tester_send(mak
             assert client.post("/v1/admin/test/hook", json=EVENT, headers=ADMIN).status_code == 200
         assert client.post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN).get_json()["sent"] is True
         assert 'eventrouter_tester_sends_total{destination="hook"} 1.0' in client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+
+
+def test_a_test_send_redacts_the_sessions_basic_auth_when_the_vendor_echoes_it(make_runtime, client_for):
+    def echo(req):
+        got = req.headers.get("Authorization", "")
+        return Reply(400, {"echo": got}, headers={"X-Echo": got})
+
+    with FakeServer(echo) as vendor:
+        rt = make_runtime(destinations=[{"name": "cb", "type": "custobar", "settings": {
+            "base_url": vendor.base_url, "username": "shop", "password": "pa55word-xyz"}}])
+        identify = {"type": "identify", "userId": "u1", "messageId": "id-1", "traits": {"email": "a@example.com"}}
+        r = client_for(rt).post("/v1/admin/test/cb", json={**identify, "send": True}, headers=ADMIN)
+        (req,) = r.get_json()["requests"]
+        assert vendor.requests[0].headers["Authorization"].startswith("Basic ")
+        assert req["headers"]["Authorization"] == "[redacted]"
+        assert req["response"]["headers"]["X-Echo"] == "[redacted]"
+        assert req["response"]["body"] == '{"echo": "[redacted]"}'
+        assert vendor.requests[0].headers["Authorization"][6:] not in r.get_data(as_text=True)
