@@ -27,7 +27,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from destinations.recording import capture
+from destinations.recording import recorded
 from router.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
 
 EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete"})
@@ -225,12 +225,12 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
         outcomes = [None] * size
     for indexes, call in calls:
         stop = False
-        with capture() as exchanges:
-            try:
-                result = call()
-            except DeliveryError as exc:
-                result = Outcome.from_error(exc)
-                stop = isinstance(exc, RetryableError)
+        exchanges: list[dict[str, Any]] = []
+        try:
+            result = recorded(call, exchanges)
+        except DeliveryError as exc:
+            result = Outcome.from_error(exc)
+            stop = isinstance(exc, RetryableError)
         if result is None:
             result = Outcome.delivered()
         results = [result] * len(indexes) if isinstance(result, Outcome) else list(result)

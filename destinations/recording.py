@@ -1,6 +1,6 @@
 """The HTTP exchanges one vendor call made, for the dead letter and the delivery sample.
 
-``send_calls`` (destinations/base.py) opens a :func:`capture` around each call;
+``send_calls`` (destinations/base.py) runs each call :func:`recorded`;
 ``HttpClient`` (destinations/http.py) adds what it sent and what came back. The
 exchanges are attached to the outcomes of exactly the items that call carried.
 They hold secrets as they were sent: the host redacts them before it stores or
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 #: the most of a request or response body kept, in bytes (UTF-8)
 BODY_LIMIT = 4096
@@ -21,6 +21,7 @@ HEADER_LIMIT = 1024
 MAX_EXCHANGES = 4
 
 Exchange = dict[str, Any]
+T = TypeVar("T")
 
 _current: ContextVar["list[Exchange] | None"] = ContextVar("eventrouter_exchanges", default=None)
 
@@ -32,6 +33,15 @@ def capture() -> Iterator[list[Exchange]]:
     token = _current.set(exchanges)
     try:
         yield exchanges
+    finally:
+        _current.reset(token)
+
+
+def recorded(call: Callable[[], T], into: list[Exchange]) -> T:
+    """``call()``, with the exchanges it makes added to ``into`` (also when it raises)."""
+    token = _current.set(into)
+    try:
+        return call()
     finally:
         _current.reset(token)
 
