@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from router.admin import admin_only, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
+from router.records import EXCHANGE_KEYS
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, minute_of
@@ -145,7 +146,8 @@ def search_dead(name: str) -> Response:
                      _int_arg(request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
     limit = page_size(100)
     return jsonify({"destination": name, "total": len(found),
-                    "dead_letters": [{"entry_id": eid, **rec} for eid, rec in found[:limit]]})
+                    "dead_letters": [{"entry_id": eid, **{k: v for k, v in rec.items() if k not in EXCHANGE_KEYS},
+                                      "request_stored": bool(rec.get("exchanges"))} for eid, rec in found[:limit]]})
 
 
 @bp.post("/v1/admin/dead-letters/<name>/discard")

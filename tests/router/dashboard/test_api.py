@@ -117,6 +117,9 @@ def test_a_dead_letter_keeps_the_request_made_and_the_vendors_answer_with_secret
         client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
         work(rt)
         (dead,) = client.get("/v1/admin/dead-letters/hook", headers=ADMIN).get_json()["dead_letters"]
+        (found,) = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()["dead_letters"]
+        for listed in (dead, found):  # lists say a request is stored; the dead letter's own page shows it
+            assert listed["request_stored"] is True and "exchanges" not in listed
         r = client.get(f"/v1/admin/dead-letters/hook/{dead['entry_id']}", headers=ADMIN)
         d = r.get_json()
         assert d["sent"]["messageId"] == "bad-1" and d["reason"] == "webhook answered 422"
