@@ -18,16 +18,18 @@ can delete lists it in ``handles`` and maps it like any other event.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from destinations.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
+from destinations.recording import recorded
 
 EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete"})
 
@@ -69,6 +71,9 @@ class Outcome:
     retry_after: float | None = None
     #: False for our own throttling: the event waits but no attempt is used up.
     counts_as_attempt: bool = True
+    #: the HTTP exchanges of the vendor call that carried the event (destinations/recording.py);
+    #: unredacted: the host redacts before it stores them
+    exchanges: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def delivered(cls, http_status: int | None = None, response: str | None = None) -> "Outcome":
@@ -248,8 +253,9 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
         outcomes = [None] * size
     for indexes, call in calls:
         stop = False
+        exchanges: list[dict[str, Any]] = []
         try:
-            result = call()
+            result = recorded(call, exchanges)
         except DeliveryError as exc:
             result = Outcome.from_error(exc)
             stop = isinstance(exc, RetryableError)
@@ -258,6 +264,8 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
         results = [result] * len(indexes) if isinstance(result, Outcome) else list(result)
         if len(results) != len(indexes):
             raise RuntimeError(f"a request returned {len(results)} outcomes for {len(indexes)} items")
+        if exchanges:
+            results = [dataclasses.replace(o, exchanges=exchanges) for o in results]
         for i, outcome in zip(indexes, results):
             outcomes[i] = outcome
         held = any(o.status is OutcomeStatus.RETRY and not o.counts_as_attempt for o in results)

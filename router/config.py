@@ -218,6 +218,8 @@ class MetricsSchema(StrictSchema):
     """How long the per-minute numbers are kept (router/timeseries.py)."""
 
     retention = Duration(load_default=7 * 86400)
+    #: delivered exchanges kept per destination for the dashboard's recent deliveries (0: none)
+    samples = fields.Integer(load_default=20, validate=validate.Range(min=0, max=1000))
 
 
 class TraceSchema(StrictSchema):
@@ -321,7 +323,7 @@ class Config:
     path: str | None = None
     _by_key: dict[str, SourceConfig] = field(default_factory=dict, repr=False)
     # observe
-    metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0})
+    metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0, "samples": 20})
     metrics_public: bool = False
     log_format: str = "text"
     trace: dict[str, int] = field(default_factory=lambda: {"max_events": 100_000})

@@ -30,9 +30,11 @@ from typing import Any
 from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.config import DestinationConfig
 from router.errors import DeliveryError
+from router.exchanges import scrubber, stored
 from router.logs import DeliveryLog, health
 from router.ordering import Sequencer
 from router.queue import Settlement, Verdict, now_ms
+from router.redact import Redactor
 from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
@@ -45,6 +47,10 @@ SHORT_PAUSE = 1.0
 #: a drain job that has run this long gives its worker up, after the batch in hand, as soon
 #: as another destination's drain job waits for one (drain_budget is the limit otherwise)
 FAIR_SLICE = 1.0
+#: observe: recent delivered exchanges kept per destination (``metrics: {samples: N}``), and
+#: the most messageIds one sample lists
+DEFAULT_SAMPLES = 20
+SAMPLE_IDS = 20
 
 
 def drain_job(dest: str, token: str) -> dict[str, int]:
@@ -121,6 +127,8 @@ class Drainer:
         self.redact = rt.redactor  # every configured secret, not only this destination's
         self.delivery = rt.config.delivery
         self.log = DeliveryLog(dest, self.redact)  # dead-letter and failing/recovered lines
+        self._stored: dict[int, dict[str, Any]] = {}
+        self._scrubbers: dict[int, Redactor] = {}
         self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
         self.ordered = self.dc.ordered  # ``ordering: per_user``
 
@@ -251,6 +259,8 @@ class Drainer:
         now = now_ms()
         latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
         self._entries: dict[tuple[Any, ...], str] = {}  # observe: this batch's trace entries
+        self._stored: dict[int, dict[str, Any]] = {}  # observe: each call's exchanges, redacted once
+        self._scrubbers: dict[int, Redactor] = {}
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
@@ -274,7 +284,9 @@ class Drainer:
                 order.note(env, settlement, before)
         if order:
             order.done(settlement)
-        # observe: SETTLE writes these to the minute series and the failing/recovered state
+        # observe: SETTLE writes these to the minute series, the failing/recovered state and the sample
+        settlement.sample = self.sample(envs, outcomes, now)
+        settlement.sample_cap = int(self.rt.config.metrics.get("samples", DEFAULT_SAMPLES))
         settlement.metrics = delivery_fields(settlement.counts, latencies)
         settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
         return settlement, pause
@@ -290,6 +302,37 @@ class Drainer:
         if entry is None:
             entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
         s.trace.setdefault(entry, []).append(env["id"])
+
+    def stored_exchanges(self, outcome: Outcome) -> dict[str, Any]:
+        """observe: the exchanges of the call that carried the event, redacted and bounded (once per call)."""
+        if not outcome.exchanges:
+            return {}
+        key = id(outcome.exchanges)
+        if key not in self._stored:
+            self._stored[key] = stored(outcome.exchanges, self.scrubber(outcome))
+        return self._stored[key]
+
+    def scrubber(self, outcome: Outcome) -> Redactor:
+        """observe: every configured secret plus the credentials the call's requests carried (Basic auth...)."""
+        if not outcome.exchanges:
+            return self.redact
+        key = id(outcome.exchanges)
+        if key not in self._scrubbers:
+            self._scrubbers[key] = scrubber(outcome.exchanges, self.redact)
+        return self._scrubbers[key]
+
+    def sample(self, envs: list[dict[str, Any]], outcomes: list[Outcome | None], now: int) -> str:
+        """observe: one delivered exchange of the batch for the recent-deliveries list ('' when none)."""
+        if not int(self.rt.config.metrics.get("samples", DEFAULT_SAMPLES)):
+            return ""
+        first = next((o for o in outcomes if o is not None and o.status is OutcomeStatus.DELIVERED and o.exchanges), None)
+        if first is None:
+            return ""
+        carried = [e["e"].get("messageId") or e["id"] for e, o in zip(envs, outcomes)
+                   if o is not None and o.exchanges is first.exchanges]
+        record = {"at": now, "destination": self.dest, "events": len(carried), "message_ids": carried[:SAMPLE_IDS],
+                  **self.stored_exchanges(first)}
+        return self.scrubber(first).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) or ""
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:
@@ -313,6 +356,7 @@ class Drainer:
                 f"gave up after {attempts} attempts over {(now - first) / 1000:.0f}s: {outcome.reason}",
                 outcome.http_status,
                 outcome.response,
+                exchanges=outcome.exchanges,
             )
             s.dead.append(self.dead_letter(env, failed, payload, now, gave_up=True))
             s.count("rejected")
@@ -343,8 +387,9 @@ class Drainer:
             "failed_at": now,
             "event": env["e"],
             "payload": payload,
+            **self.stored_exchanges(outcome),  # observe: the request made and the vendor's answer
         }
-        return self.redact.text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
+        return self.scrubber(outcome).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
 
     def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement) -> list[dict[str, Any]]:
         """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).

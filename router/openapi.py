@@ -177,7 +177,10 @@ def _paths() -> dict[str, Any]:
                  "`\"send\": true` sends once", "security": ADMIN, "parameters": [NAME],
                  "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},
                  "responses": {"200": _json(_OBJ, "the report"), "400": _error("not a JSON object"),
-                               "404": _error("no such destination"), **ADMIN_ERRORS}},
+                               "404": _error("no such destination"),
+                               "429": _json(_OBJ, "`send`: the destination's rate limit is spent; the report says when "
+                                            "to try again (`rate_limited`, seconds; also Retry-After); nothing was sent"),
+                               **ADMIN_ERRORS}},
     }
     paths["/v1/admin/trace"] = {
         "get": {"tags": ["admin"], "summary": "An event's fate by messageId, or a user's recent events by userId",
@@ -212,10 +215,17 @@ def _paths() -> dict[str, Any]:
                                "404": _error("no such destination"), **ADMIN_ERRORS}},
     }
     paths["/v1/admin/dead-letters/{name}/{entry_id}"] = {
-        "get": {"tags": ["admin"], "summary": "One failed event: what the client sent, the request made, the vendor's answer",
+        "get": {"tags": ["admin"], "summary": "One failed event: what the client sent, the request made (method, URL, headers, "
+                "body) and the vendor's answer (status, headers, body), as stored, secrets redacted",
                 "security": ADMIN, "parameters": [NAME, entry_id],
                 "responses": {"200": _json(_OBJ, "the dead letter"), "404": _error("no such destination or entry"),
                               **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/deliveries/{name}"] = {
+        "get": {"tags": ["admin"], "summary": "Recent deliveries: the newest delivered requests and the vendor's answers "
+                "(one per batch, `metrics: {samples: N}` kept, secrets redacted), newest first",
+                "security": ADMIN, "parameters": [NAME],
+                "responses": {"200": _json(_OBJ, "the sample"), "404": _error("no such destination"), **ADMIN_ERRORS}},
     }
     paths["/v1/admin/live"] = {
         "get": {"tags": ["admin"], "summary": "The most recent events in and out (a bounded sample)", "security": ADMIN,

@@ -196,7 +196,8 @@ if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
 -- observe: the minute's counters and latency buckets, and the failing/recovered state
 -- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
--- ARGV 10..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds)
+-- ARGV 10..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds),
+-- a delivered exchange for the recent-deliveries sample ('' for none) and the sample's length
 local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[10], tonumber(ARGV[12])
 local i = 13
 for _ = 1, nm do
@@ -219,6 +220,13 @@ for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
   for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
   i = i + 2 + k
+end
+local sample, cap = ARGV[i], tonumber(ARGV[i + 1])
+i = i + 2
+if sample ~= '' and cap > 0 then
+  local sk = ns .. ':sample:' .. d
+  redis.call('LPUSH', sk, sample)
+  redis.call('LTRIM', sk, 0, cap - 1)
 end
 -- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
@@ -308,6 +316,8 @@ local function drop_from_list(key)
   end
 end
 if d ~= '' then
+  -- observe: the recent-deliveries sample holds whole requests (other users' events too): it refills
+  redis.call('DEL', ns .. ':sample:' .. d)
   drop_from_list(ns .. ':buf:' .. d)
   for _, bid in ipairs(redis.call('ZRANGE', ns .. ':inflight:' .. d, 0, -1)) do
     drop_from_list(ns .. ':batch:' .. d .. ':' .. bid)
@@ -628,6 +638,9 @@ class Settlement:
     health_change: tuple[str, str] = ("", "")
     #: trace entry -> the messageIds whose traces it is appended to (most of a batch shares one entry)
     trace: dict[str, list[str]] = field(default_factory=dict)
+    #: one delivered exchange (JSON, redacted) for the recent-deliveries list, and the list's length
+    sample: str = ""
+    sample_cap: int = 0
     #: what the batch told the circuit breaker
     verdict: Verdict = Verdict.UNKNOWN
 
@@ -671,6 +684,10 @@ class Keys:
 
     def drainers(self, d: str) -> str:
         return f"{self.ns}:drainers:{d}"
+
+    def sample(self, d: str) -> str:
+        """The newest delivered exchanges (router/exchanges.py), newest first, capped."""
+        return f"{self.ns}:sample:{d}"
 
     def breaker(self, d: str) -> str:
         return f"{self.ns}:breaker:{d}"
@@ -806,6 +823,7 @@ class DeliveryQueue:
         args += [s.health, s.health_note, len(s.trace)]
         for entry, mids in s.trace.items():
             args += [entry, len(mids), *mids]
+        args += [s.sample, s.sample_cap]
         args += [len(s.retry)]
         for due, env in s.retry:
             args += [due, env]

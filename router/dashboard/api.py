@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from router.admin import admin_only, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
+from router.records import EXCHANGE_KEYS
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, minute_of
@@ -145,7 +146,8 @@ def search_dead(name: str) -> Response:
                      _int_arg(request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
     limit = page_size(100)
     return jsonify({"destination": name, "total": len(found),
-                    "dead_letters": [{"entry_id": eid, **rec} for eid, rec in found[:limit]]})
+                    "dead_letters": [{"entry_id": eid, **{k: v for k, v in rec.items() if k not in EXCHANGE_KEYS},
+                                      "request_stored": bool(rec.get("exchanges"))} for eid, rec in found[:limit]]})
 
 
 @bp.post("/v1/admin/dead-letters/<name>/discard")
@@ -173,14 +175,29 @@ def discard(name: str) -> Response:
 @bp.get("/v1/admin/dead-letters/<name>/<entry_id>")
 @admin_only
 def dead_letter_detail(name: str, entry_id: str) -> Response:
-    """One dead letter side by side: what the client sent, the request(s) the router makes for it
-    (rebuilt now by the mapper and client, nothing sent, secrets redacted), the vendor's answer."""
+    """One dead letter side by side: what the client sent, the request(s) the router made for it and
+    the vendor's answer, as stored with the dead letter (secrets redacted). Dead letters stored before
+    exchanges were kept get their request rebuilt now by the mapper and client, nothing sent."""
     rt = runtime()
     dc = rt.config.destination(_destination(name))
     entries = rt.redis.xrange(rt.queue.keys.dead(name), entry_id, entry_id) if stream_id(entry_id) else []
     if not entries:
         raise BadRequest(404, f"no dead letter {entry_id} at {name}")
     rec = json.loads(entries[0][1][b"d"])
+    head = {"entry_id": entry_id, "destination": name, "reason": rec.get("reason"), "attempts": rec.get("attempts"),
+            "failed_at": rec.get("failed_at"), "sent": rec.get("event"), "payload": rec.get("payload")}
+    if rec.get("exchanges"):
+        last = next((x["response"] for x in reversed(rec["exchanges"]) if x.get("response")), None)
+        note = "as sent at the last attempt"
+        if rec.get("exchanges_left_out"):
+            note += f" ({rec['exchanges_left_out']} earlier requests of that attempt left out: size bound)"
+        return jsonify({**head, "requests": rec["exchanges"], "request_note": note, "request_stored": True,
+                        "response": last or {"status": rec.get("status"), "headers": {}, "body": rec.get("response")}})
+    return jsonify({**head, **rebuilt(dc, rec)})
+
+
+def rebuilt(dc: Any, rec: dict[str, Any]) -> dict[str, Any]:
+    """For a dead letter kept without its exchanges: the request rebuilt from its event, nothing sent."""
     scrub = Scrubber(dc.secrets)
     plugin = dc.plugin(dc.settings)
     adapter = CaptureAdapter(passthrough=False)
@@ -205,12 +222,18 @@ def dead_letter_detail(name: str, entry_id: str) -> Response:
     finally:
         for s in sessions(plugin):
             s.close()
-    return jsonify({
-        "entry_id": entry_id, "destination": name, "reason": rec.get("reason"), "attempts": rec.get("attempts"),
-        "failed_at": rec.get("failed_at"), "sent": rec.get("event"), "payload": rec.get("payload"),
-        "requests": [exchange_report(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
-        "response": {"status": rec.get("status"), "body": rec.get("response")},
-    })
+    return {"requests": [exchange_report(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
+            "request_stored": False, "response": {"status": rec.get("status"), "headers": {}, "body": rec.get("response")}}
+
+
+@bp.get("/v1/admin/deliveries/<name>")
+@admin_only
+def deliveries(name: str) -> Response:
+    """The most recent delivered exchanges (one per batch, ``metrics: {samples: N}`` kept), newest first."""
+    rt = runtime()
+    limit = page_size(20)
+    raw = rt.redis.lrange(rt.queue.keys.sample(_destination(name)), 0, limit - 1)
+    return jsonify({"destination": name, "deliveries": [json.loads(r) for r in raw]})
 
 
 @bp.get("/v1/admin/live")

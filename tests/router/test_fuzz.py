@@ -189,7 +189,8 @@ def requests_(draw: st.DrawFn) -> dict[str, Any]:
            ("GET", "/v1/admin/trace?userId={}"), ("GET", "/v1/admin/overview?range={}"), ("GET", "/v1/admin/errors/{}"),
            ("GET", "/v1/admin/dead-letters/{}/search?reason={}&since_ms={}&until_ms={}"),
            ("POST", "/v1/admin/dead-letters/{}/discard"), ("GET", "/v1/admin/dead-letters/hook/{}"),
-           ("GET", "/v1/admin/live"), ("POST", "/dashboard/login"), ("POST", "/dashboard/logout"),
+           ("GET", "/v1/admin/live"), ("GET", "/v1/admin/deliveries/{}"), ("POST", "/dashboard/login"),
+           ("POST", "/dashboard/logout"),
            ("GET", "/dashboard/static/{}")]
     ))
     path = path.replace("{}", segment)
