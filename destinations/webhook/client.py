@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from destinations.base import Outcome
 from destinations.http import HttpClient, excerpt
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 
 def signature(secret: str, body: bytes) -> str:
