@@ -18,17 +18,39 @@ can delete lists it in ``handles`` and maps it like any other event.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from router.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
+from destinations.errors import DeliveryError, RejectedEvent, RetryableError, SkippedEvent, Throttled
+from destinations.recording import recorded
 
 EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias", "delete"})
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*([a-z]+)\s*$", re.IGNORECASE)
+_PERIODS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+}
+#: said when a rate limit is not understood
+RATE_FORMS = "N/second, N/minute or N/hour; also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute'"
+
+
+def parse_rate(value: str) -> tuple[float, float]:
+    """``"10/second"`` -> (10.0, 1.0): how many requests per how many seconds. A plugin's
+    ``default_rate_limit`` and the config's ``rate_limit`` use this one format."""
+    m = _RATE.match(str(value))
+    period = _PERIODS.get(m.group(2).lower()) if m else None
+    if not m or period is None or float(m.group(1)) <= 0:
+        raise ValueError(f"not a rate limit: {value!r} (accepted: {RATE_FORMS})")
+    return float(m.group(1)), float(period)
 
 
 class OutcomeStatus(str, enum.Enum):
@@ -49,6 +71,9 @@ class Outcome:
     retry_after: float | None = None
     #: False for our own throttling: the event waits but no attempt is used up.
     counts_as_attempt: bool = True
+    #: the HTTP exchanges of the vendor call that carried the event (destinations/recording.py);
+    #: unredacted: the host redacts before it stores them
+    exchanges: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def delivered(cls, http_status: int | None = None, response: str | None = None) -> "Outcome":
@@ -115,8 +140,16 @@ class BaseSettings(StrictSchema):
         """What these (valid) settings mean a whole kind of event cannot be delivered, said at start-up."""
         return []
 
-    base_url = fields.Url(require_tld=False, load_default=None)
-    timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=120))
+    base_url = fields.Url(
+        require_tld=False,
+        load_default=None,
+        metadata={"description": "the vendor's API host (tests and proxies point it elsewhere)"},
+    )
+    timeout = fields.Float(
+        load_default=10.0,
+        validate=validate.Range(min=0.1, max=120),
+        metadata={"description": "seconds to wait for the vendor's answer (connect: at most 3.05)"},
+    )
 
 
 def secret_values(schema: Schema, settings: dict[str, Any]) -> list[str]:
@@ -220,8 +253,9 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
         outcomes = [None] * size
     for indexes, call in calls:
         stop = False
+        exchanges: list[dict[str, Any]] = []
         try:
-            result = call()
+            result = recorded(call, exchanges)
         except DeliveryError as exc:
             result = Outcome.from_error(exc)
             stop = isinstance(exc, RetryableError)
@@ -230,6 +264,8 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
         results = [result] * len(indexes) if isinstance(result, Outcome) else list(result)
         if len(results) != len(indexes):
             raise RuntimeError(f"a request returned {len(results)} outcomes for {len(indexes)} items")
+        if exchanges:
+            results = [dataclasses.replace(o, exchanges=exchanges) for o in results]
         for i, outcome in zip(indexes, results):
             outcomes[i] = outcome
         held = any(o.status is OutcomeStatus.RETRY and not o.counts_as_attempt for o in results)
@@ -258,6 +294,8 @@ def require(condition: Any, reason: str) -> None:
 
 __all__ = [
     "EVENT_TYPES",
+    "RATE_FORMS",
+    "parse_rate",
     "BaseSettings",
     "StrictSchema",
     "Destination",

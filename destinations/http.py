@@ -11,7 +11,8 @@ from typing import Any, Callable, Mapping
 
 import requests
 
-from router.errors import RetryableError
+from destinations import recording
+from destinations.errors import RetryableError
 
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 #: how much of a vendor's answer we keep in outcomes and dead letters
@@ -90,13 +91,18 @@ class HttpClient:
             self.throttle()
         kwargs.setdefault("timeout", self.timeout)
         try:
-            response = self.session.request(method, self.url(path), **kwargs)
+            try:
+                response = self.session.request(method, self.url(path), **kwargs)
+            except requests.RequestException as exc:  # what was sent, for the dead letter
+                recording.record(getattr(exc, "request", None), error=type(exc).__name__)
+                raise
         except requests.Timeout as exc:
             raise RetryableError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
         except requests.ConnectionError as exc:
             raise RetryableError(f"could not connect to {self.vendor} ({type(exc).__name__})") from exc
         except requests.RequestException as exc:
             raise RetryableError(f"request to {self.vendor} failed ({type(exc).__name__})") from exc
+        recording.record(response.request, response)
         if response.status_code in RETRY_STATUSES:
             raise RetryableError(
                 f"{self.vendor} answered {response.status_code}",

@@ -1,14 +1,18 @@
 """Which destination plugins exist, by the ``type:`` used in the config.
 
-Third-party plugins register through the ``eventrouter.destinations`` entry
-point group (``slug = package.module:Class``)."""
+Third-party plugins register through the ``eventrouter.destinations`` entry point
+group (``slug = package.module:Class``). A plugin that fails to import, or whose
+settings schema is broken, is kept aside with its cause (:func:`problems`): it does
+not take the others down, and a config that uses it fails naming the cause."""
 from __future__ import annotations
 
 import importlib
+import traceback
+from dataclasses import dataclass
 from functools import lru_cache
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
-from destinations.base import Destination
+from destinations.base import BaseSettings, Destination
 
 BUILTIN: dict[str, str] = {
     "webhook": "destinations.webhook:WebhookDestination",
@@ -16,35 +20,92 @@ BUILTIN: dict[str, str] = {
     "custobar": "destinations.custobar:CustobarDestination",
     "yespo": "destinations.yespo:YespoDestination",
     "stickystreet": "destinations.stickystreet:StickyStreetDestination",
+    "http": "destinations.http_api:HttpDestination",
 }
+GROUP = "eventrouter.destinations"
+
+
+class PluginLoadError(Exception):
+    """An installed plugin that cannot be used; ``cause`` says why (exception and where)."""
+
+    def __init__(self, slug: str, cause: str) -> None:
+        super().__init__(f"destination plugin {slug!r} could not be loaded: {cause}")
+        self.slug = slug
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a plugin comes from: its ``module:Class`` and the distribution that installed it."""
+
+    target: str
+    package: str
+    version: str
+
+
+def _own_version() -> str:
+    try:
+        return version("eventrouter")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def sources() -> dict[str, Source]:
+    """Every registered plugin, loadable or not; a built-in type cannot be taken over. Read once per
+    process (scanning the installed distributions is not free; a new install needs a restart anyway)."""
+    found = {slug: Source(target, "eventrouter (built-in)", _own_version()) for slug, target in BUILTIN.items()}
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist
+        found.setdefault(ep.name, Source(ep.value, dist.name if dist else "?", dist.version if dist else "?"))
+    return found
 
 
 def _targets() -> dict[str, str]:
-    targets = dict(BUILTIN)
-    for ep in entry_points(group="eventrouter.destinations"):
-        targets.setdefault(ep.name, ep.value)
-    return targets
+    return {slug: src.target for slug, src in sources().items()}
 
 
-def available() -> list[str]:
-    """The slugs whose package is installed."""
-    return sorted(slug for slug in _targets() if _importable(slug))
-
-
-def _importable(slug: str) -> bool:
-    try:
-        load(slug)
-    except (ImportError, KeyError, AttributeError, TypeError):
-        return False
-    return True
+def _cause(exc: BaseException) -> str:
+    """``ModuleNotFoundError: No module named 'x' (at plugin/client.py:3)``: the error and the plugin's line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = next((f for f in reversed(frames) if "importlib" not in f.filename), None)
+    at = f" (at {where.filename}:{where.lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
 
 
 @lru_cache(maxsize=None)
-def load(slug: str) -> type[Destination]:
-    """The plugin class for a ``type:``; KeyError when there is none."""
-    target = _targets()[slug]
+def _load(slug: str, target: str) -> type[Destination] | PluginLoadError:
     module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except Exception as exc:  # whatever a third-party import raises, it must not stop the host
+        return PluginLoadError(slug, _cause(exc))
     if not (isinstance(cls, type) and issubclass(cls, Destination)):
-        raise TypeError(f"{target} is not a Destination")
+        return PluginLoadError(slug, f"{target} is not a Destination subclass")
+    schema = getattr(cls, "settings_schema", None)
+    if not (isinstance(schema, type) and issubclass(schema, BaseSettings)):
+        return PluginLoadError(slug, f"settings schema: {schema!r} is not a BaseSettings subclass")
+    try:
+        schema()
+    except Exception as exc:
+        return PluginLoadError(slug, "settings schema: " + _cause(exc))
     return cls
+
+
+def load(slug: str) -> type[Destination]:
+    """The plugin class for a ``type:``; KeyError when there is none, PluginLoadError when it is broken."""
+    result = _load(slug, _targets()[slug])
+    if isinstance(result, PluginLoadError):
+        raise result
+    return result
+
+
+def available() -> list[str]:
+    """The slugs whose plugin loads."""
+    return sorted(slug for slug, target in _targets().items() if not isinstance(_load(slug, target), PluginLoadError))
+
+
+def problems() -> dict[str, str]:
+    """The registered plugins that do not load, with the cause."""
+    return {slug: result.cause for slug, target in sorted(_targets().items())
+            if isinstance(result := _load(slug, target), PluginLoadError)}

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from destinations import registry
 from destinations.registry import BUILTIN
 from router import logs
 from router.config import Config, config_path, config_warnings, load_config, parse_duration
 from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
 from router.records import dead_letter, destination_counts, with_iso_times
-from router.redis_server import EmbeddedRedis, RedisNotRunning, wait_for
+from router.redis_server import EmbeddedRedis, RedisNotRunning, safe_url, wait_for
 from router.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -126,6 +127,78 @@ def check_config() -> None:
         click.echo(f"  {d.name} ({d.type}, {state}): batch {d.batch_size}, rate {rate}, events {', '.join(sorted(d.subscribe))}")
     for warning in config_warnings(cfg):
         click.echo(f"warning: {warning}")
+    for slug, cause in registry.problems().items():
+        click.echo(f"warning: destination plugin {slug!r} could not be loaded (not used here): {cause}")
+
+
+def table(rows: list[list[str]]) -> None:
+    """Rows as left-aligned columns, the first row the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@main.group("destinations", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines (for scripts)")
+@click.pass_context
+def destinations_cmd(ctx: click.Context, as_json: bool) -> None:
+    """The installed destination plugins (built-in and third-party), what they handle and their limits."""
+    from router.plugins import plugin_rows
+
+    if ctx.invoked_subcommand:
+        return
+    rows = plugin_rows()
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    out = [["TYPE", "PACKAGE", "VERSION", "EVENTS", "BATCH", "RATE LIMIT", "DELETE"]]
+    for r in rows:
+        if "error" in r:
+            out.append([r["type"], r["package"], r["version"], "BROKEN (see below)", "", "", ""])
+        else:
+            out.append([r["type"], r["package"], r["version"], ",".join(r["events"]),
+                        f"{r['batch_size']} (max {r['max_batch_size']})", r["rate_limit"] or "none",
+                        "yes" if r["delete"] else "no"])
+    table(out)
+    for r in rows:
+        if "error" in r:
+            click.echo(f"{r['type']}: {r['error']}")
+
+
+@destinations_cmd.command("show")
+@click.argument("type_", metavar="TYPE")
+def destinations_show(type_: str) -> None:
+    """The settings of the plugin TYPE: type, default, secret or not, description."""
+    from router.plugins import setting_rows
+
+    try:
+        rows = setting_rows(type_)
+    except KeyError:
+        fail(f"no destination plugin {type_!r} (installed: {', '.join(registry.available())})", 2)
+    except registry.PluginLoadError as exc:
+        fail(str(exc), 1)
+    out = [["SETTING", "TYPE", "DEFAULT", "SECRET", "DESCRIPTION"]]
+    out += [[r["name"], r["type"], r["default"], "secret" if r["secret"] else "", r["description"]] for r in rows]
+    table(out)
+
+
+@main.command("new-destination")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="where the package's folder is made")
+def new_destination(name: str, directory: str) -> None:
+    """Write a new destination plugin package NAME: packaging with the entry point, settings, a mapper
+    with a field table, a client, and tests that run the kit's contract suite. It passes its tests as written."""
+    from destinations.kit.scaffold import ScaffoldError, write_package
+
+    try:
+        made = write_package(name, directory)
+    except ScaffoldError as exc:
+        fail(str(exc), 2)
+    click.echo(f"wrote {made.root} (destination type `{made.slug}`, module {made.module})")
+    click.echo(f"  pip install -e {made.root}   # registers it through the eventrouter.destinations entry point")
+    click.echo(f"  pytest {made.root}")
 
 
 def cannot_listen(host: str, port: int) -> str | None:
@@ -167,7 +240,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
         where = f"embedded Redis, data in {cfg.data_dir}"
     else:
-        where = f"Redis at {_safe_url(cfg.redis_url)}"
+        where = f"Redis at {safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
     supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
     supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
@@ -212,14 +285,6 @@ def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = 
         # no %(u)s: the Basic-auth user is the write key
         cmd += ["--access-logfile", "-", "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']
     return cmd + ["router.app:create_app()"]
-
-
-def _safe_url(url: str) -> str:
-    """A Redis URL without its password."""
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 @main.command()
@@ -419,7 +484,7 @@ def test_cmd(destination: str, event_file: Any, send: bool) -> None:
     from router.tester import run_test, would_deliver
 
     rt = load_runtime()
-    known_destination(rt, destination)
+    known_destination(rt.config, destination)
     try:
         event = json.load(event_file)
     except ValueError as exc:
@@ -447,6 +512,11 @@ def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
 
 
 def _mount_destination_commands() -> None:
+    """Each built-in plugin's own commands (``eventrouter extole backfill``), handed the host."""
+    from destinations.host import with_host
+    from router.host import RouterHost
+
+    host = RouterHost()
     for slug in BUILTIN:
         try:
             module = importlib.import_module(f"destinations.{slug}.cli")
@@ -454,7 +524,7 @@ def _mount_destination_commands() -> None:
             if exc.name in (f"destinations.{slug}.cli", f"destinations.{slug}"):
                 continue  # this destination has no commands
             raise
-        main.add_command(module.cli, slug)
+        main.add_command(with_host(module.cli, host), slug)
 
 
 _mount_destination_commands()

@@ -12,29 +12,24 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations import registry
-from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
+from destinations.base import EVENT_TYPES, Destination, StrictSchema, parse_rate, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
+from router.filters import FilterError, Filters, compile_filters
 from router.queue import Breaker
+from router.redis_server import SentinelURL
+from router.transforms import Transform, load_transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*([a-z]+)\s*$", re.IGNORECASE)
-_PERIODS = {
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
-    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
-}
-#: said when a rate limit is not understood
-RATE_FORMS = "N/second, N/minute or N/hour; also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute'"
 
 
 def parse_duration(value: Any) -> float:
@@ -56,11 +51,7 @@ class RateLimit:
 
     @classmethod
     def parse(cls, value: str) -> "RateLimit":
-        m = _RATE.match(str(value))
-        period = _PERIODS.get(m.group(2).lower()) if m else None
-        if not m or period is None or float(m.group(1)) <= 0:
-            raise ValueError(f"not a rate limit: {value!r} (accepted: {RATE_FORMS})")
-        return cls(float(m.group(1)), float(period))
+        return cls(*parse_rate(value))
 
     @property
     def per_second(self) -> float:
@@ -109,6 +100,26 @@ class BreakerField(fields.Field):
         return Breaker(int(got.get("failures", Breaker.failures)), pause, max(pause, got.get("max_pause", Breaker.max_pause)))
 
 
+class FiltersField(fields.Field):
+    """``filters:`` (router/filters.py), compiled once; each error keeps its key path."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Filters:
+        try:
+            return compile_filters(value)
+        except FilterError as exc:
+            raise ValidationError(exc.errors) from None
+
+
+class TransformField(fields.Field):
+    """``transform: module:function``, imported now so that a bad path stops the start, not a delivery."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> tuple[str, Transform]:
+        try:
+            return value, load_transform(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class Rate(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> RateLimit:
         try:
@@ -145,6 +156,10 @@ class DestinationSchema(StrictSchema):
     concurrency = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     retry_window = Duration(load_default=None)
     breaker = BreakerField(load_default=Breaker())
+    filters = FiltersField(load_default=None)
+    transform = TransformField(load_default=None)
+    #: ``per_user``: one user's events reach the destination in the order received (README Delivery)
+    ordering = fields.String(load_default="none", validate=validate.OneOf(["none", "per_user"]))
 
     @validates_schema(skip_on_field_errors=False)
     def _plugin(self, data: dict[str, Any], **kw: Any) -> None:
@@ -160,22 +175,34 @@ class DestinationSchema(StrictSchema):
             raise ValidationError(
                 f"unknown destination type {data['type']!r}{hint} (available: {', '.join(registry.available())})", "type"
             )
+        except registry.PluginLoadError as exc:
+            raise ValidationError(f"the {data['type']} plugin is installed but broken: {exc.cause}", "type") from None
         errors: dict[str, Any] = {}
         if "settings" in data:
             try:
                 data["settings"] = plugin.settings_schema().load(data["settings"] or {})
             except ValidationError as exc:
                 errors["settings"] = exc.messages
+            except Exception as exc:  # a plugin's own validator crashed: its fault, said as such
+                errors["settings"] = [f"the {data['type']} plugin's settings schema is broken: {type(exc).__name__}: {exc}"]
         unknown = sorted(set(data.get("rate_limits", {})) - set(plugin.rate_limits))
         if unknown:
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
             errors["rate_limits"] = [f"{data['type']} has no rate limit bucket {', '.join(unknown)} (buckets: {known})"]
         if data.get("subscribe") is not None:
-            unsupported = sorted(set(data["subscribe"]) - plugin.handles)
+            handles = instance_handles(plugin, data["settings"]) if "settings" not in errors else plugin.handles
+            unsupported = sorted(set(data["subscribe"]) - handles)
             if unsupported:
                 errors["subscribe"] = [f"{data['type']} does not handle {', '.join(unsupported)}"]
         if errors:
             raise ValidationError(errors)
+
+
+def instance_handles(plugin: type[Destination], settings: dict[str, Any]) -> frozenset[str]:
+    """The types an instance handles: a plugin whose settings decide (the ``http`` destination) says so
+    with ``handles_for(settings)``; the others handle what their class declares."""
+    handles_for = getattr(plugin, "handles_for", None)
+    return frozenset(handles_for(settings)) if handles_for else plugin.handles
 
 
 class DeliverySchema(StrictSchema):
@@ -192,6 +219,8 @@ class MetricsSchema(StrictSchema):
     """How long the per-minute numbers are kept (router/timeseries.py)."""
 
     retention = Duration(load_default=7 * 86400)
+    #: delivered exchanges kept per destination for the dashboard's recent deliveries (0: none)
+    samples = fields.Integer(load_default=20, validate=validate.Range(min=0, max=1000))
 
 
 class TraceSchema(StrictSchema):
@@ -200,8 +229,24 @@ class TraceSchema(StrictSchema):
     max_events = fields.Integer(load_default=100_000, validate=validate.Range(min=0))
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+
+
+def _check_redis_url(url: str) -> None:
+    """A URL connect() can use, said at start-up rather than at the first event."""
+    if url == "embedded":
+        return
+    if not url.startswith(REDIS_SCHEMES):
+        raise ValidationError(f"embedded, or a URL starting with {', '.join(REDIS_SCHEMES)}")
+    if url.startswith("redis+sentinel://"):
+        try:
+            SentinelURL.parse(url)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class ConfigSchema(StrictSchema):
-    redis_url = fields.String(load_default="embedded")
+    redis_url = fields.String(load_default="embedded", validate=lambda url: _check_redis_url(url))
     data_dir = fields.String(load_default="data")
     namespace = fields.String(load_default="er", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
     admin_token = fields.String(load_default=None, allow_none=True)
@@ -214,6 +259,9 @@ class ConfigSchema(StrictSchema):
     metrics_public = fields.Boolean(load_default=False)
     trace = fields.Nested(TraceSchema, load_default=lambda: TraceSchema().load({}))
     log_format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
+    # scale: `replicated` answers 200 only once a replica holds the event (README "Redis failover")
+    durability = fields.String(load_default="async", validate=validate.OneOf(["async", "replicated"]))
+    replica_wait = Duration(load_default=1.0, validate=validate.Range(min=0.001, max=60))
 
     @validates_schema(skip_on_field_errors=False)
     def _unique(self, data: dict[str, Any], **kw: Any) -> None:
@@ -251,6 +299,23 @@ class DestinationConfig:
     retry_window: float
     plugin: type[Destination]
     breaker: Breaker = Breaker()
+    #: per-destination filters and transform (router/filters.py, router/transforms.py), run in the worker
+    filters: Filters | None = None
+    transform: Transform | None = None
+    transform_name: str = ""
+    #: the event types this instance delivers (routing uses it; see instance_handles)
+    handles: frozenset[str] = frozenset()
+
+    #: "none" or "per_user"
+    ordering: str = "none"
+
+    def __post_init__(self) -> None:
+        if not self.handles:
+            self.handles = instance_handles(self.plugin, self.settings)
+
+    @property
+    def ordered(self) -> bool:
+        return self.ordering == "per_user"
 
     @property
     def secrets(self) -> list[str]:
@@ -278,9 +343,12 @@ class Config:
     path: str | None = None
     _by_key: dict[str, SourceConfig] = field(default_factory=dict, repr=False)
     # observe
-    metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0})
+    metrics: dict[str, float] = field(default_factory=lambda: {"retention": 7 * 86400.0, "samples": 20})
     metrics_public: bool = False
     log_format: str = "text"
+    #: scale: ``replicated``: ingest waits (at most replica_wait) for one replica to hold the events
+    durability: str = "async"
+    replica_wait: float = 1.0
     trace: dict[str, int] = field(default_factory=lambda: {"max_events": 100_000})
 
     def __post_init__(self) -> None:
@@ -314,25 +382,6 @@ class Config:
     @property
     def embedded(self) -> bool:
         return self.redis_url == "embedded"
-
-
-def destination_of_type(destinations: Iterable[Any], kind: str, name: str | None = None) -> Any:
-    """The destination of plugin type ``kind`` a command works on: the one named, or the only one.
-
-    Raises LookupError with the destinations of that type to choose from."""
-    destinations = list(destinations)
-    names = ", ".join(d.name for d in destinations if d.type == kind) or "none"
-    if name is not None:
-        for d in destinations:
-            if d.name == name:
-                if d.type != kind:
-                    raise LookupError(f"destination {name!r} is of type {d.type}, not {kind} ({kind} destinations: {names})")
-                return d
-        raise LookupError(f"no {kind} destination named {name!r} ({kind} destinations: {names})")
-    found = [d for d in destinations if d.type == kind]
-    if len(found) != 1:
-        raise LookupError(f"name the destination with --destination ({kind} destinations: {names})")
-    return found[0]
 
 
 def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None) -> Any:
@@ -414,7 +463,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 type=d["type"],
                 enabled=d["enabled"],
                 settings=d["settings"],
-                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else plugin.handles,
+                subscribe=frozenset(d["subscribe"]) if d["subscribe"] is not None else instance_handles(plugin, d["settings"]),
                 only=frozenset(events["only"]) if events["only"] is not None else None,
                 exclude=frozenset(events["exclude"]),
                 rename=events["rename"],
@@ -425,6 +474,10 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
                 retry_window=d["retry_window"] if d["retry_window"] is not None else delivery["retry_window"],
                 plugin=plugin,
                 breaker=d["breaker"],
+                filters=d["filters"],
+                transform=d["transform"][1] if d["transform"] else None,
+                transform_name=d["transform"][0] if d["transform"] else "",
+                ordering=d["ordering"],
             )
         )
     # relative to the config file, so that every command finds the same data whatever its working directory
@@ -443,6 +496,8 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         metrics=data["metrics"],
         metrics_public=data["metrics_public"],
         log_format=data["log_format"],
+        durability=data["durability"],
+        replica_wait=data["replica_wait"],
         trace=data["trace"],
     )
 

@@ -10,6 +10,9 @@ Isolation: a batch that got no answer feeds the destination's circuit breaker
 (router/queue.py CLAIM/SETTLE), so a hanging vendor holds at most one worker;
 a drain job that has had its slice yields its worker to another destination's
 waiting job. A crash while handling a batch retries the batch at once.
+
+Per-user order (``ordering: per_user``) lives in the queue's ordered scripts; the drainer only
+hands each batch's outcomes to router/ordering.py's Sequencer before settling.
 """
 from __future__ import annotations
 
@@ -28,19 +31,27 @@ from destinations.base import Outcome, OutcomeStatus, Prepared
 from router.body import loads
 from router.config import DestinationConfig
 from router.errors import DeliveryError
+from router.exchanges import scrubber, stored
 from router.logs import DeliveryLog, health
+from router.ordering import Sequencer
 from router.queue import Settlement, Verdict, now_ms
+from router.redact import Redactor
 from router.regulations import track_regulations
 from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
 from router.trace import attempt_entry
+from router.transforms import combine, stage
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
 #: a drain job that has run this long gives its worker up, after the batch in hand, as soon
 #: as another destination's drain job waits for one (drain_budget is the limit otherwise)
 FAIR_SLICE = 1.0
+#: observe: recent delivered exchanges kept per destination (``metrics: {samples: N}``), and
+#: the most messageIds one sample lists
+DEFAULT_SAMPLES = 20
+SAMPLE_IDS = 20
 
 
 def drain_job(dest: str, token: str) -> dict[str, int]:
@@ -117,7 +128,10 @@ class Drainer:
         self.redact = rt.redactor  # every configured secret, not only this destination's
         self.delivery = rt.config.delivery
         self.log = DeliveryLog(dest, self.redact)  # dead-letter and failing/recovered lines
+        self._stored: dict[int, dict[str, Any]] = {}
+        self._scrubbers: dict[int, Redactor] = {}
         self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
+        self.ordered = self.dc.ordered  # ``ordering: per_user``
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -130,9 +144,12 @@ class Drainer:
                 while time.monotonic() < deadline:
                     batch_id = uuid.uuid4().hex[:16]
                     claimed = self.rt.queue.claim(
-                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others
+                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others,
+                        ordered=self.ordered,
                     )
                     self.rt.wake([(self.dest, claimed.spawn)])
+                    if not claimed.items and claimed.more:
+                        continue  # ordered: a scan held busy users' events; look further
                     if not claimed.items:
                         # an open breaker: no drain job for this destination until it half-opens
                         park_until = claimed.open_until
@@ -167,7 +184,7 @@ class Drainer:
                         yielded = True
                         break
         finally:
-            successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded)
+            successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded, ordered=self.ordered)
             self.rt.wake([(self.dest, successor)])
         return totals
 
@@ -180,14 +197,21 @@ class Drainer:
         try:
             settlement = Settlement()
             now = now_ms()
-            for raw in items:
-                self.schedule_retry(json.loads(raw), failed, None, now, settlement)
+            envs = [json.loads(raw) for raw in items]
+            order = Sequencer(envs) if self.ordered else None
+            for env in envs:
+                before = Sequencer.mark(settlement)
+                self.schedule_retry(env, failed, None, now, settlement)
+                if order:
+                    order.note(env, settlement, before)
+            if order:
+                order.done(settlement)
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 return
         except Exception as again:
             log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
         try:
-            self.rt.queue.give_back(self.dest, batch_id)
+            self.rt.queue.give_back(self.dest, batch_id, ordered=self.ordered)
         except Exception as last:  # Redis away: the lease returns the batch when it lapses
             log.error("could not give back the batch of %s (%s)", self.dest, type(last).__name__)
 
@@ -195,41 +219,60 @@ class Drainer:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
         envs = [loads(raw) for raw in items]
         settlement = Settlement()
+        order = Sequencer(envs) if self.ordered else None
         envs = self.drop_forgotten(envs, settlement)
         outcomes: list[Outcome | None] = [None] * len(envs)
         prepared: list[tuple[int, Prepared]] = []
+        parts: dict[int, list[Outcome | None]] = {}  # a transform may make several events of one
+        dropped: set[int] = set()  # by the destination's filters or transform: counted as filtered
         for i, env in enumerate(envs):
-            event = renamed(env["e"], self.dc.rename)
-            try:
-                payload = self.plugin.map(event)
-                prepared.append((i, Prepared(event, payload)))
-                for name, n in self.plugin.tally(payload).items():
-                    settlement.count(name, n)
-            except DeliveryError as exc:
-                outcomes[i] = Outcome.from_error(exc)
-            except Exception as exc:
-                log.exception("mapper of %s failed", self.dest)
-                outcomes[i] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
+            staged = stage(env["e"], self.dc.filters, self.dc.transform, self.dc.transform_name)
+            outcomes[i] = staged.outcome
+            if staged.filtered:
+                dropped.add(i)
+            for event in staged.events:
+                event = renamed(event, self.dc.rename)
+                slot = parts.setdefault(i, [])
+                slot.append(None)
+                try:
+                    payload = self.plugin.map(event)
+                    prepared.append((i, Prepared(event, payload)))
+                    for name, n in self.plugin.tally(payload).items():
+                        settlement.count(name, n)
+                except DeliveryError as exc:
+                    slot[-1] = Outcome.from_error(exc)
+                except Exception as exc:
+                    log.exception("mapper of %s failed", self.dest)
+                    slot[-1] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         if prepared:
             sent = self.send([p for _, p in prepared])
             for (i, _), outcome in zip(prepared, sent):
-                outcomes[i] = outcome
+                slot = parts[i]
+                slot[slot.index(None)] = outcome
             settlement.verdict = verdict(sent)
-        payloads = {i: p.payload for i, p in prepared}
+        for i, got in parts.items():
+            outcomes[i] = combine([o for o in got if o is not None])
+        grouped: dict[int, list[Any]] = {}
+        for i, p in prepared:
+            grouped.setdefault(i, []).append(p.payload)
+        payloads = {i: ps[0] if len(ps) == 1 else ps for i, ps in grouped.items()}
         pause = 0.0
         now = now_ms()
         latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
         self._entries: dict[tuple[Any, ...], str] = {}  # observe: this batch's trace entries
+        self._stored: dict[int, dict[str, Any]] = {}  # observe: each call's exchanges, redacted once
+        self._scrubbers: dict[int, Redactor] = {}
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
                 settlement.regulations.append((env["g"], outcome))
             self.trace(env, outcome, now, settlement)  # observe
+            before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
                 settlement.count("delivered")
                 latencies.append(now - env["r"])
             elif outcome.status is OutcomeStatus.SKIPPED:
-                settlement.count("skipped")
+                settlement.count("filtered" if i in dropped else "skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
                 pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
@@ -238,7 +281,13 @@ class Drainer:
             else:
                 settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
                 settlement.count("rejected")
-        # observe: SETTLE writes these to the minute series and the failing/recovered state
+            if order and before:
+                order.note(env, settlement, before)
+        if order:
+            order.done(settlement)
+        # observe: SETTLE writes these to the minute series, the failing/recovered state and the sample
+        settlement.sample = self.sample(envs, outcomes, now)
+        settlement.sample_cap = int(self.rt.config.metrics.get("samples", DEFAULT_SAMPLES))
         settlement.metrics = delivery_fields(settlement.counts, latencies)
         settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
         return settlement, pause
@@ -254,6 +303,37 @@ class Drainer:
         if entry is None:
             entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
         s.trace.setdefault(entry, []).append(env["id"])
+
+    def stored_exchanges(self, outcome: Outcome) -> dict[str, Any]:
+        """observe: the exchanges of the call that carried the event, redacted and bounded (once per call)."""
+        if not outcome.exchanges:
+            return {}
+        key = id(outcome.exchanges)
+        if key not in self._stored:
+            self._stored[key] = stored(outcome.exchanges, self.scrubber(outcome))
+        return self._stored[key]
+
+    def scrubber(self, outcome: Outcome) -> Redactor:
+        """observe: every configured secret plus the credentials the call's requests carried (Basic auth...)."""
+        if not outcome.exchanges:
+            return self.redact
+        key = id(outcome.exchanges)
+        if key not in self._scrubbers:
+            self._scrubbers[key] = scrubber(outcome.exchanges, self.redact)
+        return self._scrubbers[key]
+
+    def sample(self, envs: list[dict[str, Any]], outcomes: list[Outcome | None], now: int) -> str:
+        """observe: one delivered exchange of the batch for the recent-deliveries list ('' when none)."""
+        if not int(self.rt.config.metrics.get("samples", DEFAULT_SAMPLES)):
+            return ""
+        first = next((o for o in outcomes if o is not None and o.status is OutcomeStatus.DELIVERED and o.exchanges), None)
+        if first is None:
+            return ""
+        carried = [e["e"].get("messageId") or e["id"] for e, o in zip(envs, outcomes)
+                   if o is not None and o.exchanges is first.exchanges]
+        record = {"at": now, "destination": self.dest, "events": len(carried), "message_ids": carried[:SAMPLE_IDS],
+                  **self.stored_exchanges(first)}
+        return self.scrubber(first).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) or ""
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:
@@ -277,6 +357,7 @@ class Drainer:
                 f"gave up after {attempts} attempts over {(now - first) / 1000:.0f}s: {outcome.reason}",
                 outcome.http_status,
                 outcome.response,
+                exchanges=outcome.exchanges,
             )
             s.dead.append(self.dead_letter(env, failed, payload, now, gave_up=True))
             s.count("rejected")
@@ -307,8 +388,9 @@ class Drainer:
             "failed_at": now,
             "event": env["e"],
             "payload": payload,
+            **self.stored_exchanges(outcome),  # observe: the request made and the vendor's answer
         }
-        return self.redact.text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
+        return self.scrubber(outcome).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
 
     def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement) -> list[dict[str, Any]]:
         """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).

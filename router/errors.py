@@ -1,63 +1,20 @@
-"""The few error classes of eventrouter. The class decides what happens next:
-
-- ``RetryableError``: the destination may accept the event later (429, 5xx,
-  timeouts); delivery retries it with backoff inside the retry window.
-- ``Throttled``: our own rate limiter said "not now"; retried without counting
-  an attempt.
-- ``RejectedEvent``: the event can never be delivered as it is (a mapping
-  error, a vendor 4xx); it goes to the dead letters with its reason.
-- ``SkippedEvent``: the destination has nothing to do for this event by
-  design (an unmapped event type); counted, not an error.
-- ``ConfigError``: the configuration is wrong; the process refuses to start.
-"""
+"""The host's errors. The delivery error classes are the plugin kit's (destinations/errors.py),
+re-exported here for the host; ``ConfigError`` (the configuration is wrong, the process refuses
+to start) is the host's own."""
 from __future__ import annotations
 
+from destinations.errors import (
+    DeliveryError,
+    EventRouterError,
+    HostError,
+    RejectedEvent,
+    RetryableError,
+    SkippedEvent,
+    Throttled,
+)
 
-class EventRouterError(Exception):
-    """Base class of every error eventrouter raises on purpose."""
-
-
-class DeliveryError(EventRouterError):
-    """An error about one event (or one request) on its way to a destination."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        status: int | None = None,
-        response: str | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.response = response
-
-
-class RetryableError(DeliveryError):
-    """Temporary failure: try again later (honouring ``retry_after`` seconds when given)."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        status: int | None = None,
-        response: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(reason, status=status, response=response)
-        self.retry_after = retry_after
-
-
-class Throttled(RetryableError):
-    """Our shared rate limit is used up; the event waits ``retry_after`` seconds, no attempt counted."""
-
-
-class RejectedEvent(DeliveryError):
-    """Permanent failure for this event: kept as a dead letter with the reason."""
-
-
-class SkippedEvent(DeliveryError):
-    """The destination deliberately does nothing with this event; counted as skipped."""
+__all__ = ["ConfigError", "DeliveryError", "EventRouterError", "HostError", "RejectedEvent", "RetryableError",
+           "SkippedEvent", "Throttled"]
 
 
 class ConfigError(EventRouterError):

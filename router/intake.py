@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 
 from router.body import encodable, problems, size
 from router.config import SourceConfig
-from router.queue import envelope_bytes, now_ms, subject_hash, user_hash
+from router.queue import NotReplicated, envelope_bytes, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import error_list, load_event
 from router.timeseries import count_rejected
@@ -132,7 +132,13 @@ class Intake:
         if rejected_records:
             self._keep_rejected(rejected_records, source.name)
         if items:
-            statuses, wakes = self.rt.queue.ingest(source.name, items, self.rt.config.dedup_ttl, traces)
+            cfg = self.rt.config
+            wait_ms = int(cfg.replica_wait * 1000) if cfg.durability == "replicated" else 0
+            try:
+                statuses, wakes = self.rt.queue.ingest(source.name, items, cfg.dedup_ttl, traces, replica_wait_ms=wait_ms)
+            except NotReplicated as exc:
+                self.rt.wake(exc.wakes)  # stored on the master, not yet on a replica: the answer is 503
+                raise
             self.rt.wake(wakes)
             for status, event in zip(statuses, accepted_events):
                 if status == "accepted":

@@ -62,6 +62,8 @@ class RedisCollector:
         latency = HistogramMetricFamily(
             "eventrouter_delivery_latency_seconds", "Received by the router -> accepted by the vendor",
             labels=["destination"])
+        tested = CounterMetricFamily("eventrouter_tester_sends", "Events the event tester sent with \"send\": true "
+                                     "(not deliveries; they draw from the same rate limit)", labels=["destination"])
         gauges = {
             "buffered": GaugeMetricFamily("eventrouter_buffered_events", "Events waiting in the buffer", labels=["destination"]),
             "retrying": GaugeMetricFamily("eventrouter_retrying_events", "Events waiting for their next attempt", labels=["destination"]),
@@ -77,6 +79,7 @@ class RedisCollector:
             stats = {k.decode(): int(v) for k, v in stats.items()}
             for outcome in DELIVERY_FIELDS:
                 delivered.add_metric([d, outcome], stats.get(outcome, 0))
+            tested.add_metric([d], stats.get("tested", 0))
             lat = {k.decode(): int(v) for k, v in lat.items()}
             cumulative, buckets = 0, []
             for b, bound in enumerate(LATENCY_BUCKETS_MS):
@@ -92,6 +95,7 @@ class RedisCollector:
             gauges["oldest"].add_metric([d], _age(head, now))
             gauges["failing"].add_metric([d], 1 if failing and d in enabled else 0)  # a disabled one is not alerted on
         yield delivered
+        yield tested
         yield latency
         yield from gauges.values()
 

@@ -163,6 +163,86 @@ def _paths() -> dict[str, Any]:
         "get": {"tags": ["operations"], "summary": "The delivery dashboard (HTML; asks for the admin token)",
                 "responses": {"200": {"description": "the page", "content": {"text/html": {}}}}},
     }
+    entry_id = {"name": "entry_id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "a dead letter's stream entry id (`<ms>-<seq>`)"}
+    window = [{"name": "reason", "in": "query", "schema": _STR, "description": "reason contains this text"},
+              {"name": "since_ms", "in": "query", "schema": _INT}, {"name": "until_ms", "in": "query", "schema": _INT}]
+    paths["/metrics"] = {
+        "get": {"tags": ["operations"], "summary": "Prometheus metrics, read from Redis (admin token unless metrics_public)",
+                "security": [{"adminToken": []}, {}],
+                "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {}}}, **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/test/{name}"] = {
+        "post": {"tags": ["admin"], "summary": "The event tester: validation, routing and the exact vendor request(s); "
+                 "`\"send\": true` sends once", "security": ADMIN, "parameters": [NAME],
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},
+                 "responses": {"200": _json(_OBJ, "the report"), "400": _error("not a JSON object"),
+                               "404": _error("no such destination"),
+                               "429": _json(_OBJ, "`send`: the destination's rate limit is spent; the report says when "
+                                            "to try again (`rate_limited`, seconds; also Retry-After); nothing was sent"),
+                               **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/trace"] = {
+        "get": {"tags": ["admin"], "summary": "An event's fate by messageId, or a user's recent events by userId",
+                "security": ADMIN, "parameters": [
+                    {"name": "messageId", "in": "query", "schema": _STR}, {"name": "userId", "in": "query", "schema": _STR}],
+                "responses": {"200": _json(_OBJ, "the trace"), "400": _error("give messageId or userId"), **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/overview"] = {
+        "get": {"tags": ["admin"], "summary": "Per-destination counts over time and latency percentiles (the dashboard's charts)",
+                "security": ADMIN, "parameters": [{"name": "range", "in": "query",
+                                                   "schema": {"enum": ["hour", "day", "week"]}}],
+                "responses": {"200": _json(_OBJ, "the overview"), **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/errors/{name}"] = {
+        "get": {"tags": ["admin"], "summary": "A destination's dead letters grouped by reason (count, last seen, sample)",
+                "security": ADMIN, "parameters": [NAME],
+                "responses": {"200": _json(_OBJ, "the groups"), "404": _error("no such destination"), **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/dead-letters/{name}/search"] = {
+        "get": {"tags": ["admin"], "summary": "Dead letters filtered by reason and time", "security": ADMIN,
+                "parameters": [NAME, *window, LIMIT],
+                "responses": {"200": _json(_OBJ, "the matches"), "400": _error("a bad filter"),
+                              "404": _error("no such destination"), **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/dead-letters/{name}/discard"] = {
+        "post": {"tags": ["admin"], "summary": "Discard dead letters: the entry ids given, or all matching a filter",
+                 "security": ADMIN, "parameters": [NAME],
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                     "entry_ids": {"type": "array", "items": _STR}, "all": {"type": "boolean"}, "reason": _STR,
+                     "since_ms": _INT, "until_ms": _INT}}}}},
+                 "responses": {"200": _json(_OBJ, "how many were discarded"), "400": _error("a bad body"),
+                               "404": _error("no such destination"), **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/dead-letters/{name}/{entry_id}"] = {
+        "get": {"tags": ["admin"], "summary": "One failed event: what the client sent, the request made (method, URL, headers, "
+                "body) and the vendor's answer (status, headers, body), as stored, secrets redacted",
+                "security": ADMIN, "parameters": [NAME, entry_id],
+                "responses": {"200": _json(_OBJ, "the dead letter"), "404": _error("no such destination or entry"),
+                              **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/deliveries/{name}"] = {
+        "get": {"tags": ["admin"], "summary": "Recent deliveries: the newest delivered requests and the vendor's answers "
+                "(one per batch, `metrics: {samples: N}` kept, secrets redacted), newest first",
+                "security": ADMIN, "parameters": [NAME],
+                "responses": {"200": _json(_OBJ, "the sample"), "404": _error("no such destination"), **ADMIN_ERRORS}},
+    }
+    paths["/v1/admin/live"] = {
+        "get": {"tags": ["admin"], "summary": "The most recent events in and out (a bounded sample)", "security": ADMIN,
+                "responses": {"200": _json(_OBJ, "the sample"), **ADMIN_ERRORS}},
+    }
+    paths["/dashboard/login"] = {
+        "post": {"tags": ["operations"], "summary": "Log in with the admin token (form field `token`); sets an HttpOnly cookie",
+                 "responses": {"303": {"description": "to /dashboard"}, "401": {"description": "wrong token"}}},
+    }
+    paths["/dashboard/logout"] = {
+        "post": {"tags": ["operations"], "summary": "Log out (clears the cookie)", "responses": {"303": {"description": "to /dashboard"}}},
+    }
+    paths["/dashboard/static/{filename}"] = {
+        "get": {"tags": ["operations"], "summary": "The dashboard's script, styles and chart library",
+                "parameters": [{"name": "filename", "in": "path", "required": True, "schema": _STR}],
+                "responses": {"200": {"description": "the file"}, "404": {"description": "no such file"}}},
+    }
     paths["/openapi.json"] = {
         "get": {"tags": ["operations"], "summary": "This description",
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}},

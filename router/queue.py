@@ -14,6 +14,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
+    ns:busy:d, ns:held:d:<user>, ns:ready:d   per-user order (``ordering: per_user``), see ORDER_PRELUDE
     ns:tr:<messageId>, ns:trring, ns:tu:<user hash>   event traces (router/trace.py)
 
 Each state change is one Lua script, so a crash between two steps can't lose
@@ -21,7 +22,8 @@ or double an event, and ingest costs one round trip per request.
 
 An envelope is the JSON ``{"u": user hash, "r": received ms, "id", "a": attempts,
 "f": first attempt ms, "l": last error, "e": the event}``; ``u`` and ``r``
-come first so scripts can read them without decoding.
+come first so scripts can read them without decoding. An anonymous event (no userId)
+has ``"o"``, its anonymousId hash, right after ``u``: the ordered scripts read both.
 """
 from __future__ import annotations
 
@@ -195,7 +197,8 @@ if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
 redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
 -- observe: the minute's counters and latency buckets, and the failing/recovered state
 -- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
--- ARGV 10..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds)
+-- ARGV 10..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds),
+-- a delivered exchange for the recent-deliveries sample ('' for none) and the sample's length
 local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[10], tonumber(ARGV[12])
 local i = 13
 for _ = 1, nm do
@@ -218,6 +221,13 @@ for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
   for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
   i = i + 2 + k
+end
+local sample, cap = ARGV[i], tonumber(ARGV[i + 1])
+i = i + 2
+if sample ~= '' and cap > 0 then
+  local sk = ns .. ':sample:' .. d
+  redis.call('LPUSH', sk, sample)
+  redis.call('LTRIM', sk, 0, cap - 1)
 end
 -- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
@@ -307,6 +317,8 @@ local function drop_from_list(key)
   end
 end
 if d ~= '' then
+  -- observe: the recent-deliveries sample holds whole requests (other users' events too): it refills
+  redis.call('DEL', ns .. ':sample:' .. d)
   drop_from_list(ns .. ':buf:' .. d)
   for _, bid in ipairs(redis.call('ZRANGE', ns .. ':inflight:' .. d, 0, -1)) do
     drop_from_list(ns .. ':batch:' .. d .. ':' .. bid)
@@ -314,6 +326,14 @@ if d ~= '' then
   local rk = ns .. ':retry:' .. d
   for _, item in ipairs(redis.call('ZRANGE', rk, 0, -1)) do
     if hit(item) then removed = removed + redis.call('ZREM', rk, item) end
+  end
+  -- ordering: the users' held events, and their busy / ready marks
+  for u in pairs(doomed) do
+    local hk = ns .. ':held:' .. d .. ':' .. u
+    removed = removed + redis.call('LLEN', hk)
+    redis.call('DEL', hk)
+    redis.call('HDEL', ns .. ':busy:' .. d, u)
+    redis.call('SREM', ns .. ':ready:' .. d, u)
   end
 end
 local streams = {ns .. ':rejected'}
@@ -325,6 +345,216 @@ for _, xk in ipairs(streams) do
 end
 return removed
 """
+
+
+# --- per-user order (``ordering: per_user``) --------------------------------------------
+# Extra keys of an ordered destination d:
+#   ns:busy:d        hash  user -> the batch id holding the user's oldest events, 'r' while that
+#                          event waits in ns:retry:d, or 'ready': the user's later events wait
+#   ns:held:d:<user> list  the user's events that wait, oldest first
+#   ns:ready:d       set   the 'ready' users (none in flight or retrying, events held): the next
+#                          claims take them
+# Invariant: a user's held events are older than the user's events in the buffer, and a
+# user with held events is in ns:busy:d, so one HSETNX tells a claim whether it may take. The ordered scripts are the unordered ones with
+# the steps below swapped in (text substitution, checked), so ``ordering: none`` runs the
+# scripts above unchanged.
+ORDER_PRELUDE = """
+local busyk, readyk, heldp = ARGV[1] .. ':busy:' .. ARGV[2], ARGV[1] .. ':ready:' .. ARGV[2], ARGV[1] .. ':held:' .. ARGV[2] .. ':'
+-- the ordering key: the user-id hash, else the anonymousId hash ("o", right after it); '' = unordered
+local function okey(item)
+  local u = string.match(item, '^{"u":"(%x*)"')
+  if u == '' then u = string.match(item, '^{"u":"","o":"(%x*)"') end
+  return u or ''
+end
+"""
+
+# CLAIM: the ready users' held events (at most ``per`` each; an event already attempted goes
+# alone, as a probe) for half the batch, then at most ``scan`` buffer events oldest first: a free
+# user's are taken (at most ``per``), a busy or ready user's move to the tail of its held list;
+# then ready users again for what room is left.
+ORDER_TAKE = """
+local per, scan = tonumber(ARGV[10]), tonumber(ARGV[11])
+local items, st, held = {}, {}, {}
+local function from_ready(upto)
+  if #items >= upto or redis.call('SCARD', readyk) == 0 then return end
+  for _, u in ipairs(redis.call('SRANDMEMBER', readyk, upto - #items)) do
+    if #items >= upto then break end
+    redis.call('SREM', readyk, u)
+    st[u] = 0
+    local b = redis.call('HGET', busyk, u)
+    if b == 'ready' or not b then
+      local hk = heldp .. u
+      local head = redis.call('LINDEX', hk, 0)
+      if head then
+        local k = math.min(per, upto - #items)
+        if tonumber(string.match(head, '^{.-,"a":(%d+),') or '0') > 0 then k = 1 end
+        for _, it in ipairs(redis.call('LPOP', hk, k)) do items[#items + 1] = it end
+        redis.call('HSET', busyk, u, bid)
+      else
+        redis.call('HDEL', busyk, u)
+      end
+    end
+  end
+end
+-- held users fill at most half a batch before the buffer is looked at: newcomers keep flowing
+from_ready(math.ceil(n / 2))
+local scanned = 0
+while #items < n and scanned < scan do
+  local w = redis.call('LRANGE', buf, scanned, scanned + math.min(n, scan - scanned) - 1)
+  if #w == 0 then break end
+  for _, it in ipairs(w) do
+    scanned = scanned + 1
+    local u = okey(it)
+    if u == '' then
+      items[#items + 1] = it
+    else
+      local c = st[u]
+      if c == nil then
+        c = 0
+        if redis.call('HSETNX', busyk, u, bid) == 1 then c = per end
+      end
+      if c > 0 then
+        items[#items + 1] = it
+        st[u] = c - 1
+      else
+        st[u] = 0
+        local h = held[u]
+        if not h then h = {}; held[u] = h end
+        h[#h + 1] = it
+      end
+    end
+    if #items >= n then break end
+  end
+end
+if scanned > 0 then redis.call('LTRIM', buf, scanned, -1) end
+for u, h in pairs(held) do redis.call('RPUSH', heldp .. u, unpack(h)) end
+from_ready(n)
+if #items == 0 then
+  local more = 0
+  if scanned > 0 and redis.call('LLEN', buf) > 0 then more = 1 end
+  return {{}, '', 0, 0, more}
+end
+"""
+
+# SETTLE: per user of the batch, its unfinished later events go back to the head of its held
+# list; the user stays busy when its oldest went to retry, else it is released (ready when
+# events wait). A dead letter of a user says how many of its later events now continue.
+ORDER_SETTLE = """
+local nu = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nu do
+  local u, keep, nh = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local hk = heldp .. u
+  for k = i + 2 + nh, i + 3, -1 do redis.call('LPUSH', hk, ARGV[k]) end
+  i = i + 3 + nh
+  if keep == '1' then
+    redis.call('HSET', busyk, u, 'r')
+  elseif redis.call('EXISTS', hk) == 1 then
+    redis.call('HSET', busyk, u, 'ready')
+    redis.call('SADD', readyk, u)
+  else
+    redis.call('HDEL', busyk, u)
+  end
+end
+local nd = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nd do
+  local u, rec = ARGV[i], ARGV[i + 1]
+  if u ~= '' then rec = string.sub(rec, 1, -2) .. ',"held_back":' .. redis.call('LLEN', heldp .. u) .. '}' end
+  redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', rec)
+  i = i + 2
+end
+local stats = ns .. ':stats:' .. d"""
+
+# a batch given back (RETURN) or reaped (TICK): its events go back to the head of their
+# users' held lists, and the users are released
+ORDER_GIVE_BACK = """
+  for k = #items, 1, -1 do
+    local u = okey(items[k])
+    if u == '' then redis.call('LPUSH', ns .. ':buf:' .. d, items[k]) else redis.call('LPUSH', heldp .. u, items[k]) end
+  end
+  for k = 1, #items do
+    local u = okey(items[k])
+    if u ~= '' then
+      local b = redis.call('HGET', busyk, u)
+      if b == bid or not b then redis.call('HSET', busyk, u, 'ready'); redis.call('SADD', readyk, u) end
+    end
+  end
+"""
+
+# TICK: a due retry is its user's oldest event: the head of its held list, the user ready
+ORDER_DUE = """
+if #due > 0 then
+  redis.call('ZREM', rk, unpack(due))
+  for _, it in ipairs(due) do
+    local u = okey(it)
+    if u == '' then
+      redis.call('RPUSH', buf, it)
+    else
+      redis.call('LPUSH', heldp .. u, it)
+      local owner = redis.call('HGET', busyk, u)
+      if owner == 'r' or owner == 'ready' or not owner then redis.call('HSET', busyk, u, 'ready'); redis.call('SADD', readyk, u) end
+    end
+  end
+end
+"""
+
+ORDER_PENDING = "(redis.call('LLEN', buf) > 0 or redis.call('SCARD', readyk) > 0)"
+
+# A destination switched back to ``ordering: none``: its held events return to the buffer head.
+UNHOLD = ORDER_PRELUDE + """
+local ns, d = ARGV[1], ARGV[2]
+if redis.call('EXISTS', busyk, readyk) == 0 then return 0 end
+local users = redis.call('SMEMBERS', readyk)
+for _, u in ipairs(redis.call('HKEYS', busyk)) do users[#users + 1] = u end
+local buf, moved = ns .. ':buf:' .. d, 0
+for _, u in ipairs(users) do
+  local items = redis.call('LRANGE', heldp .. u, 0, -1)
+  for k = #items, 1, -1 do redis.call('LPUSH', buf, items[k]) end
+  moved = moved + #items
+  redis.call('DEL', heldp .. u)
+end
+redis.call('DEL', busyk, readyk)
+return moved
+"""
+
+
+def _variant(script: str, *swaps: tuple[str, str]) -> str:
+    """The ordered twin of an unordered script: each swapped text must occur exactly once."""
+    for old, new in swaps:
+        assert script.count(old) == 1, old
+        script = script.replace(old, new)
+    return ORDER_PRELUDE + script
+
+
+CLAIM_ORDERED = _variant(
+    CLAIM,
+    ("local items = redis.call('LPOP', buf, n)\nif not items then return {{}, '', 0, 0} end\n", ORDER_TAKE),
+    ("redis.call('LLEN', buf) >= n", "redis.call('LLEN', buf) + redis.call('SCARD', readyk) >= n"),
+    ("for k = 10, #ARGV do", "for k = 12, #ARGV do"),
+)
+SETTLE_ORDERED = _variant(SETTLE, ("local stats = ns .. ':stats:' .. d", ORDER_SETTLE))
+RETURN_ORDERED = _variant(RETURN, ("for k = #items, 1, -1 do redis.call('LPUSH', ns .. ':buf:' .. d, items[k]) end\n", ORDER_GIVE_BACK))
+TICK_ORDERED = _variant(
+    TICK,
+    ("""if #due > 0 then
+  redis.call('RPUSH', buf, unpack(due))
+  redis.call('ZREM', rk, unpack(due))
+end
+""", ORDER_DUE),
+    ("  for k = #items, 1, -1 do redis.call('LPUSH', buf, items[k]) end\n", ORDER_GIVE_BACK),
+    ("if redis.call('LLEN', buf) > 0 and", f"if {ORDER_PENDING} and"),
+)
+RELEASE_ORDERED = _variant(
+    RELEASE,
+    ("redis.call('LLEN', ns .. ':buf:' .. d) > 0", ORDER_PENDING.replace("buf", "ns .. ':buf:' .. d", 1)),
+)
+#: at most this many of one user's events go in one batch
+PER_USER = 25
+
+
+def scan_limit(batch_size: int) -> int:
+    """How many buffer events one ordered claim looks at, at most: enough to fill a batch past
+    busy users, bounded so that a user with thousands of waiting events can't stall a claim."""
+    return min(5000, 4 * batch_size + 100)  # also keeps unpack() below Lua's stack limit
 
 
 def now_ms() -> int:
@@ -344,28 +574,36 @@ def subject_hash(event: dict[str, Any]) -> str:
     return "" if event.get("type") == "delete" else user_hash(event.get("userId"))
 
 
-def envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "", uhash: str | None = None) -> str:
-    """``uhash``: the event's subject_hash, when the caller has it already. A delete carries its
-    regulation id (``g``) for status tracking."""
-    env: dict[str, Any] = {"u": subject_hash(event) if uhash is None else uhash, "r": received_ms, "id": event_id, "a": 0, "f": 0}
+def _envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str, uhash: str | None) -> dict[str, Any]:
+    """The envelope's fields, in the order the scripts read them. ``uhash``: the event's subject_hash,
+    when the caller has it already. A delete carries its regulation id (``g``) for status tracking.
+    An event with an anonymousId and no userId carries ``o``, the key its user's events are ordered
+    by (``ordering: per_user``), right after ``u``."""
+    u = subject_hash(event) if uhash is None else uhash
+    env: dict[str, Any] = {"u": u}
+    if not u and event.get("anonymousId") not in (None, "") and event.get("type") != "delete":
+        env["o"] = user_hash("anon:" + str(event["anonymousId"]))
+    env.update(r=received_ms, id=event_id, a=0, f=0)
     if event.get("type") == "delete":
         env["g"] = regulation
     env["e"] = event  # last: scripts read "u" at the front without decoding
-    return json.dumps(env, separators=(",", ":"), ensure_ascii=False)
+    return env
+
+
+def envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "", uhash: str | None = None) -> str:
+    """One event as it waits in Redis (JSON text)."""
+    return json.dumps(_envelope(event, event_id, received_ms, regulation, uhash), separators=(",", ":"), ensure_ascii=False)
 
 
 def envelope_bytes(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "", uhash: str | None = None) -> bytes:
     """``envelope`` as UTF-8, written by orjson (ingest's hot path). For an event that holds no
     NaN/Infinity (orjson would write null): ingest has checked that. Integers beyond 64 bits and
     nesting past orjson's limit are written by ``json``, as ``envelope`` does."""
-    env: dict[str, Any] = {"u": subject_hash(event) if uhash is None else uhash, "r": received_ms, "id": event_id, "a": 0, "f": 0}
-    if event.get("type") == "delete":
-        env["g"] = regulation
-    env["e"] = event
+    env = _envelope(event, event_id, received_ms, regulation, uhash)
     try:
         return orjson.dumps(env)
     except orjson.JSONEncodeError:
-        return envelope(event, event_id, received_ms, regulation, uhash).encode("utf-8")
+        return json.dumps(env, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass
@@ -377,6 +615,8 @@ class Claimed:
     open_until: int = 0
     #: a drain job of another destination is waiting for a worker
     others_waiting: bool = False
+    #: ordered: nothing could be taken (its users were busy), but the buffer has more to look at
+    more: bool = False
 
 
 class Verdict(str, enum.Enum):
@@ -416,11 +656,29 @@ class Settlement:
     health_change: tuple[str, str] = ("", "")
     #: trace entry -> the messageIds whose traces it is appended to (most of a batch shares one entry)
     trace: dict[str, list[str]] = field(default_factory=dict)
+    #: one delivered exchange (JSON, redacted) for the recent-deliveries list, and the list's length
+    sample: str = ""
+    sample_cap: int = 0
     #: what the batch told the circuit breaker
     verdict: Verdict = Verdict.UNKNOWN
 
+    #: an ordered destination's per-user outcome (router/ordering.py); None: unordered
+    ordered: "UserOrder | None" = None
+
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
+
+
+@dataclass
+class UserOrder:
+    """What settling a batch does to its users at an ordered destination."""
+
+    #: every user of the batch -> its unfinished events, oldest first, back to the head of its held list
+    held: dict[str, list[str]] = field(default_factory=dict)
+    #: users whose oldest event went to retry: they stay busy
+    busy: set[str] = field(default_factory=set)
+    #: (user, dead-letter record): SETTLE adds how many of the user's later events continue
+    dead: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Keys:
@@ -445,8 +703,21 @@ class Keys:
     def drainers(self, d: str) -> str:
         return f"{self.ns}:drainers:{d}"
 
+    def sample(self, d: str) -> str:
+        """The newest delivered exchanges (router/exchanges.py), newest first, capped."""
+        return f"{self.ns}:sample:{d}"
+
     def breaker(self, d: str) -> str:
         return f"{self.ns}:breaker:{d}"
+
+    def busy(self, d: str) -> str:
+        return f"{self.ns}:busy:{d}"
+
+    def ready(self, d: str) -> str:
+        return f"{self.ns}:ready:{d}"
+
+    def held(self, d: str, user: str) -> str:
+        return f"{self.ns}:held:{d}:{user}"
 
     @property
     def rejected(self) -> str:
@@ -501,17 +772,24 @@ class DeliveryQueue:
         self._return = client.register_script(RETURN)
         self._tick = client.register_script(TICK)
         self._purge = client.register_script(PURGE)
+        self._claim_ordered = client.register_script(CLAIM_ORDERED)
+        self._settle_ordered = client.register_script(SETTLE_ORDERED)
+        self._return_ordered = client.register_script(RETURN_ORDERED)
+        self._tick_ordered = client.register_script(TICK_ORDERED)
+        self._release_ordered = client.register_script(RELEASE_ORDERED)
+        self._unhold = client.register_script(UNHOLD)
 
     # ingest --------------------------------------------------------------
     def ingest(
         self, source: str, items: Sequence[tuple[str | bytes, str, Sequence[str], str | bytes]], dedup_ttl: float,
-        traces: Sequence[str] | None = None,
+        traces: Sequence[str] | None = None, replica_wait_ms: int = 0,
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """Store accepted events in their destinations' buffers, in one round trip.
 
         ``items``: (messageId, user hash, destination names, envelope). Returns the
         per-item status (accepted / duplicate / suppressed) and the drain jobs to enqueue.
         ``traces``: each item's ``received`` trace entry (router/trace.py), or None for no traces.
+        ``replica_wait_ms``: ``durability: replicated`` (see ``replicated``); 0: answer at once.
         """
         now = now_ms()
         minute = timeseries.minute_of(now)
@@ -523,7 +801,14 @@ class DeliveryQueue:
                            len(distinct), *distinct]
         for k, (mid, uh, dests, env) in enumerate(items):
             args += [mid, uh, len(dests), *dests, env, refs[k]]
-        status, wake = self._ingest(args=args)
+        if not replica_wait_ms:
+            status, wake = self._ingest(args=args)
+            return [s.decode() for s in status], _pairs(wake)
+        try:
+            status, wake = replicated(self._ingest, args, replica_wait_ms)
+        except NotReplicated as exc:
+            exc.wakes = _pairs(exc.result[1])
+            raise
         return [s.decode() for s in status], _pairs(wake)
 
     def push(self, dest: str, envelopes: Sequence[str], *, front: bool = False) -> str:
@@ -532,14 +817,21 @@ class DeliveryQueue:
         return tok.decode() if isinstance(tok, bytes) else tok
 
     # drain ----------------------------------------------------------------
-    def claim(self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str] = ()) -> Claimed:
+    def claim(
+        self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str] = (),
+        *, ordered: bool = False,
+    ) -> Claimed:
         """Lease up to ``size`` envelopes; nothing while the destination's breaker is open.
-        ``others``: the RQ queue keys of the other destinations, to tell whether one waits for a worker."""
-        items, spawn, open_until, waiting = self._claim(
-            args=[self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms, *others]
-        )
+        ``others``: the RQ queue keys of the other destinations, to tell whether one waits for a worker.
+        ``ordered``: skip (hold) the events of users whose earlier events are in flight or retrying."""
+        args = [self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
+        if ordered:
+            got = self._claim_ordered(args=[*args, PER_USER, scan_limit(size), *others])
+        else:
+            got = self._claim(args=[*args, *others])
+        items, spawn, open_until, waiting = got[:4]
         spawn = spawn.decode() if isinstance(spawn, bytes) else spawn
-        return Claimed(batch_id, list(items), spawn, int(open_until), bool(waiting))
+        return Claimed(batch_id, list(items), spawn, int(open_until), bool(waiting), len(got) > 4 and bool(got[4]))
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
@@ -557,33 +849,58 @@ class DeliveryQueue:
         args += [s.health, s.health_note, len(s.trace)]
         for entry, mids in s.trace.items():
             args += [entry, len(mids), *mids]
+        args += [s.sample, s.sample_cap]
         args += [len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
         args += [len(s.front), *s.front, len(s.dead), *s.dead]
+        if s.ordered is not None:
+            o = s.ordered
+            args += [len(o.held)]
+            for user, envs in o.held.items():
+                args += [user, "1" if user in o.busy else "0", len(envs), *envs]
+            args += [len(o.dead)]
+            for user, record in o.dead:
+                args += [user, record]
         for name, n in s.counts.items():
             args += [name, n]
-        done = self._settle(args=args)
+        done = (self._settle if s.ordered is None else self._settle_ordered)(args=args)
         if not done:
             return False
         s.health_change = (done[1].decode(), done[2].decode())
         return True
 
-    def give_back(self, dest: str, batch_id: str) -> int:
-        """Return a claimed batch to the head of the buffer now; the number of envelopes (0: already gone)."""
-        return int(self._return(args=[self.ns, dest, batch_id]))
+    def give_back(self, dest: str, batch_id: str, *, ordered: bool = False) -> int:
+        """Return a claimed batch to the head of the buffer (ordered: of its users' held lists) now;
+        the number of envelopes (0: already gone)."""
+        return int((self._return_ordered if ordered else self._return)(args=[self.ns, dest, batch_id]))
 
-    def release(self, dest: str, token: str, park_until_ms: int = 0, *, successor: bool = True) -> str:
+    def release(self, dest: str, token: str, park_until_ms: int = 0, *, successor: bool = True, ordered: bool = False) -> str:
         """End a drain job: park its token until ``park_until_ms``, or hand out a successor
         token when events remain (unless ``successor`` is False: it yielded its worker)."""
-        tok = self._release(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms, "1" if successor else "0"])
+        script = self._release_ordered if ordered else self._release
+        tok = script(args=[self.ns, dest, token, now_ms(), park_until_ms, self.pickup_ms, "1" if successor else "0"])
         return tok.decode() if isinstance(tok, bytes) else tok
 
     # scheduler -------------------------------------------------------------
-    def tick(self, dest: str, limit: int = 5000) -> tuple[int, int, str]:
+    def tick(self, dest: str, limit: int = 5000, *, ordered: bool = False) -> tuple[int, int, str]:
         """Move due retries back, return expired leases, wake a drainer. (moved, reaped, token)"""
-        moved, reaped, tok = self._tick(args=[self.ns, dest, now_ms(), self.pickup_ms, limit])
+        script = self._tick_ordered if ordered else self._tick
+        moved, reaped, tok = script(args=[self.ns, dest, now_ms(), self.pickup_ms, limit])
         return int(moved), int(reaped), tok.decode() if isinstance(tok, bytes) else tok
+
+    def unhold(self, dest: str) -> int:
+        """A destination no longer ordered: its held events go back to the buffer (how many)."""
+        return int(self._unhold(args=[self.ns, dest]))
+
+    def held(self, dest: str) -> dict[str, int]:
+        """Ordered destinations: users whose later events wait behind an earlier one, and users
+        whose waiting events are next in line."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hlen(self.keys.busy(dest))
+        pipe.scard(self.keys.ready(dest))
+        marked, ready = pipe.execute()
+        return {"busy_users": int(marked) - int(ready), "ready_users": int(ready)}
 
     def trim_dead(self, dests: Iterable[str], dead_letter_ttl: float) -> None:
         minid = now_ms() - int(dead_letter_ttl * 1000)
@@ -625,11 +942,50 @@ class DeliveryQueue:
         pipe.xlen(self.keys.dead(dest))
         pipe.hgetall(self.keys.stats(dest))
         pipe.hget(self.keys.breaker(dest), "until")
-        buffered, retrying, inflight, dead, stats, opened = pipe.execute()
+        pipe.hlen(self.keys.busy(dest))
+        buffered, retrying, inflight, dead, stats, opened, marked = pipe.execute()
         out = {"buffered": buffered, "retrying": retrying, "inflight_batches": inflight, "dead_letters": dead,
                "breaker_open_until": int(opened or 0)}
+        if marked:  # ordered: users whose oldest event is in flight, retrying, or whose held events are next
+            out["ordered_users"] = int(marked)
         out.update({k.decode(): int(v) for k, v in stats.items()})
         return out
+
+
+class NotReplicated(redis.RedisError):
+    """``durability: replicated``: no replica confirmed the write in time. The events are on the
+    master and may yet be delivered; the client's retry with the same messageIds is deduplicated."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        #: the script's answer: its drain jobs are still enqueued (the events are on the master)
+        self.result = result
+        self.wakes: list[tuple[str, str]] = []
+
+
+def replicated(script: Any, args: list[Any], wait_ms: int) -> Any:
+    """Run ``script`` and ``WAIT 1 wait_ms`` in one round trip; raise NotReplicated (ingest answers
+    503) unless a replica acknowledged everything this connection wrote, the script's writes included.
+
+    EVALSHA rather than the Script object in a pipeline: that one asks SCRIPT EXISTS first on
+    every call, a second round trip. A NOSCRIPT answer (a fresh master after a failover) wrote
+    nothing; the script is loaded and the pair sent again."""
+    for attempt in (0, 1):
+        pipe = script.registered_client.pipeline(transaction=False)
+        pipe.evalsha(script.sha, 0, *args)
+        pipe.execute_command("WAIT", 1, wait_ms)
+        result, acked = pipe.execute(raise_on_error=False)
+        if isinstance(result, redis.exceptions.NoScriptError) and attempt == 0:
+            script.registered_client.script_load(script.script)
+            continue
+        if isinstance(result, Exception):
+            raise result
+        if isinstance(acked, Exception):
+            raise acked
+        if int(acked) < 1:
+            raise NotReplicated(f"no replica acknowledged the write within {wait_ms} ms", result)
+        return result
+    raise AssertionError("unreachable")
 
 
 def _pairs(flat: Sequence[bytes]) -> list[tuple[str, str]]:

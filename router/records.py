@@ -21,13 +21,19 @@ TIME_FIELDS = ("received_at", "first_attempt_at", "failed_at", "next_attempt_at"
 INGEST_COUNTS = ("accepted", "rejected", "duplicate", "suppressed")
 
 
+#: a dead letter's stored request and response (up to 16 KB): shown by its own endpoint, not in lists
+EXCHANGE_KEYS = ("exchanges", "exchanges_left_out")
+
+
 def dead_letter(entry_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """A dead letter as operators see it: no internal keys, the received time by its name."""
+    """A dead letter as operators see it in a list: no internal keys, the received time by its name,
+    whether its request is stored (``GET /v1/admin/dead-letters/<name>/<entry_id>`` shows it)."""
     out: dict[str, Any] = {"entry_id": entry_id}
     for key, value in record.items():
-        if key == "u":
+        if key == "u" or key in EXCHANGE_KEYS:
             continue
         out["received_at" if key == "r" else key] = value
+    out["request_stored"] = bool(record.get("exchanges"))
     return out
 
 

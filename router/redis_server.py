@@ -12,8 +12,10 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+from urllib.parse import parse_qsl, unquote
 
 import redis
 from redis.backoff import NoBackoff
@@ -104,9 +106,117 @@ class EmbeddedRedis:
             self.process.wait()
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for ``url`` (redis://, rediss://, unix://) with timeouts set."""
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+SENTINEL_SCHEME = "redis+sentinel://"
+#: what every client gets unless the caller says otherwise
+CLIENT_DEFAULTS: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 30}
+
+
+def connect(url: str, **options: Any) -> redis.Redis:
+    """A client for ``url`` with timeouts set: redis://, rediss:// (TLS), unix://, or
+    ``redis+sentinel://[user:pass@]host:port[,host:port...]/service[?db=N]``.
+
+    A Sentinel client asks the sentinels for the master when it connects and again after a
+    connection error or a READONLY answer (a demoted master), so every process follows a
+    failover by itself: the web's ingest, RQ workers, the queue's scripts, the rate limiter."""
+    kwargs = {**CLIENT_DEFAULTS, **options}
+    if url.startswith(SENTINEL_SCHEME):
+        return _sentinel_client(SentinelURL.parse(url), kwargs)
+    return redis.Redis.from_url(url, **kwargs)
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """``redis+sentinel://`` parsed. The user and password are the data nodes' (master and
+    replicas); sentinels that require their own take ``sentinel_username`` / ``sentinel_password``
+    in the query."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # secrets never in a log line
+    sentinel_username: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
+    ssl: bool = False
+    #: ssl_ca_certs, ssl_certfile, ... for the data nodes' TLS connections (with ssl=1)
+    ssl_options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, url: str) -> "SentinelURL":
+        rest = url[len(SENTINEL_SCHEME):]
+        netloc, _, tail = rest.partition("/")
+        path, _, query = tail.partition("?")
+        userinfo, at, hosts = netloc.rpartition("@")
+        username = password = None
+        if at:
+            user, colon, pw = userinfo.partition(":")
+            username, password = (unquote(user) or None), (unquote(pw) if colon else None)
+        sentinels = []
+        for hostport in hosts.split(","):
+            host, colon, port = hostport.strip().rpartition(":")
+            if not colon or not host or not port.isdigit():
+                raise ValueError(f"{SENTINEL_SCHEME} wants host:port[,host:port...] before the service name, not {hostport!r}")
+            sentinels.append((host.strip("[]"), int(port)))
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            raise ValueError(f"{SENTINEL_SCHEME} needs the monitored service name: {SENTINEL_SCHEME}host:26379/mymaster")
+        params = dict(parse_qsl(query))
+        ssl_options = tuple(sorted((k, v) for k, v in params.items() if k.startswith("ssl_")))
+        unknown = set(params) - {"db", "sentinel_username", "sentinel_password", "ssl"} - {k for k, _ in ssl_options}
+        if unknown:
+            raise ValueError(f"{SENTINEL_SCHEME} does not know {', '.join(sorted(unknown))} "
+                             "(known: db, ssl, ssl_*, sentinel_username, sentinel_password)")
+        db = params.get("db", parts[1] if len(parts) > 1 else "0")
+        if not db.isdigit():
+            raise ValueError(f"{SENTINEL_SCHEME} db must be a number, not {db!r}")
+        return cls(tuple(sentinels), unquote(parts[0]), int(db), username, password,
+                   params.get("sentinel_username"), params.get("sentinel_password"),
+                   params.get("ssl", "").lower() in ("1", "true", "yes"), ssl_options)
+
+
+def _sentinel_connection_class(ssl: bool) -> type:
+    """redis-py's Sentinel connection keeps a connection whose read was interrupted (its
+    ``disconnect_on_error`` defaults to False, unlike a plain connection's): after a signal
+    stopped an RQ worker in BLPOP, or a gevent timeout cut a read, the next command would read
+    the previous command's answer. This one disconnects, as a plain connection does."""
+    from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+
+    base = SentinelManagedSSLConnection if ssl else SentinelManagedConnection
+
+    class Connection(base):  # type: ignore[misc, valid-type]
+        def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
+            return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+    return Connection
+
+
+def _sentinel_client(u: SentinelURL, kwargs: dict[str, Any]) -> redis.Redis:
+    from redis.sentinel import Sentinel
+
+    timeouts = {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout") if k in kwargs}
+    sentinel_kwargs: dict[str, Any] = dict(timeouts)
+    if u.sentinel_password is not None:
+        sentinel_kwargs.update(username=u.sentinel_username, password=u.sentinel_password)
+    node = dict(kwargs, db=u.db, username=u.username, password=u.password)
+    if u.ssl:
+        node.update(u.ssl_options)
+    sentinel = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_kwargs, **node)
+    return sentinel.master_for(u.service, connection_class=_sentinel_connection_class(u.ssl))
+
+
+def safe_url(url: str) -> str:
+    """A Redis URL fit for a log line: no password, neither the nodes' nor the sentinels'."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    if "?" in tail:
+        path, _, query = tail.partition("?")
+        pairs = [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        tail = path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
+    return f"{scheme}://{netloc}{slash}{tail}"
 
 
 class RedisNotRunning(RuntimeError):

@@ -106,7 +106,7 @@ def forget_deleted(rt: Runtime, deletes: list[dict[str, Any]]) -> None:
 
 
 def unsupported_delete(rt: Runtime) -> list[str]:
-    return [d.name for d in rt.config.enabled_destinations if not d.plugin.supports_delete()]
+    return [d.name for d in rt.config.enabled_destinations if "delete" not in d.handles]
 
 
 def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], dests: Iterable[str], unsupported: Iterable[str]) -> None:

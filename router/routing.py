@@ -28,7 +28,7 @@ class Router:
         out = []
         for dest, names in self.routes:
             # a GDPR delete reaches every destination that can delete, whatever it subscribes to
-            if kind not in dest.plugin.handles or (kind != "delete" and kind not in dest.subscribe):
+            if kind not in dest.handles or (kind != "delete" and kind not in dest.subscribe):
                 continue
             if kind == "track" and not admits(dest, event.get("event", "")):
                 continue

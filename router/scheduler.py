@@ -23,11 +23,17 @@ class Scheduler:
     def tick(self) -> dict[str, tuple[int, int]]:
         """One pass over every enabled destination: {name: (retries moved, events reaped)}."""
         done = {}
-        names = [d.name for d in self.rt.config.enabled_destinations]
-        for name in names:
+        dests = self.rt.config.enabled_destinations
+        names = [d.name for d in dests]
+        trim = time.monotonic() - self._last_trim > TRIM_EVERY
+        for dc in dests:
+            name = dc.name
+            if trim and not dc.ordered:
+                # switched back to ``ordering: none``: its held events rejoin the buffer
+                self.rt.queue.unhold(name)
             moved_total = reaped_total = 0
             while True:
-                moved, reaped, token = self.rt.queue.tick(name, TICK_LIMIT)
+                moved, reaped, token = self.rt.queue.tick(name, TICK_LIMIT, ordered=dc.ordered)
                 self.rt.wake([(name, token)])
                 moved_total += moved
                 reaped_total += reaped
@@ -36,7 +42,7 @@ class Scheduler:
             if reaped_total:
                 log.warning("%s: %d events returned from batches whose worker stopped", name, reaped_total)
             done[name] = (moved_total, reaped_total)
-        if time.monotonic() - self._last_trim > TRIM_EVERY:
+        if trim:
             self.rt.queue.trim_dead(names, self.rt.config.delivery["dead_letter_ttl"])
             self._last_trim = time.monotonic()
         self.rt.redis.set(self.rt.queue.keys.ticker, str(time.time()), ex=60)

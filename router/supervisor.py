@@ -20,7 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from router.redis_server import EmbeddedRedis
+from router.redis_server import EmbeddedRedis, connect
 from router.rescue import requeue_jobs_of_dead_workers
 
 #: a child (or Redis) that exits more often than this is broken, not unlucky: stop everything
@@ -56,7 +56,7 @@ class Supervisor:
         self.children: list[Child] = []
         self._redis_child = Child("embedded Redis", [])
         # fail fast: a retry loop here would delay noticing the next exit
-        self._client = redis.Redis.from_url(redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        self._client = connect(redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         self._dead_workers: set[int] = set()
 
     def spawn(self, role: str, args: list[str]) -> None:

@@ -14,6 +14,7 @@ records the vendor's answer.
 from __future__ import annotations
 
 import json
+import math
 import re
 import urllib.parse
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from router.admin import admin_only
 from router.config import DestinationConfig
 from router.delivery import jsonable
 from router.errors import DeliveryError
+from router.exchanges import credentials
 from router.ingest import BadRequest
 from router.intake import MAX_EVENT_BYTES, Intake, iso
 from router.queue import subject_hash
@@ -37,6 +39,7 @@ from router.redact import REDACTED, Redactor
 from router.routing import allowed, renamed
 from router.runtime import Runtime
 from router.schemas import EventSchema, error_list
+from router.transforms import combine, stage
 
 bp = Blueprint("tester", __name__)
 
@@ -99,6 +102,7 @@ class Scrubber:
     """The destination's Redactor, also for the URL- and form-encoded forms of its secrets."""
 
     def __init__(self, secrets: list[str]) -> None:
+        self.secrets = list(secrets)
         forms = set(secrets)
         for s in secrets:
             forms.add(urllib.parse.quote(s, safe=""))
@@ -131,7 +135,7 @@ def routing_checks(rt: Runtime, dc: DestinationConfig, event: dict[str, Any]) ->
     plugin = dc.plugin
     checks = [{"check": "enabled", "ok": dc.enabled,
                "detail": "the destination is enabled" if dc.enabled else "the destination is disabled (enabled: false)"}]
-    handles = kind in plugin.handles
+    handles = kind in dc.handles
     checks.append({"check": "type", "ok": handles,
                    "detail": f"{dc.type} handles {kind} calls" if handles else f"{dc.type} does not handle {kind} calls"})
     if kind == "delete":
@@ -218,27 +222,47 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
     report.update(event=scrub.value(event), routed=routed,
                   reason="it would be routed here" if routed else "not routed here: " + "; ".join(failed),
                   checks=checks)
-    plugin: Destination = dc.plugin(dc.settings)  # its own instance: no shared rate limit, a session we may mount on
+    # its own instance, with a session we may mount on; a real send draws from the destination's shared rate limit
+    throttle = rt.build(name).throttle if send and routed else None
+    plugin: Destination = dc.plugin(dc.settings, throttle=throttle)
     adapter = CaptureAdapter(passthrough=send and routed)
     for session in sessions(plugin):
         session.mount("http://", adapter)
         session.mount("https://", adapter)
     try:
-        seen = renamed(event, dc.rename)
-        try:
-            payload = plugin.map(seen)
-        except DeliveryError as exc:
-            report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
+        staged = stage(event, dc.filters, dc.transform, dc.transform_name)
+        if dc.filters is not None or dc.transform is not None:
+            # what the destination's filters and transform did, and the events they left for the mapper
+            report["filters"] = [scrub.text(n) for n in staged.notes]
+            report["staged"] = scrub.value(staged.events)
+        if staged.outcome is not None:
+            report.update(mapped=None, outcome=_outcome(staged.outcome, scrub), requests=[], sent=False)
             return report
-        report["mapped"] = scrub.value(payload)
+        prepared = []
+        for one in staged.events:
+            seen = renamed(one, dc.rename)
+            try:
+                prepared.append(Prepared(seen, plugin.map(seen)))
+            except DeliveryError as exc:
+                report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
+                return report
+        payloads = [p.payload for p in prepared]
+        report["mapped"] = scrub.value(payloads[0] if len(payloads) == 1 else payloads)
         try:
-            (outcome,) = plugin.send([Prepared(seen, payload)])
+            outcome = combine(plugin.send(prepared))
         except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
         report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
         report["sent"] = adapter.passthrough and bool(adapter.exchanges)
+        if report["sent"]:
+            count_tested(rt, name)
         if adapter.passthrough:
             report["outcome"] = _outcome(outcome, scrub)
+            if outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt and outcome.retry_after is not None:
+                wait = max(1, math.ceil(outcome.retry_after))
+                report["rate_limited"] = wait
+                report["note"] = (f"rate limited: {name}'s rate limit is spent, try again in {wait} s"
+                                  + ("" if not report["sent"] else " (the requests above were sent)"))
         else:
             report["note"] = DRY_RUN_NOTE if not send else "not sent: the router would not route this event here"
         return report
@@ -247,12 +271,21 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
             session.close()
 
 
+def count_tested(rt: Runtime, name: str) -> None:
+    """A tester send reached the vendor: counted apart from deliveries (``eventrouter_tester_sends``)."""
+    rt.redis.hincrby(rt.queue.keys.stats(name), "tested", 1)
+
+
 def _outcome(o: Outcome, scrub: Scrubber) -> dict[str, Any]:
     return {"status": o.status.value, "reason": scrub.text(o.reason) or "", "http_status": o.http_status}
 
 
 def exchange_report(req: requests.PreparedRequest, resp: requests.Response | None, scrub: Scrubber) -> dict[str, Any]:
-    """One request (and the vendor's answer, when there was one) as the tester and the dashboard show it, redacted."""
+    """One request (and the vendor's answer, when there was one) as the tester and the dashboard show it, redacted:
+    also of the credentials the request's headers carried (a session's Basic auth), should the vendor echo them."""
+    carried = credentials(dict(req.headers))
+    if carried:
+        scrub = Scrubber(scrub.secrets + carried)
     out: dict[str, Any] = {
         "method": req.method,
         "url": scrub.text(req.url),
@@ -287,4 +320,8 @@ def test_destination(name: str) -> tuple[Response, int]:
         report = run_test(rt, name, body, send=send)
     except KeyError as exc:
         raise BadRequest(404, str(exc.args[0])) from None
+    if report.get("rate_limited"):
+        response = jsonify({**report, "errors": [{"path": "send", "message": report["note"]}]})
+        response.headers["Retry-After"] = str(report["rate_limited"])
+        return response, 429
     return jsonify(report), 200 if report["valid"] else 400

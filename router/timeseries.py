@@ -28,7 +28,7 @@ import redis
 LATENCY_BUCKETS_MS: tuple[int, ...] = (
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000, 14_400_000,
 )
-DELIVERY_FIELDS = ("delivered", "retried", "rejected", "skipped", "gave_up")
+DELIVERY_FIELDS = ("delivered", "retried", "rejected", "skipped", "gave_up", "filtered")
 INGEST_FIELDS = ("accepted", "rejected", "duplicate", "suppressed")
 DEFAULT_RETENTION = 7 * 86400.0
 

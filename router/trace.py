@@ -32,7 +32,7 @@ DEFAULT_MAX_EVENTS = 100_000
 def not_routed_reason(dest: DestinationConfig, event: Mapping[str, Any]) -> str:
     """Why router/routing.py did not route ``event`` to ``dest`` (its rules, in its order)."""
     kind = event["type"]
-    if kind not in dest.plugin.handles:
+    if kind not in dest.handles:
         return f"{dest.type} does not handle {kind} calls"
     if kind != "delete" and kind not in dest.subscribe:
         return f"not subscribed to {kind}"

@@ -14,7 +14,7 @@ from destinations.custobar.client import CustobarClient
 from destinations.custobar.mapper import map_event
 from destinations.custobar.settings import CustobarSettings
 from destinations.custobar.upload import Endpoint, Upload
-from router.errors import DeliveryError, RejectedEvent
+from destinations.errors import DeliveryError, RejectedEvent
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from requests.auth import HTTPBasicAuth
 from destinations.base import Outcome
 from destinations.custobar.upload import Endpoint
 from destinations.http import HttpClient, excerpt
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 UPLOAD_PATHS = {
     Endpoint.CUSTOMERS: "/api/customers/upload/",

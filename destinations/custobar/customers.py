@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from destinations.custobar import values
 from destinations.mapping import MISSING, FieldTable, first, traits
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 #: target <- the first of these trait paths the event carries
 CUSTOMER_FIELDS: FieldTable = {

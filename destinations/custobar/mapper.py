@@ -14,7 +14,7 @@ from destinations.custobar.customers import customer_keys, customer_record, dele
 from destinations.custobar.sales import sale_rows
 from destinations.custobar.upload import Endpoint, Upload
 from destinations.mapping import FieldTable, pick
-from router.errors import RejectedEvent, SkippedEvent
+from destinations.errors import RejectedEvent, SkippedEvent
 
 #: event field <- the first non-empty of these paths
 EVENT_FIELDS: FieldTable = {

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from destinations.custobar import values
 from destinations.custobar.customers import customer_keys
 from destinations.mapping import FieldTable, first, get_path
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 ORDER_COMPLETED = "Order Completed"
 

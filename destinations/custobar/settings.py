@@ -19,36 +19,82 @@ EXTERNAL_ID_RULES = ("reject", "strip", "hash")
 
 
 class CustobarSettings(BaseSettings):
-    #: the account's subdomain: https://<company>.custobar.com (or set base_url)
-    company = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]*$"))
-    token = fields.String(load_default=None, metadata={"secret": True})
-    #: "Token" (the older style, what the vendor plugins send) or "Bearer" (newer access tokens and API keys)
-    auth_scheme = fields.String(load_default="Token", validate=validate.OneOf(["Token", "Bearer"]))
-    #: Basic auth, the alternative to a token (the vendor discourages it for production)
-    username = fields.String(load_default=None)
-    password = fields.String(load_default=None, metadata={"secret": True})
-    #: the old docs show /api/events/ (not /api/events/upload/); unconfirmed
-    events_path = fields.String(load_default="/api/events/", validate=validate.Regexp(r"^/"))
-    #: records (customers, sale rows, events) per upload request; Custobar documents no limit
-    max_records_per_request = fields.Integer(load_default=500, validate=validate.Range(min=1, max=10_000))
-    #: what to do with a userId that is not letters, numbers and dashes only
-    external_id_rule = fields.String(load_default="reject", validate=validate.OneOf(EXTERNAL_ID_RULES))
-    #: ISO 3166 region for phone numbers written without a country prefix (e.g. "FI"); None: such numbers are rejected
-    default_region = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
-    #: traits with no Custobar field go to custom fields <company_prefix>__<snake_case>; None: left out and counted
-    company_prefix = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9]+$"))
-    #: Segment track name -> Custobar event type (capitals); other track events are skipped
+    company = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]*$"),
+        metadata={"description": "the account's subdomain: https://<company>.custobar.com (or set base_url)"},
+    )
+    token = fields.String(
+        load_default=None,
+        metadata={"secret": True, "description": "API token (Token or Bearer auth, see auth_scheme); or username + password"},
+    )
+    auth_scheme = fields.String(
+        load_default="Token",
+        validate=validate.OneOf(["Token", "Bearer"]),
+        metadata={"description": (
+            "\"Token\" (the older style, what the vendor plugins send) or \"Bearer\" (newer access tokens and "
+            "API keys)"
+        )},
+    )
+    username = fields.String(
+        load_default=None,
+        metadata={"description": "Basic auth, the alternative to a token (the vendor discourages it for production)"},
+    )
+    password = fields.String(
+        load_default=None,
+        metadata={"secret": True, "description": "password for HTTP Basic auth, with username (Custobar prefers a token)"},
+    )
+    events_path = fields.String(
+        load_default="/api/events/",
+        validate=validate.Regexp(r"^/"),
+        metadata={"description": "the old docs show /api/events/ (not /api/events/upload/); unconfirmed"},
+    )
+    max_records_per_request = fields.Integer(
+        load_default=500,
+        validate=validate.Range(min=1, max=10_000),
+        metadata={"description": "records (customers, sale rows, events) per upload request; Custobar documents no limit"},
+    )
+    external_id_rule = fields.String(
+        load_default="reject",
+        validate=validate.OneOf(EXTERNAL_ID_RULES),
+        metadata={"description": "what to do with a userId that is not letters, numbers and dashes only"},
+    )
+    default_region = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Za-z]{2}$"),
+        metadata={"description": (
+            "ISO 3166 region for phone numbers written without a country prefix (e.g. \"FI\"); None: such "
+            "numbers are rejected"
+        )},
+    )
+    company_prefix = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Za-z0-9]+$"),
+        metadata={"description": (
+            "traits with no Custobar field go to custom fields <company_prefix>__<snake_case>; None: left "
+            "out and counted"
+        )},
+    )
     event_types = fields.Dict(
         keys=fields.String(),
         values=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="Custobar event types are in capitals")),
         load_default=lambda: dict(DEFAULT_EVENT_TYPES),
+        metadata={"description": "Segment track name -> Custobar event type (capitals); other track events are skipped"},
     )
-    #: track names (after events.rename) that are orders: Custobar sales, a row per product
-    sale_events = fields.List(fields.String(validate=validate.Length(min=1)), load_default=lambda: ["Order Completed"])
-    #: the Custobar account's currency: orders in it are sent with sale_exchange_rate 1
-    account_currency = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
-    #: a delete also sends is_forgotten: true (anonymises the customer; irreversible)
-    forget_on_delete = fields.Boolean(load_default=False)
+    sale_events = fields.List(
+        fields.String(validate=validate.Length(min=1)),
+        load_default=lambda: ["Order Completed"],
+        metadata={"description": "track names (after events.rename) that are orders: Custobar sales, a row per product"},
+    )
+    account_currency = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Za-z]{3}$"),
+        metadata={"description": "the Custobar account's currency: orders in it are sent with sale_exchange_rate 1"},
+    )
+    forget_on_delete = fields.Boolean(
+        load_default=False,
+        metadata={"description": "a delete also sends is_forgotten: true (anonymises the customer; irreversible)"},
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def check_host_and_auth(self, data: dict[str, Any], **_: Any) -> None:

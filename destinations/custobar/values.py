@@ -10,7 +10,7 @@ from typing import Any
 
 import phonenumbers
 
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9-]+$")
 NOT_IN_EXTERNAL_ID = re.compile(r"[^A-Za-z0-9-]")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from destinations.extole import rules
-from router.errors import RejectedEvent
-from router.config import destination_of_type
+from destinations.errors import RejectedEvent
+from destinations.host import Host, destination_of_type
 
 EXISTING_CUSTOMER = "existing_customer"
 #: Extole's event file columns, in this order
@@ -418,10 +418,10 @@ def enqueue(
     return queued
 
 
-def send(p: Plan, runtime: Any, destination_name: str | None = None, progress: Callable[[int], Any] | None = None) -> int:
-    """Queue the plan's events into the Extole destination of ``runtime`` (a ``router.runtime.Runtime``)."""
-    name = extole_destination(runtime.config.destinations, destination_name).name
-    return enqueue(segment_events(p), lambda chunk: runtime.enqueue(name, chunk), progress=progress)
+def send(p: Plan, host: Host, destination_name: str | None = None, progress: Callable[[int], Any] | None = None) -> int:
+    """Queue the plan's events into the Extole destination of the ``host`` (destinations/host.py)."""
+    name = extole_destination(host.destinations(), destination_name).name
+    return enqueue(segment_events(p), lambda chunk: host.enqueue(name, chunk), progress=progress)
 
 
 def extole_destination(destinations: Sequence[Any], name: str | None = None) -> Any:

@@ -1,13 +1,16 @@
-"""``eventrouter extole ...``: the existing-customer upload. The logic is in backfill.py and sftp.py."""
+"""``eventrouter extole ...``: the existing-customer upload. The logic is in backfill.py and sftp.py;
+what it needs of the router (config, queue, progress) comes through the ``Host`` it is handed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import click
 
 from destinations.extole import backfill as bf
+from destinations.errors import HostError
 from destinations.extole import sftp as extole_sftp
+from destinations.host import Host, pass_host
 
 cli = click.Group("extole", help="Extole tools.")
 
@@ -34,7 +37,8 @@ cli = click.Group("extole", help="Extole tools.")
 @click.option("--sftp-key-passphrase", envvar="EXTOLE_SFTP_KEY_PASSPHRASE", help="Passphrase of the key, if it has one.")
 @click.option("--sftp-known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="known_hosts file with Extole's host key (default: ~/.ssh/known_hosts).")
-def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bool, wait: bool, client_id: str | None,
+@pass_host
+def backfill(host: Host, file: Path, months: int, event: str, out_dir: Path | None, send: bool, wait: bool, client_id: str | None,
              destination_name: str | None, mapping: tuple[str, ...], fmt: str | None, date_format: str | None,
              rejects_path: Path | None, sftp: bool, sftp_host: str, sftp_port: int, sftp_user: str | None,
              sftp_key: Path | None, sftp_dir: str, sftp_key_passphrase: str | None, sftp_known_hosts: Path | None) -> None:
@@ -48,7 +52,7 @@ def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bo
     try:
         p = bf.plan(file, event=event, months=months, columns=bf.parse_mapping(mapping), fmt=fmt, date_format=date_format)
         if out_dir:
-            path = bf.write_event_file(p, out_dir, client_id or _configured_client_id(destination_name))
+            path = bf.write_event_file(p, out_dir, client_id or _configured_client_id(host, destination_name))
             click.echo(f"event file: {path}")
             rejects = bf.write_rejects(p, rejects_path or path.with_name(path.stem + ".rejects.csv"))
             if sftp:
@@ -58,7 +62,7 @@ def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bo
             verb = "written"
         else:
             rejects = bf.write_rejects(p, rejects_path or file.with_name(file.stem + ".extole-rejects.csv"))
-            _send(p, destination_name, wait)
+            _send(host, p, destination_name, wait)
             verb = "queued"
     except bf.BackfillError as exc:
         raise click.ClickException(str(exc)) from None
@@ -68,33 +72,29 @@ def backfill(file: Path, months: int, event: str, out_dir: Path | None, send: bo
         click.echo(line)
 
 
-def _configured_client_id(destination_name: str | None) -> str:
-    from router.config import load_config
-    from router.errors import ConfigError
-
+def _configured_client_id(host: Host, destination_name: str | None) -> str:
     try:
-        config = load_config()
-    except ConfigError as exc:
+        destinations = host.destinations()
+    except HostError as exc:
         raise bf.BackfillError(f"give --client-id (no usable config to read it from: {exc})") from None
-    settings: dict[str, Any] = bf.extole_destination(config.destinations, destination_name).settings
+    settings: Mapping[str, Any] = bf.extole_destination(destinations, destination_name).settings
     if not settings.get("client_id"):
         raise bf.BackfillError("give --client-id or set client_id in the Extole destination's settings")
     return settings["client_id"]
 
 
-def _send(p: bf.Plan, destination_name: str | None, wait: bool) -> None:
+def _send(host: Host, p: bf.Plan, destination_name: str | None, wait: bool) -> None:
     from tqdm import tqdm
 
-    from router.progress import follow_delivery, settled
-    from router.runtime import Runtime
-
-    runtime = Runtime.load()
-    name = bf.extole_destination(runtime.config.destinations, destination_name).name
-    before = settled(runtime, name)
+    try:
+        name = bf.extole_destination(host.destinations(), destination_name).name
+    except HostError as exc:
+        raise bf.BackfillError(str(exc)) from None
+    before = host.settled(name)
     with tqdm(total=len(p.actions), unit="event", desc="queueing to Extole", disable=None) as bar:
         try:
-            bf.send(p, runtime, name, progress=bar.update)
+            bf.send(p, host, name, progress=bar.update)
         except LookupError as exc:
             raise bf.BackfillError(str(exc.args[0])) from None
     if wait:
-        follow_delivery(runtime, name, before, len(p.actions))
+        host.follow(name, before, len(p.actions))

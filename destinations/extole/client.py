@@ -9,7 +9,7 @@ import requests
 from destinations.base import Outcome
 from destinations.extole.mapper import ERASURE_PATH
 from destinations.http import HttpClient, excerpt
-from router.errors import RejectedEvent, RetryableError
+from destinations.errors import RejectedEvent, RetryableError
 
 #: statuses Extole's error table lists as "don't retry": the event is refused as it is
 REFUSED = frozenset({400, 402, 403, 415})

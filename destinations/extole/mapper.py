@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from destinations.audiences import profile_form
 from destinations.extole import rules
 from destinations.mapping import FieldTable, pick, source_keys, traits
-from router.errors import RejectedEvent, SkippedEvent
+from destinations.errors import RejectedEvent, SkippedEvent
 
 IDENTIFY_EVENT_PATH = "/v5/events"
 IDENTIFY_FLAT_PATH = "/v5/events/identify"

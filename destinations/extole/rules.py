@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 #: most characters Extole accepts per field (recent-customer-purchase-upload)
 LIMITS: dict[str, int] = {

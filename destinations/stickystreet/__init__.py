@@ -22,7 +22,7 @@ KINDS = Kinds(
 def merge_rows(older: dict[str, str], newer: dict[str, str]) -> dict[str, str]:
     """One customer's rows as one: the newer value of each column wins, the others are kept."""
     return {**older, **newer}
-from router.errors import RejectedEvent, RetryableError
+from destinations.errors import RejectedEvent, RetryableError
 
 
 class StickyStreetDestination(Destination):

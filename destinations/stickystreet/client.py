@@ -22,7 +22,7 @@ from destinations.base import Outcome, secret_values
 from destinations.http import HttpClient, excerpt
 from destinations.stickystreet.response import MalformedAnswer, parse_answer
 from destinations.stickystreet.settings import StickyStreetSettings
-from router.errors import DeliveryError, RejectedEvent, RetryableError
+from destinations.errors import DeliveryError, RejectedEvent, RetryableError
 
 API_VERSION = "1.5"
 VENDOR = "Sticky Street"

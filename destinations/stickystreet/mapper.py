@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from destinations.audiences import is_audience_event, profile_form
 from destinations.mapping import first, get_path, is_empty, pick, traits
 from destinations.stickystreet.profiles import row_problem
-from router.errors import RejectedEvent, SkippedEvent
+from destinations.errors import RejectedEvent, SkippedEvent
 
 #: column <- first non-empty source path, read from {"userId": ..., "traits": <identify + context traits>}
 CUSTOMER: dict[str, tuple[str, ...]] = {

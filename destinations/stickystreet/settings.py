@@ -31,62 +31,149 @@ class Scalar(fields.Field):
 
 
 class StickyStreetSettings(BaseSettings):
-    base_url = fields.Url(require_tld=False, load_default=DEFAULT_BASE_URL)
-    #: the API script on the host (a vanity domain serves the same path)
-    path = fields.String(load_default="/api.php")
+    base_url = fields.Url(
+        require_tld=False,
+        load_default=DEFAULT_BASE_URL,
+        metadata={"description": "Sticky Street (Client Toolbox) API host, or your vanity domain"},
+    )
+    path = fields.String(
+        load_default="/api.php",
+        metadata={"description": "the API script on the host (a vanity domain serves the same path)"},
+    )
 
-    user_id = fields.String(required=True, validate=validate.Length(min=1))
-    user_api_key = fields.String(required=True, validate=validate.Length(min=1), metadata={"secret": True})
-    account_id = fields.String(required=True, validate=validate.Length(min=1))
-    #: the campaigns new customers join; a list or "a,b,c" (sent comma-separated)
-    campaigns_to_include = fields.List(Scalar(), required=True, validate=validate.Length(min=1))
+    user_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "API user"},
+    )
+    user_api_key = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"secret": True, "description": "API key of the API user; added when the request is sent, never stored in a payload"},
+    )
+    account_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Sticky Street account id"},
+    )
+    campaigns_to_include = fields.List(
+        Scalar(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "the campaigns new customers join; a list or \"a,b,c\" (sent comma-separated)"},
+    )
 
-    #: the preferred delimiter of profiles_data; another one is used for a batch whose values contain it
-    delimiter = fields.String(load_default="pipe", validate=validate.OneOf(DELIMITERS))
-    #: update: change only the columns sent; yes: blank the record, then write; ignore: keep existing customers as they are
-    overwrite_duplicates = fields.String(load_default="update", validate=validate.OneOf(["update", "yes", "ignore"]))
-    #: digits of the card number the vendor generates for a customer sent without one; None: don't ask
-    card_number_generate = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=32))
-    #: ask the vendor to keep an undo state per import (its doc: only while testing the data structure)
-    allow_undo = fields.Boolean(load_default=False)
-    output = fields.String(load_default="XML", validate=validate.OneOf(["XML", "JSON"]))
+    delimiter = fields.String(
+        load_default="pipe",
+        validate=validate.OneOf(DELIMITERS),
+        metadata={"description": (
+            "the preferred delimiter of profiles_data; another one is used for a batch whose values contain"
+            " it"
+        )},
+    )
+    overwrite_duplicates = fields.String(
+        load_default="update",
+        validate=validate.OneOf(["update", "yes", "ignore"]),
+        metadata={"description": (
+            "update: change only the columns sent; yes: blank the record, then write; ignore: keep existing"
+            " customers as they are"
+        )},
+    )
+    card_number_generate = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=32),
+        metadata={"description": (
+            "digits of the card number the vendor generates for a customer sent without one; None: don't "
+            "ask"
+        )},
+    )
+    allow_undo = fields.Boolean(
+        load_default=False,
+        metadata={"description": (
+            "ask the vendor to keep an undo state per import (its doc: only while testing the data "
+            "structure)"
+        )},
+    )
+    output = fields.String(
+        load_default="XML",
+        validate=validate.OneOf(["XML", "JSON"]),
+        metadata={"description": "answer format asked for: XML or JSON (either is read)"},
+    )
 
-    #: where card_number comes from: "trait" (traits.card_number / cardNumber) or "user_id" (the card IS your id)
-    card_number = fields.String(load_default="trait", validate=validate.OneOf(["trait", "user_id"]))
-    #: points/visits/amount added to the first campaign for each imported row (a sign-up bonus); traits.auto_add wins
-    auto_add = Scalar(load_default=None, allow_none=True)
-    #: trait name -> custom_field_N (see the vendor's "Customer Fields - List" call for the numbers)
+    card_number = fields.String(
+        load_default="trait",
+        validate=validate.OneOf(["trait", "user_id"]),
+        metadata={"description": (
+            "where card_number comes from: \"trait\" (traits.card_number / cardNumber) or \"user_id\" (the card"
+            " IS your id)"
+        )},
+    )
+    auto_add = Scalar(load_default=None, allow_none=True, metadata={"description": (
+        "points/visits/amount added to the first campaign for each imported row (a sign-up bonus); "
+        "traits.auto_add wins")})
     custom_fields = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1)),
         values=fields.String(validate=validate.Regexp(CUSTOM_FIELD, error="must look like custom_field_N")),
         load_default=dict,
+        metadata={"description": "trait name -> custom_field_N (see the vendor's \"Customer Fields - List\" call for the numbers)"},
     )
 
-    #: track events named ``activity_event`` become record_activity calls; off: every track is skipped
-    record_activity = fields.Boolean(load_default=False)
-    campaign_id = Scalar(load_default=None, allow_none=True)
-    activity_event = fields.String(load_default="Order Completed", validate=validate.Length(min=1))
-    #: properties tried in order for the order's money amount
-    amount_from = fields.List(fields.String(), load_default=lambda: ["revenue", "total"], validate=validate.Length(min=1))
-    #: dollars: the amount with two decimals; points: whole points, amount x points_per_dollar rounded down
-    amount_unit = fields.String(load_default="dollars", validate=validate.OneOf(["dollars", "points"]))
-    points_per_dollar = fields.Float(load_default=1.0, validate=validate.Range(min=0, min_inclusive=False))
+    record_activity = fields.Boolean(
+        load_default=False,
+        metadata={"description": "track events named activity_event become record_activity calls; off: every track is skipped"},
+    )
+    campaign_id = Scalar(load_default=None, allow_none=True,
+                         metadata={"description": "the campaign record_activity adds to; required with record_activity"})
+    activity_event = fields.String(
+        load_default="Order Completed",
+        validate=validate.Length(min=1),
+        metadata={"description": "the track event (after renames) that records activity"},
+    )
+    amount_from = fields.List(
+        fields.String(),
+        load_default=lambda: ["revenue", "total"],
+        validate=validate.Length(min=1),
+        metadata={"description": "properties tried in order for the order's money amount"},
+    )
+    amount_unit = fields.String(
+        load_default="dollars",
+        validate=validate.OneOf(["dollars", "points"]),
+        metadata={"description": (
+            "dollars: the amount with two decimals; points: whole points, amount x points_per_dollar "
+            "rounded down"
+        )},
+    )
+    points_per_dollar = fields.Float(
+        load_default=1.0,
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "with amount_unit: points, the points one dollar is worth"},
+    )
 
-    #: error texts (case-insensitive substrings) that mean "busy, try later" rather than "refused" [unconfirmed wording]
     retry_errors = fields.List(
         fields.String(),
         load_default=lambda: ["busy", "try again", "temporarily", "maintenance", "too many requests"],
+        metadata={"description": (
+            "error texts (case-insensitive substrings) that mean \"busy, try later\" rather than \"refused\" "
+            "[unconfirmed wording]"
+        )},
     )
-    #: error texts that mean the customer to delete is already gone [unconfirmed wording]
     not_found_errors = fields.List(
         fields.String(),
         load_default=lambda: ["not found", "does not exist", "doesn't exist", "no customer", "no such customer"],
+        metadata={"description": "error texts that mean the customer to delete is already gone [unconfirmed wording]"},
     )
-    #: accept a success answer whose envelope is complete but whose inner tags are unclosed,
-    #: the way the vendor's own example is written (<new>2<new>)
-    lenient_xml = fields.Boolean(load_default=True)
-    #: when a multi-customer import is refused, re-send its halves to find the customer it was about
-    split_refused_batches = fields.Boolean(load_default=True)
+    lenient_xml = fields.Boolean(
+        load_default=True,
+        metadata={"description": (
+            "accept a success answer whose envelope is complete but whose inner tags are unclosed, the way "
+            "the vendor's own example is written (<new>2<new>)"
+        )},
+    )
+    split_refused_batches = fields.Boolean(
+        load_default=True,
+        metadata={"description": "when a multi-customer import is refused, re-send its halves to find the customer it was about"},
+    )
 
     @pre_load
     def _normalise(self, data: Any, **kw: Any) -> Any:

@@ -10,7 +10,7 @@ import orjson
 
 from destinations.base import Outcome
 from destinations.http import HttpClient, excerpt
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 
 def signature(secret: str, body: bytes) -> str:

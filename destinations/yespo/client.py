@@ -17,7 +17,7 @@ from requests.auth import HTTPBasicAuth
 from destinations.base import Outcome
 from destinations.http import HttpClient, excerpt
 from destinations.yespo.common import encode
-from router.errors import RejectedEvent, RetryableError
+from destinations.errors import RejectedEvent, RetryableError
 
 
 class PastEventStatus(str, enum.Enum):

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from destinations.base import require
-from router.errors import RejectedEvent
+from destinations.errors import RejectedEvent
 
 #: the user's identifiers, which every track event and order carries when known
 IDENTITY = {

@@ -21,7 +21,7 @@ from destinations.yespo.limits import EVENT_BODY_MAX_BYTES, EVENT_TYPE_KEY_MAX, 
 from destinations.yespo.orders import CONSUMED as ORDER_PROPERTIES
 from destinations.yespo.orders import api_order, order_event_fields
 from destinations.yespo.settings import REJECT
-from router.errors import RejectedEvent, SkippedEvent
+from destinations.errors import RejectedEvent, SkippedEvent
 
 Settings = Mapping[str, Any]
 

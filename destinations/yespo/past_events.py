@@ -22,7 +22,7 @@ from tqdm import tqdm
 from destinations.yespo.client import PastEventStatus, YespoClient
 from destinations.yespo.limits import PAST_EVENTS_PER_REQUEST, RATE_PAST_EVENTS
 from destinations.yespo.mapper import past_event
-from router.errors import RejectedEvent, RetryableError, Throttled
+from destinations.errors import RejectedEvent, RetryableError, Throttled
 
 #: statuses of lines that never reached Yespo (Yespo's own are PastEventStatus)
 INVALID_LINE = "INVALID_LINE"        # not a JSON object

@@ -23,49 +23,103 @@ ORDER_STATUSES = ("INITIALIZED", "IN_PROGRESS", "DELIVERED", "CANCELLED", "ABAND
 
 
 class YespoSettings(BaseSettings):
-    base_url = fields.Url(require_tld=False, load_default="https://yespo.io")
-    api_key = fields.String(required=True, validate=validate.Length(min=1), metadata={"secret": True})
-    #: Yespo accepts any username with the key as the password; the plugins send an empty one
-    username = fields.String(load_default="")
+    base_url = fields.Url(
+        require_tld=False,
+        load_default="https://yespo.io",
+        metadata={"description": "Yespo API host"},
+    )
+    api_key = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"secret": True, "description": "Yespo API key, sent as the Basic-auth password"},
+    )
+    username = fields.String(
+        load_default="",
+        metadata={"description": "Yespo accepts any username with the key as the password; the plugins send an empty one"},
+    )
 
     # track -----------------------------------------------------------------------
-    #: v1 sends nested parameter values as JSON strings, v2 as raw JSON (events and past events)
-    api_version = fields.String(load_default="v1", validate=validate.OneOf(["v1", "v2"]))
-    #: keyValue is the first of these the event carries
+    api_version = fields.String(
+        load_default="v1",
+        validate=validate.OneOf(["v1", "v2"]),
+        metadata={"description": "v1 sends nested parameter values as JSON strings, v2 as raw JSON (events and past events)"},
+    )
     key_value_from = fields.List(
         fields.String(validate=validate.OneOf(KEY_SOURCES)),
         load_default=lambda: ["email", "userId"],
         validate=validate.Length(min=1),
+        metadata={"description": "keyValue is the first of these the event carries"},
     )
-    #: what replaces each character Yespo forbids in eventTypeKey, or "reject" to refuse such events
-    forbidden_char_replacement = fields.String(load_default="_")
-    #: track events older than this many days go to /past_events (None: never)
-    past_events_after_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    forbidden_char_replacement = fields.String(
+        load_default="_",
+        metadata={"description": "what replaces each character Yespo forbids in eventTypeKey, or \"reject\" to refuse such events"},
+    )
+    past_events_after_days = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "track events older than this many days go to /past_events (None: never)"},
+    )
 
     # orders ----------------------------------------------------------------------
-    #: event names (after renames) that are orders
-    order_events = fields.List(fields.String(), load_default=lambda: ["Order Completed"])
-    #: "event": an orderCreated event on /event; "orders_api": POST /api/v1/orders, batched
-    orders_via = fields.String(load_default="event", validate=validate.OneOf(["event", "orders_api"]))
-    order_event_key = fields.String(load_default="orderCreated")
-    #: orderCreated's items param: "array" as in Yespo's own example (default), or "string": the
-    #: array escaped into one JSON string, v1's rule for other nested params
-    order_items = fields.String(load_default="array", validate=validate.OneOf(["array", "string"]))
-    #: used when properties.status is not one of Yespo's statuses
-    order_status = fields.String(load_default="INITIALIZED", validate=validate.OneOf(ORDER_STATUSES))
-    #: used when properties.currency is missing; without it such orders are rejected
-    default_currency = fields.String(load_default=None, allow_none=True)
+    order_events = fields.List(
+        fields.String(),
+        load_default=lambda: ["Order Completed"],
+        metadata={"description": "event names (after renames) that are orders"},
+    )
+    orders_via = fields.String(
+        load_default="event",
+        validate=validate.OneOf(["event", "orders_api"]),
+        metadata={"description": "\"event\": an orderCreated event on /event; \"orders_api\": POST /api/v1/orders, batched"},
+    )
+    order_event_key = fields.String(
+        load_default="orderCreated",
+        metadata={"description": "eventTypeKey of order events; a track renamed to it is an order too"},
+    )
+    order_items = fields.String(
+        load_default="array",
+        validate=validate.OneOf(["array", "string"]),
+        metadata={"description": (
+            "orderCreated's items param: \"array\" as in Yespo's own example (default), or \"string\": the "
+            "array escaped into one JSON string, v1's rule for other nested params"
+        )},
+    )
+    order_status = fields.String(
+        load_default="INITIALIZED",
+        validate=validate.OneOf(ORDER_STATUSES),
+        metadata={"description": "used when properties.status is not one of Yespo's statuses"},
+    )
+    default_currency = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "used when properties.currency is missing; without it such orders are rejected"},
+    )
 
     # identify --------------------------------------------------------------------
-    #: "contact": one synchronous POST /api/v1/contact per identify; "contacts": bulk, asynchronous
-    identify_via = fields.String(load_default="contact", validate=validate.OneOf(["contact", "contacts"]))
-    dedupe_on = fields.String(load_default="externalCustomerId", validate=validate.OneOf(DEDUPE_ON))
-    #: bulk upsert: bring back contacts deleted earlier (Yespo skips them otherwise)
-    restore_deleted = fields.Boolean(load_default=False)
-    #: trait path -> Yespo additional field id, e.g. {"plan": 123456, "address.country": 123457}
-    contact_fields = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
-    #: 409 on /contact means "the same request within a minute" [unconfirmed]: count it as delivered
-    treat_409_as_delivered = fields.Boolean(load_default=True)
+    identify_via = fields.String(
+        load_default="contact",
+        validate=validate.OneOf(["contact", "contacts"]),
+        metadata={"description": "\"contact\": one synchronous POST /api/v1/contact per identify; \"contacts\": bulk, asynchronous"},
+    )
+    dedupe_on = fields.String(
+        load_default="externalCustomerId",
+        validate=validate.OneOf(DEDUPE_ON),
+        metadata={"description": "bulk contacts dedupeOn: externalCustomerId, email, sms or email_or_sms"},
+    )
+    restore_deleted = fields.Boolean(
+        load_default=False,
+        metadata={"description": "bulk upsert: bring back contacts deleted earlier (Yespo skips them otherwise)"},
+    )
+    contact_fields = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(strict=False),
+        load_default=dict,
+        metadata={"description": "trait path -> Yespo additional field id, e.g. {\"plan\": 123456, \"address.country\": 123457}"},
+    )
+    treat_409_as_delivered = fields.Boolean(
+        load_default=True,
+        metadata={"description": "409 on /contact means \"the same request within a minute\" [unconfirmed]: count it as delivered"},
+    )
 
     def warnings(self, settings: dict[str, Any]) -> list[str]:
         if settings.get("default_currency"):

@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from router.admin import admin_only, page_size
-from router.ingest import BadRequest
+from router.body import BadRequest, json_object
 from router.queue import now_ms
+from router.records import EXCHANGE_KEYS
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, minute_of
@@ -23,6 +24,19 @@ RANGES = {"hour": (60, 1), "day": (1440, 15), "week": (10080, 60)}
 #: how many of the newest dead letters the error table and the search read
 SCAN = 5000
 _GAVE_UP = re.compile(r"^gave up after \d+ attempts over \d+s: ")
+_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+#: what Redis takes as a stream id's parts (unsigned 64-bit); times are kept below the signed limit
+_MAX_U64 = 2**64 - 1
+_MAX_MS = 2**63 - 1
+
+
+def stream_id(value: Any) -> str | None:
+    """``value`` when it is a stream entry id Redis accepts (``<ms>-<seq>``), else None: a bad id is
+    the client's mistake (404 / 400), not a storage error."""
+    m = _STREAM_ID.fullmatch(value) if isinstance(value, str) else None
+    if m is None or int(m.group(1)) > _MAX_U64 or int(m.group(2)) > _MAX_U64:
+        return None
+    return value
 
 
 def runtime() -> Runtime:
@@ -104,12 +118,23 @@ def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int 
 
 
 def _int_arg(value: Any, what: str) -> int | None:
-    if value in (None, ""):
+    """A time filter: whole milliseconds since the epoch (a JSON integer or a query string of digits)."""
+    if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(400, f"{what} must be milliseconds since the epoch", what) from None
+    ms: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        ms = int(value)
+    if ms is None or not 0 <= ms <= _MAX_MS:
+        raise BadRequest(400, f"{what} must be whole milliseconds since the epoch", what)
+    return ms
+
+
+def _reason(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequest(400, "reason must be a string (a reason group of /errors)", "reason")
 
 
 @bp.get("/v1/admin/dead-letters/<name>/search")
@@ -121,7 +146,8 @@ def search_dead(name: str) -> Response:
                      _int_arg(request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
     limit = page_size(100)
     return jsonify({"destination": name, "total": len(found),
-                    "dead_letters": [{"entry_id": eid, **rec} for eid, rec in found[:limit]]})
+                    "dead_letters": [{"entry_id": eid, **{k: v for k, v in rec.items() if k not in EXCHANGE_KEYS},
+                                      "request_stored": bool(rec.get("exchanges"))} for eid, rec in found[:limit]]})
 
 
 @bp.post("/v1/admin/dead-letters/<name>/discard")
@@ -129,12 +155,17 @@ def search_dead(name: str) -> Response:
 def discard(name: str) -> Response:
     """``{"entry_ids": [...]}``, or ``{"all": true}`` with the search's ``reason`` / ``since_ms`` / ``until_ms``."""
     rt = runtime()
-    body = request.get_json(silent=True) or {}
+    body = json_object(request.get_data(cache=True))
     _destination(name)
     if isinstance(body.get("entry_ids"), list):
-        ids = [str(i) for i in body["entry_ids"]]
+        ids = [stream_id(i) for i in body["entry_ids"]]
+        if None in ids:
+            bad = body["entry_ids"][ids.index(None)]
+            raise BadRequest(400, f"not a dead letter's entry id: {str(bad)[:60]!r} (they look like 1700000000000-0)",
+                             "entry_ids")
     elif body.get("all") is True:
-        ids = [eid for eid, _ in matching(rt, name, body.get("reason"), _int_arg(body.get("since_ms"), "since_ms") or 0,
+        ids = [eid for eid, _ in matching(rt, name, _reason(body.get("reason")),
+                                          _int_arg(body.get("since_ms"), "since_ms") or 0,
                                           _int_arg(body.get("until_ms"), "until_ms"))]
     else:
         raise BadRequest(400, 'send {"entry_ids": [...]} or {"all": true} (with reason / since_ms / until_ms)')
@@ -144,14 +175,29 @@ def discard(name: str) -> Response:
 @bp.get("/v1/admin/dead-letters/<name>/<entry_id>")
 @admin_only
 def dead_letter_detail(name: str, entry_id: str) -> Response:
-    """One dead letter side by side: what the client sent, the request(s) the router makes for it
-    (rebuilt now by the mapper and client, nothing sent, secrets redacted), the vendor's answer."""
+    """One dead letter side by side: what the client sent, the request(s) the router made for it and
+    the vendor's answer, as stored with the dead letter (secrets redacted). Dead letters stored before
+    exchanges were kept get their request rebuilt now by the mapper and client, nothing sent."""
     rt = runtime()
     dc = rt.config.destination(_destination(name))
-    entries = rt.redis.xrange(rt.queue.keys.dead(name), entry_id, entry_id) if re.fullmatch(r"\d+-\d+", entry_id) else []
+    entries = rt.redis.xrange(rt.queue.keys.dead(name), entry_id, entry_id) if stream_id(entry_id) else []
     if not entries:
         raise BadRequest(404, f"no dead letter {entry_id} at {name}")
     rec = json.loads(entries[0][1][b"d"])
+    head = {"entry_id": entry_id, "destination": name, "reason": rec.get("reason"), "attempts": rec.get("attempts"),
+            "failed_at": rec.get("failed_at"), "sent": rec.get("event"), "payload": rec.get("payload")}
+    if rec.get("exchanges"):
+        last = next((x["response"] for x in reversed(rec["exchanges"]) if x.get("response")), None)
+        note = "as sent at the last attempt"
+        if rec.get("exchanges_left_out"):
+            note += f" ({rec['exchanges_left_out']} earlier requests of that attempt left out: size bound)"
+        return jsonify({**head, "requests": rec["exchanges"], "request_note": note, "request_stored": True,
+                        "response": last or {"status": rec.get("status"), "headers": {}, "body": rec.get("response")}})
+    return jsonify({**head, **rebuilt(dc, rec)})
+
+
+def rebuilt(dc: Any, rec: dict[str, Any]) -> dict[str, Any]:
+    """For a dead letter kept without its exchanges: the request rebuilt from its event, nothing sent."""
     scrub = Scrubber(dc.secrets)
     plugin = dc.plugin(dc.settings)
     adapter = CaptureAdapter(passthrough=False)
@@ -163,19 +209,31 @@ def dead_letter_detail(name: str, entry_id: str) -> Response:
         from destinations.base import Prepared
         from router.routing import renamed
 
-        event = renamed(rec["event"], dc.rename)
-        plugin.send([Prepared(event, plugin.map(event))])
+        from router.transforms import stage
+
+        # the destination's filters and transform first, as the worker does
+        staged = stage(rec["event"], dc.filters, dc.transform, dc.transform_name)
+        if staged.outcome is not None:
+            raise ValueError(staged.outcome.reason)
+        events = [renamed(e, dc.rename) for e in staged.events]
+        plugin.send([Prepared(e, plugin.map(e)) for e in events])
     except Exception as exc:  # the mapping may refuse it (that is often why it is here): say so
         note = f"the request could not be rebuilt: {type(exc).__name__}: {scrub.text(str(exc))}"
     finally:
         for s in sessions(plugin):
             s.close()
-    return jsonify({
-        "entry_id": entry_id, "destination": name, "reason": rec.get("reason"), "attempts": rec.get("attempts"),
-        "failed_at": rec.get("failed_at"), "sent": rec.get("event"), "payload": rec.get("payload"),
-        "requests": [exchange_report(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
-        "response": {"status": rec.get("status"), "body": rec.get("response")},
-    })
+    return {"requests": [exchange_report(req, None, scrub) for req, _ in adapter.exchanges], "request_note": note,
+            "request_stored": False, "response": {"status": rec.get("status"), "headers": {}, "body": rec.get("response")}}
+
+
+@bp.get("/v1/admin/deliveries/<name>")
+@admin_only
+def deliveries(name: str) -> Response:
+    """The most recent delivered exchanges (one per batch, ``metrics: {samples: N}`` kept), newest first."""
+    rt = runtime()
+    limit = page_size(20)
+    raw = rt.redis.lrange(rt.queue.keys.sample(_destination(name)), 0, limit - 1)
+    return jsonify({"destination": name, "deliveries": [json.loads(r) for r in raw]})
 
 
 @bp.get("/v1/admin/live")

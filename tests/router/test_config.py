@@ -56,7 +56,8 @@ def test_errors_name_the_key_path_of_each_problem():
         "also N/s, N/sec, N/m, N/min, N/h, N/hr and 'N per minute')"
     )
     assert errs["surprise"] == (
-        "unknown key (known: admin_token, data_dir, dedup_ttl, delivery, destinations, namespace, redis_url, sources)"
+        "unknown key (known: admin_token, data_dir, dedup_ttl, delivery, destinations, durability, log_format, metrics, "
+        "metrics_public, namespace, redis_url, replica_wait, sources, trace)"
     )
 
 

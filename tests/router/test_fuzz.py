@@ -184,11 +184,18 @@ def requests_(draw: st.DrawFn) -> dict[str, Any]:
            ("GET", "/v1/regulations/{}"), ("GET", "/v1/projects/{}/settings"), ("OPTIONS", "/v1/projects/{}/settings"),
            ("GET", "/v1/admin/destinations"), ("GET", "/v1/admin/dead-letters/{}"), ("GET", "/v1/admin/retrying/{}"),
            ("POST", "/v1/admin/dead-letters/{}/replay"), ("GET", "/v1/admin/rejected"), ("GET", "/healthz"),
-           ("GET", "/dashboard"), ("GET", "/v1/{}"), ("PUT", "/v1/batch")]
+           ("GET", "/dashboard"), ("GET", "/v1/{}"), ("PUT", "/v1/batch"),
+           ("GET", "/metrics"), ("POST", "/v1/admin/test/{}"), ("GET", "/v1/admin/trace?messageId={}"),
+           ("GET", "/v1/admin/trace?userId={}"), ("GET", "/v1/admin/overview?range={}"), ("GET", "/v1/admin/errors/{}"),
+           ("GET", "/v1/admin/dead-letters/{}/search?reason={}&since_ms={}&until_ms={}"),
+           ("POST", "/v1/admin/dead-letters/{}/discard"), ("GET", "/v1/admin/dead-letters/hook/{}"),
+           ("GET", "/v1/admin/live"), ("GET", "/v1/admin/deliveries/{}"), ("POST", "/dashboard/login"),
+           ("POST", "/dashboard/logout"),
+           ("GET", "/dashboard/static/{}")]
     ))
     path = path.replace("{}", segment)
     if draw(st.booleans()):
-        path += "?limit=" + quoted(draw(st.one_of(st.integers().map(str), any_text)))
+        path += ("&" if "?" in path else "?") + "limit=" + quoted(draw(st.one_of(st.integers().map(str), any_text)))
     raw, headers = draw(bodies())
     headers["Authorization"] = draw(authorizations)
     if draw(st.booleans()):

@@ -14,12 +14,13 @@ ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def yaml_examples() -> list[tuple[str, str]]:
-    """(the heading above it, the text) of every ```yaml block of the README."""
+    """(the heading above it, the text) of every ```yaml block of the README that is eventrouter
+    configuration (a Prometheus rules file, which starts with ``groups:``, is not)."""
     found, heading = [], ""
     for m in re.finditer(r"^(#+ [^\n]*)$|^```yaml\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S):
         if m.group(1):
             heading = m.group(1).lstrip("# ")
-        else:
+        elif not m.group(2).startswith("groups:"):
             found.append((heading, m.group(2)))
     return found
 

@@ -26,7 +26,12 @@ class NoDelete(WebhookDestination):
 
 @pytest.fixture
 def nodelete(monkeypatch):
+    """A plugin that cannot delete, registered for this test only (the registry reads its list once)."""
     monkeypatch.setitem(registry.BUILTIN, "nodelete", "tests.router.test_regulations:NoDelete")
+    registry.sources.cache_clear()
+    yield
+    monkeypatch.undo()
+    registry.sources.cache_clear()
 
 
 def track(user: str, i: int) -> dict:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from router.cli import main
 from tests.destinations.stickystreet.fake_stickystreet import ACCOUNT_ID, API_KEY, USER_ID
 from tests.fakes.http import FakeServer, Reply
-from tests.helpers import WRITE_KEY, base_config, webhook_destination
+from tests.helpers import WRITE_KEY, base_config, webhook_destination, work
 
 ADMIN = {"Authorization": "Bearer admin-secret-token"}
 EVENT = {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "m1",
@@ -55,7 +55,8 @@ def test_send_true_sends_once_and_returns_the_vendors_answer(make_runtime, clien
         assert req["response"]["status"] == 422
         assert req["response"]["body"] == '{"error": "unknown list"}'
         assert req["response"]["headers"]["X-Request-Id"] == "r-1"
-        assert rt.queue.depth("hook") == {"buffered": 0, "retrying": 0, "inflight_batches": 0, "dead_letters": 0}
+        assert rt.queue.depth("hook") == {"buffered": 0, "retrying": 0, "inflight_batches": 0, "dead_letters": 0,
+                                         "breaker_open_until": 0, "tested": 1}
 
 
 def test_the_tester_says_why_an_event_would_not_be_routed(make_runtime, client_for):
@@ -142,3 +143,54 @@ def test_eventrouter_test_prints_the_report_and_exits_by_its_verdict(redis_url, 
         assert no.exit_code == 1 and json.loads(no.output)["routed"] is False
         bad = runner.invoke(main, ["test", "hook", str(tmp_path / "bad.json")], env=env)
         assert bad.exit_code == 2 and "is not valid JSON" in bad.output
+
+
+def test_a_tester_send_draws_from_the_destinations_rate_limit_and_is_counted_apart(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, rate_limit="1/minute")])
+        client = client_for(rt)
+        first = client.post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN)
+        assert first.status_code == 200 and first.get_json()["sent"] is True and len(hook.requests) == 1
+        again = client.post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN)
+        report = again.get_json()
+        wait = report["rate_limited"]
+        assert again.status_code == 429 and again.headers["Retry-After"] == str(wait) and 55 <= wait <= 60
+        assert report["note"] == f"rate limited: hook's rate limit is spent, try again in {wait} s"
+        assert report["errors"] == [{"path": "send", "message": report["note"]}]
+        assert report["sent"] is False and report["requests"] == [] and len(hook.requests) == 1
+        assert report["outcome"]["status"] == "retry"
+        # the drain shares the limit the tester spent: the event waits in the buffer
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **EVENT})
+        work(rt)
+        assert len(hook.requests) == 1 and rt.queue.depth("hook")["buffered"] == 1
+        metrics = client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+        assert 'eventrouter_tester_sends_total{destination="hook"} 1.0' in metrics
+        assert 'eventrouter_delivery_events_total{destination="hook",outcome="delivered"} 0.0' in metrics
+
+
+def test_a_dry_run_neither_spends_the_rate_limit_nor_counts_as_a_tester_send(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, rate_limit="1/minute")])
+        client = client_for(rt)
+        for _ in range(3):
+            assert client.post("/v1/admin/test/hook", json=EVENT, headers=ADMIN).status_code == 200
+        assert client.post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN).get_json()["sent"] is True
+        assert 'eventrouter_tester_sends_total{destination="hook"} 1.0' in client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+
+
+def test_a_test_send_redacts_the_sessions_basic_auth_when_the_vendor_echoes_it(make_runtime, client_for):
+    def echo(req):
+        got = req.headers.get("Authorization", "")
+        return Reply(400, {"echo": got}, headers={"X-Echo": got})
+
+    with FakeServer(echo) as vendor:
+        rt = make_runtime(destinations=[{"name": "cb", "type": "custobar", "settings": {
+            "base_url": vendor.base_url, "username": "shop", "password": "pa55word-xyz"}}])
+        identify = {"type": "identify", "userId": "u1", "messageId": "id-1", "traits": {"email": "a@example.com"}}
+        r = client_for(rt).post("/v1/admin/test/cb", json={**identify, "send": True}, headers=ADMIN)
+        (req,) = r.get_json()["requests"]
+        assert vendor.requests[0].headers["Authorization"].startswith("Basic ")
+        assert req["headers"]["Authorization"] == "[redacted]"
+        assert req["response"]["headers"]["X-Echo"] == "[redacted]"
+        assert req["response"]["body"] == '{"echo": "[redacted]"}'
+        assert vendor.requests[0].headers["Authorization"][6:] not in r.get_data(as_text=True)

@@ -15,13 +15,19 @@ from click.testing import CliRunner
 
 from destinations.extole import ExtoleDestination
 from destinations.extole import backfill as bf
-from destinations.extole.cli import cli
+from destinations.extole.cli import cli as commands
 from destinations.extole.sftp import upload_sftp
+from destinations.host import with_host
+from router.host import RouterHost
 from tests.destinations.extole.fake_sftp import FakeSftp
 from tests.e2e.procs import Proc, write_config
 from tests.fakes.http import FakeServer, Reply
 
 HEADER = "event_name,required_labels,email,partner_user_id,first_name,last_name,event_time,partner_conversion_id,cart_value"
+
+def mounted() -> Any:
+    """The commands as `eventrouter` mounts them, with a host that reads this test's config."""
+    return with_host(commands, RouterHost())
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ def orders(tmp_path: Path) -> Path:
 
 
 def run(*args: Any, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(cli, ["backfill", *map(str, args)], env=env, catch_exceptions=False)
+    return CliRunner().invoke(mounted(), ["backfill", *map(str, args)], env=env, catch_exceptions=False)
 
 
 def test_out_writes_the_event_file_the_rejects_file_and_prints_every_count(orders, tmp_path):

@@ -10,14 +10,19 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from destinations.host import destination_of_type, with_host
 from destinations.yespo import YespoDestination
-from destinations.yespo.cli import cli
+from destinations.yespo.cli import cli as commands
 from destinations.yespo.past_events import Importer, import_events
-from router.config import destination_of_type
 from destinations.yespo.settings import YespoSettings
 from router.errors import Throttled
+from router.host import RouterHost
 from tests.destinations.yespo.fake_yespo import API_KEY, FakeYespo
 from tests.fakes.http import Reply
+
+def mounted() -> Any:
+    """The commands as `eventrouter` mounts them, with a host that reads this test's config."""
+    return with_host(commands, RouterHost())
 
 
 def destination(vendor: FakeYespo, throttle: Any = None, **overrides: Any) -> YespoDestination:
@@ -213,7 +218,7 @@ def test_import_events_command_imports_through_the_configured_destination(
     vendor.statuses = {"Future": "OCCURRED_TIME_IN_FUTURE"}
     source = write_lines(tmp_path / "h.jsonl", [track("A"), track("Future")])
 
-    result = CliRunner().invoke(cli, ["import-events", str(source), "--report", str(tmp_path / "r.csv")])
+    result = CliRunner().invoke(mounted(), ["import-events", str(source), "--report", str(tmp_path / "r.csv")])
 
     assert result.exit_code == 1, result.output
     assert f"1 of 2 events accepted by Yespo; report: {tmp_path / 'r.csv'}" in result.output
@@ -228,6 +233,6 @@ def test_import_events_command_refuses_a_destination_that_is_not_yespo(
     (tmp_path / "eventrouter.yaml").write_text(json.dumps(config), encoding="utf-8")
     monkeypatch.setenv("EVENTROUTER_CONFIG", str(tmp_path / "eventrouter.yaml"))
     source = write_lines(tmp_path / "h.jsonl", [track("A")])
-    result = CliRunner().invoke(cli, ["import-events", str(source), "--destination", "hook"])
+    result = CliRunner().invoke(mounted(), ["import-events", str(source), "--destination", "hook"])
     assert result.exit_code == 2
     assert "destination 'hook' is of type webhook, not yespo" in result.output

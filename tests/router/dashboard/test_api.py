@@ -1,6 +1,7 @@
 """The dashboard's login, session cookie, CSRF, and the operator API it reads."""
 from __future__ import annotations
 
+import json
 import time
 
 from router.dashboard import session
@@ -100,23 +101,132 @@ def test_dead_letters_are_grouped_by_reason_filtered_and_discarded(make_runtime,
         assert client.post("/v1/admin/dead-letters/hook/discard", json={}, headers=ADMIN).status_code == 400
 
 
-def test_a_dead_letter_shows_what_was_sent_the_request_and_the_vendors_answer(make_runtime, client_for):
+def echo_credentials(status: int):
+    """A vendor that refuses everything and echoes the credentials it got in a header and its body."""
+    def handle(req):
+        got = req.headers.get("Authorization", "")
+        return Reply(status, {"error": "bad list", "echo": got}, headers={"X-Echo": got, "X-Request-Id": "r-9"})
+    return handle
+
+
+def test_a_dead_letter_keeps_the_request_made_and_the_vendors_answer_with_secrets_redacted(make_runtime, client_for):
+    with FakeServer(echo_credentials(422)) as hook:
+        rt = make_runtime(destinations=[webhook_destination(
+            hook.base_url + "/in", settings={"headers": {"Authorization": "Bearer s3cr3t-token"}})])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
+        work(rt)
+        (dead,) = client.get("/v1/admin/dead-letters/hook", headers=ADMIN).get_json()["dead_letters"]
+        (found,) = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()["dead_letters"]
+        for listed in (dead, found):  # lists say a request is stored; the dead letter's own page shows it
+            assert listed["request_stored"] is True and "exchanges" not in listed
+        r = client.get(f"/v1/admin/dead-letters/hook/{dead['entry_id']}", headers=ADMIN)
+        d = r.get_json()
+        assert d["sent"]["messageId"] == "bad-1" and d["reason"] == "webhook answered 422"
+        assert d["request_stored"] is True and d["request_note"] == "as sent at the last attempt"
+        (req,) = d["requests"]
+        wire = hook.requests[0]
+        assert (req["method"], req["url"], req["body"]) == ("POST", hook.base_url + "/in", wire.body.decode())
+        assert req["headers"] == {
+            "User-Agent": "eventrouter/0.1", "Accept-Encoding": wire.headers["Accept-Encoding"], "Accept": "*/*",
+            "Connection": "keep-alive", "Content-Type": "application/json", "Authorization": "[redacted]",
+            "X-Signature": wire.headers["X-Signature"], "Content-Length": str(len(wire.body))}
+        assert d["response"]["status"] == 422
+        assert d["response"]["body"] == '{"error": "bad list", "echo": "[redacted]"}'
+        assert d["response"]["headers"]["X-Echo"] == "[redacted]"
+        assert d["response"]["headers"]["X-Request-Id"] == "r-9"
+        assert req["response"] == d["response"]
+        text = r.get_data(as_text=True) + json.dumps(rt.queue.dead_letters("hook"))
+        assert "s3cr3t-token" not in text and "hook-secret-1234" not in text
+        assert len(hook.requests) == 1
+
+
+def test_a_dead_letter_kept_before_requests_were_stored_gets_its_request_rebuilt(make_runtime, client_for):
     with FakeServer(lambda req: Reply(422, {"error": "bad list", "echo": "hook-secret-1234"})) as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url + "/in")])
         client = client_for(rt)
         client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
         work(rt)
-        (dead,) = client.get("/v1/admin/dead-letters/hook", headers=ADMIN).get_json()["dead_letters"]
-        r = client.get(f"/v1/admin/dead-letters/hook/{dead['entry_id']}", headers=ADMIN)
+        ((eid, rec),) = rt.queue.dead_letters("hook")
+        old = {k: v for k, v in rec.items() if k != "exchanges"}
+        rt.redis.xdel(rt.queue.keys.dead("hook"), eid)
+        old_id = rt.redis.xadd(rt.queue.keys.dead("hook"), {"d": json.dumps(old)}).decode()
+        r = client.get(f"/v1/admin/dead-letters/hook/{old_id}", headers=ADMIN)
         d = r.get_json()
-        assert d["sent"]["messageId"] == "bad-1" and d["reason"] == "webhook answered 422"
+        assert d["request_stored"] is False
+        assert d["request_note"] == "rebuilt from the stored event with the current settings; nothing was sent"
         (req,) = d["requests"]
         assert (req["method"], req["url"]) == ("POST", hook.base_url + "/in")
         assert req["headers"]["Content-Type"] == "application/json" and '"messageId":"bad-1"' in req["body"]
-        assert d["response"] == {"status": 422, "body": '{"error": "bad list", "echo": "[redacted]"}'}
+        assert d["response"] == {"status": 422, "headers": {}, "body": '{"error": "bad list", "echo": "[redacted]"}'}
         assert "hook-secret-1234" not in r.get_data(as_text=True)
         assert len(hook.requests) == 1  # rebuilding the request sent nothing
         assert client.get("/v1/admin/dead-letters/hook/1-0", headers=ADMIN).status_code == 404
+
+
+def custobar(url: str, **settings) -> dict:
+    return {"name": "cb", "type": "custobar", "settings": {"base_url": url, **settings}}
+
+
+IDENTIFY = {"type": "identify", "userId": "u1", "messageId": "id-1", "traits": {"email": "a@example.com"}}
+
+
+def test_basic_auth_of_the_session_is_redacted_from_a_stored_request_and_its_echo(make_runtime, client_for):
+    with FakeServer(echo_credentials(400)) as vendor:
+        rt = make_runtime(destinations=[custobar(vendor.base_url, username="shop", password="pa55word-xyz")])
+        client = client_for(rt)
+        client.post("/v1/identify", json={"writeKey": WRITE_KEY, **IDENTIFY})
+        work(rt)
+        assert vendor.requests[0].headers["Authorization"].startswith("Basic ")
+        ((eid, rec),) = rt.queue.dead_letters("cb")
+        r = client.get(f"/v1/admin/dead-letters/cb/{eid}", headers=ADMIN)
+        d = r.get_json()
+        (req,) = d["requests"]
+        assert req["headers"]["Authorization"] == "[redacted]"
+        assert req["url"] == vendor.base_url + "/api/customers/upload/"
+        assert d["response"]["headers"]["X-Echo"] == "[redacted]"
+        assert d["response"]["body"] == '{"error": "bad list", "echo": "[redacted]"}'
+        encoded = vendor.requests[0].headers["Authorization"].split(" ")[1]
+        text = r.get_data(as_text=True) + json.dumps(rec)
+        assert encoded not in text and "pa55word-xyz" not in text
+
+
+def test_a_token_header_is_redacted_from_a_stored_request_and_its_echo(make_runtime, client_for):
+    with FakeServer(echo_credentials(400)) as vendor:
+        rt = make_runtime(destinations=[custobar(vendor.base_url, token="cb-token-98765")])
+        client = client_for(rt)
+        client.post("/v1/identify", json={"writeKey": WRITE_KEY, **IDENTIFY})
+        work(rt)
+        assert vendor.requests[0].headers["Authorization"] == "Token cb-token-98765"
+        ((eid, rec),) = rt.queue.dead_letters("cb")
+        d = client.get(f"/v1/admin/dead-letters/cb/{eid}", headers=ADMIN).get_json()
+        assert d["requests"][0]["headers"]["Authorization"] == "[redacted]"
+        assert d["response"]["headers"]["X-Echo"] == "[redacted]"
+        assert d["response"]["body"] == '{"error": "bad list", "echo": "[redacted]"}'
+        assert "cb-token-98765" not in json.dumps(d) + json.dumps(rec)
+
+
+def test_the_recent_deliveries_keep_one_redacted_exchange_per_batch_up_to_the_configured_number(make_runtime, client_for):
+    with FakeServer(echo_credentials(200)) as hook:
+        rt = make_runtime(destinations=[webhook_destination(
+            hook.base_url + "/in", settings={"headers": {"Authorization": "Bearer s3cr3t-token"}})],
+            metrics={"samples": 2})
+        client = client_for(rt)
+        for mid in ("m1", "m2", "m3"):
+            client.post("/v1/track", json={"writeKey": WRITE_KEY, **track(mid)})
+            work(rt)
+        r = client.get("/v1/admin/deliveries/hook", headers=ADMIN)
+        got = r.get_json()["deliveries"]
+        assert [s["message_ids"] for s in got] == [["m3"], ["m2"]]
+        newest = got[0]
+        assert newest["destination"] == "hook" and newest["events"] == 1
+        (x,) = newest["exchanges"]
+        assert (x["method"], x["url"], x["body"]) == ("POST", hook.base_url + "/in", hook.requests[2].body.decode())
+        assert x["headers"]["Authorization"] == "[redacted]"
+        assert x["response"]["status"] == 200 and x["response"]["headers"]["X-Echo"] == "[redacted]"
+        assert "s3cr3t-token" not in r.get_data(as_text=True)
+        assert client.get("/v1/admin/deliveries/nope", headers=ADMIN).status_code == 404
+        assert client.get("/v1/admin/deliveries/hook").status_code == 401
 
 
 def test_the_live_view_lists_the_newest_events_in_and_out(make_runtime, client_for):
@@ -128,3 +238,31 @@ def test_the_live_view_lists_the_newest_events_in_and_out(make_runtime, client_f
         events = client.get("/v1/admin/live?limit=2", headers=ADMIN).get_json()["events"]
         assert [e["messageId"] for e in events] == ["c", "b"]
         assert events[0]["destinations"] == {"hook": "delivered"}
+
+
+BAD_DEAD_LETTER_REQUESTS = [
+    ("POST", "/v1/admin/dead-letters/hook/discard", b"[1, 2]", 400, "body must be a JSON object"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"entry_ids": ["nope"]}', 400, "not a dead letter's entry id"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"entry_ids": ["99999999999999999999999-0"]}', 400,
+     "not a dead letter's entry id"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "reason": 5}', 400, "reason must be a string"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "since_ms": 1e400}', 400, "must be a finite number"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "since_ms": 1.5}', 400, "whole milliseconds"),
+    ("GET", "/v1/admin/dead-letters/hook/search?since_ms=99999999999999999999999", b"", 400, "whole milliseconds"),
+    ("GET", "/v1/admin/dead-letters/hook/search?until_ms=-5", b"", 400, "whole milliseconds"),
+    ("GET", "/v1/admin/dead-letters/hook/99999999999999999999999-0", b"", 404, "no dead letter"),
+]
+
+
+def test_bad_dead_letter_requests_are_answered_4xx_and_change_nothing(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(400, {"error": "no"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"batch": [track("m1")]}, auth=(WRITE_KEY, ""))
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 1
+        for method, path, body, status, message in BAD_DEAD_LETTER_REQUESTS:
+            r = client.open(path, method=method, data=body, headers={**ADMIN, "Content-Type": "application/json"})
+            assert r.status_code == status, (path, body, r.get_data())
+            assert message in r.get_json()["errors"][0]["message"], (path, body)
+        assert rt.queue.depth("hook")["dead_letters"] == 1

@@ -52,12 +52,15 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
     state = {"fixed": False}
 
     def vendor(req):
-        if req.json()["messageId"] == "bad-1" and not state["fixed"]:
-            return Reply(422, {"error": "unknown list"})
-        return Reply(200, {})
+        mid = req.json()["messageId"]
+        echo = {"X-Request-Id": "r-" + mid, "X-Echo": req.headers.get("Authorization", "")}
+        if mid == "bad-1" and not state["fixed"]:
+            return Reply(422, {"error": "unknown list"}, headers=echo)
+        return Reply(200, {}, headers=echo)
 
     with FakeServer(vendor) as hook:
-        rt = make_runtime(destinations=[webhook_destination(hook.base_url + "/in")])
+        rt = make_runtime(destinations=[webhook_destination(
+            hook.base_url + "/in", settings={"headers": {"Authorization": "Bearer s3cr3t-token"}})])
         client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("ok-1"), track("ok-2"), track("bad-1")]})
         work(rt)
         base = served(rt)
@@ -81,7 +84,7 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         assert page.inner_text("#card-hook dd[data-k='failed']") == "1"
         assert page.inner_text("#card-hook dd[data-k='p50']") != "–"
 
-        # the failed event: what the client sent, the request made, the vendor's answer
+        # the failed event: what the client sent, the request made, the vendor's answer, as stored
         page.click("#card-hook .open-dead")
         page.wait_for_selector("#errors tbody tr")
         assert page.inner_text("#errors tbody tr td:first-child") == "webhook answered 422"
@@ -90,9 +93,20 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         assert json.loads(page.inner_text("#detail-sent"))["messageId"] == "bad-1"
         request_text = page.inner_text("#detail-request")
         assert request_text.startswith(f"POST {hook.base_url}/in") and "X-Signature:" in request_text
-        assert '"messageId":"bad-1"' in request_text
-        assert page.inner_text("#detail-response") == 'status 422\n\n{"error": "unknown list"}'
-        assert "hook-secret-1234" not in page.content()
+        assert '"messageId":"bad-1"' in request_text and "\nAuthorization: [redacted]\n" in request_text
+        assert page.inner_text("#detail-note") == "as sent at the last attempt"
+        response_text = page.inner_text("#detail-response")
+        assert response_text.startswith("status 422\n") and response_text.endswith('\n\n{"error": "unknown list"}')
+        assert "\nX-Request-Id: r-bad-1\n" in response_text and "\nX-Echo: [redacted]\n" in response_text
+        assert "hook-secret-1234" not in page.content() and "s3cr3t-token" not in page.content()
+
+        # recent deliveries: a delivered request and the vendor's answer, redacted
+        page.click("#card-hook .open-recent")
+        page.wait_for_selector("#recent-table tbody tr td")
+        row = page.inner_text("#recent-table tbody tr")
+        assert "ok-1" in row and f"POST {hook.base_url}/in" in row and "Authorization: [redacted]" in row
+        assert "X-Request-Id: r-ok-1" in row and "status 200" in row
+        assert "s3cr3t-token" not in page.content()
 
         # replay that one dead letter (a CSRF-protected POST made with the cookie)
         state["fixed"] = True

@@ -1,0 +1,190 @@
+"""`eventrouter destinations`, `destinations show`, `new-destination`, and broken third-party plugins.
+
+Third-party plugins are registered the way pip registers them: a ``*.dist-info`` folder with an
+``entry_points.txt`` on the path of a real `eventrouter` process."""
+from __future__ import annotations
+
+from destinations import registry
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import destinations
+from destinations.kit.scaffold import ScaffoldError, write_package
+from tests.e2e.procs import write_config
+
+WORKTREE = str(Path(destinations.__file__).parent.parent)
+
+BROKEN_IMPORT = "import no_such_module_for_eventrouter_tests\n"
+BROKEN_SCHEMA = '''\
+from destinations.kit import BaseSettings, Destination
+
+
+class Settings(BaseSettings):
+    def __init__(self, *a, **kw):
+        raise RuntimeError("schema exploded")
+
+
+class BadSchemaDestination(Destination):
+    slug = "badschema"
+    display_name = "Bad Schema"
+    handles = frozenset({"track"})
+    settings_schema = Settings
+'''
+
+CRASHING_VALIDATOR = '''\
+from marshmallow import validates_schema
+
+from destinations.kit import BaseSettings, Destination
+
+
+class Settings(BaseSettings):
+    @validates_schema
+    def _check(self, data, **kw):
+        raise TypeError("validator bug")
+
+
+class CrashingDestination(Destination):
+    slug = "crashing"
+    display_name = "Crashing"
+    handles = frozenset({"track"})
+    settings_schema = Settings
+'''
+
+
+def eventrouter(*args: str, path: list[Path] = (), config: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([WORKTREE, *map(str, path)]))
+    if config:
+        env["EVENTROUTER_CONFIG"] = str(config)
+    return subprocess.run([sys.executable, "-m", "router.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def install_fake_dist(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """What `pip install` leaves for a plugin package: its modules and a dist-info with the entry points."""
+    info = site / f"{name.replace('-', '_')}-2.3.4.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 2.3.4\n")
+    (info / "entry_points.txt").write_text(
+        "[eventrouter.destinations]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    for module, text in modules.items():
+        (site / f"{module}.py").write_text(text)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-broken", {"broken": "broken_plugin:Broken",
+                                                   "badschema": "bad_schema_plugin:BadSchemaDestination",
+                                                   "crashing": "crashing_plugin:CrashingDestination"},
+                      {"broken_plugin": BROKEN_IMPORT, "bad_schema_plugin": BROKEN_SCHEMA,
+                       "crashing_plugin": CRASHING_VALIDATOR})
+    return site
+
+
+def test_destinations_lists_every_builtin_plugin_with_its_limits():
+    result = eventrouter("destinations")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["TYPE", "PACKAGE", "VERSION", "EVENTS", "BATCH", "RATE", "LIMIT", "DELETE"]
+    extole = next(line for line in lines if line.startswith("extole "))
+    assert extole.split() == ["extole", "eventrouter", "(built-in)", "0.1.0", "delete,identify,track", "20", "(max",
+                              "100)", "100/minute", "yes"]
+    listed = sorted(line.split()[0] for line in lines[1:])
+    # the built-ins, and whatever third-party plugins this environment has installed (CI: the example)
+    assert listed == sorted(registry.sources())
+    assert {"custobar", "extole", "http", "stickystreet", "webhook", "yespo"} <= set(listed)
+
+
+def test_destinations_show_prints_each_setting_with_default_secrecy_and_description():
+    result = eventrouter("destinations", "show", "extole")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert rows["api_key"].split()[:4] == ["api_key", "string", "(required)", "secret"]
+    assert rows["api_key"].endswith("Extole access token, sent as a Bearer token")
+    assert rows["identify_event_name"].split()[:3] == ["identify_event_name", "string", "'identify'"]
+    assert "secret" not in rows["identify_event_name"].split()
+    assert eventrouter("destinations", "show", "nope").returncode == 2
+
+
+def test_a_broken_plugin_is_listed_with_its_cause_and_does_not_hide_the_others(site):
+    result = eventrouter("destinations", path=[site])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "broken: ModuleNotFoundError: No module named 'no_such_module_for_eventrouter_tests'" in out
+    assert "badschema: settings schema: RuntimeError: schema exploded" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert rows["broken"] == ["broken", "eventrouter-broken", "2.3.4", "BROKEN", "(see", "below)"]
+    assert "webhook " in out and "extole " in out
+
+
+def test_check_config_reports_a_broken_plugin_and_works_for_configs_that_do_not_use_it(site, tmp_path):
+    ok = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    result = eventrouter("check-config", path=[site], config=ok)
+    assert result.returncode == 0, result.stderr
+    assert ("warning: destination plugin 'broken' could not be loaded (not used here): ModuleNotFoundError: "
+            "No module named 'no_such_module_for_eventrouter_tests' (at ") in result.stdout
+    assert "warning: destination plugin 'badschema' could not be loaded (not used here): settings schema: " \
+           "RuntimeError: schema exploded" in result.stdout
+
+
+@pytest.mark.parametrize("kind,cause", [
+    ("broken", "ModuleNotFoundError: No module named 'no_such_module_for_eventrouter_tests'"),
+    ("badschema", "settings schema: RuntimeError: schema exploded"),
+])
+def test_a_config_that_uses_a_broken_plugin_fails_with_the_cause(site, tmp_path, kind, cause):
+    config = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}},
+                                     {"name": "b", "type": kind, "settings": {}}])
+    result = eventrouter("check-config", path=[site], config=config)
+    assert result.returncode == 2
+    assert f"destinations[1].type: the {kind} plugin is installed but broken: {cause}" in result.stderr
+
+
+def test_a_settings_schema_that_crashes_on_load_is_a_config_error_naming_the_plugin(site, tmp_path):
+    config = write_config(tmp_path, [{"name": "c", "type": "crashing", "settings": {}}])
+    result = eventrouter("check-config", path=[site], config=config)
+    assert result.returncode == 2
+    assert ("destinations[0].settings: the crashing plugin's settings schema is broken: TypeError: validator bug"
+            in result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
+    result = eventrouter("new-destination", "Acme CRM", "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "eventrouter-acme-crm"
+    assert f"wrote {root} (destination type `acme_crm`, module eventrouter_acme_crm)" in result.stdout
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)], cwd=root,
+                           env=dict(os.environ, PYTHONPATH=os.pathsep.join([WORKTREE, str(root)])),
+                           capture_output=True, text=True, timeout=120)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "8 passed" in tests.stdout  # 5 of the kit's contract suite, 3 exact-payload tests
+
+
+def test_the_new_package_registers_its_class_through_the_entry_point(tmp_path):
+    made = write_package("acme", tmp_path)
+    meta = tomllib.loads((made.root / "pyproject.toml").read_text())
+    assert meta["project"]["entry-points"]["eventrouter.destinations"] == {"acme": "eventrouter_acme:AcmeDestination"}
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["eventrouter_acme*"]
+    # installed = its modules plus a dist-info with that entry point: the host lists it and loads a config using it
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-acme", meta["project"]["entry-points"]["eventrouter.destinations"], {})
+    listed = eventrouter("destinations", path=[site, made.root])
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()}
+    assert rows["acme"] == ["acme", "eventrouter-acme", "2.3.4", "identify,track", "100", "(max", "100)", "10/second", "no"]
+    config = write_config(tmp_path, [{"name": "a", "type": "acme", "settings": {"api_key": "k"}}])
+    checked = eventrouter("check-config", path=[site, made.root], config=config)
+    assert checked.returncode == 0 and "a (acme, enabled): batch 100, rate 10/1s, events identify, track" in checked.stdout
+
+
+def test_new_destination_refuses_a_bad_name_and_an_existing_folder(tmp_path):
+    with pytest.raises(ScaffoldError, match="not a usable name"):
+        write_package("123", tmp_path)
+    write_package("acme", tmp_path)
+    with pytest.raises(ScaffoldError, match="already exists"):
+        write_package("acme", tmp_path)

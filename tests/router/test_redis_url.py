@@ -1,0 +1,69 @@
+"""redis_url: the schemes connect() takes, Sentinel URLs parsed, secrets kept out of log lines."""
+from __future__ import annotations
+
+import pytest
+
+from router.config import parse_config
+from router.errors import ConfigError
+from router.redis_server import SentinelURL, connect, safe_url
+
+
+def test_a_sentinel_url_names_every_sentinel_the_service_the_db_and_the_credentials() -> None:
+    url = "redis+sentinel://app:s%40cret@10.0.0.1:26379,10.0.0.2:26380/orders?db=3&sentinel_password=sp"
+    assert SentinelURL.parse(url) == SentinelURL(
+        sentinels=(("10.0.0.1", 26379), ("10.0.0.2", 26380)), service="orders", db=3,
+        username="app", password="s@cret", sentinel_password="sp",
+    )
+
+
+def test_a_sentinel_url_takes_tls_options_for_the_data_nodes() -> None:
+    client = connect("redis+sentinel://127.0.0.1:26379/mymaster?ssl=1&ssl_ca_certs=/etc/ca.pem")
+    pool = client.connection_pool
+    assert pool.connection_kwargs["ssl_ca_certs"] == "/etc/ca.pem"
+    assert "SSL" in pool.connection_class.__mro__[1].__name__
+
+
+def test_a_sentinel_url_may_give_the_db_as_a_path_segment() -> None:
+    assert SentinelURL.parse("redis+sentinel://h:26379/mymaster/2").db == 2
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("redis+sentinel://h/mymaster", "wants host:port"),
+    ("redis+sentinel://h:26379", "needs the monitored service name"),
+    ("redis+sentinel://h:26379/m?db=x", "db must be a number"),
+    ("redis+sentinel://h:26379/m?pasword=x", "does not know pasword"),
+])
+def test_a_bad_sentinel_url_is_refused_at_start_up_with_the_reason(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        parse_config({"redis_url": url})
+
+
+def test_a_url_of_another_scheme_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match="redis_url: embedded, or a URL starting with redis://"):
+        parse_config({"redis_url": "http://redis:6379"})
+
+
+def test_a_sentinel_url_gives_a_client_that_asks_the_sentinels_for_the_master() -> None:
+    client = connect("redis+sentinel://127.0.0.1:26379/mymaster?db=4")
+    pool = client.connection_pool
+    assert pool.service_name == "mymaster"
+    assert pool.connection_kwargs["db"] == 4
+    assert pool.connection_kwargs["socket_timeout"] == 10
+
+
+def test_a_tls_url_gives_a_tls_client_with_the_acl_user() -> None:
+    client = connect("rediss://worker:pw@redis.internal:6380/1")
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("worker", "pw", 1)
+    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:pw@h:6379/0", "redis://***@h:6379/0"),
+    ("rediss://user:pw@h:6380/1", "rediss://***@h:6380/1"),
+    ("redis+sentinel://u:pw@a:1,b:2/m?db=3&sentinel_password=sp", "redis+sentinel://***@a:1,b:2/m?db=3&sentinel_password=***"),
+    ("redis://h:6379/0", "redis://h:6379/0"),
+    ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+])
+def test_a_redis_url_is_shown_without_its_passwords(url: str, shown: str) -> None:
+    assert safe_url(url) == shown

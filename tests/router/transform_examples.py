@@ -1,0 +1,30 @@
+"""Transforms the tests name in their configs (``tests.router.transform_examples:<name>``)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def upper_plan(event: dict[str, Any]) -> dict[str, Any]:
+    event.setdefault("properties", {})["plan"] = str(event["properties"].get("plan", "")).upper()
+    return event
+
+
+def split_products(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """One "Product Bought" event per product of an order."""
+    return [{**event, "event": "Product Bought", "messageId": f"{event['messageId']}-{n}", "properties": product}
+            for n, product in enumerate(event.get("properties", {}).get("products", []))]
+
+
+def drop_tests(event: dict[str, Any]) -> dict[str, Any] | None:
+    return None if event.get("properties", {}).get("test") else event
+
+
+def explode(event: dict[str, Any]) -> dict[str, Any]:
+    raise ValueError(f"no plan for {event['userId']}")
+
+
+def not_an_event(event: dict[str, Any]) -> int:
+    return 42
+
+
+NOT_CALLABLE = "x"
