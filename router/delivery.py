@@ -59,6 +59,11 @@ def drain_job(dest: str, token: str) -> dict[str, int]:
     return Drainer(Runtime.current(), dest, token).run()
 
 
+def person(env: dict[str, Any]) -> str:
+    """Whose event an envelope holds: the userId hash, else the anonymousId hash, else the event itself."""
+    return env.get("u") or env.get("o") or "~" + str(env.get("id"))
+
+
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
@@ -236,8 +241,9 @@ class Drainer:
                 slot.append(None)
                 try:
                     payload = self.plugin.map(event)
+                    tallied = self.plugin.tally(payload)
                     prepared.append((i, Prepared(event, payload)))
-                    for name, n in self.plugin.tally(payload).items():
+                    for name, n in tallied.items():
                         settlement.count(name, n)
                 except DeliveryError as exc:
                     slot[-1] = Outcome.from_error(exc)
@@ -262,6 +268,12 @@ class Drainer:
         self._entries: dict[tuple[Any, ...], str] = {}  # observe: this batch's trace entries
         self._stored: dict[int, dict[str, Any]] = {}  # observe: each call's exchanges, redacted once
         self._scrubbers: dict[int, Redactor] = {}
+        #: the people whose events each call carried: a request shared by several keeps no bodies
+        #: (a GDPR delete of one of them could not reach the copies in the others' dead letters)
+        self._carried: dict[int, set[str]] = {}
+        for env, outcome in zip(envs, outcomes):
+            if outcome is not None and outcome.exchanges:
+                self._carried.setdefault(id(outcome.exchanges), set()).add(person(env))
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
@@ -310,7 +322,8 @@ class Drainer:
             return {}
         key = id(outcome.exchanges)
         if key not in self._stored:
-            self._stored[key] = stored(outcome.exchanges, self.scrubber(outcome))
+            self._stored[key] = stored(outcome.exchanges, self.scrubber(outcome),
+                                       shared_by=len(self._carried.get(key, ())))
         return self._stored[key]
 
     def scrubber(self, outcome: Outcome) -> Redactor:
@@ -331,8 +344,11 @@ class Drainer:
             return ""
         carried = [e["e"].get("messageId") or e["id"] for e, o in zip(envs, outcomes)
                    if o is not None and o.exchanges is first.exchanges]
-        record = {"at": now, "destination": self.dest, "events": len(carried), "message_ids": carried[:SAMPLE_IDS],
-                  **self.stored_exchanges(first)}
+        people = self._carried.get(id(first.exchanges), set())
+        only = next(iter(people)) if len(people) == 1 else ""
+        # "u" first: SETTLE reads it to drop the sample of a person deleted while the batch was out
+        record = {"u": only if only and not only.startswith("~") else "", "at": now, "destination": self.dest,
+                  "events": len(carried), "message_ids": carried[:SAMPLE_IDS], **self.stored_exchanges(first)}
         return self.scrubber(first).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) or ""
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:

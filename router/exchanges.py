@@ -80,15 +80,27 @@ def redact(exchange: dict[str, Any], scrub: Redactor) -> dict[str, Any]:
     return out
 
 
-def stored(exchanges: list[dict[str, Any]] | None, scrub: Redactor, limit: int = TOTAL_LIMIT) -> dict[str, Any]:
+SHARED_BODY = "[not kept: this request carried the events of {n} people; this event's part is the payload]"
+
+
+def stored(exchanges: list[dict[str, Any]] | None, scrub: Redactor, limit: int = TOTAL_LIMIT,
+           shared_by: int = 1) -> dict[str, Any]:
     """``{"exchanges": [...]}`` redacted by ``scrub`` (see :func:`scrubber`), newest kept first within ``limit`` bytes of JSON (the last
-    exchange always: its bodies are already bounded), plus how many earlier ones were left out."""
+    exchange always: its bodies are already bounded), plus how many earlier ones were left out.
+
+    ``shared_by``: how many people's events the call carried. With more than one, the request and
+    response bodies are not kept: they hold the others' data, which a GDPR delete of one of them
+    could not reach inside this record."""
     if not exchanges:
         return {}
     kept: list[dict[str, Any]] = []
     size = 0
     for exchange in reversed(exchanges):
         clean = redact(exchange, scrub)
+        if shared_by > 1:
+            clean["body"] = SHARED_BODY.format(n=shared_by)
+            if "response" in clean:
+                clean["response"]["body"] = SHARED_BODY.format(n=shared_by)
         n = len(json.dumps(clean, ensure_ascii=False))
         if kept and size + n > limit:
             break

@@ -72,7 +72,7 @@ while i <= #ARGV do
       local ring = ns .. ':trring'
       if redis.call('RPUSH', ring, mid) > tcap then redis.call('DEL', ns .. ':tr:' .. redis.call('LPOP', ring)) end
     end
-    if uh ~= '' then
+    if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
       local uk = ns .. ':tu:' .. uh
       redis.call('ZADD', uk, now, mid)
       redis.call('ZREMRANGEBYRANK', uk, 0, -101)
@@ -176,6 +176,16 @@ return 1
 
 SETTLE = """
 local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- GDPR: an item of a user deleted while this batch was at the vendor is dropped, not stored
+-- (the delete purged everything else; forgotten:<u> holds the delete's time)
+local function gone(item)
+  local u = string.match(item, '"u":"(%x+)"')
+  if not u then return false end
+  local t = redis.call('GET', ns .. ':forgotten:' .. u)
+  if not t then return false end
+  local r = string.match(item, '"r":(%d+)')
+  return r == nil or tonumber(r) <= tonumber(t)
+end
 -- breaker: what this batch said about the vendor, applied even when the lease was lost.
 -- 'ok' (it answered) closes; 'fail' (no answer) counts, and from ``threshold`` consecutive
 -- ones opens for pause * 2^(fails - threshold), at most maxpause; '' tells nothing
@@ -224,19 +234,25 @@ for _ = 1, ngroups do
 end
 local sample, cap = ARGV[i], tonumber(ARGV[i + 1])
 i = i + 2
-if sample ~= '' and cap > 0 then
+if sample ~= '' and cap > 0 and not gone(sample) then
   local sk = ns .. ':sample:' .. d
   redis.call('LPUSH', sk, sample)
   redis.call('LTRIM', sk, 0, cap - 1)
 end
 -- end observe
 local nretry = tonumber(ARGV[i]); i = i + 1
-for _ = 1, nretry do redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]); i = i + 2 end
+for _ = 1, nretry do
+  if not gone(ARGV[i + 1]) then redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
 local nfront = tonumber(ARGV[i]); i = i + 1
-for k = i + nfront - 1, i, -1 do redis.call('LPUSH', ns .. ':buf:' .. d, ARGV[k]) end
+for k = i + nfront - 1, i, -1 do if not gone(ARGV[k]) then redis.call('LPUSH', ns .. ':buf:' .. d, ARGV[k]) end end
 i = i + nfront
 local ndead = tonumber(ARGV[i]); i = i + 1
-for _ = 1, ndead do redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', ARGV[i]); i = i + 1 end
+for _ = 1, ndead do
+  if not gone(ARGV[i]) then redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', ARGV[i]) end
+  i = i + 1
+end
 local stats = ns .. ':stats:' .. d
 while i < #ARGV do
   if tonumber(ARGV[i + 1]) > 0 then redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
@@ -444,9 +460,9 @@ local nu = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nu do
   local u, keep, nh = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local hk = heldp .. u
-  for k = i + 2 + nh, i + 3, -1 do redis.call('LPUSH', hk, ARGV[k]) end
+  for k = i + 2 + nh, i + 3, -1 do if not gone(ARGV[k]) then redis.call('LPUSH', hk, ARGV[k]) end end
   i = i + 3 + nh
-  if keep == '1' then
+  if keep == '1' and redis.call('EXISTS', ns .. ':forgotten:' .. u) == 0 then
     redis.call('HSET', busyk, u, 'r')
   elseif redis.call('EXISTS', hk) == 1 then
     redis.call('HSET', busyk, u, 'ready')
@@ -459,7 +475,7 @@ local nd = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nd do
   local u, rec = ARGV[i], ARGV[i + 1]
   if u ~= '' then rec = string.sub(rec, 1, -2) .. ',"held_back":' .. redis.call('LLEN', heldp .. u) .. '}' end
-  redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', rec)
+  if not gone(rec) then redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', rec) end
   i = i + 2
 end
 local stats = ns .. ':stats:' .. d"""

@@ -62,3 +62,18 @@ def test_a_gdpr_delete_empties_the_recent_deliveries_that_may_hold_the_users_eve
                                                  "subjectIds": ["gone"]}, headers={"Authorization": "Bearer admin-secret-token"})
         assert r.status_code == 200
         assert rt.redis.llen(rt.queue.keys.sample("hook")) == 0
+
+
+def test_a_request_that_carried_several_peoples_events_is_kept_without_its_bodies(make_runtime):
+    with FakeServer(lambda req: Reply(422, {"refused": "ada@example.com"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
+        rt.enqueue("hook", [{"type": "track", "userId": "ada", "event": "A", "messageId": "m-ada"},
+                            {"type": "track", "userId": "bob", "event": "B", "messageId": "m-bob"}])
+        work(rt)
+        dead = [rec for _, rec in rt.queue.dead_letters("hook")]
+        assert len(hook.requests) == 1 and len(dead) == 2
+        note = "[not kept: this request carried the events of 2 people; this event's part is the payload]"
+        for rec in dead:
+            (x,) = rec["exchanges"]
+            assert (x["method"], x["body"], x["response"]["status"], x["response"]["body"]) == ("POST", note, 422, note)
+        assert "m-ada" not in json.dumps(dead[1]["exchanges"]) and "ada@example.com" not in json.dumps(dead[1]["exchanges"])
