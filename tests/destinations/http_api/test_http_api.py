@@ -7,6 +7,7 @@ import json
 import pytest
 
 from destinations.base import Prepared
+from destinations.errors import RejectedEvent
 from router.config import parse_config
 from router.errors import ConfigError
 from tests.fakes.http import FakeServer, Reply
@@ -301,3 +302,14 @@ def test_a_batched_url_never_lets_a_users_later_event_overtake_their_identify():
             ("/track", [{"event": "B", "user": "u1"}, {"event": "C", "user": "u2"}]),
             ("/identify", [{"user": "u2"}]),
         ]
+
+
+def test_a_header_filled_with_a_line_break_from_the_event_is_rejected_at_mapping():
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/track", "headers": {"X-User": "{{userId}}"}}]}
+    dc = parse_config(base_config(destinations=[http_destination(settings, "http://127.0.0.1:9")])).destination("api")
+    plugin = dc.plugin(dc.settings)
+    assert plugin.map({"type": "track", "event": "A", "userId": "u1"}).headers == (("X-User", "u1"),)
+    with pytest.raises(RejectedEvent) as caught:
+        plugin.map({"type": "track", "event": "A", "userId": "u1\r\nX-Admin: yes"})
+    assert str(caught.value) == "requests[0].headers.X-User: contains a control character"
