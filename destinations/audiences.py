@@ -55,7 +55,9 @@ def profile_form(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def audience_identify(event: Mapping[str, Any]) -> dict[str, Any]:
+def audience_trait(event: Mapping[str, Any]) -> str:
+    """The trait an ``Audience Entered`` / ``Exited`` event becomes: its audience key (never another
+    trait, so a skip message names the audience, not ``email``)."""
     key = get_path(event, "properties.audience_key", None)
     if is_empty(key):
         key = get_path(event, "context.personas.computation_key", None)
@@ -63,9 +65,13 @@ def audience_identify(event: Mapping[str, Any]) -> dict[str, Any]:
         isinstance(key, str) and key.strip(),
         f"{event.get('event')} has no properties.audience_key (nor context.personas.computation_key)",
     )
+    return key.strip()
+
+
+def audience_identify(event: Mapping[str, Any]) -> dict[str, Any]:
     identify = {k: event[k] for k in KEPT if k in event}
     identify["type"] = "identify"
-    identify["traits"] = {key.strip(): event.get("event") == ENTERED}
+    identify["traits"] = {audience_trait(event): event.get("event") == ENTERED}
     return identify
 
 

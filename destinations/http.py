@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from destinations import recording
-from destinations.errors import RetryableError
+from destinations.errors import RejectedEvent, RetryableError
 
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 #: how much of a vendor's answer we keep in outcomes and dead letters
@@ -96,6 +96,9 @@ class HttpClient:
             except requests.RequestException as exc:  # what was sent, for the dead letter
                 recording.record(getattr(exc, "request", None), error=type(exc).__name__)
                 raise
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
+            # can never be sent, however often it is tried; the message may hold a header value (a token)
+            raise RejectedEvent(f"the request to {self.vendor} cannot be sent ({type(exc).__name__})") from exc
         except requests.Timeout as exc:
             raise RetryableError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
         except requests.ConnectionError as exc:

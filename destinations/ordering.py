@@ -20,7 +20,9 @@ deleted and identified again in one batch gets a second profile step.
 Items of one user in the same profile step are merged into one record by the
 destination (:func:`merge_units`), so no request carries an older and a newer
 version of one customer. When one of a user's calls is to be retried, their
-later calls in the batch are held back with it instead of overtaking it.
+later calls in the batch are held back with it instead of overtaking it. When a
+profile write is rejected at a vendor that keeps events only for existing
+profiles (``Kinds.need_profile``), the user's later events are rejected with it.
 """
 from __future__ import annotations
 
@@ -88,6 +90,9 @@ class Kinds:
     order: tuple[Hashable, ...]
     profile: frozenset[Hashable]
     final: frozenset[Hashable] = frozenset()
+    #: kinds the vendor stores only for an existing profile: when a user's profile write is
+    #: rejected, their later calls of these kinds in the batch are rejected with it
+    need_profile: frozenset[Hashable] = frozenset()
 
     def waits_for_all(self, kind: Hashable) -> bool:
         return kind in self.final
@@ -124,6 +129,12 @@ def held(cause: Outcome) -> Outcome:
     )
 
 
+def refused(cause: Outcome) -> Outcome:
+    """An item whose user's profile write was rejected, at a vendor that drops events of unknown
+    profiles: holding it would never end, sending it would lose it."""
+    return Outcome(OutcomeStatus.REJECTED, f"its contact was refused: {cause.reason}")
+
+
 def send_in_order(
     batch: Sequence[Prepared],
     steps: Sequence[Step],
@@ -145,6 +156,8 @@ def send_in_order(
             if kind in kinds.profile:
                 after_profile.setdefault(person[i], cause)
 
+        # person -> the first rejected profile write (its index, its outcome)
+        rejected: dict[int, tuple[int, Outcome]] = {}
         sent: list[int] = []
         sent_kind: Hashable = None
         for step in steps:
@@ -153,11 +166,17 @@ def send_in_order(
                 outcome = outcomes[i]
                 if outcome is not None and outcome.status is OutcomeStatus.RETRY:
                     note(i, outcome, sent_kind)
+                elif (outcome is not None and outcome.status is OutcomeStatus.REJECTED
+                      and sent_kind in kinds.profile and not kinds.waits_for_all(sent_kind)):
+                    rejected.setdefault(person[i], (i, outcome))
             waits = after_any if kinds.waits_for_all(step.kind) else after_profile
             sent, sent_kind = [], step.kind
             for i in step.indexes:
                 cause = waits.get(person[i])
-                if cause is None:
+                refusal = rejected.get(person[i]) if step.kind in kinds.need_profile else None
+                if refusal is not None and refusal[0] < i:
+                    outcomes[i] = refused(refusal[1])
+                elif cause is None:
                     sent.append(i)
                 else:
                     outcomes[i] = held(cause)

@@ -29,20 +29,6 @@ def runtime() -> Runtime:
     return current_app.extensions["eventrouter.runtime"]
 
 
-def redacted(response: Response) -> Response:
-    """Last line of defence: no configured secret leaves in an operator-API answer, even from
-    records stored before a secret was configured."""
-    if response.mimetype == "application/json" and not response.direct_passthrough:
-        text = response.get_data(as_text=True)
-        clean = runtime().redactor.text(text)
-        if clean != text:
-            response.set_data(clean)
-    return response
-
-
-bp.after_request(redacted)
-
-
 def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import redis
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from router import logs, openapi
@@ -37,6 +37,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(trace_api.bp)  # observe
     app.register_blueprint(dashboard_api.bp)  # observe
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
+    app.after_request(redacted)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
@@ -57,6 +58,23 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         return jsonify(body), 503, {"Retry-After": "2"}
 
     return app
+
+
+#: answers that show stored records (dead letters, rejections, traces, metrics): redacted as they leave
+REDACTED_PATHS = ("/v1/admin/", "/v1/regulations", "/metrics")
+
+
+def redacted(response: Response) -> Response:
+    """Last line of defence, for every operator answer at once: no configured secret leaves, even
+    from records stored before a secret was configured or by code that forgot to redact."""
+    if not request.path.startswith(REDACTED_PATHS) or response.direct_passthrough or response.is_streamed:
+        return response
+    if response.mimetype == "application/json" or response.mimetype.startswith("text/"):
+        text = response.get_data(as_text=True)
+        clean = current_app.extensions["eventrouter.runtime"].redactor.text(text)
+        if clean != text:
+            response.set_data(clean)
+    return response
 
 
 def is_api_path(path: str) -> bool:

@@ -21,6 +21,7 @@ from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, StrictSchema, parse_rate, secret_values
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
+from router.exchanges import credential_forms
 from router.filters import FilterError, Filters, compile_filters
 from router.queue import Breaker
 from router.redis_server import SentinelURL
@@ -319,7 +320,9 @@ class DestinationConfig:
 
     @property
     def secrets(self) -> list[str]:
-        return secret_values(self.plugin.settings_schema(), self.settings)
+        """The secret settings' values and what each carries (``Bearer t`` -> ``t``, a Basic pair and
+        its password): a dead letter's reason may hold the bare token alone."""
+        return [form for value in secret_values(self.plugin.settings_schema(), self.settings) for form in credential_forms(value)]
 
 
 @dataclass

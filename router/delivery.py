@@ -199,6 +199,7 @@ class Drainer:
         log.error("drain of %s failed (%s: %s); its %d events are retried",
                   self.dest, type(exc).__name__, self.redact.text(str(exc)), len(items))
         failed = Outcome(OutcomeStatus.RETRY, f"delivery failed: {type(exc).__name__}")
+        self.log.pending.clear()  # the crashed attempt's dead letters were never stored: no lines for them
         try:
             settlement = Settlement()
             now = now_ms()
@@ -212,6 +213,7 @@ class Drainer:
             if order:
                 order.done(settlement)
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
+                self.log.flush(True, ("", ""))  # the give-ups among them
                 return
         except Exception as again:
             log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)

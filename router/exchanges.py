@@ -29,21 +29,28 @@ def credentials(headers: dict[str, str]) -> list[str]:
     the token after ``Bearer``, and for Basic auth the encoded pair, the pair and the password."""
     found: list[str] = []
     for name, value in headers.items():
-        if not SECRET_HEADER.search(name) or not value:
-            continue
-        found.append(value)
-        scheme, _, rest = value.partition(" ")
-        rest = rest.strip()
-        if not rest:
-            continue
-        found.append(rest)
-        if scheme.lower() == "basic":
-            try:
-                pair = base64.b64decode(rest, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                continue
-            found.append(pair)
-            found.append(pair.partition(":")[2])
+        if SECRET_HEADER.search(name) and value:
+            found += credential_forms(value)
+    return found
+
+
+def credential_forms(value: str) -> list[str]:
+    """A credential header value and what it carries: the value, the token after its scheme
+    (``Bearer t`` -> ``t``), and for Basic the decoded pair and its password; a vendor or an
+    error message may show any one of them alone."""
+    found = [value]
+    scheme, _, rest = value.partition(" ")
+    rest = rest.strip()
+    if not rest:
+        return found
+    found.append(rest)
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(rest, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return found
+        found.append(pair)
+        found.append(pair.partition(":")[2])
     return found
 
 

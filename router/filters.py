@@ -257,6 +257,10 @@ class Filters:
                 for section in ("properties", "traits"):
                     if section in out:
                         out[section] = _trim(out[section], rule.argument, keep)
+                # mappers read context.traits merged with traits: the same person data
+                context = out.get("context")
+                if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+                    out["context"] = {**context, "traits": _trim(context["traits"], rule.argument, keep)}
             applied.append(rule.note)
         return Verdict(out, "", applied)
 

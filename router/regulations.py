@@ -23,14 +23,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from router import trace
-from router.admin import admin_only, page_size, redacted
+from router.admin import admin_only, page_size
 from router.body import json_object
 from router.queue import envelope, now_ms, user_hash
 from router.runtime import Runtime
 from router.schemas import error_list
 
 bp = Blueprint("regulations", __name__)
-bp.after_request(redacted)
 
 DELETE_TYPES = {"SUPPRESS_WITH_DELETE", "DELETE_ONLY"}
 SUPPRESS_TYPES = {"SUPPRESS_WITH_DELETE", "SUPPRESS_ONLY"}

@@ -32,8 +32,8 @@ from router.config import DestinationConfig
 from router.delivery import jsonable
 from router.errors import DeliveryError
 from router.exchanges import credentials
-from router.ingest import BadRequest
-from router.intake import MAX_EVENT_BYTES, Intake, iso
+from router.body import BadRequest, json_object, problems, size
+from router.intake import MAX_EVENT_BYTES, Intake, Rejection, iso
 from router.queue import subject_hash
 from router.redact import REDACTED, Redactor
 from router.routing import allowed, renamed
@@ -195,15 +195,21 @@ def validate(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
     """The event as ingest would store it (validated and enriched), or the errors ingest would answer."""
     if not isinstance(raw, dict):
         return None, [{"path": "", "message": "the event must be a JSON object"}]
-    size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > MAX_EVENT_BYTES:
-        return None, [{"path": "", "message": f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}]
+    found = problems(raw)  # first: NaN, lone surrogates and deep nesting break the size and the schema
+    if found:
+        return None, found
+    n = size(raw)
+    if n > MAX_EVENT_BYTES:
+        return None, [{"path": "", "message": f"event is {n} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}]
     try:
         event = EventSchema().load(raw)
     except ValidationError as exc:
         return None, error_list(exc.messages)
     received = datetime.now(timezone.utc)
-    Intake._enrich(event, received, iso(received))  # the same enrichment ingest applies
+    try:
+        Intake._enrich(event, received, iso(received))  # the same enrichment ingest applies
+    except Rejection as exc:
+        return None, exc.errors
     return event, []
 
 
@@ -309,10 +315,8 @@ def would_deliver(report: dict[str, Any]) -> bool:
 @admin_only
 def test_destination(name: str) -> tuple[Response, int]:
     rt: Runtime = current_app.extensions["eventrouter.runtime"]
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(400, "send a Segment event as a JSON object (add \"send\": true to send it)")
-    body = dict(body)
+    # parsed as every operator-API body is: bad bytes, deep nesting, NaN are a 400 with a reason
+    body = json_object(request.get_data(cache=True))
     send = body.pop("send", False)
     if not isinstance(send, bool):
         raise BadRequest(400, '"send" must be true or false', "send")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from destinations.audiences import is_audience_event, profile_form
+from destinations.audiences import audience_trait, is_audience_event, profile_form
 from destinations.custobar.customers import customer_keys, customer_record, deletion_record
 from destinations.custobar.sales import sale_rows
 from destinations.custobar.upload import Endpoint, Upload
@@ -32,14 +32,14 @@ EVENT_CUSTOMER_KEYS = {"external_id": "customer_id", "email": "email", "phone_nu
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> Upload:
-    audience = is_audience_event(event)
+    audience = audience_trait(event) if is_audience_event(event) else None
     event = profile_form(dict(event))
     kind = event.get("type")
     if kind == "identify":
         record, left_out = customer_record(event, settings)
-        if audience and set(event["traits"]) & set(left_out):
+        if audience and audience in left_out:
             raise SkippedEvent(
-                f"audience {next(iter(event['traits']))!r} has no Custobar field: set company_prefix "
+                f"audience {audience!r} has no Custobar field: set company_prefix "
                 "(it becomes <company_prefix>__<audience key>, defined in Custobar's data schema)"
             )
         return Upload(Endpoint.CUSTOMERS, [record], tuple(left_out))

@@ -12,6 +12,7 @@ from destinations.base import EVENT_TYPES, Destination, Outcome, Prepared, send_
 from destinations.http_api.client import HttpApiClient
 from destinations.http_api.mapper import HttpCall, map_event
 from destinations.http_api.settings import MAX_BATCH, HttpSettings
+from destinations.ordering import people
 
 
 class HttpDestination(Destination):
@@ -38,21 +39,24 @@ class HttpDestination(Destination):
         return map_event(event, self.settings["requests"])
 
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        calls = []
-        groups: dict[Any, list[int]] = {}
-        for i, item in enumerate(batch):
+        """One request per url where a person's order allows: an item joins an earlier open group
+        only when no later request carries the same person (else it would overtake that request)."""
+        calls: list[list[int]] = []
+        groups: dict[Any, int] = {}  # batch key -> position of its open group in calls
+        latest: dict[int, int] = {}  # person -> position of the last request that carries them
+        for i, (item, person) in enumerate(zip(batch, people(batch))):
             call: HttpCall = item.payload
             spec = self.specs[call.request]
-            if spec.batch is None:
-                calls.append(([i], [call]))
-            else:
-                key = (call.request, call.method, call.url, call.headers, call.query)
-                group = groups.get(key)
-                if group is None or len(group) >= spec.batch.max:
-                    group = groups[key] = []
-                    calls.append((group, None))
-                group.append(i)
+            key = (call.request, call.method, call.url, call.headers, call.query)
+            pos = groups.get(key) if spec.batch is not None else None
+            if pos is None or len(calls[pos]) >= spec.batch.max or pos < latest.get(person, -1):
+                pos = len(calls)
+                calls.append([])
+                if spec.batch is not None:
+                    groups[key] = pos
+            calls[pos].append(i)
+            latest[person] = pos
         return send_calls(len(batch), (
             (indexes, lambda idx=indexes: self.client.send(self.specs[batch[idx[0]].payload.request],
                                                            [batch[j].payload for j in idx]))
-            for indexes, _ in calls))
+            for indexes in calls))

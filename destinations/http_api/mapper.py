@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,6 +12,9 @@ from typing import Any, Mapping
 from destinations.http_api.spec import TEMPLATE, RequestSpec, Source, Template, select
 from destinations.mapping import MISSING, get_path, is_empty
 from destinations.errors import RejectedEvent, SkippedEvent
+
+#: no header value may carry these (a CR/LF would start another header)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,9 @@ def map_event(event: dict[str, Any], specs: tuple[RequestSpec, ...]) -> HttpCall
         missing = [p for p in spec.url.paths if is_empty(get_path(event, p))]
         raise RejectedEvent(f"{where}.url: no value for {', '.join(missing)}")
     headers = tuple((name, text) for name, t in spec.headers if (text := render(t, event)) is not None)
+    for name, text in headers:
+        if CONTROL.search(text):
+            raise RejectedEvent(f"{where}.headers.{name}: contains a control character")
     query = tuple((k, as_text(v)) for k, v in table(spec.query, event, f"{where}.query").items()) if spec.query else ()
     if spec.whole_event:
         body: Any = event

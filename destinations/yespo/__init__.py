@@ -25,6 +25,8 @@ KINDS = Kinds(
     order=(Kind.CONTACT, Kind.ORDER, Kind.PAST_EVENT, Kind.EVENT, Kind.DELETE),
     profile=frozenset({Kind.CONTACT, Kind.DELETE}),
     final=frozenset({Kind.DELETE}),
+    # Yespo stores events only for contacts that exist
+    need_profile=frozenset({Kind.EVENT, Kind.PAST_EVENT}),
 )
 
 

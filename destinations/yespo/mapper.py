@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from destinations.audiences import is_audience_event, profile_form
+from destinations.audiences import audience_trait, is_audience_event, profile_form
 from destinations.base import require
 from destinations.mapping import first, is_empty, pick, source_keys
 from destinations.yespo.common import IDENTITY, compact_json, encode, event_time
@@ -62,15 +62,15 @@ DEDUPE_CHANNELS = {
 
 def map_event(event: dict[str, Any], settings: Settings, now: datetime) -> YespoCall:
     """The Yespo call for one Segment event (an audience event as the identify Segment would send)."""
-    audience = is_audience_event(event)
+    audience = audience_trait(event) if is_audience_event(event) else None
     event = profile_form(event)
     kind = event.get("type")
     if kind == "track":
         return map_track(event, settings, now)
     if kind == "identify":
-        if audience and not set(event["traits"]) & set(settings["contact_fields"]):
+        if audience and audience not in settings["contact_fields"]:
             raise SkippedEvent(
-                f"audience {next(iter(event['traits']))!r} has no Yespo field: map it in contact_fields "
+                f"audience {audience!r} has no Yespo field: map it in contact_fields "
                 "(audience key -> additional field id)"
             )
         return map_identify(event, settings)

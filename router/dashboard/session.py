@@ -22,6 +22,11 @@ def _mac(token: str, message: str) -> str:
     return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of any text a client sent (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("ascii"))
+
+
 def issue(token: str, now: float | None = None) -> str:
     issued = str(int(time.time() if now is None else now))
     return f"{issued}.{_mac(token, 'session:' + issued)}"
@@ -31,7 +36,7 @@ def valid(cookie: str | None, token: str | None, now: float | None = None) -> bo
     if not (cookie and token) or "." not in cookie:
         return False
     issued, mac = cookie.split(".", 1)
-    if not issued.isdigit() or not hmac.compare_digest(mac, _mac(token, "session:" + issued)):
+    if not (issued.isascii() and issued.isdigit()) or not _same(mac, _mac(token, "session:" + issued)):
         return False
     age = (time.time() if now is None else now) - int(issued)
     return 0 <= age <= SESSION_SECONDS
@@ -42,4 +47,4 @@ def csrf_token(cookie: str, token: str) -> str:
 
 
 def csrf_ok(cookie: str, token: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(given, csrf_token(cookie, token))
+    return bool(given) and _same(given, csrf_token(cookie, token))

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from destinations.http import MAX_RETRY_AFTER, parse_retry_after
+from destinations.errors import RejectedEvent
+from destinations.http import MAX_RETRY_AFTER, HttpClient, parse_retry_after
+from tests.fakes.http import FakeServer
 
 
 @pytest.mark.parametrize("value, seconds", [
@@ -22,3 +24,17 @@ def test_retry_after_is_a_finite_wait_between_zero_and_the_maximum(value, second
 def test_retry_after_as_an_http_date_is_the_seconds_until_then():
     when = email.utils.formatdate(time.time() + 120, usegmt=True)
     assert 118 <= parse_retry_after(when) <= 120
+
+
+@pytest.mark.parametrize("path, headers, error", [
+    ("/x", {"X-Token": "secret\r\nX-Evil: 1"}, "InvalidHeader"),
+    ("http://[::1/x", {}, "InvalidURL"),
+])
+def test_a_request_that_can_never_be_sent_is_rejected_not_retried(path, headers, error):
+    with FakeServer() as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme")
+        with pytest.raises(RejectedEvent) as caught:
+            client.request("GET", path, headers=headers)
+        assert str(caught.value) == f"the request to Acme cannot be sent ({error})"
+        assert "secret" not in str(caught.value)
+        assert vendor.requests == []

@@ -104,3 +104,24 @@ def test_every_configured_secret_is_redacted_from_dead_letters(make_runtime, cli
         assert json.loads(dead["response"])["rejected"]["traits"] == {"note": "[redacted] and [redacted]"}
         dead_text = "\n".join(v.decode() for _, f in rt.redis.xrange(rt.queue.keys.dead("hook")) for v in f.values())
         assert OTHER_KEY not in dead_text and "admin-secret-token" not in dead_text
+
+
+def test_the_bare_token_and_basic_pair_of_a_secret_header_are_secrets_too(make_runtime):
+    dest = webhook_destination("http://127.0.0.1:9/hook", settings={"headers": {
+        "Authorization": "Bearer hdr-secret-value", "X-Proxy-Auth": "Basic dXNlcjpwcm94eS1wYXNz"}})  # user:proxy-pass
+    rt = make_runtime(destinations=[dest])
+    assert rt.config.destination("hook").secrets == [
+        "hook-secret-1234", "Bearer hdr-secret-value", "hdr-secret-value",
+        "Basic dXNlcjpwcm94eS1wYXNz", "dXNlcjpwcm94eS1wYXNz", "user:proxy-pass", "proxy-pass"]
+    assert rt.redactor.text("vendor said: hdr-secret-value / proxy-pass") == "vendor said: [redacted] / [redacted]"
+
+
+def test_a_rejected_event_holding_a_bare_header_token_is_shown_redacted(make_runtime, client_for):
+    dest = webhook_destination("http://127.0.0.1:9/hook", settings={"headers": {"Authorization": "Bearer hdr-secret-value"}})
+    rt = make_runtime(destinations=[dest])
+    client = client_for(rt)
+    event = {"type": "track", "userId": "u1", "properties": {"pasted": "hdr-secret-value"}}  # no event name: rejected
+    assert client.post("/v1/track", json=event, headers=AUTH).status_code == 400
+    assert "hdr-secret-value" not in stored_text(rt)
+    (shown,) = client.get("/v1/admin/rejected", headers=ADMIN).get_json()["rejected"]
+    assert shown["event"]["properties"] == {"pasted": "[redacted]"}

@@ -194,3 +194,40 @@ def test_a_test_send_redacts_the_sessions_basic_auth_when_the_vendor_echoes_it(m
         assert req["response"]["headers"]["X-Echo"] == "[redacted]"
         assert req["response"]["body"] == '{"echo": "[redacted]"}'
         assert vendor.requests[0].headers["Authorization"][6:] not in r.get_data(as_text=True)
+
+
+def answer_to(make_runtime, client_for, raw: bytes):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/in")])
+    return client_for(rt).post("/v1/admin/test/hook", data=raw, headers={**ADMIN, "Content-Type": "application/json"})
+
+
+def test_a_lone_surrogate_in_the_tested_event_is_a_400_with_its_path(make_runtime, client_for):
+    raw = b'{"type": "track", "userId": "u1", "event": "Paid", "properties": {"a": "\\ud800"}}'
+    r = answer_to(make_runtime, client_for, raw)
+    assert r.status_code == 400
+    assert r.get_json()["errors"] == [{"path": "properties.a", "message": "contains a lone UTF-16 surrogate (not valid Unicode)"}]
+
+
+def test_nan_in_the_tested_event_is_a_400_not_invalid_json_echoed(make_runtime, client_for):
+    raw = b'{"type": "track", "userId": "u1", "event": "Paid", "properties": {"a": NaN}}'
+    r = answer_to(make_runtime, client_for, raw)
+    assert r.status_code == 400
+    assert r.get_json()["errors"] == [{"path": "properties.a", "message":
+                                       "must be a finite number (NaN, Infinity and numbers beyond 1e308 are not JSON)"}]
+
+
+def test_a_tested_event_nested_5000_deep_is_a_400(make_runtime, client_for):
+    raw = b'{"type": "track", "userId": "u1", "event": "Paid", "properties": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001
+    r = answer_to(make_runtime, client_for, raw)
+    assert r.status_code == 400
+    assert r.get_json()["errors"] == [{"path": "", "message": "body is nested too deeply (the limit is 64 levels per event)"}]
+
+
+def test_a_clock_skew_beyond_the_calendar_is_the_reports_error_not_a_500(make_runtime, client_for):
+    event = {"type": "track", "userId": "u1", "event": "Paid",
+             "originalTimestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}
+    r = answer_to(make_runtime, client_for, json.dumps(event).encode())
+    assert r.status_code == 400
+    assert r.get_json() == {"destination": "hook", "type": "webhook", "valid": False, "errors": [
+        {"path": "sentAt", "message": "sentAt and originalTimestamp are too far apart to correct the clock skew "
+                                      "(the result is outside the years 1-9999)"}]}

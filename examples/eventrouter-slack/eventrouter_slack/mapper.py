@@ -24,6 +24,12 @@ IDENTIFY = {
 MAX_FIELDS = 10
 
 
+def escape(value: Any) -> str:
+    """Slack mrkdwn control characters as entities, as Slack's docs require: event data must never
+    become a link or a mention (an event named ``<!channel>`` would ping the channel)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def map_event(event: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """The JSON body for the webhook: ``text`` (notifications, fallback) and one section block."""
     if event["type"] == "track":
@@ -31,13 +37,13 @@ def map_event(event: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]
         if settings["events"] and name not in settings["events"]:
             raise SkippedEvent(f"track {name!r} is not in the slack destination's events")
         shown = pick(event, TRACK)
-        title = f"*{name}*"
+        title = f"*{escape(name)}*"
     else:
         shown = pick(event, IDENTIFY)
         title = "*New or updated user*"
-    who = shown.pop("user", "someone")
+    who = escape(shown.pop("user", "someone"))
     text = f"{title} by {who}"
-    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{value}"} for label, value in shown.items()][:MAX_FIELDS]
+    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{escape(value)}"} for label, value in shown.items()][:MAX_FIELDS]
     section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
     if fields:
         section["fields"] = fields

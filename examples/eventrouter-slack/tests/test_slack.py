@@ -74,3 +74,16 @@ def test_a_rate_limited_message_waits_for_retry_after():
         dest = build(slack.base_url)
         [outcome] = dest.send([Prepared(SAMPLES["track"], dest.map(SAMPLES["track"]))])
     assert (outcome.status, outcome.retry_after) == (OutcomeStatus.RETRY, 30.0)
+
+
+def test_event_data_is_escaped_so_it_can_never_mention_a_channel_or_make_a_link():
+    dest = build("http://127.0.0.1:9")
+    event = {"type": "track", "event": "<!channel> hi & bye", "userId": "<@U123>",
+             "properties": {"order_id": "<https://evil.example|click>", "revenue": 5}}
+    text = "*&lt;!channel&gt; hi &amp; bye* by &lt;@U123&gt;"
+    assert dest.map(event) == {
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text},
+                    "fields": [{"type": "mrkdwn", "text": "*revenue*\n5"},
+                               {"type": "mrkdwn", "text": "*order*\n&lt;https://evil.example|click&gt;"}]}],
+    }

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from destinations.base import Prepared
+from destinations.errors import RejectedEvent
 from router.config import parse_config
 from router.errors import ConfigError
 from tests.fakes.http import FakeServer, Reply
@@ -280,3 +282,34 @@ def test_a_form_request_sends_the_table_url_encoded_and_a_get_sends_only_its_que
         assert form.headers["Content-Type"] == "application/x-www-form-urlencoded"
         assert form.form() == {"email": "a@x.io", "lists": "[1,2]", "vip": "true"}
         assert (pixel.method, pixel.path, pixel.query, pixel.body) == ("GET", "/pixel", {"e": ["Signed Up"], "u": ["u1"]}, b"")
+
+
+def test_a_batched_url_never_lets_a_users_later_event_overtake_their_identify():
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/track", "body": {"event": "event", "user": "userId"}, "batch": {"max": 10}},
+        {"type": "identify", "url": "/identify", "body": {"user": "userId"}, "batch": {"max": 10}}]}
+    events = [{"type": "track", "event": "A", "userId": "u1"}, {"type": "identify", "userId": "u1"},
+              {"type": "track", "event": "B", "userId": "u1"}, {"type": "track", "event": "C", "userId": "u2"},
+              {"type": "identify", "userId": "u2"}]
+    with FakeServer() as vendor:
+        dc = parse_config(base_config(destinations=[http_destination(settings, vendor.base_url)])).destination("api")
+        plugin = dc.plugin(dc.settings)
+        outcomes = plugin.send([Prepared(e, plugin.map(e)) for e in events])
+        assert [o.status.value for o in outcomes] == ["delivered"] * 5
+        assert [(r.path, r.json()) for r in vendor.requests] == [
+            ("/track", [{"event": "A", "user": "u1"}]),
+            ("/identify", [{"user": "u1"}]),
+            ("/track", [{"event": "B", "user": "u1"}, {"event": "C", "user": "u2"}]),
+            ("/identify", [{"user": "u2"}]),
+        ]
+
+
+def test_a_header_filled_with_a_line_break_from_the_event_is_rejected_at_mapping():
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/track", "headers": {"X-User": "{{userId}}"}}]}
+    dc = parse_config(base_config(destinations=[http_destination(settings, "http://127.0.0.1:9")])).destination("api")
+    plugin = dc.plugin(dc.settings)
+    assert plugin.map({"type": "track", "event": "A", "userId": "u1"}).headers == (("X-User", "u1"),)
+    with pytest.raises(RejectedEvent) as caught:
+        plugin.map({"type": "track", "event": "A", "userId": "u1\r\nX-Admin: yes"})
+    assert str(caught.value) == "requests[0].headers.X-User: contains a control character"

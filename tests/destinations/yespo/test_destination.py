@@ -320,3 +320,30 @@ def test_events_of_a_user_whose_contact_is_to_be_retried_wait_behind_it(vendor: 
     assert outcomes[2].reason.startswith("held behind an earlier call of the same user: Yespo refused 1 contact(s)")
     assert [(r.path, r.json().get("eventTypeKey")) for r in vendor.requests] == [
         ("/api/v1/contacts", None), ("/api/v1/event", "Viewed")]
+
+
+def test_a_drop_properties_filter_keeps_a_context_trait_out_of_the_yespo_contact(vendor: FakeYespo) -> None:
+    from router.filters import compile_filters
+
+    event = {"type": "identify", "userId": "u1", "messageId": "id-u1", "timestamp": TS,
+             "traits": {"email": "u1@example.com"}, "context": {"traits": {"phone": "+358401234567", "firstName": "Ann"}}}
+    filtered = compile_filters([{"then": {"drop_properties": ["phone"]}}]).apply(event).event
+    assert statuses(deliver(destination(vendor), [filtered])) == ["delivered"]
+    assert [r.json() for r in vendor.requests] == [{
+        "channels": [{"type": "email", "value": "u1@example.com"}],
+        "firstName": "Ann", "externalCustomerId": "u1",
+    }]
+
+
+def test_a_refused_contact_rejects_its_users_later_events_of_the_batch_and_nothing_else(vendor: FakeYespo) -> None:
+    vendor.refuse_contacts = {"u2@example.com": "Invalid email"}
+    dest = destination(vendor, identify_via="contacts")
+    outcomes = deliver(dest, [
+        track("Early", "u2"), identify("u2", email="u2@example.com"), track("Late", "u2"),
+        identify("u1", email="u1@example.com"), track("Other", "u1"),
+    ])
+    assert statuses(outcomes) == ["delivered", "rejected", "rejected", "delivered", "delivered"]
+    assert outcomes[2].reason == "its contact was refused: Yespo refused the contact: Invalid email"
+    assert [(r.path, r.json().get("eventTypeKey")) for r in vendor.requests] == [
+        ("/api/v1/contacts", None), ("/api/v1/event", "Early"), ("/api/v1/event", "Other"),
+    ]
