@@ -251,7 +251,9 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     click.echo(f"eventrouter is up at http://{host}:{port}")
     click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
     click.echo(f"  {where}; config {os.path.abspath(path)}")
-    click.echo(f"  {workers} workers, 1 scheduler, {len(cfg.enabled_destinations)} enabled destinations. Ctrl-C stops.")
+    enabled = len(cfg.enabled_destinations)
+    click.echo(f"  {workers} worker{'s' if workers != 1 else ''}, 1 scheduler, {enabled} enabled "
+               f"destination{'s' if enabled != 1 else ''}. Ctrl-C stops.")
     if receiver:
         click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
     for warning in config_warnings(cfg):
