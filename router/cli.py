@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
+import redis
 
 from destinations import registry
 from destinations.registry import BUILTIN
@@ -323,10 +324,15 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
         known_destination(cfg, n)
     rt = load_runtime(cfg)
     Runtime.set_current(rt)
-    wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
+    w = None
+    while w is None:
+        wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
+        try:  # registering the worker talks to Redis: a failover at that moment means wait again, not exit
+            w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)
+        except redis.RedisError as exc:
+            click.echo(f"Redis went away while the worker started ({type(exc).__name__}); waiting for it", err=True)
     if with_scheduler:
         threading.Thread(target=Scheduler(rt).run, args=(threading.Event(),), daemon=True).start()
-    w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)
     w.work(burst=burst, logging_level="WARNING")
 
 
