@@ -1,0 +1,326 @@
+"""The delivery queue's Lua scripts (router/queue.py runs them; every key is documented there).
+
+Each state change is one script, so a crash between two steps can't lose or double an event."""
+
+INGEST = """
+local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+-- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
+-- request's distinct trace entries, which each item names by index (router/trace.py)
+local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local sup = ns .. ':suppressed'
+local check_sup = redis.call('SCARD', sup) > 0
+local status, touched, order = {}, {}, {}
+local i = 10 + ntr
+while i <= #ARGV do
+  local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local env, tr = ARGV[i + 3 + n], ARGV[9 + tonumber(ARGV[i + 4 + n])]
+  local st = 'accepted'
+  if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
+    st = 'suppressed'
+  elseif mid ~= '' and not redis.call('SET', ns .. ':dedup:' .. src .. ':' .. mid, '1', 'NX', 'PX', ttl) then
+    st = 'duplicate'
+  else
+    for j = 1, n do
+      local d = ARGV[i + 2 + j]
+      redis.call('RPUSH', ns .. ':buf:' .. d, env)
+      if not touched[d] then touched[d] = true; order[#order + 1] = d end
+    end
+  end
+  status[#status + 1] = st
+  -- observe: the event's trace begins (or a duplicate is noted), bounded by the ring
+  if tcap > 0 and mid ~= '' then
+    local tk = ns .. ':tr:' .. mid
+    if redis.call('RPUSH', tk, string.sub(tr, 1, -2) .. ',"status":"' .. st .. '"}') == 1 then
+      redis.call('PEXPIRE', tk, ttl)
+      local ring = ns .. ':trring'
+      if redis.call('RPUSH', ring, mid) > tcap then redis.call('DEL', ns .. ':tr:' .. redis.call('LPOP', ring)) end
+    end
+    if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
+      local uk = ns .. ':tu:' .. uh
+      redis.call('ZADD', uk, now, mid)
+      redis.call('ZREMRANGEBYRANK', uk, 0, -101)
+      redis.call('PEXPIRE', uk, ttl)
+    end
+  end
+  i = i + 5 + n
+end
+local counts = {}
+for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
+for st, c in pairs(counts) do redis.call('HINCRBY', ns .. ':stats:_ingest', st, c) end
+-- observe: per-source counters, per minute and in total (router/timeseries.py)
+local mk = ns .. ':m:s:' .. src .. ':' .. minute
+for st, c in pairs(counts) do
+  redis.call('HINCRBY', mk, st, c)
+  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
+end
+if #status > 0 then redis.call('EXPIREAT', mk, mexpire) end
+local wake = {}
+for _, d in ipairs(order) do
+  local dk = ns .. ':drainers:' .. d
+  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+  if redis.call('ZCARD', dk) == 0 then
+    local tok = tostring(redis.call('INCR', ns .. ':seq'))
+    redis.call('ZADD', dk, now + lease, tok)
+    wake[#wake + 1] = d
+    wake[#wake + 1] = tok
+  end
+end
+return {status, wake}
+"""
+
+PUSH = """
+local ns, d, now, lease, front = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local buf = ns .. ':buf:' .. d
+if #ARGV > 5 then
+  if front == '1' then
+    for i = #ARGV, 6, -1 do redis.call('LPUSH', buf, ARGV[i]) end
+  else
+    redis.call('RPUSH', buf, unpack(ARGV, 6))
+  end
+end
+local dk = ns .. ':drainers:' .. d
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+if redis.call('LLEN', buf) > 0 and redis.call('ZCARD', dk) == 0 then
+  local tok = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + lease, tok)
+  return tok
+end
+return ''
+"""
+
+# The circuit breaker of a destination, ns:breaker:d (hash), shared by every worker:
+#   fails  consecutive batches the vendor did not answer (timeout, refused/reset connection)
+#   until  ms: while now < until the breaker is open and no batch is claimed; after it,
+#          half-open: one drainer (``probe``) claims batches until a settle closes or reopens it
+#   probe  the drain token of the half-open probe
+# Closed = the key is absent (or only ``fails`` below the threshold).
+CLAIM = """
+local ns, d, tok, now, lease, n, bid, conc, pickup =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local buf, dk = ns .. ':buf:' .. d, ns .. ':drainers:' .. d
+redis.call('ZADD', dk, now + lease, tok)
+-- breaker: open -> nothing, and the caller parks its token until it half-opens;
+-- half-open -> only the probe drainer claims, and it spawns no other
+local bk = ns .. ':breaker:' .. d
+local opened = tonumber(redis.call('HGET', bk, 'until') or '0')
+if opened > now then return {{}, '', opened, 0} end
+if opened > 0 then
+  local probe = redis.call('HGET', bk, 'probe')
+  local alive = probe and probe ~= tok and tonumber(redis.call('ZSCORE', dk, probe) or '0') > now
+  if alive then return {{}, '', 0, 0} end
+  redis.call('HSET', bk, 'probe', tok)
+end
+local items = redis.call('LPOP', buf, n)
+if not items then return {{}, '', 0, 0} end
+redis.call('RPUSH', ns .. ':batch:' .. d .. ':' .. bid, unpack(items))
+redis.call('ZADD', ns .. ':inflight:' .. d, now + lease, bid)
+local spawn = ''
+if opened == 0 and redis.call('LLEN', buf) >= n then
+  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+  if redis.call('ZCARD', dk) < conc then
+    spawn = tostring(redis.call('INCR', ns .. ':seq'))
+    redis.call('ZADD', dk, now + pickup, spawn)
+  end
+end
+-- fairness: does a drain job of another destination wait for a worker? (ARGV[10..]: their RQ queue lists)
+local others = 0
+for k = 10, #ARGV do
+  if redis.call('LLEN', ARGV[k]) > 0 then others = 1; break end
+end
+return {items, spawn, 0, others}
+"""
+
+EXTEND = """
+local ns, d, tok, bid, deadline = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+redis.call('ZADD', ns .. ':drainers:' .. d, deadline, tok)
+if bid ~= '' then redis.call('ZADD', ns .. ':inflight:' .. d, 'XX', deadline, bid) end
+return 1
+"""
+
+SETTLE = """
+local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- GDPR: an item of a user deleted while this batch was at the vendor is dropped, not stored
+-- (the delete purged everything else; forgotten:<u> holds the delete's time)
+local function gone(item)
+  local u = string.match(item, '"u":"(%x+)"')
+  if not u then return false end
+  local t = redis.call('GET', ns .. ':forgotten:' .. u)
+  if not t then return false end
+  local r = string.match(item, '"r":(%d+)')
+  return r == nil or tonumber(r) <= tonumber(t)
+end
+-- breaker: what this batch said about the vendor, applied even when the lease was lost.
+-- 'ok' (it answered) closes; 'fail' (no answer) counts, and from ``threshold`` consecutive
+-- ones opens for pause * 2^(fails - threshold), at most maxpause; '' tells nothing
+local now, verdict, threshold, pause, maxpause =
+  tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local bk = ns .. ':breaker:' .. d
+if verdict == 'ok' then
+  redis.call('DEL', bk)
+elseif verdict == 'fail' then
+  local fails = redis.call('HINCRBY', bk, 'fails', 1)
+  if fails >= threshold then
+    local wait = math.floor(math.min(maxpause, pause * 2 ^ math.min(fails - threshold, 30)))
+    redis.call('HSET', bk, 'until', now + wait)
+    redis.call('HDEL', bk, 'probe')
+  end
+  redis.call('PEXPIRE', bk, maxpause + 86400000)
+end
+if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
+redis.call('DEL', ns .. ':batch:' .. d .. ':' .. bid)
+-- observe: the minute's counters and latency buckets, and the failing/recovered state
+-- (router/timeseries.py, router/logs.py), the events' trace entries (router/trace.py).
+-- ARGV 10..: minute, expire-at, n, n (field, count) pairs, health, note, g, g x (entry, k, k messageIds),
+-- a delivered exchange for the recent-deliveries sample ('' for none) and the sample's length
+local mkey, nm = ns .. ':m:d:' .. d .. ':' .. ARGV[10], tonumber(ARGV[12])
+local i = 13
+for _ = 1, nm do
+  redis.call('HINCRBY', mkey, ARGV[i], ARGV[i + 1])
+  if string.sub(ARGV[i], 1, 1) == 'l' then redis.call('HINCRBY', ns .. ':m:lat:' .. d, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+if nm > 0 then redis.call('EXPIREAT', mkey, ARGV[11]) end
+local health, note, change = ARGV[i], ARGV[i + 1], ''
+i = i + 2
+local fk = ns .. ':failing:' .. d
+if health == 'fail' then
+  if redis.call('SET', fk, note, 'NX') then change = 'failing' end
+elseif health == 'ok' then
+  local was = redis.call('GET', fk)
+  if was then redis.call('DEL', fk); change, note = 'recovered', was end
+end
+local ngroups = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ngroups do
+  local entry, k = ARGV[i], tonumber(ARGV[i + 1])
+  for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
+  i = i + 2 + k
+end
+local sample, cap = ARGV[i], tonumber(ARGV[i + 1])
+i = i + 2
+if sample ~= '' and cap > 0 and not gone(sample) then
+  local sk = ns .. ':sample:' .. d
+  redis.call('LPUSH', sk, sample)
+  redis.call('LTRIM', sk, 0, cap - 1)
+end
+-- end observe
+local nretry = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nretry do
+  if not gone(ARGV[i + 1]) then redis.call('ZADD', ns .. ':retry:' .. d, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+local nfront = tonumber(ARGV[i]); i = i + 1
+for k = i + nfront - 1, i, -1 do if not gone(ARGV[k]) then redis.call('LPUSH', ns .. ':buf:' .. d, ARGV[k]) end end
+i = i + nfront
+local ndead = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ndead do
+  if not gone(ARGV[i]) then redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', ARGV[i]) end
+  i = i + 1
+end
+local stats = ns .. ':stats:' .. d
+while i < #ARGV do
+  if tonumber(ARGV[i + 1]) > 0 then redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+return {1, change, note}
+"""
+
+# ``wake`` '0': the drainer yielded its worker to another destination's waiting job, so it
+# hands out no successor (which RQ's queue order could pick first); a remaining drainer's
+# claim, the next ingest or the scheduler's tick wakes the destination again.
+RELEASE = """
+local ns, d, tok, now, park, pickup, wake =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local dk = ns .. ':drainers:' .. d
+if park > now then redis.call('ZADD', dk, park, tok); return '' end
+redis.call('ZREM', dk, tok)
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+if wake == '1' and redis.call('LLEN', ns .. ':buf:' .. d) > 0 and redis.call('ZCARD', dk) == 0 then
+  local t = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + pickup, t)
+  return t
+end
+return ''
+"""
+
+# Give a claimed batch back at once (its drain job could not settle it): the envelopes go
+# to the head of the buffer as they were, no attempt used. The lease no longer needs to lapse.
+RETURN = """
+local ns, d, bid = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('ZREM', ns .. ':inflight:' .. d, bid) == 0 then return 0 end
+local bk = ns .. ':batch:' .. d .. ':' .. bid
+local items = redis.call('LRANGE', bk, 0, -1)
+for k = #items, 1, -1 do redis.call('LPUSH', ns .. ':buf:' .. d, items[k]) end
+redis.call('DEL', bk)
+return #items
+"""
+
+TICK = """
+local ns, d, now, pickup, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local buf, rk, ik = ns .. ':buf:' .. d, ns .. ':retry:' .. d, ns .. ':inflight:' .. d
+local due = redis.call('ZRANGEBYSCORE', rk, '-inf', now, 'LIMIT', 0, limit)
+if #due > 0 then
+  redis.call('RPUSH', buf, unpack(due))
+  redis.call('ZREM', rk, unpack(due))
+end
+local reaped = 0
+for _, bid in ipairs(redis.call('ZRANGEBYSCORE', ik, '-inf', now)) do
+  local bk = ns .. ':batch:' .. d .. ':' .. bid
+  local items = redis.call('LRANGE', bk, 0, -1)
+  for k = #items, 1, -1 do redis.call('LPUSH', buf, items[k]) end
+  reaped = reaped + #items
+  redis.call('DEL', bk)
+  redis.call('ZREM', ik, bid)
+end
+local dk = ns .. ':drainers:' .. d
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+local tok = ''
+if redis.call('LLEN', buf) > 0 and redis.call('ZCARD', dk) == 0 then
+  tok = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + pickup, tok)
+end
+return {#due, reaped, tok}
+"""
+
+# Remove every envelope of the given users (by hash) from a destination's buffer,
+# retries, in-flight batches and dead letters: the router forgets deleted users.
+# ``"u"`` is the first key of envelopes and records, so the first match is it.
+PURGE = """
+local ns, d = ARGV[1], ARGV[2]
+local doomed = {}
+for i = 3, #ARGV do doomed[ARGV[i]] = true end
+local function hit(item) local u = string.match(item, '"u":"(%x*)"'); return u ~= nil and doomed[u] end
+local removed = 0
+local function drop_from_list(key)
+  for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if hit(item) then removed = removed + redis.call('LREM', key, 0, item) end
+  end
+end
+if d ~= '' then
+  -- observe: the recent-deliveries sample holds whole requests (other users' events too): it refills
+  redis.call('DEL', ns .. ':sample:' .. d)
+  drop_from_list(ns .. ':buf:' .. d)
+  for _, bid in ipairs(redis.call('ZRANGE', ns .. ':inflight:' .. d, 0, -1)) do
+    drop_from_list(ns .. ':batch:' .. d .. ':' .. bid)
+  end
+  local rk = ns .. ':retry:' .. d
+  for _, item in ipairs(redis.call('ZRANGE', rk, 0, -1)) do
+    if hit(item) then removed = removed + redis.call('ZREM', rk, item) end
+  end
+  -- ordering: the users' held events, and their busy / ready marks
+  for u in pairs(doomed) do
+    local hk = ns .. ':held:' .. d .. ':' .. u
+    removed = removed + redis.call('LLEN', hk)
+    redis.call('DEL', hk)
+    redis.call('HDEL', ns .. ':busy:' .. d, u)
+    redis.call('SREM', ns .. ':ready:' .. d, u)
+  end
+end
+local streams = {ns .. ':rejected'}
+if d ~= '' then streams = {ns .. ':dead:' .. d} end
+for _, xk in ipairs(streams) do
+  for _, entry in ipairs(redis.call('XRANGE', xk, '-', '+')) do
+    if hit(entry[2][2]) then removed = removed + redis.call('XDEL', xk, entry[1]) end
+  end
+end
+return removed
+"""
