@@ -20,7 +20,8 @@ import redis
 from destinations import registry
 from destinations.registry import BUILTIN
 from router import logs
-from router.config import Config, config_path, config_warnings, load_config, parse_duration
+from router.config import Config, config_path, config_warnings, load_config
+from router.config_fields import parse_duration
 from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.errors import ConfigError
 from router.records import dead_letter, destination_counts, with_iso_times

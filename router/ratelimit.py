@@ -11,7 +11,7 @@ import time
 
 import redis
 
-from router.config import RateLimit
+from router.config_fields import RateLimit
 from router.errors import Throttled
 
 BUCKET = """

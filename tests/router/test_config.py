@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from router.config import RateLimit, config_warnings, load_config, parse_config
+from router.config import config_warnings, load_config, parse_config
+from router.config_fields import RateLimit
 from router.errors import ConfigError
 
 

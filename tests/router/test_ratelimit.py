@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.config import RateLimit, parse_config
+from router.config import parse_config
+from router.config_fields import RateLimit
 from router.errors import ConfigError, Throttled
 from router.ratelimit import Limiter
 
