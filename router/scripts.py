@@ -2,63 +2,100 @@
 
 Each state change is one script, so a crash between two steps can't lose or double an event."""
 
+# Writes are what a script costs most: Redis propagates each write command on its own (to the AOF
+# and replicas), so INGEST gathers a request's events and writes each key once where it can:
+# one RPUSH per destination, one RPUSH to the trace ring, one ZADD per user. CHUNK values per
+# command keep unpack() well below Lua's stack limit (~8000).
 INGEST = """
-local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local ns, now, ttl, src, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
 -- request's distinct trace entries, which each item names by index (router/trace.py)
 local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local CHUNK = 1000
+local function push_all(cmd, key, values)
+  local r = 0
+  for k = 1, #values, CHUNK do r = redis.call(cmd, key, unpack(values, k, math.min(k + CHUNK - 1, #values))) end
+  return r
+end
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
-local status, touched, order = {}, {}, {}
-local i = 10 + ntr
-while i <= #ARGV do
+local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':tr:'
+local status, counts, bufs, order = {}, {}, {}, {}
+-- observe: each (status, entry) pair's text is built once; traces begun here, the users' indexes
+local texts, ring, users, uorder = {accepted = {}, duplicate = {}, suppressed = {}}, {}, {}, {}
+local nargs, i = #ARGV, 10 + ntr
+while i <= nargs do
   local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local env, tr = ARGV[i + 3 + n], ARGV[9 + tonumber(ARGV[i + 4 + n])]
   local st = 'accepted'
   if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
     st = 'suppressed'
-  elseif mid ~= '' and not redis.call('SET', ns .. ':dedup:' .. src .. ':' .. mid, '1', 'NX', 'PX', ttl) then
+  elseif mid ~= '' and not redis.call('SET', dedup .. mid, '1', 'NX', 'PX', ttl) then
     st = 'duplicate'
   else
-    for j = 1, n do
-      local d = ARGV[i + 2 + j]
-      redis.call('RPUSH', ns .. ':buf:' .. d, env)
-      if not touched[d] then touched[d] = true; order[#order + 1] = d end
+    local env = ARGV[i + 3 + n]
+    for j = i + 3, i + 2 + n do
+      local d = ARGV[j]
+      local b = bufs[d]
+      if not b then b = {}; bufs[d] = b; order[#order + 1] = d end
+      b[#b + 1] = env
     end
   end
   status[#status + 1] = st
-  -- observe: the event's trace begins (or a duplicate is noted), bounded by the ring
+  counts[st] = (counts[st] or 0) + 1
+  -- observe: the event's trace begins (or a duplicate is noted in it)
   if tcap > 0 and mid ~= '' then
-    local tk = ns .. ':tr:' .. mid
-    if redis.call('RPUSH', tk, string.sub(tr, 1, -2) .. ',"status":"' .. st .. '"}') == 1 then
-      redis.call('PEXPIRE', tk, ttl)
-      local ring = ns .. ':trring'
-      if redis.call('RPUSH', ring, mid) > tcap then redis.call('DEL', ns .. ':tr:' .. redis.call('LPOP', ring)) end
+    local ref = tonumber(ARGV[i + 4 + n])
+    local text = texts[st][ref]
+    if not text then
+      text = string.sub(ARGV[9 + ref], 1, -2) .. ',"status":"' .. st .. '"}'
+      texts[st][ref] = text
+    end
+    local tk = trp .. mid
+    if redis.call('SET', tk, text, 'NX', 'PX', ttl) then
+      ring[#ring + 1] = mid
+    else
+      -- a trace an older version kept as a list (APPEND: WRONGTYPE) is appended to as one
+      if type(redis.pcall('APPEND', tk, '\\n' .. text)) == 'table' then redis.call('RPUSHX', tk, text) end
     end
     if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
-      local uk = ns .. ':tu:' .. uh
-      redis.call('ZADD', uk, now, mid)
-      redis.call('ZREMRANGEBYRANK', uk, 0, -101)
-      redis.call('PEXPIRE', uk, ttl)
+      local u = users[uh]
+      if not u then u = {}; users[uh] = u; uorder[#uorder + 1] = uh end
+      u[#u + 1] = now
+      u[#u + 1] = mid
     end
   end
   i = i + 5 + n
 end
-local counts = {}
-for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
-for st, c in pairs(counts) do redis.call('HINCRBY', ns .. ':stats:_ingest', st, c) end
--- observe: per-source counters, per minute and in total (router/timeseries.py)
-local mk = ns .. ':m:s:' .. src .. ':' .. minute
+for _, d in ipairs(order) do push_all('RPUSH', ns .. ':buf:' .. d, bufs[d]) end
+-- observe: the ring bounds the traces: past the cap the oldest go, in one LPOP and DEL
+if #ring > 0 then
+  local over = push_all('RPUSH', ns .. ':trring', ring) - tcap
+  if over > 0 then
+    local old = redis.call('LPOP', ns .. ':trring', over)
+    for k = 1, #old do old[k] = trp .. old[k] end
+    for k = 1, #old, CHUNK do redis.call('DEL', unpack(old, k, math.min(k + CHUNK - 1, #old))) end
+  end
+end
+for _, uh in ipairs(uorder) do
+  local uk = ns .. ':tu:' .. uh
+  push_all('ZADD', uk, users[uh])
+  if redis.call('ZCARD', uk) > 100 then redis.call('ZREMRANGEBYRANK', uk, 0, -101) end  -- USER_TRACES
+  redis.call('PEXPIRE', uk, ttl)
+end
+-- observe: per-source counters, per minute and in total (router/timeseries.py); a minute's
+-- hash gets its expiry when one of its counters is new (the hash is then new too, or has it)
+local mk, fresh = ns .. ':m:s:' .. src .. ':' .. minute, false
 for st, c in pairs(counts) do
-  redis.call('HINCRBY', mk, st, c)
+  redis.call('HINCRBY', ns .. ':stats:_ingest', st, c)
+  if redis.call('HINCRBY', mk, st, c) == c then fresh = true end
   redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
 end
-if #status > 0 then redis.call('EXPIREAT', mk, mexpire) end
+if fresh then redis.call('EXPIREAT', mk, mexpire) end
 local wake = {}
 for _, d in ipairs(order) do
   local dk = ns .. ':drainers:' .. d
-  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
-  if redis.call('ZCARD', dk) == 0 then
+  if redis.call('ZCOUNT', dk, '(' .. now, '+inf') == 0 then  -- no live drainer: wake one
+    redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
     local tok = tostring(redis.call('INCR', ns .. ':seq'))
     redis.call('ZADD', dk, now + lease, tok)
     wake[#wake + 1] = d
@@ -192,7 +229,12 @@ end
 local ngroups = tonumber(ARGV[i]); i = i + 1
 for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
-  for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
+  local line = '\\n' .. entry
+  for j = i + 2, i + 1 + k do
+    -- a trace already dropped stays dropped; one an older version kept as a list gets RPUSHX
+    local tk = ns .. ':tr:' .. ARGV[j]
+    if redis.call('EXISTS', tk) == 1 and type(redis.pcall('APPEND', tk, line)) == 'table' then redis.call('RPUSHX', tk, entry) end
+  end
   i = i + 2 + k
 end
 local sample, cap = ARGV[i], tonumber(ARGV[i + 1])

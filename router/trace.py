@@ -1,6 +1,9 @@
 """Event trace: what happened to one event, found by messageId or userId.
 
-    ns:tr:<messageId>   list    the event's trace entries (JSON), oldest first; expires after dedup_ttl
+    ns:tr:<messageId>   string  the event's trace entries (compact JSON, which holds no raw newline),
+                                newline-separated, oldest first; expires after dedup_ttl. One write
+                                begins it (SET NX PX) and APPEND adds to it. (Older versions kept a
+                                list: read and appended to as such until it expires.)
     ns:trring           list    messageIds in the order their trace began; past ``trace.max_events``
                                 the oldest trace is deleted, so traces take bounded memory
     ns:tu:<user hash>   zset    messageId -> received ms, the user's last USER_TRACES events
@@ -8,7 +11,7 @@
 
 INGEST writes the ``received`` entry (where the event was routed, and why not
 elsewhere; accepted / duplicate / suppressed), SETTLE appends one ``attempt``
-entry per event and outcome (RPUSHX: a trace already dropped stays dropped).
+entry per event and outcome (only to a trace that exists: one already dropped stays dropped).
 Both ride on the scripts' existing round trip. Trace entries carry reasons
 and times, never the event or the user id.
 """
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import json
 from typing import Any, Iterable, Mapping
+
+import redis
 
 from destinations.base import Outcome
 from router.config import DestinationConfig
@@ -65,14 +70,20 @@ def attempt_entry(dest: str, outcome: Outcome, attempts: int, at_ms: int, redact
 
 
 def by_message(rt: Runtime, message_ids: list[str]) -> list[dict[str, Any]]:
+    """The traces of the messageIds that have one, in the order given."""
+    keys = [f"{rt.config.namespace}:tr:{mid}" for mid in message_ids]
     pipe = rt.redis.pipeline(transaction=False)
-    for mid in message_ids:
-        pipe.lrange(f"{rt.config.namespace}:tr:{mid}", 0, -1)
-    out = []
-    for mid, entries in zip(message_ids, pipe.execute()):
-        if entries:
-            out.append(summary(mid, [json.loads(e) for e in entries]))
-    return out
+    for key in keys:
+        pipe.get(key)
+    stored = pipe.execute(raise_on_error=False)
+    lists = [k for k, v in zip(keys, stored) if isinstance(v, redis.ResponseError)]
+    if lists:  # kept as a list by an older version
+        pipe = rt.redis.pipeline(transaction=False)
+        for key in lists:
+            pipe.lrange(key, 0, -1)
+        as_list = dict(zip(lists, pipe.execute()))
+        stored = [b"\n".join(as_list[k]) if isinstance(v, redis.ResponseError) else v for k, v in zip(keys, stored)]
+    return [summary(mid, [json.loads(e) for e in raw.split(b"\n")]) for mid, raw in zip(message_ids, stored) if raw]
 
 
 def search(rt: Runtime, *, message_id: str | None = None, user_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
