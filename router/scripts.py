@@ -4,28 +4,40 @@ Each state change is one script, so a crash between two steps can't lose or doub
 
 # Writes are what a script costs most: Redis propagates each write command on its own (to the AOF
 # and replicas), so INGEST gathers a request's events and writes each key once where it can:
-# one RPUSH per destination, one RPUSH to the trace ring, one ZADD per user. CHUNK values per
-# command keep unpack() well below Lua's stack limit (~8000).
+# one RPUSH per destination, one RPUSH to the trace ring, one ZADD to the user index. CHUNK values
+# per command keep unpack() well below Lua's stack limit (~8000).
 INGEST = """
 local ns, now, ttl, src, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
 -- request's distinct trace entries, which each item names by index (router/trace.py)
 local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
-local CHUNK = 1000
-local function push_all(cmd, key, values)
+local CHUNK, TRIM_ROUNDS = 1000, 10
+-- cmd key values... (no key: cmd values...) in commands of at most CHUNK values; the last answer
+local function call_all(cmd, key, values)
   local r = 0
-  for k = 1, #values, CHUNK do r = redis.call(cmd, key, unpack(values, k, math.min(k + CHUNK - 1, #values))) end
+  for k = 1, #values, CHUNK do
+    local upto = math.min(k + CHUNK - 1, #values)
+    if key then r = redis.call(cmd, key, unpack(values, k, upto)) else r = redis.call(cmd, unpack(values, k, upto)) end
+  end
   return r
+end
+-- tonumber (strtod) once per distinct text: the items' counts and trace references repeat
+local nums = {}
+local function num(text)
+  local v = nums[text]
+  if not v then v = tonumber(text); nums[text] = v end
+  return v
 end
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
 local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':tr:'
 local status, counts, bufs, order = {}, {}, {}, {}
--- observe: each (status, entry) pair's text is built once; traces begun here, the users' indexes
-local texts, ring, users, uorder = {accepted = {}, duplicate = {}, suppressed = {}}, {}, {}, {}
+-- observe: each (status, entry) pair's text is built once; the ring entries of the traces begun
+-- here, and those of them the user index lists (router/trace.py)
+local texts, ring, indexed = {accepted = {}, duplicate = {}, suppressed = {}}, {}, {}
 local nargs, i = #ARGV, 10 + ntr
 while i <= nargs do
-  local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local mid, uh, n = ARGV[i], ARGV[i + 1], num(ARGV[i + 2])
   local st = 'accepted'
   if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
     st = 'suppressed'
@@ -44,7 +56,7 @@ while i <= nargs do
   counts[st] = (counts[st] or 0) + 1
   -- observe: the event's trace begins (or a duplicate is noted in it)
   if tcap > 0 and mid ~= '' then
-    local ref = tonumber(ARGV[i + 4 + n])
+    local ref = num(ARGV[i + 4 + n])
     local text = texts[st][ref]
     if not text then
       text = string.sub(ARGV[9 + ref], 1, -2) .. ',"status":"' .. st .. '"}'
@@ -52,35 +64,35 @@ while i <= nargs do
     end
     local tk = trp .. mid
     if redis.call('SET', tk, text, 'NX', 'PX', ttl) then
-      ring[#ring + 1] = mid
-    else
-      -- a trace an older version kept as a list (APPEND: WRONGTYPE) is appended to as one
-      if type(redis.pcall('APPEND', tk, '\\n' .. text)) == 'table' then redis.call('RPUSHX', tk, text) end
-    end
-    if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
-      local u = users[uh]
-      if not u then u = {}; users[uh] = u; uorder[#uorder + 1] = uh end
-      u[#u + 1] = now
-      u[#u + 1] = mid
+      if st == 'suppressed' then uh = '' end  -- a suppressed user is not indexed by their hash
+      local entry = uh .. ':' .. now .. ':' .. mid
+      ring[#ring + 1] = entry
+      if uh ~= '' then indexed[#indexed + 1] = '0'; indexed[#indexed + 1] = entry end
+    -- a trace an older version kept as a list (APPEND: WRONGTYPE) is appended to as one
+    elseif type(redis.pcall('APPEND', tk, '\\n' .. text)) == 'table' then
+      redis.call('RPUSHX', tk, text)
     end
   end
   i = i + 5 + n
 end
-for _, d in ipairs(order) do push_all('RPUSH', ns .. ':buf:' .. d, bufs[d]) end
--- observe: the ring bounds the traces: past the cap the oldest go, in one LPOP and DEL
-if #ring > 0 then
-  local over = push_all('RPUSH', ns .. ':trring', ring) - tcap
-  if over > 0 then
-    local old = redis.call('LPOP', ns .. ':trring', over)
-    for k = 1, #old do old[k] = trp .. old[k] end
-    for k = 1, #old, CHUNK do redis.call('DEL', unpack(old, k, math.min(k + CHUNK - 1, #old))) end
+for _, d in ipairs(order) do call_all('RPUSH', ns .. ':buf:' .. d, bufs[d]) end
+-- observe: the ring bounds the traces: past the cap the oldest go with their user-index entries,
+-- a few commands for many; so do those past the dedup window, looked for once a minute (below)
+local ringk, ixk = ns .. ':trring', ns .. ':trusers'
+local function drop(entries, traces)
+  local keys, members = {}, {}
+  for k, e in ipairs(entries) do
+    local uh, mid = string.match(e, '^(%x*):%d+:(.*)$')
+    keys[k] = trp .. (mid or e)  -- else a messageId an older version rang
+    if uh and uh ~= '' then members[#members + 1] = e end
   end
+  if traces then call_all('DEL', nil, keys) end
+  call_all('ZREM', ixk, members)
 end
-for _, uh in ipairs(uorder) do
-  local uk = ns .. ':tu:' .. uh
-  push_all('ZADD', uk, users[uh])
-  if redis.call('ZCARD', uk) > 100 then redis.call('ZREMRANGEBYRANK', uk, 0, -101) end  -- USER_TRACES
-  redis.call('PEXPIRE', uk, ttl)
+if #ring > 0 then
+  local over = call_all('RPUSH', ringk, ring) - tcap
+  if indexed[1] then call_all('ZADD', ixk, indexed) end
+  if over > 0 then drop(redis.call('LPOP', ringk, over), true) end
 end
 -- observe: per-source counters, per minute and in total (router/timeseries.py); a minute's
 -- hash gets its expiry when one of its counters is new (the hash is then new too, or has it)
@@ -91,6 +103,20 @@ for st, c in pairs(counts) do
   redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
 end
 if fresh then redis.call('EXPIREAT', mk, mexpire) end
+-- observe: a source's first request of a minute drops the ring's entries past the dedup window
+-- (their traces have expired; the user index must not outlive them), up to TRIM_ROUNDS * CHUNK.
+-- An older version's entry (a bare messageId) goes too: its trace expires by itself.
+if fresh and tcap > 0 then
+  local oldest = tonumber(now) - tonumber(ttl)
+  local function expired(e) return tonumber(string.match(e, '^%x*:(%d+):') or '0') <= oldest end
+  for _ = 1, TRIM_ROUNDS do
+    local head = redis.call('LINDEX', ringk, 0)
+    if not head or not expired(head) then break end
+    local first, k = redis.call('LRANGE', ringk, 0, CHUNK - 1), 1
+    while first[k + 1] and expired(first[k + 1]) do k = k + 1 end
+    drop(redis.call('LPOP', ringk, k), false)
+  end
+end
 local wake = {}
 for _, d in ipairs(order) do
   local dk = ns .. ':drainers:' .. d

@@ -15,7 +15,7 @@ from router.records import EXCHANGE_KEYS
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, minute_of
-from router.trace import by_message
+from router.trace import by_message, newest
 
 bp = Blueprint("dashboard_api", __name__)
 
@@ -242,5 +242,4 @@ def live() -> Response:
     """The most recent events in and out: the newest traces (router/trace.py), newest first."""
     rt = runtime()
     limit = page_size(50)
-    mids = [m.decode() for m in rt.redis.lrange(f"{rt.config.namespace}:trring", -limit, -1)][::-1]
-    return jsonify({"events": by_message(rt, mids)})
+    return jsonify({"events": by_message(rt, newest(rt, limit))})

@@ -1,0 +1,120 @@
+"""INGEST writes a request's events in few commands (one RPUSH per destination, one to the trace
+ring, one ZADD to the user index): what it stores is what one write per event stored."""
+from __future__ import annotations
+
+import json
+import time
+
+from router.queue import user_hash
+from router.trace import by_message, search, user_events
+
+RECEIVED = json.dumps({"at": 1, "kind": "received", "to": ["a"]})
+
+
+def items(n: int, *, dup_every: int = 7, users: int = 5) -> list[tuple[str, str, list[str], str]]:
+    """``n`` events for destinations a, b or both; every ``dup_every``-th repeats an earlier messageId."""
+    out = []
+    for k in range(n):
+        mid = f"m{k - 1}" if k and k % dup_every == 0 else f"m{k}"
+        dests = [["a"], ["b"], ["a", "b"]][k % 3]
+        out.append((mid, user_hash(f"user-{k % users}"), dests, json.dumps({"u": "", "k": k})))
+    return out
+
+
+def test_a_request_past_the_chunk_size_keeps_each_destinations_order_and_every_status(make_runtime):
+    rt = make_runtime(destinations=[])
+    q, sent = rt.queue, items(2500)
+    rt.redis.sadd(q.keys.suppressed, user_hash("user-3"))
+    statuses, wakes = q.ingest("web", sent, 60, [RECEIVED] * len(sent))
+
+    expected, seen = [], set()
+    for mid, uh, _, _ in sent:
+        if uh == user_hash("user-3"):
+            expected.append("suppressed")
+        elif mid in seen:
+            expected.append("duplicate")
+        else:
+            seen.add(mid)
+            expected.append("accepted")
+    assert statuses == expected
+    for d in ("a", "b"):
+        kept = [env for (_, _, dests, env), st in zip(sent, statuses) if st == "accepted" and d in dests]
+        assert [x.decode() for x in rt.redis.lrange(q.keys.buf(d), 0, -1)] == kept
+    assert sorted(d for d, _ in wakes) == ["a", "b"]
+    counts = {k.decode(): int(v) for k, v in rt.redis.hgetall(q.keys.ingest_stats).items()}
+    assert counts == {st: expected.count(st) for st in set(expected)}
+
+    # one trace per messageId; a duplicate is noted in the trace it repeats
+    traced = {mid for mid, *_ in sent}
+    assert rt.redis.llen(f"{rt.config.namespace}:trring") == len(traced)
+    (t,) = by_message(rt, ["m6"])
+    assert [e["status"] for e in t["entries"]] == ["accepted", "duplicate"]
+    # the user index lists the users' events but not the suppressed user's
+    first: dict[str, str] = {}
+    for mid, uh, _, _ in sent:
+        first.setdefault(mid, uh)
+    listed = user_events(rt, user_hash("user-1"), 1000)
+    assert sorted(listed) == sorted(m for m, uh in first.items() if uh == user_hash("user-1"))
+    assert user_events(rt, user_hash("user-3"), 100) == []
+
+
+def test_the_ring_drops_the_oldest_traces_and_their_index_entries_in_one_step(make_runtime, client_for):
+    rt = make_runtime(destinations=[], trace={"max_events": 1200})
+    q, sent = rt.queue, items(2500, dup_every=10**9, users=1)
+    q.ingest("web", sent, 60, [RECEIVED] * len(sent))
+    ns = rt.config.namespace
+    assert rt.redis.llen(f"{ns}:trring") == 1200 and rt.redis.zcard(f"{ns}:trusers") == 1200
+    assert not by_message(rt, ["m1299"]) and by_message(rt, ["m1300"])
+    assert not rt.redis.exists(*[f"{ns}:tr:m{k}" for k in range(1300)])
+    mids = user_events(rt, user_hash("user-0"), 100)
+    assert mids == [f"m{k}" for k in range(2499, 2399, -1)]
+
+
+def test_index_entries_past_the_dedup_window_go_with_the_next_minutes_first_request(make_runtime):
+    rt = make_runtime(destinations=[])
+    ns, q = rt.config.namespace, rt.queue
+    q.ingest("web", [("old", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    time.sleep(0.3)
+    for key in rt.redis.scan_iter(f"{ns}:m:s:*"):  # as when the minute turns
+        rt.redis.delete(key)
+    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    assert rt.redis.zrange(f"{ns}:trusers", 0, -1) == [m for m in rt.redis.zrange(f"{ns}:trusers", 0, -1) if m.endswith(b":new")]
+    assert [m.decode().rsplit(":", 1)[1] for m in rt.redis.lrange(f"{ns}:trring", 0, -1)] == ["new"]
+    assert user_events(rt, user_hash("alice"), 10) == ["new"]
+
+
+def test_traces_kept_by_an_older_version_are_read_and_appended_to(make_runtime, client_for):
+    """Older versions kept a trace as a list, the user index per user, and bare messageIds in the ring."""
+    rt = make_runtime(destinations=[])
+    ns, q, uh = rt.config.namespace, rt.queue, user_hash("alice")
+    old = json.dumps({"at": 1, "kind": "received", "to": [], "status": "accepted"})
+    rt.redis.rpush(f"{ns}:tr:old", old)
+    rt.redis.pexpire(f"{ns}:tr:old", 60_000)
+    rt.redis.zadd(f"{ns}:tu:{uh}", {"old": 1})
+    rt.redis.rpush(f"{ns}:trring", "old")
+
+    q.ingest("web", [("old", uh, ["a"], "{}"), ("new", uh, ["a"], "{}")], 60, [RECEIVED] * 2)
+    (t,) = by_message(rt, ["old"])
+    assert [e.get("status") for e in t["entries"]] == ["accepted", "accepted"]  # dedup is per source; noted
+    assert [x["messageId"] for x in search(rt, user_id="alice")] == ["new", "old"]
+
+
+def test_a_settled_attempt_joins_the_trace_but_a_dropped_trace_stays_dropped(make_runtime, client_for):
+    from tests.fakes.http import FakeServer
+    from tests.helpers import WRITE_KEY, webhook_destination, work
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        ns, client = rt.config.namespace, client_for(rt)
+        for mid in ("kept", "dropped", "listed"):
+            client.post("/v1/track", json={"writeKey": WRITE_KEY, "type": "track", "userId": "u", "event": "E", "messageId": mid})
+        rt.redis.delete(f"{ns}:tr:dropped")
+        listed = rt.redis.get(f"{ns}:tr:listed")  # as an older version kept it
+        rt.redis.delete(f"{ns}:tr:listed")
+        rt.redis.rpush(f"{ns}:tr:listed", listed)
+        work(rt)
+        assert len(hook.requests) == 3
+    assert not rt.redis.exists(f"{ns}:tr:dropped")
+    for mid in ("kept", "listed"):
+        (t,) = by_message(rt, [mid])
+        assert [e["kind"] for e in t["entries"]] == ["received", "attempt"] and t["destinations"] == {"hook": "delivered"}
