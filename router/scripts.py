@@ -105,8 +105,9 @@ end
 if fresh then redis.call('EXPIREAT', mk, mexpire) end
 -- observe: a source's first request of a minute drops the ring's entries past the dedup window
 -- (their traces have expired; the user index must not outlive them), up to TRIM_ROUNDS * CHUNK.
--- An older version's entry (a bare messageId) goes too: its trace expires by itself.
-if fresh and tcap > 0 then
+-- An older version's entry (a bare messageId) goes too: its trace expires by itself. Also with
+-- traces turned off: what they indexed still goes.
+if fresh then
   local oldest = tonumber(now) - tonumber(ttl)
   local function expired(e) return tonumber(string.match(e, '^%x*:(%d+):') or '0') <= oldest end
   for _ = 1, TRIM_ROUNDS do

@@ -118,3 +118,15 @@ def test_a_settled_attempt_joins_the_trace_but_a_dropped_trace_stays_dropped(mak
     for mid in ("kept", "listed"):
         (t,) = by_message(rt, [mid])
         assert [e["kind"] for e in t["entries"]] == ["received", "attempt"] and t["destinations"] == {"hook": "delivered"}
+
+
+def test_with_traces_turned_off_the_index_still_empties_past_the_dedup_window(make_runtime):
+    rt = make_runtime(destinations=[])
+    ns, q = rt.config.namespace, rt.queue
+    q.ingest("web", [("old", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    time.sleep(0.3)
+    for key in rt.redis.scan_iter(f"{ns}:m:s:*"):  # as when the minute turns
+        rt.redis.delete(key)
+    q.trace_cap = 0
+    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, None)
+    assert not rt.redis.exists(f"{ns}:trusers", f"{ns}:trring", f"{ns}:tr:new")
