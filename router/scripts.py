@@ -7,10 +7,12 @@ Each state change is one script, so a crash between two steps can't lose or doub
 # one RPUSH per destination, one RPUSH to the trace ring, one ZADD to the user index. CHUNK values
 # per command keep unpack() well below Lua's stack limit (~8000).
 INGEST = """
-local ns, now, ttl, src, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+-- ARGV[5], the drain lease, and ARGV[8], the trace cap, are read as numbers only where needed:
+-- tonumber (strtod) is dear next to what a one-event request does
+local ns, now, ttl, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 -- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
 -- request's distinct trace entries, which each item names by index (router/trace.py)
-local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local minute, mexpire, traced, ntr = ARGV[6], ARGV[7], ARGV[8] ~= '0', tonumber(ARGV[9])
 local CHUNK, TRIM_ROUNDS = 1000, 10
 -- cmd key values... (no key: cmd values...) in commands of at most CHUNK values; the last answer
 local function call_all(cmd, key, values)
@@ -34,7 +36,7 @@ local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':tr:'
 local status, counts, bufs, order = {}, {}, {}, {}
 -- observe: each (status, entry) pair's text is built once; the ring entries of the traces begun
 -- here, and those of them the user index lists (router/trace.py)
-local texts, ring, indexed = {accepted = {}, duplicate = {}, suppressed = {}}, {}, {}
+local texts, ring, indexed = {}, {}, {}
 local nargs, i = #ARGV, 10 + ntr
 while i <= nargs do
   local mid, uh, n = ARGV[i], ARGV[i + 1], num(ARGV[i + 2])
@@ -55,12 +57,14 @@ while i <= nargs do
   status[#status + 1] = st
   counts[st] = (counts[st] or 0) + 1
   -- observe: the event's trace begins (or a duplicate is noted in it)
-  if tcap > 0 and mid ~= '' then
+  if traced and mid ~= '' then
     local ref = num(ARGV[i + 4 + n])
-    local text = texts[st][ref]
+    local byref = texts[st]
+    if not byref then byref = {}; texts[st] = byref end
+    local text = byref[ref]
     if not text then
       text = string.sub(ARGV[9 + ref], 1, -2) .. ',"status":"' .. st .. '"}'
-      texts[st][ref] = text
+      byref[ref] = text
     end
     local tk = trp .. mid
     if redis.call('SET', tk, text, 'NX', 'PX', ttl) then
@@ -90,7 +94,7 @@ local function drop(entries, traces)
   call_all('ZREM', ixk, members)
 end
 if #ring > 0 then
-  local over = call_all('RPUSH', ringk, ring) - tcap
+  local over = call_all('RPUSH', ringk, ring) - tonumber(ARGV[8])
   if indexed[1] then call_all('ZADD', ixk, indexed) end
   if over > 0 then drop(redis.call('LPOP', ringk, over), true) end
 end
@@ -98,9 +102,10 @@ end
 -- hash gets its expiry when one of its counters is new (the hash is then new too, or has it)
 local mk, fresh = ns .. ':m:s:' .. src .. ':' .. minute, false
 for st, c in pairs(counts) do
-  redis.call('HINCRBY', ns .. ':stats:_ingest', st, c)
-  if redis.call('HINCRBY', mk, st, c) == c then fresh = true end
-  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
+  local by = c == 1 and '1' or tostring(c)  -- a number argument costs Redis an snprintf
+  redis.call('HINCRBY', ns .. ':stats:_ingest', st, by)
+  if redis.call('HINCRBY', mk, st, by) == c then fresh = true end
+  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, by)
 end
 if fresh then redis.call('EXPIREAT', mk, mexpire) end
 -- observe: a source's first request of a minute drops the ring's entries past the dedup window
@@ -124,7 +129,7 @@ for _, d in ipairs(order) do
   if redis.call('ZCOUNT', dk, '(' .. now, '+inf') == 0 then  -- no live drainer: wake one
     redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
     local tok = tostring(redis.call('INCR', ns .. ':seq'))
-    redis.call('ZADD', dk, now + lease, tok)
+    redis.call('ZADD', dk, now + tonumber(ARGV[5]), tok)
     wake[#wake + 1] = d
     wake[#wake + 1] = tok
   end
