@@ -103,9 +103,9 @@ end
 local mk, fresh = ns .. ':m:s:' .. src .. ':' .. minute, false
 for st, c in pairs(counts) do
   local by = c == 1 and '1' or tostring(c)  -- a number argument costs Redis an snprintf
-  redis.call('HINCRBY', ns .. ':stats:_ingest', st, by)
+  -- one counter for the source's total and the router's: router/timeseries.py ingest_totals
+  redis.call('HINCRBY', ns .. ':stats:_ingest', src .. '|' .. st, by)
   if redis.call('HINCRBY', mk, st, by) == c then fresh = true end
-  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, by)
 end
 if fresh then redis.call('EXPIREAT', mk, mexpire) end
 -- observe: a source's first request of a minute drops the ring's entries past the dedup window

@@ -6,6 +6,7 @@ import json
 import time
 
 from router.queue import user_hash
+from router.timeseries import Series, ingest_totals
 from router.trace import by_message, search, user_events
 
 RECEIVED = json.dumps({"at": 1, "kind": "received", "to": ["a"]})
@@ -41,8 +42,8 @@ def test_a_request_past_the_chunk_size_keeps_each_destinations_order_and_every_s
         kept = [env for (_, _, dests, env), st in zip(sent, statuses) if st == "accepted" and d in dests]
         assert [x.decode() for x in rt.redis.lrange(q.keys.buf(d), 0, -1)] == kept
     assert sorted(d for d, _ in wakes) == ["a", "b"]
-    counts = {k.decode(): int(v) for k, v in rt.redis.hgetall(q.keys.ingest_stats).items()}
-    assert counts == {st: expected.count(st) for st in set(expected)}
+    counts, by_source = ingest_totals(rt.redis.hgetall(q.keys.ingest_stats))
+    assert counts == by_source["web"] == {st: expected.count(st) for st in set(expected)}
 
     # one trace per messageId; a duplicate is noted in the trace it repeats
     traced = {mid for mid, *_ in sent}
@@ -130,3 +131,18 @@ def test_with_traces_turned_off_the_index_still_empties_past_the_dedup_window(ma
     q.trace_cap = 0
     q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, None)
     assert not rt.redis.exists(f"{ns}:trusers", f"{ns}:trring", f"{ns}:tr:new")
+
+
+def test_ingest_totals_add_one_counter_per_status_to_older_versions_counters(make_runtime):
+    """INGEST counts ``<source>|<status>`` once for both totals; what the intake and older versions
+    counted (plain ``<status>`` fields, and ``ns:m:src:<source>``) is added in."""
+    rt = make_runtime(destinations=[])
+    ns, q = rt.config.namespace, rt.queue
+    rt.redis.hset(q.keys.ingest_stats, mapping={"accepted": 5, "rejected": 2})
+    rt.redis.hset(f"{ns}:m:src:web", mapping={"accepted": 5, "rejected": 2})
+    q.ingest("web", [("a", "", ["x"], "{}"), ("a", "", ["x"], "{}")], 60, None)
+    q.ingest("app", [("b", "", ["x"], "{}")], 60, None)
+    totals, _ = ingest_totals(rt.redis.hgetall(q.keys.ingest_stats))
+    assert totals == {"accepted": 7, "duplicate": 1, "rejected": 2}
+    assert Series(rt.redis, ns).source_totals(["web", "app"]) == {
+        "web": {"accepted": 6, "duplicate": 1, "rejected": 2}, "app": {"accepted": 1}}
