@@ -187,7 +187,9 @@ def ingest_totals(raw: Mapping[Any, Any]) -> tuple[dict[str, int], dict[str, dic
     return totals, by_source
 
 
-def add_source_totals(sources: Sequence[str], own: Sequence[Mapping[Any, Any]], shared: Mapping[Any, Any]) -> dict[str, dict[str, int]]:
+def add_source_totals(
+    sources: Sequence[str], own: Sequence[Mapping[Any, Any]], shared: Mapping[Any, Any],
+) -> dict[str, dict[str, int]]:
     """Each source's totals: its ``ns:m:src:<source>`` hash (``own``, in ``sources`` order) plus its
     fields of ``ns:stats:_ingest`` (``shared``)."""
     _, counted = ingest_totals(shared)
