@@ -32,7 +32,7 @@ local function num(text)
 end
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
-local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':tr:'
+local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':trace:'
 local status, counts, bufs, order = {}, {}, {}, {}
 -- observe: each (status, entry) pair's text is built once; the ring entries of the traces begun
 -- here, and those of them the user index lists (router/trace.py)
@@ -72,9 +72,8 @@ while i <= nargs do
       local entry = uh .. ':' .. now .. ':' .. mid
       ring[#ring + 1] = entry
       if uh ~= '' then indexed[#indexed + 1] = '0'; indexed[#indexed + 1] = entry end
-    -- a trace an older version kept as a list (APPEND: WRONGTYPE) is appended to as one
-    elseif type(redis.pcall('APPEND', tk, '\\n' .. text)) == 'table' then
-      redis.call('RPUSHX', tk, text)
+    else
+      redis.call('APPEND', tk, '\\n' .. text)
     end
   end
   i = i + 5 + n
@@ -87,7 +86,7 @@ local function drop(entries, traces)
   local keys, members = {}, {}
   for k, e in ipairs(entries) do
     local uh, mid = string.match(e, '^(%x*):%d+:(.*)$')
-    keys[k] = trp .. (mid or e)  -- else a messageId an older version rang
+    keys[k] = mid and trp .. mid or ns .. ':tr:' .. e  -- else a messageId an older version rang
     if uh and uh ~= '' then members[#members + 1] = e end
   end
   if traces then call_all('DEL', nil, keys) end
@@ -263,9 +262,9 @@ for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
   local line = '\\n' .. entry
   for j = i + 2, i + 1 + k do
-    -- a trace already dropped stays dropped; one an older version kept as a list gets RPUSHX
-    local tk = ns .. ':tr:' .. ARGV[j]
-    if redis.call('EXISTS', tk) == 1 and type(redis.pcall('APPEND', tk, line)) == 'table' then redis.call('RPUSHX', tk, entry) end
+    -- only to a trace that exists: one already dropped stays dropped
+    local tk = ns .. ':trace:' .. ARGV[j]
+    if redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, line) end
   end
   i = i + 2 + k
 end

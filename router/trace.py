@@ -1,9 +1,11 @@
 """Event trace: what happened to one event, found by messageId or userId.
 
-    ns:tr:<messageId>   string  the event's trace entries (compact JSON, which holds no raw newline),
+    ns:trace:<messageId> string the event's trace entries (compact JSON, which holds no raw newline),
                                 newline-separated, oldest first; expires after dedup_ttl. One write
-                                begins it (SET NX PX) and APPEND adds to it. (Older versions kept a
-                                list: read and appended to as such until it expires.)
+                                begins it (SET NX PX) and APPEND adds to it.
+    ns:tr:<messageId>   list    older versions' traces: read until they expire (without the attempts
+                                made since). A new key name, so that no version meets the other's
+                                type while both run (an older SETTLE's RPUSHX finds no list)
     ns:trring           list    ``<user hash>:<received ms>:<messageId>`` per trace begun, in that
                                 order (no user hash for an event without userId, or suppressed);
                                 past ``trace.max_events`` or the dedup window the oldest go with
@@ -12,7 +14,8 @@
                                 each user's are together, oldest first (user ids are kept only as
                                 router/queue.py user_hash). One ZADD per request indexes them all.
     ns:tu:<user hash>   zset    older versions' user index (messageId -> received ms), read until it
-                                expires
+                                expires. (An older INGEST that pops the ring leaves the index entries
+                                of what it pops: they stay until the user is deleted.)
 
 INGEST writes the ``received`` entry (where the event was routed, and why not
 elsewhere; accepted / duplicate / suppressed), SETTLE appends one ``attempt``
@@ -25,8 +28,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Iterable, Mapping
-
-import redis
 
 from destinations.base import Outcome
 from router.config import DestinationConfig
@@ -78,20 +79,20 @@ def attempt_entry(dest: str, outcome: Outcome, attempts: int, at_ms: int, redact
 
 
 def by_message(rt: Runtime, message_ids: list[str]) -> list[dict[str, Any]]:
-    """The traces of the messageIds that have one, in the order given."""
-    keys = [f"{rt.config.namespace}:tr:{mid}" for mid in message_ids]
+    """The traces of the messageIds that have one, in the order given (an older version's list
+    entries first: they are the older)."""
+    ns = rt.config.namespace
     pipe = rt.redis.pipeline(transaction=False)
-    for key in keys:
-        pipe.get(key)
-    stored = pipe.execute(raise_on_error=False)
-    lists = [k for k, v in zip(keys, stored) if isinstance(v, redis.ResponseError)]
-    if lists:  # kept as a list by an older version
-        pipe = rt.redis.pipeline(transaction=False)
-        for key in lists:
-            pipe.lrange(key, 0, -1)
-        as_list = dict(zip(lists, pipe.execute()))
-        stored = [b"\n".join(as_list[k]) if isinstance(v, redis.ResponseError) else v for k, v in zip(keys, stored)]
-    return [summary(mid, [json.loads(e) for e in raw.split(b"\n")]) for mid, raw in zip(message_ids, stored) if raw]
+    for mid in message_ids:
+        pipe.lrange(f"{ns}:tr:{mid}", 0, -1)
+        pipe.get(f"{ns}:trace:{mid}")
+    stored = pipe.execute()
+    out = []
+    for mid, older, text in zip(message_ids, stored[0::2], stored[1::2]):
+        entries = [*older, *(text.split(b"\n") if text else [])]
+        if entries:
+            out.append(summary(mid, [json.loads(e) for e in entries]))
+    return out
 
 
 def search(rt: Runtime, *, message_id: str | None = None, user_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -154,7 +155,7 @@ def forget(rt: Runtime, hashes: list[str]) -> int:
     found = pipe.execute()
     members = [m for entries in found[0::2] for m in entries]
     mids = [ring_mid(m) for m in members] + [m.decode() for legacy in found[1::2] for m in legacy]
-    doomed = [f"{ns}:tr:{m}" for m in mids] + [f"{ns}:tu:{h}" for h in hashes]
+    doomed = [f"{ns}:{kind}:{m}" for m in mids for kind in ("trace", "tr")] + [f"{ns}:tu:{h}" for h in hashes]
     pipe = rt.redis.pipeline(transaction=False)
     for k in range(0, len(doomed), 1000):
         pipe.delete(*doomed[k:k + 1000])

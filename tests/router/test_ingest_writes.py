@@ -66,7 +66,7 @@ def test_the_ring_drops_the_oldest_traces_and_their_index_entries_in_one_step(ma
     ns = rt.config.namespace
     assert rt.redis.llen(f"{ns}:trring") == 1200 and rt.redis.zcard(f"{ns}:trusers") == 1200
     assert not by_message(rt, ["m1299"]) and by_message(rt, ["m1300"])
-    assert not rt.redis.exists(*[f"{ns}:tr:m{k}" for k in range(1300)])
+    assert not rt.redis.exists(*[f"{ns}:trace:m{k}" for k in range(1300)])
     mids = user_events(rt, user_hash("user-0"), 100)
     assert mids == [f"m{k}" for k in range(2499, 2399, -1)]
 
@@ -84,8 +84,9 @@ def test_index_entries_past_the_dedup_window_go_with_the_next_minutes_first_requ
     assert user_events(rt, user_hash("alice"), 10) == ["new"]
 
 
-def test_traces_kept_by_an_older_version_are_read_and_appended_to(make_runtime, client_for):
-    """Older versions kept a trace as a list, the user index per user, and bare messageIds in the ring."""
+def test_traces_kept_by_an_older_version_are_read_with_the_new_entries(make_runtime):
+    """Older versions kept a trace as a list (at another key), the user index per user, and bare
+    messageIds in the ring."""
     rt = make_runtime(destinations=[])
     ns, q, uh = rt.config.namespace, rt.queue, user_hash("alice")
     old = json.dumps({"at": 1, "kind": "received", "to": [], "status": "accepted"})
@@ -94,10 +95,19 @@ def test_traces_kept_by_an_older_version_are_read_and_appended_to(make_runtime, 
     rt.redis.zadd(f"{ns}:tu:{uh}", {"old": 1})
     rt.redis.rpush(f"{ns}:trring", "old")
 
-    q.ingest("web", [("old", uh, ["a"], "{}"), ("new", uh, ["a"], "{}")], 60, [RECEIVED] * 2)
+    q.ingest("web", [("old", "", ["a"], "{}"), ("new", uh, ["a"], "{}")], 60, [RECEIVED] * 2)
     (t,) = by_message(rt, ["old"])
     assert [e.get("status") for e in t["entries"]] == ["accepted", "accepted"]  # dedup is per source; noted
     assert [x["messageId"] for x in search(rt, user_id="alice")] == ["new", "old"]
+
+
+def test_the_ring_drops_an_older_versions_trace_too(make_runtime):
+    rt = make_runtime(destinations=[], trace={"max_events": 2})
+    ns = rt.config.namespace
+    rt.redis.rpush(f"{ns}:tr:old", json.dumps({"at": 1, "kind": "received", "to": [], "status": "accepted"}))
+    rt.redis.rpush(f"{ns}:trring", "old")
+    rt.queue.ingest("web", [("a", "", ["x"], "{}"), ("b", "", ["x"], "{}")], 60, [RECEIVED] * 2)
+    assert not rt.redis.exists(f"{ns}:tr:old") and [t["messageId"] for t in by_message(rt, ["old", "a", "b"])] == ["a", "b"]
 
 
 def test_a_settled_attempt_joins_the_trace_but_a_dropped_trace_stays_dropped(make_runtime, client_for):
@@ -107,18 +117,14 @@ def test_a_settled_attempt_joins_the_trace_but_a_dropped_trace_stays_dropped(mak
     with FakeServer() as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
         ns, client = rt.config.namespace, client_for(rt)
-        for mid in ("kept", "dropped", "listed"):
+        for mid in ("kept", "dropped"):
             client.post("/v1/track", json={"writeKey": WRITE_KEY, "type": "track", "userId": "u", "event": "E", "messageId": mid})
-        rt.redis.delete(f"{ns}:tr:dropped")
-        listed = rt.redis.get(f"{ns}:tr:listed")  # as an older version kept it
-        rt.redis.delete(f"{ns}:tr:listed")
-        rt.redis.rpush(f"{ns}:tr:listed", listed)
+        rt.redis.delete(f"{ns}:trace:dropped")
         work(rt)
-        assert len(hook.requests) == 3
-    assert not rt.redis.exists(f"{ns}:tr:dropped")
-    for mid in ("kept", "listed"):
-        (t,) = by_message(rt, [mid])
-        assert [e["kind"] for e in t["entries"]] == ["received", "attempt"] and t["destinations"] == {"hook": "delivered"}
+        assert len(hook.requests) == 2
+    assert not rt.redis.exists(f"{ns}:trace:dropped")
+    (t,) = by_message(rt, ["kept"])
+    assert [e["kind"] for e in t["entries"]] == ["received", "attempt"] and t["destinations"] == {"hook": "delivered"}
 
 
 def test_with_traces_turned_off_the_index_still_empties_past_the_dedup_window(make_runtime):
@@ -130,7 +136,7 @@ def test_with_traces_turned_off_the_index_still_empties_past_the_dedup_window(ma
         rt.redis.delete(key)
     q.trace_cap = 0
     q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, None)
-    assert not rt.redis.exists(f"{ns}:trusers", f"{ns}:trring", f"{ns}:tr:new")
+    assert not rt.redis.exists(f"{ns}:trusers", f"{ns}:trring", f"{ns}:trace:new")
 
 
 def test_ingest_totals_add_one_counter_per_status_to_older_versions_counters(make_runtime):

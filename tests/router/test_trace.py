@@ -86,7 +86,7 @@ def test_traces_are_bounded_and_expire_with_the_dedup_window(make_runtime, clien
     client = client_for(rt)
     client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(5)]})
     assert [bool(trace_of(client, messageId=f"m{i}")) for i in range(5)] == [False, False, True, True, True]
-    assert 3500 <= rt.redis.ttl(f"{rt.config.namespace}:tr:m4") <= 3600
+    assert 3500 <= rt.redis.ttl(f"{rt.config.namespace}:trace:m4") <= 3600
     assert rt.redis.llen(f"{rt.config.namespace}:trring") == 3
 
 
