@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from rq import Worker
 
-from router import records
+from router import records, timeseries
 from router.body import BadRequest, json_object
 from router.dashboard import session
 from router.replay import replay
@@ -89,8 +89,8 @@ def destinations() -> Response:
 
 def ingest_counts(rt: Runtime) -> dict[str, int]:
     """accepted / rejected / duplicate / suppressed, as counted at ingest."""
-    raw = rt.redis.hgetall(rt.queue.keys.ingest_stats)
-    return records.ingest_counts({k.decode(): int(v) for k, v in raw.items()})
+    totals, _ = timeseries.ingest_totals(rt.redis.hgetall(rt.queue.keys.ingest_stats))
+    return records.ingest_counts(totals)
 
 
 def page_size(default: int = 50) -> int:

@@ -19,7 +19,7 @@ from prometheus_client.utils import floatToGoString
 
 from router.admin import admin_only, health
 from router.runtime import Runtime
-from router.timeseries import DELIVERY_FIELDS, INGEST_FIELDS, LATENCY_BUCKETS_MS, Series
+from router.timeseries import DELIVERY_FIELDS, INGEST_FIELDS, LATENCY_BUCKETS_MS, Series, add_source_totals
 
 bp = Blueprint("metrics", __name__)
 
@@ -53,7 +53,9 @@ class RedisCollector:
             pipe.exists(f"{rt.config.namespace}:failing:{d}")
         for s in sources:
             pipe.hgetall(series.source_total(s))
+        pipe.hgetall(series.ingest_total)
         raw = pipe.execute()
+        by_source = add_source_totals(sources, raw[len(dests) * 8:-1], raw[-1])
         now = time.time()
 
         delivered = CounterMetricFamily(
@@ -101,10 +103,9 @@ class RedisCollector:
 
         ingest = CounterMetricFamily("eventrouter_ingest_events", "Events received per source, by status",
                                      labels=["source", "status"])
-        for j, s in enumerate(sources):
-            totals = {k.decode(): int(v) for k, v in raw[len(dests) * 8 + j].items()}
+        for s in sources:
             for status in INGEST_FIELDS:
-                ingest.add_metric([s, status], totals.get(status, 0))
+                ingest.add_metric([s, status], by_source[s].get(status, 0))
         yield ingest
 
         state, _ = health(rt)

@@ -15,7 +15,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
     ns:busy:d, ns:held:d:<user>, ns:ready:d   per-user order (``ordering: per_user``), see ORDER_PRELUDE
-    ns:tr:<messageId>, ns:trring, ns:tu:<user hash>   event traces (router/trace.py)
+    ns:trace:<messageId>, ns:trring, ns:trusers   event traces (router/trace.py)
 
 Each state change is one Lua script (router/scripts.py, the ordered twins in
 router/scripts_ordered.py), so a crash between two steps can't lose
@@ -342,8 +342,9 @@ class DeliveryQueue:
         args += [minute, timeseries.expire_at(minute, self.retention), len(s.metrics)]
         for name, n in s.metrics.items():
             args += [name, n]
-        args += [s.health, s.health_note, len(s.trace)]
-        for entry, mids in s.trace.items():
+        trace = s.trace if self.trace_cap else {}  # observe: traces off: no trace to append to
+        args += [s.health, s.health_note, len(trace)]
+        for entry, mids in trace.items():
             args += [entry, len(mids), *mids]
         args += [s.sample, s.sample_cap]
         args += [len(s.retry)]

@@ -2,65 +2,133 @@
 
 Each state change is one script, so a crash between two steps can't lose or double an event."""
 
+# Writes are what a script costs most: Redis propagates each write command on its own (to the AOF
+# and replicas), so INGEST gathers a request's events and writes each key once where it can:
+# one RPUSH per destination, one RPUSH to the trace ring, one ZADD to the user index. CHUNK values
+# per command keep unpack() well below Lua's stack limit (~8000).
 INGEST = """
-local ns, now, ttl, src, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+-- ARGV[5], the drain lease, and ARGV[8], the trace cap, are read as numbers only where needed:
+-- tonumber (strtod) is dear next to what a one-event request does
+local ns, now, ttl, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 -- observe: the source's minute bucket (router/timeseries.py); trace cap (0 = no traces) and the
 -- request's distinct trace entries, which each item names by index (router/trace.py)
-local minute, mexpire, tcap, ntr = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local minute, mexpire, traced, ntr = ARGV[6], ARGV[7], ARGV[8] ~= '0', tonumber(ARGV[9])
+local CHUNK, TRIM_ROUNDS = 1000, 10
+-- cmd key values... (no key: cmd values...) in commands of at most CHUNK values; the last answer
+local function call_all(cmd, key, values)
+  local r = 0
+  for k = 1, #values, CHUNK do
+    local upto = math.min(k + CHUNK - 1, #values)
+    if key then r = redis.call(cmd, key, unpack(values, k, upto)) else r = redis.call(cmd, unpack(values, k, upto)) end
+  end
+  return r
+end
+-- tonumber (strtod) once per distinct text: the items' counts and trace references repeat
+local nums = {}
+local function num(text)
+  local v = nums[text]
+  if not v then v = tonumber(text); nums[text] = v end
+  return v
+end
 local sup = ns .. ':suppressed'
 local check_sup = redis.call('SCARD', sup) > 0
-local status, touched, order = {}, {}, {}
-local i = 10 + ntr
-while i <= #ARGV do
-  local mid, uh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local env, tr = ARGV[i + 3 + n], ARGV[9 + tonumber(ARGV[i + 4 + n])]
+local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':trace:'
+local status, counts, bufs, order = {}, {}, {}, {}
+-- observe: each (status, entry) pair's text is built once; the ring entries of the traces begun
+-- here, and those of them the user index lists (router/trace.py)
+local texts, ring, indexed = {}, {}, {}
+local nargs, i = #ARGV, 10 + ntr
+while i <= nargs do
+  local mid, uh, n = ARGV[i], ARGV[i + 1], num(ARGV[i + 2])
   local st = 'accepted'
   if check_sup and uh ~= '' and redis.call('SISMEMBER', sup, uh) == 1 then
     st = 'suppressed'
-  elseif mid ~= '' and not redis.call('SET', ns .. ':dedup:' .. src .. ':' .. mid, '1', 'NX', 'PX', ttl) then
+  elseif mid ~= '' and not redis.call('SET', dedup .. mid, '1', 'NX', 'PX', ttl) then
     st = 'duplicate'
   else
-    for j = 1, n do
-      local d = ARGV[i + 2 + j]
-      redis.call('RPUSH', ns .. ':buf:' .. d, env)
-      if not touched[d] then touched[d] = true; order[#order + 1] = d end
+    local env = ARGV[i + 3 + n]
+    for j = i + 3, i + 2 + n do
+      local d = ARGV[j]
+      local b = bufs[d]
+      if not b then b = {}; bufs[d] = b; order[#order + 1] = d end
+      b[#b + 1] = env
     end
   end
   status[#status + 1] = st
-  -- observe: the event's trace begins (or a duplicate is noted), bounded by the ring
-  if tcap > 0 and mid ~= '' then
-    local tk = ns .. ':tr:' .. mid
-    if redis.call('RPUSH', tk, string.sub(tr, 1, -2) .. ',"status":"' .. st .. '"}') == 1 then
-      redis.call('PEXPIRE', tk, ttl)
-      local ring = ns .. ':trring'
-      if redis.call('RPUSH', ring, mid) > tcap then redis.call('DEL', ns .. ':tr:' .. redis.call('LPOP', ring)) end
+  counts[st] = (counts[st] or 0) + 1
+  -- observe: the event's trace begins (or a duplicate is noted in it)
+  if traced and mid ~= '' then
+    local ref = num(ARGV[i + 4 + n])
+    local byref = texts[st]
+    if not byref then byref = {}; texts[st] = byref end
+    local text = byref[ref]
+    if not text then
+      text = string.sub(ARGV[9 + ref], 1, -2) .. ',"status":"' .. st .. '"}'
+      byref[ref] = text
     end
-    if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
-      local uk = ns .. ':tu:' .. uh
-      redis.call('ZADD', uk, now, mid)
-      redis.call('ZREMRANGEBYRANK', uk, 0, -101)
-      redis.call('PEXPIRE', uk, ttl)
+    local tk = trp .. mid
+    if redis.call('SET', tk, text, 'NX', 'PX', ttl) then
+      if st == 'suppressed' then uh = '' end  -- a suppressed user is not indexed by their hash
+      local entry = uh .. ':' .. now .. ':' .. mid
+      ring[#ring + 1] = entry
+      if uh ~= '' then indexed[#indexed + 1] = '0'; indexed[#indexed + 1] = entry end
+    else
+      redis.call('APPEND', tk, '\\n' .. text)
     end
   end
   i = i + 5 + n
 end
-local counts = {}
-for _, st in ipairs(status) do counts[st] = (counts[st] or 0) + 1 end
-for st, c in pairs(counts) do redis.call('HINCRBY', ns .. ':stats:_ingest', st, c) end
--- observe: per-source counters, per minute and in total (router/timeseries.py)
-local mk = ns .. ':m:s:' .. src .. ':' .. minute
-for st, c in pairs(counts) do
-  redis.call('HINCRBY', mk, st, c)
-  redis.call('HINCRBY', ns .. ':m:src:' .. src, st, c)
+for _, d in ipairs(order) do call_all('RPUSH', ns .. ':buf:' .. d, bufs[d]) end
+-- observe: the ring bounds the traces: past the cap the oldest go with their user-index entries,
+-- a few commands for many; so do those past the dedup window, looked for once a minute (below)
+local ringk, ixk = ns .. ':trring', ns .. ':trusers'
+local function drop(entries, traces)
+  local keys, members = {}, {}
+  for k, e in ipairs(entries) do
+    local uh, mid = string.match(e, '^(%x*):%d+:(.*)$')
+    keys[k] = mid and trp .. mid or ns .. ':tr:' .. e  -- else a messageId an older version rang
+    if uh and uh ~= '' then members[#members + 1] = e end
+  end
+  if traces then call_all('DEL', nil, keys) end
+  call_all('ZREM', ixk, members)
 end
-if #status > 0 then redis.call('EXPIREAT', mk, mexpire) end
+if #ring > 0 then
+  local over = call_all('RPUSH', ringk, ring) - tonumber(ARGV[8])
+  if indexed[1] then call_all('ZADD', ixk, indexed) end
+  if over > 0 then drop(redis.call('LPOP', ringk, over), true) end
+end
+-- observe: per-source counters, per minute and in total (router/timeseries.py); a minute's
+-- hash gets its expiry when one of its counters is new (the hash is then new too, or has it)
+local mk, fresh = ns .. ':m:s:' .. src .. ':' .. minute, false
+for st, c in pairs(counts) do
+  local by = c == 1 and '1' or tostring(c)  -- a number argument costs Redis an snprintf
+  -- one counter for the source's total and the router's: router/timeseries.py ingest_totals
+  redis.call('HINCRBY', ns .. ':stats:_ingest', src .. '|' .. st, by)
+  if redis.call('HINCRBY', mk, st, by) == c then fresh = true end
+end
+if fresh then redis.call('EXPIREAT', mk, mexpire) end
+-- observe: a source's first request of a minute drops the ring's entries past the dedup window
+-- (their traces have expired; the user index must not outlive them), up to TRIM_ROUNDS * CHUNK.
+-- An older version's entry (a bare messageId) goes too: its trace expires by itself. Also with
+-- traces turned off: what they indexed still goes.
+if fresh then
+  local oldest = tonumber(now) - tonumber(ttl)
+  local function expired(e) return tonumber(string.match(e, '^%x*:(%d+):') or '0') <= oldest end
+  for _ = 1, TRIM_ROUNDS do
+    local head = redis.call('LINDEX', ringk, 0)
+    if not head or not expired(head) then break end
+    local first, k = redis.call('LRANGE', ringk, 0, CHUNK - 1), 1
+    while first[k + 1] and expired(first[k + 1]) do k = k + 1 end
+    drop(redis.call('LPOP', ringk, k), false)
+  end
+end
 local wake = {}
 for _, d in ipairs(order) do
   local dk = ns .. ':drainers:' .. d
-  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
-  if redis.call('ZCARD', dk) == 0 then
+  if redis.call('ZCOUNT', dk, '(' .. now, '+inf') == 0 then  -- no live drainer: wake one
+    redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
     local tok = tostring(redis.call('INCR', ns .. ':seq'))
-    redis.call('ZADD', dk, now + lease, tok)
+    redis.call('ZADD', dk, now + tonumber(ARGV[5]), tok)
     wake[#wake + 1] = d
     wake[#wake + 1] = tok
   end
@@ -192,7 +260,12 @@ end
 local ngroups = tonumber(ARGV[i]); i = i + 1
 for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
-  for j = i + 2, i + 1 + k do redis.call('RPUSHX', ns .. ':tr:' .. ARGV[j], entry) end
+  local line = '\\n' .. entry
+  for j = i + 2, i + 1 + k do
+    -- only to a trace that exists: one already dropped stays dropped
+    local tk = ns .. ':trace:' .. ARGV[j]
+    if redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, line) end
+  end
   i = i + 2 + k
 end
 local sample, cap = ARGV[i], tonumber(ARGV[i + 1])

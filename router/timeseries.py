@@ -10,7 +10,12 @@ process reports the same numbers.
                                     latency buckets l0..lN + lsum (ms) of that minute (expires)
     ns:m:s:<source>:<minute>  hash  ingest accepted / rejected / duplicate / suppressed (expires)
     ns:m:lat:<dest>           hash  the latency buckets since the start (Prometheus histogram)
-    ns:m:src:<source>         hash  the ingest counters since the start (Prometheus counters)
+    ns:m:src:<source>         hash  the ingest rejections since the start (and older versions'
+                                    counters of every status)
+    ns:stats:_ingest          hash  ``<source>|<status>``: INGEST's counters since the start, one
+                                    write for the source's total and the router's; ``<status>``:
+                                    rejections (router/intake.py) and older versions' counters.
+                                    ``ingest_totals`` / ``Series.source_totals`` add them up.
 
 ``<minute>`` is the Unix time in minutes. Minute hashes expire ``retention``
 after their minute (``metrics: {retention: 7d}``).
@@ -122,6 +127,19 @@ class Series:
     def source_total(self, source: str) -> str:
         return f"{self.ns}:m:src:{source}"
 
+    @property
+    def ingest_total(self) -> str:
+        return f"{self.ns}:stats:_ingest"
+
+    def source_totals(self, sources: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Each source's ingest counters since the start (Prometheus counters)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for s in sources:
+            pipe.hgetall(self.source_total(s))
+        pipe.hgetall(self.ingest_total)
+        *own, shared = pipe.execute()
+        return add_source_totals(sources, own, shared)
+
     def minutes(self, key_of: Any, name: str, first: int, last: int) -> list[dict[str, int]]:
         """The hashes of minutes ``first..last`` (inclusive), one pipelined round trip."""
         pipe = self.redis.pipeline(transaction=False)
@@ -155,6 +173,34 @@ def add_up(minutes: Iterable[Mapping[str, int]]) -> Window:
             else:
                 counts[k] = counts.get(k, 0) + v
     return Window(counts, buckets, lsum)
+
+
+def ingest_totals(raw: Mapping[Any, Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """``ns:stats:_ingest`` read back: the router's totals by status, and INGEST's part per source."""
+    totals: dict[str, int] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    for key, value in raw.items():
+        source, sep, status = (key.decode() if isinstance(key, bytes) else key).rpartition("|")
+        totals[status] = totals.get(status, 0) + int(value)
+        if sep:
+            by_source.setdefault(source, {})[status] = int(value)
+    return totals, by_source
+
+
+def add_source_totals(
+    sources: Sequence[str], own: Sequence[Mapping[Any, Any]], shared: Mapping[Any, Any],
+) -> dict[str, dict[str, int]]:
+    """Each source's totals: its ``ns:m:src:<source>`` hash (``own``, in ``sources`` order) plus its
+    fields of ``ns:stats:_ingest`` (``shared``)."""
+    _, counted = ingest_totals(shared)
+    out = {}
+    for source, raw in zip(sources, own):
+        totals = dict(counted.get(source, {}))
+        for key, value in raw.items():
+            status = key.decode() if isinstance(key, bytes) else key
+            totals[status] = totals.get(status, 0) + int(value)
+        out[source] = totals
+    return out
 
 
 def count_rejected(pipe: Any, queue: Any, source: str, n: int, now: int) -> None:

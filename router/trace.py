@@ -1,20 +1,32 @@
 """Event trace: what happened to one event, found by messageId or userId.
 
-    ns:tr:<messageId>   list    the event's trace entries (JSON), oldest first; expires after dedup_ttl
-    ns:trring           list    messageIds in the order their trace began; past ``trace.max_events``
-                                the oldest trace is deleted, so traces take bounded memory
-    ns:tu:<user hash>   zset    messageId -> received ms, the user's last USER_TRACES events
-                                (user ids are kept only as router/queue.py user_hash)
+    ns:trace:<messageId> string the event's trace entries (compact JSON, which holds no raw newline),
+                                newline-separated, oldest first; expires after dedup_ttl. One write
+                                begins it (SET NX PX) and APPEND adds to it.
+    ns:tr:<messageId>   list    older versions' traces: read until they expire (without the attempts
+                                made since). A new key name, so that no version meets the other's
+                                type while both run (an older SETTLE's RPUSHX finds no list)
+    ns:trring           list    ``<user hash>:<received ms>:<messageId>`` per trace begun, in that
+                                order (no user hash for an event without userId, or suppressed);
+                                past ``trace.max_events`` or the dedup window the oldest go with
+                                their traces and index entries, so traces take bounded memory
+    ns:trusers          zset    the ring's entries that have a user hash, all scored 0: in lex order
+                                each user's are together, oldest first (user ids are kept only as
+                                router/queue.py user_hash). One ZADD per request indexes them all.
+    ns:tu:<user hash>   zset    older versions' user index (messageId -> received ms), read until it
+                                expires. (An older INGEST that pops the ring leaves the index entries
+                                of what it pops: they stay until the user is deleted.)
 
 INGEST writes the ``received`` entry (where the event was routed, and why not
 elsewhere; accepted / duplicate / suppressed), SETTLE appends one ``attempt``
-entry per event and outcome (RPUSHX: a trace already dropped stays dropped).
+entry per event and outcome (only to a trace that exists: one already dropped stays dropped).
 Both ride on the scripts' existing round trip. Trace entries carry reasons
 and times, never the event or the user id.
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Mapping
 
 from destinations.base import Outcome
@@ -26,6 +38,8 @@ from router.runtime import Runtime
 
 #: how many of a user's events the userId search finds
 USER_TRACES = 100
+#: a ring / user-index entry (an older version's ring held bare messageIds)
+RING_ENTRY = re.compile(rb"([0-9a-fA-F]*):[0-9]+:(.*)", re.S)
 DEFAULT_MAX_EVENTS = 100_000
 
 
@@ -65,11 +79,17 @@ def attempt_entry(dest: str, outcome: Outcome, attempts: int, at_ms: int, redact
 
 
 def by_message(rt: Runtime, message_ids: list[str]) -> list[dict[str, Any]]:
+    """The traces of the messageIds that have one, in the order given (an older version's list
+    entries first: they are the older)."""
+    ns = rt.config.namespace
     pipe = rt.redis.pipeline(transaction=False)
     for mid in message_ids:
-        pipe.lrange(f"{rt.config.namespace}:tr:{mid}", 0, -1)
+        pipe.lrange(f"{ns}:tr:{mid}", 0, -1)
+        pipe.get(f"{ns}:trace:{mid}")
+    stored = pipe.execute()
     out = []
-    for mid, entries in zip(message_ids, pipe.execute()):
+    for mid, older, text in zip(message_ids, stored[0::2], stored[1::2]):
+        entries = [*older, *(text.split(b"\n") if text else [])]
         if entries:
             out.append(summary(mid, [json.loads(e) for e in entries]))
     return out
@@ -80,9 +100,34 @@ def search(rt: Runtime, *, message_id: str | None = None, user_id: str | None = 
     if message_id:
         return by_message(rt, [message_id])
     if user_id:
-        mids = [m.decode() for m in rt.redis.zrevrange(f"{rt.config.namespace}:tu:{user_hash(user_id)}", 0, limit - 1)]
-        return by_message(rt, mids)
+        return by_message(rt, user_events(rt, user_hash(user_id), min(limit, USER_TRACES)))
     return []
+
+
+def ring_mid(entry: bytes) -> str:
+    """The messageId of a ring or user-index entry."""
+    m = RING_ENTRY.fullmatch(entry)
+    return (m.group(2) if m else entry).decode()
+
+
+def user_events(rt: Runtime, uhash: str, limit: int) -> list[str]:
+    """The messageIds of a user's latest events, newest first: from the user index, and from an
+    older version's per-user index while it lasts. An event is listed once (a duplicate that arrived
+    after its trace was dropped is indexed again)."""
+    ns = rt.config.namespace
+    pipe = rt.redis.pipeline(transaction=False)
+    pipe.zrevrangebylex(f"{ns}:trusers", f"({uhash};", f"[{uhash}:", start=0, num=2 * limit)
+    pipe.zrevrange(f"{ns}:tu:{uhash}", 0, limit - 1, withscores=True)
+    members, legacy = pipe.execute()
+    found = [(int(m.split(b":", 2)[1]), ring_mid(m)) for m in members]
+    found += [(int(score), m.decode()) for m, score in legacy]
+    found.sort(key=lambda f: f[0], reverse=True)
+    return list(dict.fromkeys(mid for _, mid in found))[:limit]
+
+
+def newest(rt: Runtime, limit: int) -> list[str]:
+    """The messageIds of the newest traces begun, newest first."""
+    return [ring_mid(e) for e in rt.redis.lrange(f"{rt.config.namespace}:trring", -limit, -1)][::-1]
 
 
 def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -100,12 +145,21 @@ def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def forget(rt: Runtime, hashes: list[str]) -> int:
-    """GDPR: drop the traces of the users' events and the users' indexes."""
-    ns = rt.config.namespace
+    """GDPR: drop the traces of the users' events and the users' index entries (those exactly:
+    an entry indexed meanwhile keeps its trace). Returns how many keys were deleted."""
+    ns, index = rt.config.namespace, f"{rt.config.namespace}:trusers"
     pipe = rt.redis.pipeline(transaction=False)
     for h in hashes:
+        pipe.zrangebylex(index, f"[{h}:", f"({h};")
         pipe.zrange(f"{ns}:tu:{h}", 0, -1)
-    doomed = [f"{ns}:tr:{m.decode()}" for mids in pipe.execute() for m in mids]
-    doomed += [f"{ns}:tu:{h}" for h in hashes]
-    return int(rt.redis.delete(*doomed)) if doomed else 0
-
+    found = pipe.execute()
+    members = [m for entries in found[0::2] for m in entries]
+    mids = [ring_mid(m) for m in members] + [m.decode() for legacy in found[1::2] for m in legacy]
+    doomed = [f"{ns}:{kind}:{m}" for m in mids for kind in ("trace", "tr")] + [f"{ns}:tu:{h}" for h in hashes]
+    pipe = rt.redis.pipeline(transaction=False)
+    for k in range(0, len(doomed), 1000):
+        pipe.delete(*doomed[k:k + 1000])
+    for k in range(0, len(members), 1000):
+        pipe.zrem(index, *members[k:k + 1000])
+    done = pipe.execute()
+    return sum(int(n) for n in done[:(len(doomed) + 999) // 1000])

@@ -14,8 +14,8 @@ from router.queue import now_ms
 from router.records import EXCHANGE_KEYS
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
-from router.timeseries import Series, add_up, minute_of
-from router.trace import by_message
+from router.timeseries import Series, add_up, ingest_totals, minute_of
+from router.trace import by_message, newest
 
 bp = Blueprint("dashboard_api", __name__)
 
@@ -78,7 +78,7 @@ def overview() -> Response:
             "latency_ms": {f"p{int(q * 100)}": _round(window.quantile(q)) for q in (0.5, 0.95, 0.99)},
             "points": points,
         })
-    ingest = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.queue.keys.ingest_stats).items()}
+    ingest, _ = ingest_totals(rt.redis.hgetall(rt.queue.keys.ingest_stats))
     return jsonify({"range": request.args.get("range", "hour") if request.args.get("range") in RANGES else "hour",
                     "step_seconds": step * 60, "ingest": ingest, "destinations": out})
 
@@ -242,5 +242,4 @@ def live() -> Response:
     """The most recent events in and out: the newest traces (router/trace.py), newest first."""
     rt = runtime()
     limit = page_size(50)
-    mids = [m.decode() for m in rt.redis.lrange(f"{rt.config.namespace}:trring", -limit, -1)][::-1]
-    return jsonify({"events": by_message(rt, mids)})
+    return jsonify({"events": by_message(rt, newest(rt, limit))})

@@ -74,8 +74,9 @@ def test_a_users_latest_events_are_found_by_user_id_without_keeping_the_id(make_
     assert [t["messageId"] for t in trace_of(client, userId="alice", limit=1)] in (["c"], ["a"])
     assert trace_of(client, userId="nobody") == []
     ns = rt.config.namespace
-    assert rt.redis.exists(f"{ns}:tu:{user_hash('alice')}")
-    assert not any(b"alice" in k for k in rt.redis.scan_iter(f"{ns}:t*"))
+    index = rt.redis.zrange(f"{ns}:trusers", 0, -1) + rt.redis.lrange(f"{ns}:trring", 0, -1)
+    assert any(m.startswith(user_hash("alice").encode()) for m in index)
+    assert not any(b"alice" in k for k in rt.redis.scan_iter(f"{ns}:t*")) and not any(b"alice" in m for m in index)
     assert client.get("/v1/admin/trace", headers=ADMIN).status_code == 400
     assert client.get("/v1/admin/trace?messageId=a").status_code == 401
 
@@ -85,7 +86,7 @@ def test_traces_are_bounded_and_expire_with_the_dedup_window(make_runtime, clien
     client = client_for(rt)
     client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(5)]})
     assert [bool(trace_of(client, messageId=f"m{i}")) for i in range(5)] == [False, False, True, True, True]
-    assert 3500 <= rt.redis.ttl(f"{rt.config.namespace}:tr:m4") <= 3600
+    assert 3500 <= rt.redis.ttl(f"{rt.config.namespace}:trace:m4") <= 3600
     assert rt.redis.llen(f"{rt.config.namespace}:trring") == 3
 
 

@@ -1,0 +1,154 @@
+"""INGEST writes a request's events in few commands (one RPUSH per destination, one to the trace
+ring, one ZADD to the user index): what it stores is what one write per event stored."""
+from __future__ import annotations
+
+import json
+import time
+
+from router.queue import user_hash
+from router.timeseries import Series, ingest_totals
+from router.trace import by_message, search, user_events
+
+RECEIVED = json.dumps({"at": 1, "kind": "received", "to": ["a"]})
+
+
+def items(n: int, *, dup_every: int = 7, users: int = 5) -> list[tuple[str, str, list[str], str]]:
+    """``n`` events for destinations a, b or both; every ``dup_every``-th repeats an earlier messageId."""
+    out = []
+    for k in range(n):
+        mid = f"m{k - 1}" if k and k % dup_every == 0 else f"m{k}"
+        dests = [["a"], ["b"], ["a", "b"]][k % 3]
+        out.append((mid, user_hash(f"user-{k % users}"), dests, json.dumps({"u": "", "k": k})))
+    return out
+
+
+def test_a_request_past_the_chunk_size_keeps_each_destinations_order_and_every_status(make_runtime):
+    rt = make_runtime(destinations=[])
+    q, sent = rt.queue, items(2500)
+    rt.redis.sadd(q.keys.suppressed, user_hash("user-3"))
+    statuses, wakes = q.ingest("web", sent, 60, [RECEIVED] * len(sent))
+
+    expected, seen = [], set()
+    for mid, uh, _, _ in sent:
+        if uh == user_hash("user-3"):
+            expected.append("suppressed")
+        elif mid in seen:
+            expected.append("duplicate")
+        else:
+            seen.add(mid)
+            expected.append("accepted")
+    assert statuses == expected
+    for d in ("a", "b"):
+        kept = [env for (_, _, dests, env), st in zip(sent, statuses) if st == "accepted" and d in dests]
+        assert [x.decode() for x in rt.redis.lrange(q.keys.buf(d), 0, -1)] == kept
+    assert sorted(d for d, _ in wakes) == ["a", "b"]
+    counts, by_source = ingest_totals(rt.redis.hgetall(q.keys.ingest_stats))
+    assert counts == by_source["web"] == {st: expected.count(st) for st in set(expected)}
+
+    # one trace per messageId; a duplicate is noted in the trace it repeats
+    traced = {mid for mid, *_ in sent}
+    assert rt.redis.llen(f"{rt.config.namespace}:trring") == len(traced)
+    (t,) = by_message(rt, ["m6"])
+    assert [e["status"] for e in t["entries"]] == ["accepted", "duplicate"]
+    # the user index lists the users' events but not the suppressed user's
+    first: dict[str, str] = {}
+    for mid, uh, _, _ in sent:
+        first.setdefault(mid, uh)
+    listed = user_events(rt, user_hash("user-1"), 1000)
+    assert sorted(listed) == sorted(m for m, uh in first.items() if uh == user_hash("user-1"))
+    assert user_events(rt, user_hash("user-3"), 100) == []
+
+
+def test_the_ring_drops_the_oldest_traces_and_their_index_entries_in_one_step(make_runtime, client_for):
+    rt = make_runtime(destinations=[], trace={"max_events": 1200})
+    q, sent = rt.queue, items(2500, dup_every=10**9, users=1)
+    q.ingest("web", sent, 60, [RECEIVED] * len(sent))
+    ns = rt.config.namespace
+    assert rt.redis.llen(f"{ns}:trring") == 1200 and rt.redis.zcard(f"{ns}:trusers") == 1200
+    assert not by_message(rt, ["m1299"]) and by_message(rt, ["m1300"])
+    assert not rt.redis.exists(*[f"{ns}:trace:m{k}" for k in range(1300)])
+    mids = user_events(rt, user_hash("user-0"), 100)
+    assert mids == [f"m{k}" for k in range(2499, 2399, -1)]
+
+
+def test_index_entries_past_the_dedup_window_go_with_the_next_minutes_first_request(make_runtime):
+    rt = make_runtime(destinations=[])
+    ns, q = rt.config.namespace, rt.queue
+    q.ingest("web", [("old", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    time.sleep(0.3)
+    for key in rt.redis.scan_iter(f"{ns}:m:s:*"):  # as when the minute turns
+        rt.redis.delete(key)
+    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    assert rt.redis.zrange(f"{ns}:trusers", 0, -1) == [m for m in rt.redis.zrange(f"{ns}:trusers", 0, -1) if m.endswith(b":new")]
+    assert [m.decode().rsplit(":", 1)[1] for m in rt.redis.lrange(f"{ns}:trring", 0, -1)] == ["new"]
+    assert user_events(rt, user_hash("alice"), 10) == ["new"]
+
+
+def test_traces_kept_by_an_older_version_are_read_with_the_new_entries(make_runtime):
+    """Older versions kept a trace as a list (at another key), the user index per user, and bare
+    messageIds in the ring."""
+    rt = make_runtime(destinations=[])
+    ns, q, uh = rt.config.namespace, rt.queue, user_hash("alice")
+    old = json.dumps({"at": 1, "kind": "received", "to": [], "status": "accepted"})
+    rt.redis.rpush(f"{ns}:tr:old", old)
+    rt.redis.pexpire(f"{ns}:tr:old", 60_000)
+    rt.redis.zadd(f"{ns}:tu:{uh}", {"old": 1})
+    rt.redis.rpush(f"{ns}:trring", "old")
+
+    q.ingest("web", [("old", "", ["a"], "{}"), ("new", uh, ["a"], "{}")], 60, [RECEIVED] * 2)
+    (t,) = by_message(rt, ["old"])
+    assert [e.get("status") for e in t["entries"]] == ["accepted", "accepted"]  # dedup is per source; noted
+    assert [x["messageId"] for x in search(rt, user_id="alice")] == ["new", "old"]
+
+
+def test_the_ring_drops_an_older_versions_trace_too(make_runtime):
+    rt = make_runtime(destinations=[], trace={"max_events": 2})
+    ns = rt.config.namespace
+    rt.redis.rpush(f"{ns}:tr:old", json.dumps({"at": 1, "kind": "received", "to": [], "status": "accepted"}))
+    rt.redis.rpush(f"{ns}:trring", "old")
+    rt.queue.ingest("web", [("a", "", ["x"], "{}"), ("b", "", ["x"], "{}")], 60, [RECEIVED] * 2)
+    assert not rt.redis.exists(f"{ns}:tr:old") and [t["messageId"] for t in by_message(rt, ["old", "a", "b"])] == ["a", "b"]
+
+
+def test_a_settled_attempt_joins_the_trace_but_a_dropped_trace_stays_dropped(make_runtime, client_for):
+    from tests.fakes.http import FakeServer
+    from tests.helpers import WRITE_KEY, webhook_destination, work
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        ns, client = rt.config.namespace, client_for(rt)
+        for mid in ("kept", "dropped"):
+            client.post("/v1/track", json={"writeKey": WRITE_KEY, "type": "track", "userId": "u", "event": "E", "messageId": mid})
+        rt.redis.delete(f"{ns}:trace:dropped")
+        work(rt)
+        assert len(hook.requests) == 2
+    assert not rt.redis.exists(f"{ns}:trace:dropped")
+    (t,) = by_message(rt, ["kept"])
+    assert [e["kind"] for e in t["entries"]] == ["received", "attempt"] and t["destinations"] == {"hook": "delivered"}
+
+
+def test_with_traces_turned_off_the_index_still_empties_past_the_dedup_window(make_runtime):
+    rt = make_runtime(destinations=[])
+    ns, q = rt.config.namespace, rt.queue
+    q.ingest("web", [("old", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    time.sleep(0.3)
+    for key in rt.redis.scan_iter(f"{ns}:m:s:*"):  # as when the minute turns
+        rt.redis.delete(key)
+    q.trace_cap = 0
+    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, None)
+    assert not rt.redis.exists(f"{ns}:trusers", f"{ns}:trring", f"{ns}:trace:new")
+
+
+def test_ingest_totals_add_one_counter_per_status_to_older_versions_counters(make_runtime):
+    """INGEST counts ``<source>|<status>`` once for both totals; what the intake and older versions
+    counted (plain ``<status>`` fields, and ``ns:m:src:<source>``) is added in."""
+    rt = make_runtime(destinations=[])
+    ns, q = rt.config.namespace, rt.queue
+    rt.redis.hset(q.keys.ingest_stats, mapping={"accepted": 5, "rejected": 2})
+    rt.redis.hset(f"{ns}:m:src:web", mapping={"accepted": 5, "rejected": 2})
+    q.ingest("web", [("a", "", ["x"], "{}"), ("a", "", ["x"], "{}")], 60, None)
+    q.ingest("app", [("b", "", ["x"], "{}")], 60, None)
+    totals, _ = ingest_totals(rt.redis.hgetall(q.keys.ingest_stats))
+    assert totals == {"accepted": 7, "duplicate": 1, "rejected": 2}
+    assert Series(rt.redis, ns).source_totals(["web", "app"]) == {
+        "web": {"accepted": 6, "duplicate": 1, "rejected": 2}, "app": {"accepted": 1}}
