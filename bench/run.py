@@ -363,8 +363,9 @@ class Bench:
         bare = tree_rss(self.bare)
         wk = [rss_mb(p.pid) for p in workers if p.name == "worker"]  # type: ignore[attr-defined]
         total = sum(x.requests for x in self.ingest_results["rb"]) * 100 + sum(x.requests for x in self.ingest_results["rt"])
-        self.row("RSS per web process", f"max {max(web):.0f} MB (after {total:,} events)", f"{max(bare):.0f} MB bare", None, "≤ 80 MB after 1M")
-        self.row("RSS per delivery worker", f"max {max(wk):.0f} MB", "", None, "≤ 80 MB after 1M")
+        self.row("RSS per web process", f"max {max(web):.0f} MB (after {total:,} events)", f"{max(bare):.0f} MB bare", None,
+                 "≤ 80 MB after 1M: python bench/rss.py")
+        self.row("RSS per delivery worker", f"max {max(wk):.0f} MB", "", None, "≤ 80 MB after 1M: python bench/rss.py")
 
     # report ----------------------------------------------------------------
     def report(self) -> None:
