@@ -107,14 +107,17 @@ def basic_user(auth: str) -> str:
 def json_answer(body: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     """``jsonify(body), status``, without Flask's JSON provider for the common answers: a success, and a
     batch answer with no rejection (ints only, so json and f-strings write the same bytes)."""
-    if not current_app.debug:  # debug: jsonify indents
-        if body == {"success": True}:
+    if not current_app.debug and body.get("success") is True:  # debug: jsonify indents
+        if len(body) == 1:
             return Response(_SUCCESS, mimetype=_JSON), status
-        if list(body) == _BATCH_KEYS and not body["rejected"] and body["success"] is True:
-            text = (f'{{"success":true,"accepted":{body["accepted"]:d},"duplicates":{body["duplicates"]:d},'
-                    f'"suppressed":{body["suppressed"]:d},"rejected":[]}}\n')
+        if list(body) == _BATCH_KEYS and body["rejected"] == [] and all(type(body[k]) is int for k in _COUNTS):
+            text = (f'{{"success":true,"accepted":{body["accepted"]},"duplicates":{body["duplicates"]},'
+                    f'"suppressed":{body["suppressed"]},"rejected":[]}}\n')
             return Response(text.encode(), mimetype=_JSON), status
     return jsonify(body), status
+
+
+_COUNTS = ("accepted", "duplicates", "suppressed")
 
 
 _BATCH_KEYS = ["success", "accepted", "duplicates", "suppressed", "rejected"]

@@ -187,7 +187,9 @@ def test_ingest_answers_get_the_cors_headers_of_the_reference(origin, headers) -
                                         "duplicates": st.integers(0, 2500), "suppressed": st.integers(0, 2500),
                                         "rejected": st.one_of(st.just([]), st.just([{"index": 0, "errors": [
                                             {"path": "é", "message": "ünïcode"}]}]))}),
-                 st.just({"success": False, "errors": []})),
+                 st.just({"success": False, "errors": []}), st.just({"success": 1}),
+                 st.fixed_dictionaries({"success": st.just(True), "accepted": st.sampled_from([True, 1.0, 3]),
+                                        "duplicates": st.just(0), "suppressed": st.just(0), "rejected": st.just([])})),
        st.sampled_from([200, 400]), st.booleans())
 def test_json_answers_are_jsonify_s_bytes(body: dict[str, Any], status: int, debug: bool) -> None:
     app = Flask(__name__)
