@@ -17,7 +17,7 @@ from router.body import MAX_DEPTH, encodable, problems, size
 from router.config import SourceConfig
 from router.queue import NotReplicated, envelope_bytes, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
-from router.schemas import error_list, load_event
+from router.schemas import SHORT_TIMESTAMP, error_list, load_common, load_event
 from router.timeseries import count_rejected
 from router.trace import received_entry
 
@@ -27,6 +27,10 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 _TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+#: how much longer an event's JSON can be than its envelope's: its four time fields, each a string
+#: of at most SHORT_TIMESTAMP characters (load_common), written with at most 6 bytes a character
+#: (``\u001f``) and 2 quotes, become shorter ISO strings
+_SIZE_SLACK = len(_TIME_FIELDS) * (6 * SHORT_TIMESTAMP + 2)
 #: at most this many ways of routing an event have their ``received`` trace entry kept between requests
 _TRACE_TAILS = 1024
 
@@ -208,15 +212,16 @@ class Intake:
         sent to Redis, so a failure is that event's rejection. Raises ``Rejection``."""
         if not isinstance(raw, dict):
             raise Rejection([{"path": "", "message": "each event must be a JSON object"}])
+        if strict:
+            merged = self._merge_batch(raw, context, integrations, sent_at)
+            prepared = self._prepare_strict(merged, check_sizes, received, received_ms, received_iso)
+            if prepared is not None:
+                return merged, prepared[0], prepared[1]
         if check_sizes:
             n = size(raw)
             if n > MAX_EVENT_BYTES:
                 raise Rejection([{"path": "", "message": f"event is {n} bytes; the limit is {MAX_EVENT_BYTES} bytes (32 KB)"}])
         raw = self._merge_batch(raw, context, integrations, sent_at)
-        if strict:
-            prepared = self._prepare_strict(raw, received, received_ms, received_iso)
-            if prepared is not None:
-                return raw, prepared[0], prepared[1]
         found = problems(raw, strict=strict)
         if found:
             raise Rejection(found)
@@ -236,23 +241,31 @@ class Intake:
         env = envelope_bytes(event, event["messageId"], received_ms, regulation, uhash)
         return event, (event["messageId"].encode("utf-8"), uhash, dests, env)
 
-    def _prepare_strict(self, raw: dict[str, Any], received: datetime, received_ms: int,
+    def _prepare_strict(self, raw: dict[str, Any], check_size: bool, received: datetime, received_ms: int,
                         received_iso: str) -> tuple[dict[str, Any], tuple[bytes, str, list[str], bytes]] | None:
-        """``_prepare``'s steps after the merge for a strict event (body.parse_strict), without
-        ``problems``' own pass over the event: its envelope shows the depth is fine. None when
-        anything failed or the envelope has too many brackets: ``_prepare`` then runs every check
-        in its order, so a rejection is the one the checks give in that order.
+        """``_prepare``'s steps for a strict event (body.parse_strict), merged already, without the
+        passes of ``size`` and ``problems`` over it: its envelope shows both are fine. None when
+        anything failed or the envelope can't tell: ``_prepare`` then runs every check in its
+        order, so a rejection is the one the checks give in that order.
 
-        Why the envelope tells: every container of ``raw`` is in the loaded event (load_event
-        keeps them, ``[]`` as ``{}``; a container where the spec wants a scalar fails the load)
-        and the envelope adds one, so ``raw``'s JSON has at most the envelope's count minus one
-        brackets, which is what ``problems`` accepts for a strict value (``_few_containers``)."""
+        Why the envelope tells. Depth: every container of ``raw`` is in the loaded event
+        (``[]`` as ``{}``; a container where the spec wants a scalar fails the load) and the
+        envelope adds one, so ``raw``'s JSON has at most the envelope's count minus one brackets,
+        which is what ``problems`` accepts for a strict value (``_few_containers``). Size: the
+        event as sent is no larger than merged, and its JSON is no longer than the envelope's
+        plus what rewriting its time fields saved (``_SIZE_SLACK``): every other field is kept
+        or grows (a generated messageId, receivedAt, a corrected timestamp)."""
+        event = load_common(raw)
+        if event is None:
+            return None
         try:
-            event, item = self._stored(load_event(raw), received, received_ms, received_iso)
+            event, item = self._stored(event, received, received_ms, received_iso)
         except (Rejection, ValidationError, *_EVENT_FAULTS):
             return None
         env = item[3]
         if env.count(b"{") + env.count(b"[") > MAX_DEPTH + 2:
+            return None
+        if check_size and len(env) + _SIZE_SLACK > MAX_EVENT_BYTES:
             return None
         return event, item
 

@@ -25,13 +25,15 @@ PATH_TYPES = {
     "identify": "identify", "track": "track", "page": "page", "screen": "screen", "group": "group", "alias": "alias",
 }
 MAX_MESSAGE_ID = 100
+#: timestamps up to this many characters are cached; the common-case loader takes no longer ones
+SHORT_TIMESTAMP = 40
 
 
 def timestamp(value: Any) -> datetime:
     """An ISO 8601 date-time in UTC; naive ones are taken as UTC. Raises ``ValidationError``."""
     if not isinstance(value, str):
         raise ValidationError("must be an ISO 8601 date-time string")
-    return _cached_timestamp(value) if len(value) <= 40 else _timestamp(value)
+    return _cached_timestamp(value) if len(value) <= SHORT_TIMESTAMP else _timestamp(value)
 
 
 def _timestamp(value: str) -> datetime:
@@ -240,6 +242,19 @@ _ABSENT = object()
 _STRINGS = (("messageId", 1, MAX_MESSAGE_ID), ("event", 1, 200))
 
 
+def load_common(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """``load_event`` for an event whose every field is well formed, else None (no error: ask
+    ``load_event``). Its time fields are strings of at most ``SHORT_TIMESTAMP`` characters."""
+    event = _load_common(raw)
+    if event is None:
+        return None
+    try:
+        by_type(event)
+    except ValidationError:
+        return None
+    return event
+
+
 def _load_common(raw: dict[str, Any]) -> dict[str, Any] | None:
     """``_load_fields`` for an event whose every field is well-formed (nearly all of them), without
     a call per field: the same loaded event, or None when any field needs the reference (an error,
@@ -265,7 +280,7 @@ def _load_common(raw: dict[str, Any]) -> dict[str, Any] | None:
         value = get(name, _ABSENT)
         if value is not _ABSENT:
             if value is not None:
-                if type(value) is not str or len(value) > 40:
+                if type(value) is not str or len(value) > SHORT_TIMESTAMP:
                     return None
                 try:
                     value = _cached_timestamp(value)

@@ -215,3 +215,21 @@ def test_a_batch_of_realistic_events_is_answered_and_stored_as_before(make_runti
     stored = [json.loads(x) for x in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
     assert [e["e"]["messageId"] for e in stored] == ["m-m-0", "m-m-1", "m-m-2"]
     assert list(stored[0]["e"])[:4] == ["type", "messageId", "userId", "anonymousId"]
+
+
+#: a time string of 40 characters whose JSON is 6 bytes a character but the few in the middle
+PADDED_TIME = "\x1c" * 8 + "2026-12-01T12:00:00Z" + "\x1f" * 12
+
+
+@pytest.mark.parametrize("pad", [None, PADDED_TIME])
+@pytest.mark.parametrize("delta", [-1200, -1030, -1000, -970, -900, -40, -3, -2, -1, 0, 1, 2, 40])
+def test_the_size_limit_is_still_checked_on_the_event_as_sent(intake: Intake, pad: str | None, delta: int) -> None:
+    raw: dict[str, Any] = {"type": "track", "userId": "u", "event": "e", "messageId": "m", "properties": {"blob": ""}}
+    if pad:
+        raw.update(timestamp=pad, originalTimestamp=pad, sentAt=pad, receivedAt=pad)
+    assert len(PADDED_TIME) == 40 and len(orjson.dumps(PADDED_TIME)) == 142
+    raw["properties"]["blob"] = "x" * (32 * 1024 + delta - len(orjson.dumps(raw)))
+    assert len(orjson.dumps(raw)) == 32 * 1024 + delta
+    outcome = prepared(intake, raw, True)
+    assert outcome == prepared(intake, raw, False)
+    assert (outcome[0] == "rejected") is (delta > 0)
