@@ -13,11 +13,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 from marshmallow import ValidationError
 
-from router.body import encodable, problems, size
+from router.body import MAX_DEPTH, encodable, problems, size
 from router.config import SourceConfig
 from router.queue import NotReplicated, envelope_bytes, now_ms, subject_hash, user_hash
 from router.runtime import Runtime
-from router.schemas import error_list, load_event
+from router.schemas import SHORT_TIMESTAMP, error_list, load_common, load_event
 from router.timeseries import count_rejected
 from router.trace import received_entry
 
@@ -27,6 +27,12 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 _TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+#: how much longer an event's JSON can be than its envelope's: its four time fields, each a string
+#: of at most SHORT_TIMESTAMP characters (load_common), written with at most 6 bytes a character
+#: (``\u001f``) and 2 quotes, become shorter ISO strings
+_SIZE_SLACK = len(_TIME_FIELDS) * (6 * SHORT_TIMESTAMP + 2)
+#: at most this many ways of routing an event have their ``received`` trace entry kept between requests
+_TRACE_TAILS = 1024
 
 
 @dataclass
@@ -50,6 +56,11 @@ class IntakeResult:
 @lru_cache(maxsize=1024)  # a batch's events share sentAt, often timestamps too
 def iso(dt: datetime) -> str:
     """``2024-05-01T12:00:00.000Z``; four-digit years also below 1000 (strftime's %Y drops the zeros)."""
+    return _iso(dt)
+
+
+def _iso(dt: datetime) -> str:
+    """``iso`` uncached, for a time seen once (when a request was received)."""
     dt = dt.astimezone(timezone.utc)
     return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
             f".{dt.microsecond // 1000:03d}Z")
@@ -83,6 +94,8 @@ class Intake:
         self.rt = rt
         #: called with the accepted delete events once they are queued (GDPR: the router forgets the user)
         self.on_delete = on_delete
+        #: observe: ``received`` trace entries by how events were routed (see ``_trace_entry``)
+        self._trace_tails: dict[tuple[Any, ...], str] = {}
 
     def accept(
         self,
@@ -102,7 +115,7 @@ class Intake:
         result = IntakeResult()
         received = datetime.now(timezone.utc)
         received_ms = int(received.timestamp() * 1000)
-        received_iso = iso(received)
+        received_iso = _iso(received)
         items: list[tuple[bytes, str, list[str], bytes]] = []
         rejected_records: list[str] = []
         accepted_events: list[dict[str, Any]] = []
@@ -155,13 +168,31 @@ class Intake:
 
     def _trace_entry(self, source: str, received_ms: int, dests: list[str], event: dict[str, Any],
                      cache: dict[tuple[Any, ...], str]) -> str:
-        """observe: the event's ``received`` trace entry; events routed alike share one (router/trace.py)."""
+        """observe: the event's ``received`` trace entry; events routed alike share one (router/trace.py),
+        in a request (``cache``) and across requests (``_trace_tails``: the entry after its time)."""
         integrations = event.get("integrations")
-        key = (tuple(dests), event["type"], event.get("event"), json.dumps(integrations, sort_keys=True) if integrations else "")
+        key = (source, tuple(dests), event["type"], event.get("event"),
+               json.dumps(integrations, sort_keys=True) if integrations else "")
+        tail = self._trace_tails.get(key)
+        if tail is None:
+            if len(self._trace_tails) >= _TRACE_TAILS:
+                self._trace_tails.clear()  # names and integrations are the clients': bounded memory
+            tail = self._trace_tails[key] = self._trace_tail(source, dests, event)
+        if tail:
+            return f'{{"at":{received_ms:d}{tail}'
         entry = cache.get(key)
         if entry is None:
             entry = cache[key] = received_entry(source, received_ms, dests, event, self.rt.config.enabled_destinations)
         return entry
+
+    def _trace_tail(self, source: str, dests: list[str], event: dict[str, Any]) -> str:
+        """What follows ``{"at":<ms>`` in the event's ``received`` entry, whatever the time; "" when
+        the entry is not written that way (then each request writes its own)."""
+        enabled = self.rt.config.enabled_destinations
+        zero, one = (received_entry(source, ms, dests, event, enabled) for ms in (0, 1))
+        if zero.startswith('{"at":0,') and one == '{"at":1' + zero[len('{"at":0'):]:
+            return zero[len('{"at":0'):]
+        return ""
 
     def _prepare(
         self,
@@ -181,6 +212,11 @@ class Intake:
         sent to Redis, so a failure is that event's rejection. Raises ``Rejection``."""
         if not isinstance(raw, dict):
             raise Rejection([{"path": "", "message": "each event must be a JSON object"}])
+        if strict:
+            merged = self._merge_batch(raw, context, integrations, sent_at)
+            prepared = self._prepare_strict(merged, check_sizes, received, received_ms, received_iso)
+            if prepared is not None:
+                return merged, prepared[0], prepared[1]
         if check_sizes:
             n = size(raw)
             if n > MAX_EVENT_BYTES:
@@ -193,12 +229,45 @@ class Intake:
             event = load_event(raw)
         except ValidationError as exc:
             raise Rejection(error_list(exc.messages)) from None
+        return (raw, *self._stored(event, received, received_ms, received_iso))
+
+    def _stored(self, event: dict[str, Any], received: datetime, received_ms: int,
+                received_iso: str) -> tuple[dict[str, Any], tuple[bytes, str, list[str], bytes]]:
+        """A loaded event enriched, routed and written as its envelope: (event, item)."""
         self._enrich(event, received, received_iso)
         dests = [d.name for d in self.rt.router.destinations_for(event)]
         regulation = f"del-{event['messageId']}" if event["type"] == "delete" else ""
         uhash = subject_hash(event)
         env = envelope_bytes(event, event["messageId"], received_ms, regulation, uhash)
-        return raw, event, (event["messageId"].encode("utf-8"), uhash, dests, env)
+        return event, (event["messageId"].encode("utf-8"), uhash, dests, env)
+
+    def _prepare_strict(self, raw: dict[str, Any], check_size: bool, received: datetime, received_ms: int,
+                        received_iso: str) -> tuple[dict[str, Any], tuple[bytes, str, list[str], bytes]] | None:
+        """``_prepare``'s steps for a strict event (body.parse_strict), merged already, without the
+        passes of ``size`` and ``problems`` over it: its envelope shows both are fine. None when
+        anything failed or the envelope can't tell: ``_prepare`` then runs every check in its
+        order, so a rejection is the one the checks give in that order.
+
+        Why the envelope tells. Depth: every container of ``raw`` is in the loaded event
+        (``[]`` as ``{}``; a container where the spec wants a scalar fails the load) and the
+        envelope adds one, so ``raw``'s JSON has at most the envelope's count minus one brackets,
+        which is what ``problems`` accepts for a strict value (``_few_containers``). Size: the
+        event as sent is no larger than merged, and its JSON is no longer than the envelope's
+        plus what rewriting its time fields saved (``_SIZE_SLACK``): every other field is kept
+        or grows (a generated messageId, receivedAt, a corrected timestamp)."""
+        event = load_common(raw)
+        if event is None:
+            return None
+        try:
+            event, item = self._stored(event, received, received_ms, received_iso)
+        except (Rejection, ValidationError, *_EVENT_FAULTS):
+            return None
+        env = item[3]
+        if env.count(b"{") + env.count(b"[") > MAX_DEPTH + 2:
+            return None
+        if check_size and len(env) + _SIZE_SLACK > MAX_EVENT_BYTES:
+            return None
+        return event, item
 
     @staticmethod
     def _merge_batch(

@@ -33,6 +33,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import orjson
@@ -61,7 +62,12 @@ def user_hash(user_id: Any) -> str:
     """The only form in which the router keeps a user id outside the event itself."""
     if user_id in (None, ""):
         return ""
-    return hashlib.sha256(str(user_id).encode("utf-8")).hexdigest()[:32]
+    return _sha(str(user_id))
+
+
+@lru_cache(maxsize=4096)  # a client's batch is mostly one user's events
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def subject_hash(event: dict[str, Any]) -> str:

@@ -25,13 +25,15 @@ PATH_TYPES = {
     "identify": "identify", "track": "track", "page": "page", "screen": "screen", "group": "group", "alias": "alias",
 }
 MAX_MESSAGE_ID = 100
+#: timestamps up to this many characters are cached; the common-case loader takes no longer ones
+SHORT_TIMESTAMP = 40
 
 
 def timestamp(value: Any) -> datetime:
     """An ISO 8601 date-time in UTC; naive ones are taken as UTC. Raises ``ValidationError``."""
     if not isinstance(value, str):
         raise ValidationError("must be an ISO 8601 date-time string")
-    return _cached_timestamp(value) if len(value) <= 40 else _timestamp(value)
+    return _cached_timestamp(value) if len(value) <= SHORT_TIMESTAMP else _timestamp(value)
 
 
 def _timestamp(value: str) -> datetime:
@@ -200,6 +202,18 @@ def load_event(raw: Mapping[str, Any]) -> dict[str, Any]:
     """``EventSchema().load(raw)`` as plain dict checks: the same loaded event (the schema's fields
     first, in its order, so ``type`` leads what vendors and the demo receiver see) and the same
     ``ValidationError.messages``, at a fraction of the CPU (ingest's hot path)."""
+    event = _load_common(raw) if type(raw) is dict else None
+    if event is None:
+        event = _load_fields(raw)
+    try:
+        by_type(event)
+    except ValidationError as exc:
+        raise ValidationError({exc.field_name: exc.messages}) from None
+    return event
+
+
+def _load_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference of ``_load_common``: every field through its check, errors collected."""
     event: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     for name, load in _FIELDS.items():
@@ -212,14 +226,93 @@ def load_event(raw: Mapping[str, Any]) -> dict[str, Any]:
             errors[name] = ["Missing data for required field."]
     if errors:
         raise ValidationError(errors)
+    _add_unknown(event, raw)
+    return event
+
+
+def _add_unknown(event: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    """Keys the schema doesn't know are kept, after its fields, in the order they came."""
     if len(event) < len(raw):
         for key, value in raw.items():
             if key not in _FIELDS:
                 event[key] = value
+
+
+_ABSENT = object()
+_STRINGS = (("messageId", 1, MAX_MESSAGE_ID), ("event", 1, 200))
+
+
+def load_common(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """``load_event`` for an event whose every field is well formed, else None (no error: ask
+    ``load_event``). Its time fields are strings of at most ``SHORT_TIMESTAMP`` characters."""
+    event = _load_common(raw)
+    if event is None:
+        return None
     try:
         by_type(event)
-    except ValidationError as exc:
-        raise ValidationError({exc.field_name: exc.messages}) from None
+    except ValidationError:
+        return None
+    return event
+
+
+def _load_common(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """``_load_fields`` for an event whose every field is well-formed (nearly all of them), without
+    a call per field: the same loaded event, or None when any field needs the reference (an error,
+    a number for an id, a long timestamp...). By-type rules are left to the caller."""
+    get = raw.get
+    kind = get("type")
+    if type(kind) is not str or kind not in _TYPES:
+        return None
+    event: dict[str, Any] = {"type": kind}
+    for name, lo, hi in _STRINGS[:1]:
+        value = get(name, _ABSENT)
+        if value is not _ABSENT:
+            if type(value) is not str or not lo <= len(value) <= hi:
+                return None
+            event[name] = value
+    for name in ("userId", "anonymousId"):
+        value = get(name, _ABSENT)
+        if value is not _ABSENT:
+            if value is not None and (type(value) is not str or not value or value.isspace()):
+                return None  # a number, or what identifier() rejects
+            event[name] = value
+    for name in ("timestamp", "originalTimestamp", "sentAt", "receivedAt"):
+        value = get(name, _ABSENT)
+        if value is not _ABSENT:
+            if value is not None:
+                if type(value) is not str or len(value) > SHORT_TIMESTAMP:
+                    return None
+                try:
+                    value = _cached_timestamp(value)
+                except ValidationError:
+                    return None
+            event[name] = value
+    for name in ("context", "integrations", "traits", "properties"):
+        value = get(name, _ABSENT)
+        if value is not _ABSENT:
+            if type(value) is dict:
+                value = dict(value)
+            elif value is not None:
+                return None  # [] (empty for some), or an error
+            event[name] = value
+    for name, lo, hi in _STRINGS[1:]:
+        value = get(name, _ABSENT)
+        if value is not _ABSENT:
+            if type(value) is not str or not lo <= len(value) <= hi:
+                return None
+            event[name] = value
+    value = get("name", _ABSENT)
+    if value is not _ABSENT:
+        if value is not None and type(value) is not str:
+            return None
+        event["name"] = value
+    for name in ("groupId", "previousId"):
+        value = get(name, _ABSENT)
+        if value is not _ABSENT:
+            if type(value) is not str or not value or value.isspace():
+                return None
+            event[name] = value
+    _add_unknown(event, raw)
     return event
 
 
