@@ -27,6 +27,7 @@ from router.redis_server import EmbeddedRedis, connect
 from router.runtime import Runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.run import track_event  # noqa: E402
 from tests.fakes.http import FakeServer  # noqa: E402
 
 
@@ -39,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--no-trace", action="store_true", help="trace: {max_events: 0} (trees that have traces)")
+    ap.add_argument("--big", action="store_true", help="~1 KB events (bench/run.py track_event) instead of small ones")
     args = ap.parse_args()
     server = None
     url = os.environ.get("REDIS_URL")
@@ -63,7 +65,8 @@ def main() -> None:
             n_req = args.events // 100
             c0, r0 = time.process_time(), redis_cpu(r)
             for n in range(n_req):
-                batch = [{"type": "track", "userId": f"user-{n}-{i}", "event": "Order Completed", "messageId": f"{n}-{i}",
+                batch = [track_event(f"{n}-{i}") if args.big else
+                         {"type": "track", "userId": f"user-{n}-{i}", "event": "Order Completed", "messageId": f"{n}-{i}",
                           "properties": {"order_id": f"o-{n}-{i}", "revenue": 12.5}} for i in range(100)]
                 assert client.post("/v1/batch", json={"batch": batch}, auth=("k", "")).status_code == 200
             c1, r1 = time.process_time(), redis_cpu(r)

@@ -113,6 +113,10 @@ class Claimed:
     others_waiting: bool = False
     #: ordered: nothing could be taken (its users were busy), but the buffer has more to look at
     more: bool = False
+    #: GDPR: user hash -> delete time (ms) of the batch's users deleted before the claim
+    forgotten: dict[str, int] = field(default_factory=dict)
+    #: how many distinct users CLAIM looked up for ``forgotten`` (-1: it did not look)
+    looked_up: int = -1
 
 
 class Verdict(str, enum.Enum):
@@ -327,7 +331,14 @@ class DeliveryQueue:
             got = self._claim(args=[*args, *others])
         items, spawn, open_until, waiting = got[:4]
         spawn = spawn.decode() if isinstance(spawn, bytes) else spawn
-        return Claimed(batch_id, list(items), spawn, int(open_until), bool(waiting), len(got) > 4 and bool(got[4]))
+        # CLAIM joins the envelopes with byte 255 (never in UTF-8 JSON): one reply string to read
+        items = items.split(b"\xff") if isinstance(items, bytes) else list(items)
+        claimed = Claimed(batch_id, items, spawn, int(open_until), bool(waiting), len(got) > 4 and bool(got[4]))
+        if len(got) > 6:
+            flat = got[5]
+            claimed.forgotten = {flat[k].decode(): int(flat[k + 1]) for k in range(0, len(flat), 2)}
+            claimed.looked_up = int(got[6])
+        return claimed
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
