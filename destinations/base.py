@@ -189,6 +189,10 @@ class Destination:
     #: vendors that limit some endpoints separately: bucket name -> limit. The client names
     #: the bucket a request draws from (``http.request(..., bucket="event")``); others use the default
     rate_limits: ClassVar[dict[str, str]] = {}
+    #: ``map`` is the identity and ``send`` reads only payloads, which it may JSON-encode with orjson:
+    #: the delivery engine then hands it each stored event as an ``orjson.Fragment`` (its JSON text,
+    #: never parsed) when nothing else (filters, transform, renames) is to change it
+    passthrough: ClassVar[bool] = False
 
     def __init__(self, settings: dict[str, Any], *, throttle: Callable[..., None] | None = None) -> None:
         self.settings = settings

@@ -86,6 +86,28 @@ def decode(items: list[bytes]) -> list[dict[str, Any]]:
     return [loads(raw) for raw in items]
 
 
+def split(raw: bytes) -> tuple[dict[str, Any], bytes] | None:
+    """An envelope's fields but its event, and the event's JSON text as stored; None when the
+    envelope is not plainly laid out (then it is parsed whole).
+
+    The event comes last (router/queue.py): every field before it is a number or a string, and
+    a JSON string holds no bare quote, so the first ``,"e":`` is the event's key. An envelope that
+    has a field after its event (an older retry's ``"l"``, a string) does not end in ``}}``."""
+    k = raw.find(b',"e":{')
+    if k < 0 or not raw.startswith(b'{"u":') or not raw.endswith(b"}}"):
+        return None
+    head = raw[:k] + b"}"
+    if _LONG_DIGITS in head.translate(_DIGITS_TO_ZERO):
+        return None
+    try:
+        fields = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(fields, dict) or any(isinstance(v, (dict, list)) for v in fields.values()):
+        return None
+    return fields, raw[k + 5:-1]
+
+
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
@@ -159,7 +181,10 @@ class Drainer:
         self._scrubbers: dict[int, Redactor] = {}
         self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
         self.ordered = self.dc.ordered  # ``ordering: per_user``
-        self.tallies = type(self.plugin).tally is not Destination.tally  # the base counts nothing
+        self.tallies = getattr(type(self.plugin), "tally", None) is not Destination.tally  # the base counts nothing
+        #: the stored event is the payload: sent as it is stored, without parsing it
+        self.passthrough = (getattr(self.plugin, "passthrough", False) is True and self.dc.filters is None and self.dc.transform is None
+                            and not self.dc.rename)
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -248,7 +273,8 @@ class Drainer:
     def process(self, items: list[bytes], claimed: Claimed | None = None) -> tuple[Settlement, float]:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause.
         ``claimed``: what CLAIM said about the batch (its users' GDPR delete times)."""
-        envs = decode(items)
+        self._unparsed: dict[int, bytes] = {}  # id(envelope) -> its event's JSON, not parsed (yet)
+        envs = self.envelopes(items)
         settlement = Settlement()
         order = Sequencer(envs) if self.ordered else None
         envs = self.drop_forgotten(envs, settlement, claimed)
@@ -259,6 +285,10 @@ class Drainer:
         plain = self.dc.filters is None and self.dc.transform is None  # stage() would pass each event as is
         rename = self.dc.rename
         for i, env in enumerate(envs):
+            raw = self._unparsed.get(id(env))
+            if raw is not None:  # passthrough: the stored event is the payload
+                prepared.append((i, Prepared({}, orjson.Fragment(raw))))
+                continue
             if plain:
                 events = [env["e"]]
             else:
@@ -307,12 +337,13 @@ class Drainer:
             elif outcome.status is OutcomeStatus.SKIPPED:
                 settlement.count("filtered" if i in dropped else "skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
+                self.whole(env)
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
                 pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
             elif outcome.status is OutcomeStatus.RETRY:
-                self.schedule_retry(env, outcome, self.payloads().get(i), now, settlement)
+                self.schedule_retry(self.whole(env), outcome, self.payloads().get(i), now, settlement)
             else:
-                settlement.dead.append(self.dead_letter(env, outcome, self.payloads().get(i), now))
+                settlement.dead.append(self.dead_letter(self.whole(env), outcome, self.payloads().get(i), now))
                 settlement.count("rejected")
             if order and before:
                 order.note(env, settlement, before)
@@ -343,12 +374,37 @@ class Drainer:
             s.count(name, n)
         return None
 
+    def envelopes(self, items: list[bytes]) -> list[dict[str, Any]]:
+        """The batch's envelopes. For a destination whose payload is the event as it is (no filters,
+        transform or renames, ``Destination.passthrough``) the events stay JSON text: their bytes
+        are sent as stored, and parsed only for what needs them (a retry, a dead letter, the sample)."""
+        if not self.passthrough:
+            return decode(items)
+        envs = []
+        for raw in items:
+            parts = split(raw)
+            if parts is None:
+                envs.append(loads(raw))
+                continue
+            envs.append(parts[0])
+            self._unparsed[id(parts[0])] = parts[1]
+        return envs
+
+    def whole(self, env: dict[str, Any]) -> dict[str, Any]:
+        """``env`` with its event parsed (passthrough leaves it as text until something reads it)."""
+        raw = self._unparsed.pop(id(env), None)
+        if raw is not None:
+            env["e"] = loads(raw)
+        return env
+
     def payloads(self) -> dict[int, Any]:
         """What the mapper made of each envelope's event(s), for its retry or dead letter (once a batch)."""
         if self._payloads is None:
             grouped: dict[int, list[Any]] = {}
+            envs = self._batch[0]
             for i, p in self._batch[2]:
-                grouped.setdefault(i, []).append(p.payload)
+                # passthrough: the payload is the event itself
+                grouped.setdefault(i, []).append(self.whole(envs[i])["e"] if isinstance(p.payload, orjson.Fragment) else p.payload)
             self._payloads = {i: ps[0] if len(ps) == 1 else ps for i, ps in grouped.items()}
         return self._payloads
 
@@ -410,13 +466,13 @@ class Drainer:
         first = next((o for o in outcomes if o is not None and o.status is OutcomeStatus.DELIVERED and o.exchanges), None)
         if first is None:
             return ""
-        carried = [e["e"].get("messageId") or e["id"] for e, o in zip(envs, outcomes)
-                   if o is not None and o.exchanges is first.exchanges]
+        carried = [e for e, o in zip(envs, outcomes) if o is not None and o.exchanges is first.exchanges]
+        ids = [self.whole(e)["e"].get("messageId") or e["id"] for e in carried[:SAMPLE_IDS]]
         people = self.carried(first.exchanges)
         only = next(iter(people)) if len(people) == 1 else ""
         # "u" first: SETTLE reads it to drop the sample of a person deleted while the batch was out
         record = {"u": only if only and not only.startswith("~") else "", "at": now, "destination": self.dest,
-                  "events": len(carried), "message_ids": carried[:SAMPLE_IDS], **self.stored_exchanges(first)}
+                  "events": len(carried), "message_ids": ids, **self.stored_exchanges(first)}
         return self.scrubber(first).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) or ""
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
@@ -452,7 +508,9 @@ class Drainer:
             delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
         # the next attempt falls inside the retry window (its last moment at the latest)
         delay = min(delay, (first + self.dc.retry_window * 1000 - now) / 1000)
-        env = dict(env, a=attempts, f=first, l=self.redact.text(outcome.reason))
+        # the event stays last (router/queue.py; passthrough reads the fields before it alone)
+        env = {**{k: v for k, v in env.items() if k != "e"}, "a": attempts, "f": first,
+               "l": self.redact.text(outcome.reason), "e": env["e"]}
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
 
