@@ -100,10 +100,8 @@ def split(raw: bytes) -> tuple[dict[str, Any], bytes] | None:
     if _LONG_DIGITS in head.translate(_DIGITS_TO_ZERO):
         return None
     try:
-        fields = orjson.loads(head)
+        fields = orjson.loads(head)  # a cut inside a nested value would leave it unclosed: refused
     except orjson.JSONDecodeError:
-        return None
-    if not isinstance(fields, dict) or any(isinstance(v, (dict, list)) for v in fields.values()):
         return None
     return fields, raw[k + 5:-1]
 
@@ -300,9 +298,8 @@ class Drainer:
             if len(events) == 1:  # the outcome is the event's own: no parts to combine
                 outcomes[i] = self.prepare(i, renamed(events[0], rename) if rename else events[0], prepared, settlement)
                 continue
-            slot = parts.setdefault(i, [])
-            for event in events:
-                slot.append(self.prepare(i, renamed(event, rename), prepared, settlement))
+            for event in events:  # none: the stage's outcome stands
+                parts.setdefault(i, []).append(self.prepare(i, renamed(event, rename), prepared, settlement))
         if prepared:
             sent = self.send([p for _, p in prepared])
             for (i, _), outcome in zip(prepared, sent):

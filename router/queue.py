@@ -23,7 +23,9 @@ or double an event, and ingest costs one round trip per request.
 
 An envelope is the JSON ``{"u": user hash, "r": received ms, "id", "a": attempts,
 "f": first attempt ms, "l": last error, "e": the event}``; ``u`` and ``r``
-come first so scripts can read them without decoding. An anonymous event (no userId)
+come first so scripts can read them without decoding, and ``e`` comes last, after fields that
+are numbers or strings only, so a drainer can send the event's JSON without parsing it
+(router/delivery.py ``split``). An anonymous event (no userId)
 has ``"o"``, its anonymousId hash, right after ``u``: the ordered scripts read both.
 """
 from __future__ import annotations
