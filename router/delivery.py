@@ -394,6 +394,15 @@ class Drainer:
             env["e"] = loads(raw)
         return env
 
+    def message_id(self, env: dict[str, Any]) -> str:
+        """The event's messageId, else the envelope's id. An event left as text is not parsed for
+        it when it holds its id as a messageId: ingest files an event under its messageId, and a
+        backfill's id is a fresh uuid, which no other messageId inside the event can be."""
+        raw = self._unparsed.get(id(env))
+        if raw is not None and isinstance(env.get("id"), str) and b'"messageId":' + orjson.dumps(env["id"]) in raw:
+            return env["id"]
+        return self.whole(env)["e"].get("messageId") or env["id"]
+
     def payloads(self) -> dict[int, Any]:
         """What the mapper made of each envelope's event(s), for its retry or dead letter (once a batch)."""
         if self._payloads is None:
@@ -464,7 +473,7 @@ class Drainer:
         if first is None:
             return ""
         carried = [e for e, o in zip(envs, outcomes) if o is not None and o.exchanges is first.exchanges]
-        ids = [self.whole(e)["e"].get("messageId") or e["id"] for e in carried[:SAMPLE_IDS]]
+        ids = [self.message_id(e) for e in carried[:SAMPLE_IDS]]
         people = self.carried(first.exchanges)
         only = next(iter(people)) if len(people) == 1 else ""
         # "u" first: SETTLE reads it to drop the sample of a person deleted while the batch was out
