@@ -420,8 +420,9 @@ class Drainer:
         people = self._carried_by.get(id(exchanges))
         if people is None:
             envs, outcomes, _ = self._batch
-            people = self._carried_by[id(exchanges)] = {
-                person(env) for env, o in zip(envs, outcomes) if o is not None and o.exchanges is exchanges}
+            people = self._carried_by[id(exchanges)] = {  # person(env), inline: once per event
+                env.get("u") or env.get("o") or "~" + str(env.get("id"))
+                for env, o in zip(envs, outcomes) if o is not None and o.exchanges is exchanges}
         return people
 
     def trace(self, env: dict[str, Any], outcome: Outcome, now: int, s: Settlement) -> None:
