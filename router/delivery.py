@@ -192,29 +192,44 @@ class Drainer:
         yielded = False
         try:
             with LeaseKeeper(self.rt, self.dest, self.token) as keeper:
-                while time.monotonic() < deadline:
-                    batch_id = uuid.uuid4().hex[:16]
-                    claimed = self.rt.queue.claim(
-                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others,
-                        ordered=self.ordered,
-                    )
+                #: the next batch, claimed with the last one's settle (one round trip for both)
+                claimed: Claimed | Exception | None = None
+                while claimed is not None or time.monotonic() < deadline:
+                    if claimed is None:
+                        claimed = self.rt.queue.claim(
+                            self.dest, self.token, uuid.uuid4().hex[:16], self.dc.batch_size, self.dc.concurrency,
+                            self.others, ordered=self.ordered,
+                        )
+                    if isinstance(claimed, Exception):
+                        raise claimed
+                    batch_id = claimed.batch_id
                     self.rt.wake([(self.dest, claimed.spawn)])
                     if not claimed.items and claimed.more:
+                        claimed = None
                         continue  # ordered: a scan held busy users' events; look further
                     if not claimed.items:
                         # an open breaker: no drain job for this destination until it half-opens
                         park_until = claimed.open_until
                         break
                     keeper.batch_id = batch_id
+                    items, yielding = claimed.items, claimed.others_waiting
                     try:
-                        settlement, pause = self.process(claimed.items, claimed)
-                        settled = self.rt.queue.settle(
-                            self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
-                        )
+                        settlement, pause = self.process(items, claimed)
+                        claimed = None
+                        if pause or (yielding and time.monotonic() - started >= FAIR_SLICE) or time.monotonic() >= deadline:
+                            settled = self.rt.queue.settle(
+                                self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
+                            )
+                        else:  # going on: the next batch is claimed in the settle's round trip
+                            settled, claimed = self.rt.queue.settle_and_claim(
+                                self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker,
+                                self.token, uuid.uuid4().hex[:16], self.dc.batch_size, self.dc.concurrency, self.others,
+                                ordered=self.ordered,
+                            )
                     except Exception as exc:
                         # a plugin bug or a vendor answer we could not handle: the batch is
                         # retried now rather than after its lease, and this destination pauses
-                        self.recover(batch_id, claimed.items, exc)
+                        self.recover(batch_id, items, exc)
                         park_until = now_ms() + int(self.delivery["retry_base"] * 1000)
                         break
                     finally:
@@ -231,7 +246,7 @@ class Drainer:
                         else:
                             park_until = now_ms() + int(pause * 1000)
                             break
-                    if claimed.others_waiting and time.monotonic() - started >= FAIR_SLICE:
+                    if claimed is None and yielding and time.monotonic() - started >= FAIR_SLICE:
                         yielded = True
                         break
         finally:

@@ -305,3 +305,18 @@ def test_an_older_retry_whose_error_follows_its_event_is_sent_right(make_runtime
         rt.wake([("hook", rt.queue.push("hook", envs))])
         work(rt)
         assert hook.requests[0].json() == [older["e"], fresh["e"]]
+
+
+def test_a_settle_claims_the_next_batch_in_its_round_trip_even_on_a_fresh_server(make_runtime, client_for):
+    from router.queue import Breaker
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        post_batch(client_for(rt), [track(i) for i in range(3)])
+        first = rt.queue.claim("hook", "tok", "b1", 2, 1)
+        settlement, _ = Drainer(rt, "hook", "tok").process(first.items, first)
+        rt.redis.script_flush()  # as after a failover: the scripts are loaded again
+        settled, after = rt.queue.settle_and_claim("hook", "b1", settlement, 60, Breaker(), "tok", "b2", 2, 1)
+        assert settled and [json.loads(x)["e"]["messageId"] for x in after.items] == ["m-2"]
+        depth = rt.queue.depth("hook")
+        assert (depth["delivered"], depth["buffered"], depth["inflight_batches"]) == (2, 0, 1)
