@@ -189,6 +189,10 @@ class Destination:
     #: vendors that limit some endpoints separately: bucket name -> limit. The client names
     #: the bucket a request draws from (``http.request(..., bucket="event")``); others use the default
     rate_limits: ClassVar[dict[str, str]] = {}
+    #: ``map`` is the identity and ``send`` reads only payloads, which it may JSON-encode with orjson:
+    #: the delivery engine then hands it each stored event as an ``orjson.Fragment`` (its JSON text,
+    #: never parsed) when nothing else (filters, transform, renames) is to change it
+    passthrough: ClassVar[bool] = False
 
     def __init__(self, settings: dict[str, Any], *, throttle: Callable[..., None] | None = None) -> None:
         self.settings = settings
@@ -265,7 +269,7 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
         if len(results) != len(indexes):
             raise RuntimeError(f"a request returned {len(results)} outcomes for {len(indexes)} items")
         if exchanges:
-            results = [dataclasses.replace(o, exchanges=exchanges) for o in results]
+            results = _with_exchanges(results, exchanges)
         for i, outcome in zip(indexes, results):
             outcomes[i] = outcome
         held = any(o.status is OutcomeStatus.RETRY and not o.counts_as_attempt for o in results)
@@ -276,6 +280,22 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
     if missing:
         raise RuntimeError(f"no request carried items {missing}")
     return outcomes  # type: ignore[return-value]
+
+
+def _with_exchanges(results: list[Outcome], exchanges: list[dict[str, Any]]) -> list[Outcome]:
+    """The call's outcomes carrying its exchanges: one copy per distinct outcome (a batch call
+    usually gives all its items the same one), not one per item."""
+    first = results[0] if results else None
+    if all(o is first for o in results):
+        return [dataclasses.replace(first, exchanges=exchanges)] * len(results) if first else []
+    copies: dict[int, Outcome] = {}
+    out = []
+    for o in results:
+        copy = copies.get(id(o))
+        if copy is None:
+            copy = copies[id(o)] = dataclasses.replace(o, exchanges=exchanges)
+        out.append(copy)
+    return out
 
 
 def group_by(batch: Sequence[Prepared], key: Callable[[Prepared], Any]) -> dict[Any, list[int]]:

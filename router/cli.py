@@ -316,6 +316,7 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
     """Run one delivery worker (RQ SimpleWorker) over the destinations' queues."""
     from rq import SimpleWorker
 
+    import router.delivery  # noqa: F401  (the drain job's module, loaded now rather than by the first job)
     from router.runtime import Runtime
     from router.scheduler import Scheduler
 

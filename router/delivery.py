@@ -27,14 +27,16 @@ import time
 import uuid
 from typing import Any
 
-from destinations.base import Outcome, OutcomeStatus, Prepared
+import orjson
+
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
 from router.body import loads
 from router.config import DestinationConfig
 from router.errors import DeliveryError
 from router.exchanges import scrubber, stored
 from router.logs import DeliveryLog, health
 from router.ordering import Sequencer
-from router.queue import Settlement, Verdict, now_ms
+from router.queue import Claimed, Settlement, Verdict, now_ms
 from router.redact import Redactor
 from router.regulations import track_regulations
 from router.routing import renamed
@@ -62,6 +64,46 @@ def drain_job(dest: str, token: str) -> dict[str, int]:
 def person(env: dict[str, Any]) -> str:
     """Whose event an envelope holds: the userId hash, else the anonymousId hash, else the event itself."""
     return env.get("u") or env.get("o") or "~" + str(env.get("id"))
+
+
+#: as router/body.py ``loads``: a run of this many digits may be an integer orjson reads differently
+_DIGITS_TO_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+def decode(items: list[bytes]) -> list[dict[str, Any]]:
+    """A batch's envelopes, parsed as one JSON array by orjson: the same values as ``loads`` of each
+    (the commas between them split digit runs), for less. A batch with an envelope orjson should
+    not read (a long digit run, which an id may hold too) is parsed one envelope at a time."""
+    if not items:
+        return []
+    joined = b"[" + b",".join(items) + b"]"
+    if _LONG_DIGITS not in joined.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(joined)
+        except orjson.JSONDecodeError:
+            pass
+    return [loads(raw) for raw in items]
+
+
+def split(raw: bytes) -> tuple[dict[str, Any], bytes] | None:
+    """An envelope's fields but its event, and the event's JSON text as stored; None when the
+    envelope is not plainly laid out (then it is parsed whole).
+
+    The event comes last (router/queue.py): every field before it is a number or a string, and
+    a JSON string holds no bare quote, so the first ``,"e":`` is the event's key. An envelope that
+    has a field after its event (an older retry's ``"l"``, a string) does not end in ``}}``."""
+    k = raw.find(b',"e":{')
+    if k < 0 or not raw.startswith(b'{"u":') or not raw.endswith(b"}}"):
+        return None
+    head = raw[:k] + b"}"
+    if _LONG_DIGITS in head.translate(_DIGITS_TO_ZERO):
+        return None
+    try:
+        fields = orjson.loads(head)  # a cut inside a nested value would leave it unclosed: refused
+    except orjson.JSONDecodeError:
+        return None
+    return fields, raw[k + 5:-1]
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -137,6 +179,10 @@ class Drainer:
         self._scrubbers: dict[int, Redactor] = {}
         self.others = [rt.rq_queue(d.name).key for d in rt.config.enabled_destinations if d.name != dest]
         self.ordered = self.dc.ordered  # ``ordering: per_user``
+        self.tallies = getattr(type(self.plugin), "tally", None) is not Destination.tally  # the base counts nothing
+        #: the stored event is the payload: sent as it is stored, without parsing it
+        self.passthrough = (getattr(self.plugin, "passthrough", False) is True and self.dc.filters is None and self.dc.transform is None
+                            and not self.dc.rename)
 
     def run(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -146,29 +192,44 @@ class Drainer:
         yielded = False
         try:
             with LeaseKeeper(self.rt, self.dest, self.token) as keeper:
-                while time.monotonic() < deadline:
-                    batch_id = uuid.uuid4().hex[:16]
-                    claimed = self.rt.queue.claim(
-                        self.dest, self.token, batch_id, self.dc.batch_size, self.dc.concurrency, self.others,
-                        ordered=self.ordered,
-                    )
+                #: the next batch, claimed with the last one's settle (one round trip for both)
+                claimed: Claimed | Exception | None = None
+                while claimed is not None or time.monotonic() < deadline:
+                    if claimed is None:
+                        claimed = self.rt.queue.claim(
+                            self.dest, self.token, uuid.uuid4().hex[:16], self.dc.batch_size, self.dc.concurrency,
+                            self.others, ordered=self.ordered,
+                        )
+                    if isinstance(claimed, Exception):
+                        raise claimed
+                    batch_id = claimed.batch_id
                     self.rt.wake([(self.dest, claimed.spawn)])
                     if not claimed.items and claimed.more:
+                        claimed = None
                         continue  # ordered: a scan held busy users' events; look further
                     if not claimed.items:
                         # an open breaker: no drain job for this destination until it half-opens
                         park_until = claimed.open_until
                         break
                     keeper.batch_id = batch_id
+                    items, yielding = claimed.items, claimed.others_waiting
                     try:
-                        settlement, pause = self.process(claimed.items)
-                        settled = self.rt.queue.settle(
-                            self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
-                        )
+                        settlement, pause = self.process(items, claimed)
+                        claimed = None
+                        if pause or (yielding and time.monotonic() - started >= FAIR_SLICE) or time.monotonic() >= deadline:
+                            settled = self.rt.queue.settle(
+                                self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
+                            )
+                        else:  # going on: the next batch is claimed in the settle's round trip
+                            settled, claimed = self.rt.queue.settle_and_claim(
+                                self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker,
+                                self.token, uuid.uuid4().hex[:16], self.dc.batch_size, self.dc.concurrency, self.others,
+                                ordered=self.ordered,
+                            )
                     except Exception as exc:
                         # a plugin bug or a vendor answer we could not handle: the batch is
                         # retried now rather than after its lease, and this destination pauses
-                        self.recover(batch_id, claimed.items, exc)
+                        self.recover(batch_id, items, exc)
                         park_until = now_ms() + int(self.delivery["retry_base"] * 1000)
                         break
                     finally:
@@ -185,7 +246,7 @@ class Drainer:
                         else:
                             park_until = now_ms() + int(pause * 1000)
                             break
-                    if claimed.others_waiting and time.monotonic() - started >= FAIR_SLICE:
+                    if claimed is None and yielding and time.monotonic() - started >= FAIR_SLICE:
                         yielded = True
                         break
         finally:
@@ -222,60 +283,60 @@ class Drainer:
         except Exception as last:  # Redis away: the lease returns the batch when it lapses
             log.error("could not give back the batch of %s (%s)", self.dest, type(last).__name__)
 
-    def process(self, items: list[bytes]) -> tuple[Settlement, float]:
-        """Map, send and judge one claimed batch. Returns the settlement and how long to pause."""
-        envs = [loads(raw) for raw in items]
+    def process(self, items: list[bytes], claimed: Claimed | None = None) -> tuple[Settlement, float]:
+        """Map, send and judge one claimed batch. Returns the settlement and how long to pause.
+        ``claimed``: what CLAIM said about the batch (its users' GDPR delete times)."""
+        self._unparsed: dict[int, bytes] = {}  # id(envelope) -> its event's JSON, not parsed (yet)
+        envs = self.envelopes(items)
         settlement = Settlement()
         order = Sequencer(envs) if self.ordered else None
-        envs = self.drop_forgotten(envs, settlement)
+        envs = self.drop_forgotten(envs, settlement, claimed)
         outcomes: list[Outcome | None] = [None] * len(envs)
         prepared: list[tuple[int, Prepared]] = []
         parts: dict[int, list[Outcome | None]] = {}  # a transform may make several events of one
         dropped: set[int] = set()  # by the destination's filters or transform: counted as filtered
+        plain = self.dc.filters is None and self.dc.transform is None  # stage() would pass each event as is
+        rename = self.dc.rename
         for i, env in enumerate(envs):
-            staged = stage(env["e"], self.dc.filters, self.dc.transform, self.dc.transform_name)
-            outcomes[i] = staged.outcome
-            if staged.filtered:
-                dropped.add(i)
-            for event in staged.events:
-                event = renamed(event, self.dc.rename)
-                slot = parts.setdefault(i, [])
-                slot.append(None)
-                try:
-                    payload = self.plugin.map(event)
-                    tallied = self.plugin.tally(payload)
-                    prepared.append((i, Prepared(event, payload)))
-                    for name, n in tallied.items():
-                        settlement.count(name, n)
-                except DeliveryError as exc:
-                    slot[-1] = Outcome.from_error(exc)
-                except Exception as exc:
-                    log.exception("mapper of %s failed", self.dest)
-                    slot[-1] = Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
+            raw = self._unparsed.get(id(env))
+            if raw is not None:  # passthrough: the stored event is the payload
+                prepared.append((i, Prepared({}, orjson.Fragment(raw))))
+                continue
+            if plain:
+                events = [env["e"]]
+            else:
+                staged = stage(env["e"], self.dc.filters, self.dc.transform, self.dc.transform_name)
+                outcomes[i] = staged.outcome
+                if staged.filtered:
+                    dropped.add(i)
+                events = staged.events
+            if len(events) == 1:  # the outcome is the event's own: no parts to combine
+                outcomes[i] = self.prepare(i, renamed(events[0], rename) if rename else events[0], prepared, settlement)
+                continue
+            for event in events:  # none: the stage's outcome stands
+                parts.setdefault(i, []).append(self.prepare(i, renamed(event, rename), prepared, settlement))
         if prepared:
             sent = self.send([p for _, p in prepared])
             for (i, _), outcome in zip(prepared, sent):
-                slot = parts[i]
-                slot[slot.index(None)] = outcome
+                slot = parts.get(i)
+                if slot is None:
+                    outcomes[i] = outcome
+                else:
+                    slot[slot.index(None)] = outcome
             settlement.verdict = verdict(sent)
         for i, got in parts.items():
             outcomes[i] = combine([o for o in got if o is not None])
-        grouped: dict[int, list[Any]] = {}
-        for i, p in prepared:
-            grouped.setdefault(i, []).append(p.payload)
-        payloads = {i: ps[0] if len(ps) == 1 else ps for i, ps in grouped.items()}
         pause = 0.0
         now = now_ms()
         latencies: list[int] = []  # observe: received -> vendor accepted, for the latency histogram
         self._entries: dict[tuple[Any, ...], str] = {}  # observe: this batch's trace entries
+        self._traced: dict[tuple[int, int], list[str]] = {}  # observe: (outcome, attempts) -> its entry's ids
         self._stored: dict[int, dict[str, Any]] = {}  # observe: each call's exchanges, redacted once
         self._scrubbers: dict[int, Redactor] = {}
-        #: the people whose events each call carried: a request shared by several keeps no bodies
-        #: (a GDPR delete of one of them could not reach the copies in the others' dead letters)
-        self._carried: dict[int, set[str]] = {}
-        for env, outcome in zip(envs, outcomes):
-            if outcome is not None and outcome.exchanges:
-                self._carried.setdefault(id(outcome.exchanges), set()).add(person(env))
+        self._batch = (envs, outcomes, prepared)
+        self._carried_by: dict[int, set[str]] = {}
+        self._payloads: dict[int, Any] | None = None
+        delivered = 0
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
@@ -283,20 +344,23 @@ class Drainer:
             self.trace(env, outcome, now, settlement)  # observe
             before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
-                settlement.count("delivered")
+                delivered += 1
                 latencies.append(now - env["r"])
             elif outcome.status is OutcomeStatus.SKIPPED:
                 settlement.count("filtered" if i in dropped else "skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
+                self.whole(env)
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
                 pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
             elif outcome.status is OutcomeStatus.RETRY:
-                self.schedule_retry(env, outcome, payloads.get(i), now, settlement)
+                self.schedule_retry(self.whole(env), outcome, self.payloads().get(i), now, settlement)
             else:
-                settlement.dead.append(self.dead_letter(env, outcome, payloads.get(i), now))
+                settlement.dead.append(self.dead_letter(self.whole(env), outcome, self.payloads().get(i), now))
                 settlement.count("rejected")
             if order and before:
                 order.note(env, settlement, before)
+        if delivered:
+            settlement.count("delivered", delivered)
         if order:
             order.done(settlement)
         # observe: SETTLE writes these to the minute series, the failing/recovered state and the sample
@@ -306,17 +370,97 @@ class Drainer:
         settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
         return settlement, pause
 
+    def prepare(self, i: int, event: dict[str, Any], prepared: list[tuple[int, Prepared]], s: Settlement) -> Outcome | None:
+        """Map one event of envelope ``i`` for sending (added to ``prepared``: None, its outcome
+        comes from the send), or the outcome the mapper gave it instead."""
+        try:
+            payload = self.plugin.map(event)
+            tallied = self.plugin.tally(payload) if self.tallies else {}
+        except DeliveryError as exc:
+            return Outcome.from_error(exc)
+        except Exception as exc:
+            log.exception("mapper of %s failed", self.dest)
+            return Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
+        prepared.append((i, Prepared(event, payload)))
+        for name, n in tallied.items():
+            s.count(name, n)
+        return None
+
+    def envelopes(self, items: list[bytes]) -> list[dict[str, Any]]:
+        """The batch's envelopes. For a destination whose payload is the event as it is (no filters,
+        transform or renames, ``Destination.passthrough``) the events stay JSON text: their bytes
+        are sent as stored, and parsed only for what needs them (a retry, a dead letter, the sample)."""
+        if not self.passthrough:
+            return decode(items)
+        envs = []
+        for raw in items:
+            parts = split(raw)
+            if parts is None:
+                envs.append(loads(raw))
+                continue
+            envs.append(parts[0])
+            self._unparsed[id(parts[0])] = parts[1]
+        return envs
+
+    def whole(self, env: dict[str, Any]) -> dict[str, Any]:
+        """``env`` with its event parsed (passthrough leaves it as text until something reads it)."""
+        raw = self._unparsed.pop(id(env), None)
+        if raw is not None:
+            env["e"] = loads(raw)
+        return env
+
+    def message_id(self, env: dict[str, Any]) -> str:
+        """The event's messageId, else the envelope's id. An event left as text is not parsed for
+        it when it holds its id as a messageId: ingest files an event under its messageId, and a
+        backfill's id is a fresh uuid, which no other messageId inside the event can be."""
+        raw = self._unparsed.get(id(env))
+        if raw is not None and isinstance(env.get("id"), str) and b'"messageId":' + orjson.dumps(env["id"]) in raw:
+            return env["id"]
+        return self.whole(env)["e"].get("messageId") or env["id"]
+
+    def payloads(self) -> dict[int, Any]:
+        """What the mapper made of each envelope's event(s), for its retry or dead letter (once a batch)."""
+        if self._payloads is None:
+            grouped: dict[int, list[Any]] = {}
+            envs = self._batch[0]
+            for i, p in self._batch[2]:
+                # passthrough: the payload is the event itself
+                grouped.setdefault(i, []).append(self.whole(envs[i])["e"] if isinstance(p.payload, orjson.Fragment) else p.payload)
+            self._payloads = {i: ps[0] if len(ps) == 1 else ps for i, ps in grouped.items()}
+        return self._payloads
+
+    def carried(self, exchanges: list[dict[str, Any]]) -> set[str]:
+        """The people whose events the call of ``exchanges`` carried: a request shared by several keeps
+        no bodies (a GDPR delete of one could not reach the copies in the others' dead letters)."""
+        people = self._carried_by.get(id(exchanges))
+        if people is None:
+            envs, outcomes, _ = self._batch
+            people = self._carried_by[id(exchanges)] = {  # person(env), inline: once per event
+                env.get("u") or env.get("o") or "~" + str(env.get("id"))
+                for env, o in zip(envs, outcomes) if o is not None and o.exchanges is exchanges}
+        return people
+
     def trace(self, env: dict[str, Any], outcome: Outcome, now: int, s: Settlement) -> None:
         """observe: the attempt, for the event's trace (router/trace.py); our own throttling is no attempt."""
         if outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
             return
+        if outcome.status is not OutcomeStatus.RETRY:  # final: the entry depends on the outcome and attempt only
+            ids = self._traced.get((id(outcome), env["a"]))
+            if ids is None:
+                ids = self._traced[(id(outcome), env["a"])] = self.trace_ids(env, outcome, now, s)
+            ids.append(env["id"])
+            return
+        self.trace_ids(env, outcome, now, s).append(env["id"])
+
+    def trace_ids(self, env: dict[str, Any], outcome: Outcome, now: int, s: Settlement) -> list[str]:
+        """The messages whose traces get this attempt's entry (most of a batch shares one)."""
         attempts = env["a"] + 1
         final = outcome.status is not OutcomeStatus.RETRY or (now - (env["f"] or now)) / 1000 >= self.dc.retry_window
         key = (outcome.status, outcome.reason, outcome.http_status, attempts, final)
         entry = self._entries.get(key)  # most of a batch shares one outcome: one JSON entry for them
         if entry is None:
             entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
-        s.trace.setdefault(entry, []).append(env["id"])
+        return s.trace.setdefault(entry, [])
 
     def stored_exchanges(self, outcome: Outcome) -> dict[str, Any]:
         """observe: the exchanges of the call that carried the event, redacted and bounded (once per call)."""
@@ -325,7 +469,7 @@ class Drainer:
         key = id(outcome.exchanges)
         if key not in self._stored:
             self._stored[key] = stored(outcome.exchanges, self.scrubber(outcome),
-                                       shared_by=len(self._carried.get(key, ())))
+                                       shared_by=len(self.carried(outcome.exchanges)))
         return self._stored[key]
 
     def scrubber(self, outcome: Outcome) -> Redactor:
@@ -344,13 +488,13 @@ class Drainer:
         first = next((o for o in outcomes if o is not None and o.status is OutcomeStatus.DELIVERED and o.exchanges), None)
         if first is None:
             return ""
-        carried = [e["e"].get("messageId") or e["id"] for e, o in zip(envs, outcomes)
-                   if o is not None and o.exchanges is first.exchanges]
-        people = self._carried.get(id(first.exchanges), set())
+        carried = [e for e, o in zip(envs, outcomes) if o is not None and o.exchanges is first.exchanges]
+        ids = [self.message_id(e) for e in carried[:SAMPLE_IDS]]
+        people = self.carried(first.exchanges)
         only = next(iter(people)) if len(people) == 1 else ""
         # "u" first: SETTLE reads it to drop the sample of a person deleted while the batch was out
         record = {"u": only if only and not only.startswith("~") else "", "at": now, "destination": self.dest,
-                  "events": len(carried), "message_ids": carried[:SAMPLE_IDS], **self.stored_exchanges(first)}
+                  "events": len(carried), "message_ids": ids, **self.stored_exchanges(first)}
         return self.scrubber(first).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) or ""
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
@@ -386,7 +530,9 @@ class Drainer:
             delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
         # the next attempt falls inside the retry window (its last moment at the latest)
         delay = min(delay, (first + self.dc.retry_window * 1000 - now) / 1000)
-        env = dict(env, a=attempts, f=first, l=self.redact.text(outcome.reason))
+        # the event stays last (router/queue.py; passthrough reads the fields before it alone)
+        env = {**{k: v for k, v in env.items() if k != "e"}, "a": attempts, "f": first,
+               "l": self.redact.text(outcome.reason), "e": env["e"]}
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
 
@@ -410,15 +556,20 @@ class Drainer:
         }
         return self.scrubber(outcome).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
 
-    def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement) -> list[dict[str, Any]]:
+    def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement, claimed: Claimed | None = None) -> list[dict[str, Any]]:
         """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).
 
-        The delete already purged the queues; this covers a batch claimed just before it."""
-        hashes = sorted({e["u"] for e in envs if e["u"]})
+        The delete already purged the queues; this covers a batch claimed just before it. CLAIM
+        looked the delete times up (``claimed``); when it could not see every user, they are asked for."""
+        hashes = {e["u"] for e in envs if e["u"]}
         if not hashes:
             return envs
-        keys = self.rt.queue.keys
-        deleted_at = {h: int(t) for h, t in zip(hashes, self.rt.redis.mget([keys.forgotten(h) for h in hashes])) if t}
+        if claimed is not None and claimed.looked_up == len(hashes) and hashes.issuperset(claimed.forgotten):
+            deleted_at = claimed.forgotten
+        else:
+            keys = self.rt.queue.keys
+            ordered = sorted(hashes)
+            deleted_at = {h: int(t) for h, t in zip(ordered, self.rt.redis.mget([keys.forgotten(h) for h in ordered])) if t}
         if not deleted_at:
             return envs
         kept = []

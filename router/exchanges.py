@@ -70,18 +70,20 @@ def scrubber(exchanges: list[dict[str, Any]] | None, redactor: Redactor) -> Reda
     return Redactor(_forms([*redactor.forms, *found]))
 
 
-def redact(exchange: dict[str, Any], scrub: Redactor) -> dict[str, Any]:
-    """One exchange with no secret left in it (``scrub``: see :func:`scrubber`)."""
+def redact(exchange: dict[str, Any], scrub: Redactor, body: str | None = None) -> dict[str, Any]:
+    """One exchange with no secret left in it (``scrub``: see :func:`scrubber`). ``body``: what
+    stands for the request and response bodies instead of them (they are then not scrubbed)."""
 
     def headers(h: dict[str, str]) -> dict[str, str]:
         return {k: REDACTED if SECRET_HEADER.search(k) else (scrub.text(v) or "") for k, v in (h or {}).items()}
 
     out = {"method": exchange.get("method"), "url": scrub.text(exchange.get("url")),
-           "headers": headers(exchange.get("headers") or {}), "body": scrub.text(exchange.get("body")) or ""}
+           "headers": headers(exchange.get("headers") or {}),
+           "body": body if body is not None else scrub.text(exchange.get("body")) or ""}
     response = exchange.get("response")
     if response is not None:
         out["response"] = {"status": response.get("status"), "headers": headers(response.get("headers") or {}),
-                           "body": scrub.text(response.get("body")) or ""}
+                           "body": body if body is not None else scrub.text(response.get("body")) or ""}
     if exchange.get("error"):
         out["error"] = exchange["error"]
     return out
@@ -102,12 +104,9 @@ def stored(exchanges: list[dict[str, Any]] | None, scrub: Redactor, limit: int =
         return {}
     kept: list[dict[str, Any]] = []
     size = 0
+    shared = SHARED_BODY.format(n=shared_by) if shared_by > 1 else None
     for exchange in reversed(exchanges):
-        clean = redact(exchange, scrub)
-        if shared_by > 1:
-            clean["body"] = SHARED_BODY.format(n=shared_by)
-            if "response" in clean:
-                clean["response"]["body"] = SHARED_BODY.format(n=shared_by)
+        clean = redact(exchange, scrub, shared)
         n = len(json.dumps(clean, ensure_ascii=False))
         if kept and size + n > limit:
             break

@@ -23,7 +23,9 @@ or double an event, and ingest costs one round trip per request.
 
 An envelope is the JSON ``{"u": user hash, "r": received ms, "id", "a": attempts,
 "f": first attempt ms, "l": last error, "e": the event}``; ``u`` and ``r``
-come first so scripts can read them without decoding. An anonymous event (no userId)
+come first so scripts can read them without decoding, and ``e`` comes last, after fields that
+are numbers or strings only, so a drainer can send the event's JSON without parsing it
+(router/delivery.py ``split``). An anonymous event (no userId)
 has ``"o"``, its anonymousId hash, right after ``u``: the ordered scripts read both.
 """
 from __future__ import annotations
@@ -121,6 +123,10 @@ class Claimed:
     others_waiting: bool = False
     #: ordered: nothing could be taken (its users were busy), but the buffer has more to look at
     more: bool = False
+    #: GDPR: user hash -> delete time (ms) of the batch's users deleted before the claim
+    forgotten: dict[str, int] = field(default_factory=dict)
+    #: how many distinct users CLAIM looked up for ``forgotten`` (-1: it did not look)
+    looked_up: int = -1
 
 
 class Verdict(str, enum.Enum):
@@ -328,14 +334,28 @@ class DeliveryQueue:
         """Lease up to ``size`` envelopes; nothing while the destination's breaker is open.
         ``others``: the RQ queue keys of the other destinations, to tell whether one waits for a worker.
         ``ordered``: skip (hold) the events of users whose earlier events are in flight or retrying."""
+        script, args = self._claim_call(dest, token, batch_id, size, concurrency, others, ordered)
+        return self._claimed(batch_id, script(args=args))
+
+    def _claim_call(self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str],
+                    ordered: bool) -> tuple[Any, list[Any]]:
         args = [self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
         if ordered:
-            got = self._claim_ordered(args=[*args, PER_USER, scan_limit(size), *others])
-        else:
-            got = self._claim(args=[*args, *others])
+            return self._claim_ordered, [*args, PER_USER, scan_limit(size), *others]
+        return self._claim, [*args, *others]
+
+    @staticmethod
+    def _claimed(batch_id: str, got: Any) -> Claimed:
         items, spawn, open_until, waiting = got[:4]
         spawn = spawn.decode() if isinstance(spawn, bytes) else spawn
-        return Claimed(batch_id, list(items), spawn, int(open_until), bool(waiting), len(got) > 4 and bool(got[4]))
+        # CLAIM joins the envelopes with byte 255 (never in UTF-8 JSON): one reply string to read
+        items = items.split(b"\xff") if isinstance(items, bytes) else list(items)
+        claimed = Claimed(batch_id, items, spawn, int(open_until), bool(waiting), len(got) > 4 and bool(got[4]))
+        if len(got) > 6:
+            flat = got[5]
+            claimed.forgotten = {flat[k].decode(): int(flat[k + 1]) for k in range(0, len(flat), 2)}
+            claimed.looked_up = int(got[6])
+        return claimed
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])
@@ -343,6 +363,35 @@ class DeliveryQueue:
     def settle(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float, breaker: Breaker = Breaker()) -> bool:
         """Apply one batch's outcomes (and its verdict to the breaker); False when the lease had
         expired and the batch was already returned."""
+        done = (self._settle if s.ordered is None else self._settle_ordered)(args=self._settle_args(dest, batch_id, s, dead_letter_ttl, breaker))
+        return self._settled(done, s)
+
+    def settle_and_claim(
+        self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float, breaker: Breaker,
+        token: str, next_id: str, size: int, concurrency: int, others: Sequence[str] = (), *, ordered: bool = False,
+    ) -> tuple[bool, "Claimed | Exception"]:
+        """``settle``, then ``claim`` the next batch, in one round trip: the claim runs after the
+        settle (two scripts in one pipeline, no transaction: the claimed batch is leased as any).
+        Returns what settle does and the claim, or the error that stopped the claim. Raises what
+        stopped the settle, after giving back a batch the claim took all the same."""
+        settle = self._settle if s.ordered is None else self._settle_ordered
+        claim, claim_args = self._claim_call(dest, token, next_id, size, concurrency, others, ordered)
+        pipe = self.redis.pipeline(transaction=False)
+        # EVALSHA: a Script object in a pipeline would ask SCRIPT EXISTS first, a round trip of its own
+        pipe.evalsha(settle.sha, 0, *self._settle_args(dest, batch_id, s, dead_letter_ttl, breaker))
+        pipe.evalsha(claim.sha, 0, *claim_args)
+        done, got = pipe.execute(raise_on_error=False)
+        if isinstance(done, redis.exceptions.NoScriptError):  # a fresh server (failover): nothing was settled
+            done = settle(args=self._settle_args(dest, batch_id, s, dead_letter_ttl, breaker))
+        if isinstance(got, redis.exceptions.NoScriptError):
+            got = claim(args=claim_args)
+        if isinstance(done, Exception):
+            if not isinstance(got, Exception):
+                self.give_back(dest, next_id, ordered=ordered)
+            raise done
+        return self._settled(done, s), got if isinstance(got, Exception) else self._claimed(next_id, got)
+
+    def _settle_args(self, dest: str, batch_id: str, s: Settlement, dead_letter_ttl: float, breaker: Breaker) -> list[Any]:
         now = now_ms()
         minute = timeseries.minute_of(now)
         args: list[Any] = [self.ns, dest, batch_id, now - int(dead_letter_ttl * 1000), now, Verdict(s.verdict).value,
@@ -369,7 +418,10 @@ class DeliveryQueue:
                 args += [user, record]
         for name, n in s.counts.items():
             args += [name, n]
-        done = (self._settle if s.ordered is None else self._settle_ordered)(args=args)
+        return args
+
+    @staticmethod
+    def _settled(done: Any, s: Settlement) -> bool:
         if not done:
             return False
         s.health_change = (done[1].decode(), done[2].decode())

@@ -195,7 +195,25 @@ local others = 0
 for k = 10, #ARGV do
   if redis.call('LLEN', ARGV[k]) > 0 then others = 1; break end
 end
-return {items, spawn, 0, others}
+-- GDPR: the delete times of the batch's users who were deleted (forgotten:<u>), so the drainer
+-- drops their events without a round trip of its own; and how many users were looked up
+local users, seen, plain = {}, {}, true
+for _, it in ipairs(items) do
+  local u = string.match(it, '"u":"(%x+)"')
+  if u and not seen[u] then seen[u] = true; users[#users + 1] = u end
+  if plain and string.find(it, '\\255', 1, true) then plain = false end
+end
+local forgot = {}
+if #users > 0 then
+  local keys = {}
+  for k, u in ipairs(users) do keys[k] = ns .. ':forgotten:' .. u end
+  for k, t in ipairs(redis.call('MGET', unpack(keys))) do
+    if t then forgot[#forgot + 1] = users[k]; forgot[#forgot + 1] = t end
+  end
+end
+-- one reply string rather than one per envelope (byte 255 never occurs in UTF-8 JSON)
+if plain then items = table.concat(items, '\\255') end
+return {items, spawn, 0, others, 0, forgot, #users}
 """
 
 EXTEND = """

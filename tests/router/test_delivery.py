@@ -248,3 +248,75 @@ def test_events_cannot_be_queued_for_a_disabled_destination_where_nothing_would_
     with pytest.raises(LookupError, match="destination 'hook' is disabled"):
         rt.enqueue("hook", [track(1)])
     assert rt.queue.depth("hook")["buffered"] == 0
+
+
+def test_claim_hands_out_the_delete_times_of_the_batch_s_deleted_users(make_runtime, client_for):
+    from router.queue import user_hash
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
+        post_batch(client_for(rt), [track(1), track(2)])
+        # user-1 deleted after its event was received (as if the delete's purge had missed it)
+        rt.redis.set(rt.queue.keys.forgotten(user_hash("user-1")), str(int(time.time() * 1000) + 1000))
+        claimed = rt.queue.claim("hook", "tok", "b1", 100, 1)
+        assert claimed.looked_up == 2 and list(claimed.forgotten) == [user_hash("user-1")]
+        settlement, _ = Drainer(rt, "hook", "tok").process(claimed.items, claimed)
+        assert settlement.counts == {"delivered": 1, "forgotten": 1}
+        assert [e["messageId"] for e in hook.requests[0].json()] == ["m-2"]
+
+
+def test_a_claimed_batch_comes_back_byte_for_byte(make_runtime):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    plain = json.dumps({"u": "", "r": 1, "id": "a", "a": 0, "f": 0, "e": {"type": "track", "event": "é\u2028"}},
+                       ensure_ascii=False).encode()
+    odd = b'{"u":"","r":1,"id":"b","a":0,"f":0,"e":{"type":"track","event":"\xff"}}'  # not UTF-8: sent as a list
+    for items in ([plain, plain + b" "], [plain, odd]):
+        rt.redis.rpush(rt.queue.keys.buf("hook"), *items)
+        assert rt.queue.claim("hook", "tok", f"b{len(items[1])}", 100, 1).items == items
+
+
+def test_a_batching_webhook_sends_the_stored_events_as_they_are_and_retries_keep_them_last(make_runtime, client_for):
+    answers = iter([Reply(503, "down")])
+    with FakeServer(lambda req: next(answers, Reply(200, {}))) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})],
+                          delivery={"retry_base": "10ms", "retry_max": "10ms"})
+        events = [track(1, properties={"price": 12.5, "name": "Kärcher \u2028 \"x\",\"e\":{"}), track(2)]
+        post_batch(client_for(rt), events)
+        work(rt)
+        (waiting,) = rt.queue.retrying("hook", 10)[:1] or [None]
+        raw = rt.redis.zrange(rt.queue.keys.retry("hook"), 0, 0)[0]
+        assert list(json.loads(raw))[-1] == "e" and waiting["last_error"]  # the event stays last
+        deadline = time.monotonic() + 10
+        while rt.queue.depth("hook").get("delivered", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            work(rt)
+        sent = sorted((e for r in hook.requests[1:] for e in r.json()), key=lambda e: e["messageId"])
+        assert [e["properties"] for e in sent] == [{"price": 12.5, "name": "Kärcher \u2028 \"x\",\"e\":{"},
+                                                   {"order_id": "o-2"}]
+
+
+def test_an_older_retry_whose_error_follows_its_event_is_sent_right(make_runtime):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
+        older = {"u": "", "r": 1, "id": "x", "a": 1, "f": 1, "e": {"type": "track", "event": "A", "messageId": "m-x",
+                                                                   "properties": {"p": {"q": 1}}}, "l": "was down }"}
+        fresh = {"u": "", "r": 1, "id": "y", "a": 0, "f": 0, "e": {"type": "track", "event": "B", "messageId": "m-y"}}
+        envs = [json.dumps(older, separators=(",", ":")), json.dumps(fresh, separators=(",", ":"))]
+        rt.wake([("hook", rt.queue.push("hook", envs))])
+        work(rt)
+        assert hook.requests[0].json() == [older["e"], fresh["e"]]
+
+
+def test_a_settle_claims_the_next_batch_in_its_round_trip_even_on_a_fresh_server(make_runtime, client_for):
+    from router.queue import Breaker
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        post_batch(client_for(rt), [track(i) for i in range(3)])
+        first = rt.queue.claim("hook", "tok", "b1", 2, 1)
+        settlement, _ = Drainer(rt, "hook", "tok").process(first.items, first)
+        rt.redis.script_flush()  # as after a failover: the scripts are loaded again
+        settled, after = rt.queue.settle_and_claim("hook", "b1", settlement, 60, Breaker(), "tok", "b2", 2, 1)
+        assert settled and [json.loads(x)["e"]["messageId"] for x in after.items] == ["m-2"]
+        depth = rt.queue.depth("hook")
+        assert (depth["delivered"], depth["buffered"], depth["inflight_batches"]) == (2, 0, 1)
