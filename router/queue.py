@@ -15,7 +15,7 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
     ns:busy:d, ns:held:d:<user>, ns:ready:d   per-user order (``ordering: per_user``), see ORDER_PRELUDE
-    ns:trace:<messageId>, ns:trring, ns:trusers   event traces (router/trace.py)
+    ns:trace:<messageId>, ns:trring, ns:tu:<u>   event traces (router/trace.py)
 
 Each state change is one Lua script (router/scripts.py, the ordered twins in
 router/scripts_ordered.py), so a crash between two steps can't lose

@@ -4,7 +4,7 @@ Each state change is one script, so a crash between two steps can't lose or doub
 
 # Writes are what a script costs most: Redis propagates each write command on its own (to the AOF
 # and replicas), so INGEST gathers a request's events and writes each key once where it can:
-# one RPUSH per destination, one RPUSH to the trace ring, one ZADD to the user index. CHUNK values
+# one RPUSH per destination, one RPUSH to the trace ring, one ZADD per user to their index. CHUNK values
 # per command keep unpack() well below Lua's stack limit (~8000).
 INGEST = """
 -- ARGV[5], the drain lease, and ARGV[8], the trace cap, are read as numbers only where needed:
@@ -35,8 +35,8 @@ local check_sup = redis.call('SCARD', sup) > 0
 local dedup, trp = ns .. ':dedup:' .. src .. ':', ns .. ':trace:'
 local status, counts, bufs, order = {}, {}, {}, {}
 -- observe: each (status, entry) pair's text is built once; the ring entries of the traces begun
--- here, and those of them the user index lists (router/trace.py)
-local texts, ring, indexed = {}, {}, {}
+-- here, and each user's (score, messageId) pairs for their index (router/trace.py)
+local texts, ring, users, uorder = {}, {}, {}, {}
 local nargs, i = #ARGV, 10 + ntr
 while i <= nargs do
   local mid, uh, n = ARGV[i], ARGV[i + 1], num(ARGV[i + 2])
@@ -68,10 +68,12 @@ while i <= nargs do
     end
     local tk = trp .. mid
     if redis.call('SET', tk, text, 'NX', 'PX', ttl) then
-      if st == 'suppressed' then uh = '' end  -- a suppressed user is not indexed by their hash
-      local entry = uh .. ':' .. now .. ':' .. mid
-      ring[#ring + 1] = entry
-      if uh ~= '' then indexed[#indexed + 1] = '0'; indexed[#indexed + 1] = entry end
+      ring[#ring + 1] = ':' .. now .. ':' .. mid
+      if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
+        local u = users[uh]
+        if not u then u = {}; users[uh] = u; uorder[#uorder + 1] = uh end
+        u[#u + 1] = now; u[#u + 1] = mid
+      end
     else
       redis.call('APPEND', tk, '\\n' .. text)
     end
@@ -79,22 +81,29 @@ while i <= nargs do
   i = i + 5 + n
 end
 for _, d in ipairs(order) do call_all('RPUSH', ns .. ':buf:' .. d, bufs[d]) end
--- observe: the ring bounds the traces: past the cap the oldest go with their user-index entries,
--- a few commands for many; so do those past the dedup window, looked for once a minute (below)
-local ringk, ixk = ns .. ':trring', ns .. ':trusers'
+-- observe: a user's index holds their newest USER_TRACES messageIds (scored by received ms) and
+-- lives as long as their newest trace. Small per-user sorted sets: one big index costs Redis a
+-- cache miss per level of its skiplist, dearer than the writes it saves.
+for _, uh in ipairs(uorder) do
+  local uk, u = ns .. ':tu:' .. uh, users[uh]
+  -- more than USER_TRACES of a user in one request: their newest (the older would be trimmed at once)
+  call_all('ZADD', uk, #u > 200 and {unpack(u, #u - 199)} or u)
+  if redis.call('ZCARD', uk) > 100 then redis.call('ZREMRANGEBYRANK', uk, 0, -101) end
+  redis.call('PEXPIRE', uk, ttl)
+end
+-- observe: the ring bounds the traces: past the cap the oldest go, a few commands for many; the
+-- ring's entries past the dedup window (their traces expired) are dropped once a minute (below)
+local ringk = ns .. ':trring'
 local function drop(entries, traces)
-  local keys, members = {}, {}
+  local keys = {}
   for k, e in ipairs(entries) do
-    local uh, mid = string.match(e, '^(%x*):%d+:(.*)$')
+    local mid = string.match(e, '^%x*:%d+:(.*)$')
     keys[k] = mid and trp .. mid or ns .. ':tr:' .. e  -- else a messageId an older version rang
-    if uh and uh ~= '' then members[#members + 1] = e end
   end
   if traces then call_all('DEL', nil, keys) end
-  call_all('ZREM', ixk, members)
 end
 if #ring > 0 then
   local over = call_all('RPUSH', ringk, ring) - tonumber(ARGV[8])
-  if indexed[1] then call_all('ZADD', ixk, indexed) end
   if over > 0 then drop(redis.call('LPOP', ringk, over), true) end
 end
 -- observe: per-source counters, per minute and in total (router/timeseries.py); a minute's
@@ -108,9 +117,8 @@ for st, c in pairs(counts) do
 end
 if fresh then redis.call('EXPIREAT', mk, mexpire) end
 -- observe: a source's first request of a minute drops the ring's entries past the dedup window
--- (their traces have expired; the user index must not outlive them), up to TRIM_ROUNDS * CHUNK.
--- An older version's entry (a bare messageId) goes too: its trace expires by itself. Also with
--- traces turned off: what they indexed still goes.
+-- (their traces have expired), up to TRIM_ROUNDS * CHUNK. An older version's entry (a bare
+-- messageId) goes too: its trace expires by itself. Also with traces turned off.
 if fresh then
   local oldest = tonumber(now) - tonumber(ttl)
   local function expired(e) return tonumber(string.match(e, '^%x*:(%d+):') or '0') <= oldest end

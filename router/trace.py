@@ -6,16 +6,12 @@
     ns:tr:<messageId>   list    older versions' traces: read until they expire (without the attempts
                                 made since). A new key name, so that no version meets the other's
                                 type while both run (an older SETTLE's RPUSHX finds no list)
-    ns:trring           list    ``<user hash>:<received ms>:<messageId>`` per trace begun, in that
-                                order (no user hash for an event without userId, or suppressed);
-                                past ``trace.max_events`` or the dedup window the oldest go with
-                                their traces and index entries, so traces take bounded memory
-    ns:trusers          zset    the ring's entries that have a user hash, all scored 0: in lex order
-                                each user's are together, oldest first (user ids are kept only as
-                                router/queue.py user_hash). One ZADD per request indexes them all.
-    ns:tu:<user hash>   zset    older versions' user index (messageId -> received ms), read until it
-                                expires. (An older INGEST that pops the ring leaves the index entries
-                                of what it pops: they stay until the user is deleted.)
+    ns:trring           list    ``:<received ms>:<messageId>`` per trace begun, in that order
+                                (older versions rang bare messageIds); past ``trace.max_events`` the
+                                oldest traces are deleted, so traces take bounded memory
+    ns:tu:<user hash>   zset    messageId -> received ms, the user's last USER_TRACES events (user
+                                ids are kept only as router/queue.py user_hash); one ZADD per user
+                                and request; it expires with the user's newest trace
 
 INGEST writes the ``received`` entry (where the event was routed, and why not
 elsewhere; accepted / duplicate / suppressed), SETTLE appends one ``attempt``
@@ -31,14 +27,14 @@ from typing import Any, Iterable, Mapping
 
 from destinations.base import Outcome
 from router.config import DestinationConfig
-from router.queue import user_hash
+from router.queue import now_ms, user_hash
 from router.redact import Redactor
 from router.routing import admits, allowed
 from router.runtime import Runtime
 
 #: how many of a user's events the userId search finds
 USER_TRACES = 100
-#: a ring / user-index entry (an older version's ring held bare messageIds)
+#: a ring entry (an older version's ring held bare messageIds)
 RING_ENTRY = re.compile(rb"([0-9a-fA-F]*):[0-9]+:(.*)", re.S)
 DEFAULT_MAX_EVENTS = 100_000
 
@@ -105,24 +101,17 @@ def search(rt: Runtime, *, message_id: str | None = None, user_id: str | None = 
 
 
 def ring_mid(entry: bytes) -> str:
-    """The messageId of a ring or user-index entry."""
+    """The messageId of a ring entry."""
     m = RING_ENTRY.fullmatch(entry)
     return (m.group(2) if m else entry).decode()
 
 
 def user_events(rt: Runtime, uhash: str, limit: int) -> list[str]:
-    """The messageIds of a user's latest events, newest first: from the user index, and from an
-    older version's per-user index while it lasts. An event is listed once (a duplicate that arrived
-    after its trace was dropped is indexed again)."""
-    ns = rt.config.namespace
-    pipe = rt.redis.pipeline(transaction=False)
-    pipe.zrevrangebylex(f"{ns}:trusers", f"({uhash};", f"[{uhash}:", start=0, num=2 * limit)
-    pipe.zrevrange(f"{ns}:tu:{uhash}", 0, limit - 1, withscores=True)
-    members, legacy = pipe.execute()
-    found = [(int(m.split(b":", 2)[1]), ring_mid(m)) for m in members]
-    found += [(int(score), m.decode()) for m, score in legacy]
-    found.sort(key=lambda f: f[0], reverse=True)
-    return list(dict.fromkeys(mid for _, mid in found))[:limit]
+    """The messageIds of a user's latest events inside the dedup window (older ones have no trace
+    left), newest first."""
+    since = now_ms() - int(rt.config.dedup_ttl * 1000)
+    mids = rt.redis.zrevrangebyscore(f"{rt.config.namespace}:tu:{uhash}", "+inf", since, start=0, num=limit)
+    return [m.decode() for m in mids]
 
 
 def newest(rt: Runtime, limit: int) -> list[str]:
@@ -145,21 +134,15 @@ def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def forget(rt: Runtime, hashes: list[str]) -> int:
-    """GDPR: drop the traces of the users' events and the users' index entries (those exactly:
-    an entry indexed meanwhile keeps its trace). Returns how many keys were deleted."""
-    ns, index = rt.config.namespace, f"{rt.config.namespace}:trusers"
+    """GDPR: drop the traces of the users' events (an older version's too) and the users' indexes.
+    Returns how many keys were deleted."""
+    ns = rt.config.namespace
     pipe = rt.redis.pipeline(transaction=False)
     for h in hashes:
-        pipe.zrangebylex(index, f"[{h}:", f"({h};")
         pipe.zrange(f"{ns}:tu:{h}", 0, -1)
-    found = pipe.execute()
-    members = [m for entries in found[0::2] for m in entries]
-    mids = [ring_mid(m) for m in members] + [m.decode() for legacy in found[1::2] for m in legacy]
+    mids = [m.decode() for found in pipe.execute() for m in found]
     doomed = [f"{ns}:{kind}:{m}" for m in mids for kind in ("trace", "tr")] + [f"{ns}:tu:{h}" for h in hashes]
     pipe = rt.redis.pipeline(transaction=False)
     for k in range(0, len(doomed), 1000):
         pipe.delete(*doomed[k:k + 1000])
-    for k in range(0, len(members), 1000):
-        pipe.zrem(index, *members[k:k + 1000])
-    done = pipe.execute()
-    return sum(int(n) for n in done[:(len(doomed) + 999) // 1000])
+    return sum(int(n) for n in pipe.execute())

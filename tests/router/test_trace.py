@@ -74,8 +74,9 @@ def test_a_users_latest_events_are_found_by_user_id_without_keeping_the_id(make_
     assert [t["messageId"] for t in trace_of(client, userId="alice", limit=1)] in (["c"], ["a"])
     assert trace_of(client, userId="nobody") == []
     ns = rt.config.namespace
-    index = rt.redis.zrange(f"{ns}:trusers", 0, -1) + rt.redis.lrange(f"{ns}:trring", 0, -1)
-    assert any(m.startswith(user_hash("alice").encode()) for m in index)
+    index = rt.redis.zrange(f"{ns}:tu:{user_hash('alice')}", 0, -1)
+    assert sorted(index) == [b"a", b"c"]
+    index += rt.redis.lrange(f"{ns}:trring", 0, -1)
     assert not any(b"alice" in k for k in rt.redis.scan_iter(f"{ns}:t*")) and not any(b"alice" in m for m in index)
     assert client.get("/v1/admin/trace", headers=ADMIN).status_code == 400
     assert client.get("/v1/admin/trace?messageId=a").status_code == 401
