@@ -31,8 +31,10 @@ _TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 #: of at most SHORT_TIMESTAMP characters (load_common), written with at most 6 bytes a character
 #: (``\u001f``) and 2 quotes, become shorter ISO strings
 _SIZE_SLACK = len(_TIME_FIELDS) * (6 * SHORT_TIMESTAMP + 2)
-#: at most this many ways of routing an event have their ``received`` trace entry kept between requests
+#: at most this many ways of routing an event have their ``received`` trace entry kept between requests,
+#: each only when its key (event name and integrations are the client's) is at most _TRACE_KEY_BYTES
 _TRACE_TAILS = 1024
+_TRACE_KEY_BYTES = 512
 
 
 @dataclass
@@ -173,10 +175,11 @@ class Intake:
         integrations = event.get("integrations")
         key = (source, tuple(dests), event["type"], event.get("event"),
                json.dumps(integrations, sort_keys=True) if integrations else "")
-        tail = self._trace_tails.get(key)
+        kept = len(key[4]) + len(str(key[3])) <= _TRACE_KEY_BYTES  # bounded memory: the client's values
+        tail = self._trace_tails.get(key) if kept else ""
         if tail is None:
             if len(self._trace_tails) >= _TRACE_TAILS:
-                self._trace_tails.clear()  # names and integrations are the clients': bounded memory
+                self._trace_tails.clear()
             tail = self._trace_tails[key] = self._trace_tail(source, dests, event)
         if tail:
             return f'{{"at":{received_ms:d}{tail}'

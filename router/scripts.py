@@ -69,13 +69,14 @@ while i <= nargs do
     local tk = trp .. mid
     if redis.call('SET', tk, text, 'NX', 'PX', ttl) then
       ring[#ring + 1] = ':' .. now .. ':' .. mid
-      if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
-        local u = users[uh]
-        if not u then u = {}; users[uh] = u; uorder[#uorder + 1] = uh end
-        u[#u + 1] = now; u[#u + 1] = mid
-      end
     else
       redis.call('APPEND', tk, '\\n' .. text)
+    end
+    -- indexed also when the trace was begun already (by another source's event of that messageId)
+    if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
+      local u = users[uh]
+      if not u then u = {}; users[uh] = u; uorder[#uorder + 1] = uh end
+      u[#u + 1] = now; u[#u + 1] = mid
     end
   end
   i = i + 5 + n

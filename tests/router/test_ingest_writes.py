@@ -50,12 +50,10 @@ def test_a_request_past_the_chunk_size_keeps_each_destinations_order_and_every_s
     assert rt.redis.llen(f"{rt.config.namespace}:trring") == len(traced)
     (t,) = by_message(rt, ["m6"])
     assert [e["status"] for e in t["entries"]] == ["accepted", "duplicate"]
-    # a user's index lists their newest 100 events (whose trace they began), the suppressed user none
-    first: dict[str, str] = {}
-    for mid, uh, _, _ in sent:
-        first.setdefault(mid, uh)
-    listed = user_events(rt, user_hash("user-1"), 1000)
-    assert sorted(listed) == sorted([m for m, uh in first.items() if uh == user_hash("user-1")][-100:])
+    # a user's index lists the messageIds of their newest 100 events (a duplicate's too: dedup is
+    # per source, a trace per messageId), the suppressed user's none
+    mine = [mid for mid, uh, _, _ in sent if uh == user_hash("user-1")][-100:]
+    assert sorted(user_events(rt, user_hash("user-1"), 1000)) == sorted(set(mine))
     assert user_events(rt, user_hash("user-3"), 100) == []
 
 
@@ -150,3 +148,20 @@ def test_ingest_totals_add_one_counter_per_status_to_older_versions_counters(mak
     assert totals == {"accepted": 7, "duplicate": 1, "rejected": 2}
     assert Series(rt.redis, ns).source_totals(["web", "app"]) == {
         "web": {"accepted": 6, "duplicate": 1, "rejected": 2}, "app": {"accepted": 1}}
+
+
+def test_received_entries_are_kept_across_requests_only_for_small_client_values(make_runtime):
+    from router.intake import _TRACE_KEY_BYTES, Intake
+
+    rt = make_runtime(destinations=[])
+    intake, source = Intake(rt), rt.config.sources[0]
+    for n in range(20):
+        big = {"Custom": {"blob": f"{n}-" + "x" * 100_000}}
+        event = {"type": "track", "userId": "u", "event": "E", "messageId": f"big{n}"}
+        assert intake.accept(source, [event], batch_integrations=big, strict=True).accepted == 1
+    small = {"type": "track", "userId": "u", "event": "E", "messageId": "small", "integrations": {"X": True}}
+    assert intake.accept(source, [small], strict=True).accepted == 1
+    assert len(intake._trace_tails) == 1 and all(len(k[4]) <= _TRACE_KEY_BYTES for k in intake._trace_tails)
+    (t,) = by_message(rt, ["big3"])
+    assert t["entries"][0]["source"] == source.name
+

@@ -120,3 +120,15 @@ def test_eventrouter_trace_prints_the_trace(redis_url, tmp_path, make_runtime, c
     assert json.loads(out.output)["destinations"] == {"hook": "waiting"}
     missing = CliRunner().invoke(main, ["trace", "--message-id", "nope"], env=env)
     assert missing.exit_code == 1 and "no trace found" in missing.output
+
+
+def test_a_users_event_is_found_by_user_id_when_another_source_sent_that_message_id_first(make_runtime, client_for):
+    sources = [{"name": "website", "write_keys": [WRITE_KEY]}, {"name": "app", "write_keys": ["other-key"]}]
+    rt = make_runtime(sources=sources, destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("m1", "alice")})
+    answer = client.post("/v1/batch", json={"writeKey": "other-key", "batch": [track("m1", "bob")]}).get_json()
+    assert answer["accepted"] == 1  # dedup is per source
+    assert [t["messageId"] for t in trace_of(client, userId="bob")] == ["m1"]
+    (t,) = trace_of(client, messageId="m1")
+    assert [e["source"] for e in t["entries"]] == ["website", "app"]
