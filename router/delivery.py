@@ -190,10 +190,10 @@ class Drainer:
         started = time.monotonic()
         deadline = started + self.delivery["drain_budget"]
         yielded = False
+        #: the next batch, claimed with the last one's settle (one round trip for both)
+        claimed: Claimed | Exception | None = None
         try:
             with LeaseKeeper(self.rt, self.dest, self.token) as keeper:
-                #: the next batch, claimed with the last one's settle (one round trip for both)
-                claimed: Claimed | Exception | None = None
                 while claimed is not None or time.monotonic() < deadline:
                     if claimed is None:
                         claimed = self.rt.queue.claim(
@@ -213,9 +213,9 @@ class Drainer:
                         break
                     keeper.batch_id = batch_id
                     items, yielding = claimed.items, claimed.others_waiting
+                    current, claimed = claimed, None
                     try:
-                        settlement, pause = self.process(items, claimed)
-                        claimed = None
+                        settlement, pause = self.process(items, current)
                         if pause or (yielding and time.monotonic() - started >= FAIR_SLICE) or time.monotonic() >= deadline:
                             settled = self.rt.queue.settle(
                                 self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker
@@ -250,6 +250,11 @@ class Drainer:
                         yielded = True
                         break
         finally:
+            if isinstance(claimed, Claimed) and claimed.items:  # claimed with the last settle, never processed
+                try:
+                    self.rt.queue.give_back(self.dest, claimed.batch_id, ordered=self.ordered)
+                except Exception as exc:  # Redis away: its lease returns the batch when it lapses
+                    log.error("could not give back the batch of %s (%s)", self.dest, type(exc).__name__)
             successor = self.rt.queue.release(self.dest, self.token, park_until, successor=not yielded, ordered=self.ordered)
             self.rt.wake([(self.dest, successor)])
         return totals

@@ -320,3 +320,22 @@ def test_a_settle_claims_the_next_batch_in_its_round_trip_even_on_a_fresh_server
         assert settled and [json.loads(x)["e"]["messageId"] for x in after.items] == ["m-2"]
         depth = rt.queue.depth("hook")
         assert (depth["delivered"], depth["buffered"], depth["inflight_batches"]) == (2, 0, 1)
+
+
+def test_a_batch_claimed_with_the_last_settle_goes_back_when_the_drain_stops_on_an_error(make_runtime, client_for, monkeypatch):
+    import pytest
+
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=2)])
+        post_batch(client_for(rt), [track(i) for i in range(6)])
+        drainer = Drainer(rt, "hook", "tok")
+
+        def fails(*args, **kwargs):
+            raise RuntimeError("log write failed")
+
+        monkeypatch.setattr(drainer.log, "flush", fails)  # after the first settle, which claimed the next batch
+        with pytest.raises(RuntimeError):
+            drainer.run()
+        assert len(hook.requests) == 2  # the first batch, one request per event
+        depth = rt.queue.depth("hook")
+        assert (depth["inflight_batches"], depth["buffered"]) == (0, 4)
