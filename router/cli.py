@@ -326,16 +326,23 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
         known_destination(cfg, n)
     rt = load_runtime(cfg)
     Runtime.set_current(rt)
-    w = None
-    while w is None:
-        wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
-        try:  # registering the worker talks to Redis: a failover at that moment means wait again, not exit
-            w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)
-        except redis.RedisError as exc:
-            click.echo(f"Redis went away while the worker started ({type(exc).__name__}); waiting for it", err=True)
     if with_scheduler:
         threading.Thread(target=Scheduler(rt).run, args=(threading.Event(),), daemon=True).start()
-    w.work(burst=burst, logging_level="WARNING")
+    while True:
+        w = None
+        while w is None:
+            wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
+            try:  # registering the worker talks to Redis: a failover at that moment means wait again, not exit
+                w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)
+            except redis.RedisError as exc:
+                click.echo(f"Redis went away while the worker started ({type(exc).__name__}); waiting for it", err=True)
+        try:
+            w.work(burst=burst, logging_level="WARNING")
+            return
+        except redis.RedisError as exc:
+            # RQ quits when Redis goes away while it books a finished job (a failover at that
+            # moment); the drain's own state is in Redis already: start again once it is back
+            click.echo(f"Redis went away under the worker ({type(exc).__name__}); starting again", err=True)
 
 
 @main.command()
