@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.queue import DeliveryQueue, Settlement, envelope  # noqa: E402
+from router.queue import DeliveryQueue, Settlement  # noqa: E402
+from router.envelopes import envelope  # noqa: E402
 from router.redis_server import EmbeddedRedis, connect  # noqa: E402
 from router.timeseries import delivery_fields  # noqa: E402
 from router.trace import received_entry  # noqa: E402

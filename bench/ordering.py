@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from router.app import create_app  # noqa: E402
 from router.config import load_config  # noqa: E402
 from router.ordering import order_key  # noqa: E402
-from router.queue import DeliveryQueue, Settlement, UserOrder, envelope  # noqa: E402
+from router.queue import DeliveryQueue, Settlement, UserOrder  # noqa: E402
+from router.envelopes import envelope  # noqa: E402
 from router.redis_server import EmbeddedRedis, connect  # noqa: E402
 from router.runtime import Runtime  # noqa: E402
 from tests.e2e.procs import Proc, write_config  # noqa: E402

@@ -76,6 +76,12 @@ _DIGITS_TO_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
 _LONG_DIGITS = b"0" * 19
 
 
+def long_digits(raw: bytes) -> bool:
+    """Whether ``raw`` has a run of 19+ digits: an integer orjson could read differently from json
+    (beyond 64 bits), so json must read it."""
+    return _LONG_DIGITS in raw.translate(_DIGITS_TO_ZERO)
+
+
 def parse_strict(raw: bytes) -> tuple[Any, bool]:
     """``parse``, fast: (value, strict). orjson first; ``strict`` says it parsed the body, so no
     value is NaN/Infinity or holds a lone surrogate (orjson refuses those). Whatever orjson refuses
@@ -83,7 +89,7 @@ def parse_strict(raw: bytes) -> tuple[Any, bool]:
     reference: the same values, rejections and messages as before orjson."""
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
-    if _LONG_DIGITS not in raw.translate(_DIGITS_TO_ZERO):
+    if not long_digits(raw):
         try:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
@@ -94,7 +100,7 @@ def parse_strict(raw: bytes) -> tuple[Any, bool]:
 def loads(raw: bytes) -> Any:
     """Trusted JSON (what the router stored itself), fast: orjson, or json where orjson would read
     a value differently (an integer beyond 64 bits) or refuses it."""
-    if _LONG_DIGITS not in raw.translate(_DIGITS_TO_ZERO):
+    if not long_digits(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

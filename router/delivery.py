@@ -32,6 +32,7 @@ import orjson
 from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
 from router.body import loads
 from router.config import DestinationConfig
+from router.envelopes import decode_batch, split
 from router.errors import DeliveryError
 from router.exchanges import scrubber, stored
 from router.logs import DeliveryLog, health
@@ -64,46 +65,6 @@ def drain_job(dest: str, token: str) -> dict[str, int]:
 def person(env: dict[str, Any]) -> str:
     """Whose event an envelope holds: the userId hash, else the anonymousId hash, else the event itself."""
     return env.get("u") or env.get("o") or "~" + str(env.get("id"))
-
-
-#: as router/body.py ``loads``: a run of this many digits may be an integer orjson reads differently
-_DIGITS_TO_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
-_LONG_DIGITS = b"0" * 19
-
-
-def decode(items: list[bytes]) -> list[dict[str, Any]]:
-    """A batch's envelopes, parsed as one JSON array by orjson: the same values as ``loads`` of each
-    (the commas between them split digit runs), for less. A batch with an envelope orjson should
-    not read (a long digit run, which an id may hold too) is parsed one envelope at a time."""
-    if not items:
-        return []
-    joined = b"[" + b",".join(items) + b"]"
-    if _LONG_DIGITS not in joined.translate(_DIGITS_TO_ZERO):
-        try:
-            return orjson.loads(joined)
-        except orjson.JSONDecodeError:
-            pass
-    return [loads(raw) for raw in items]
-
-
-def split(raw: bytes) -> tuple[dict[str, Any], bytes] | None:
-    """An envelope's fields but its event, and the event's JSON text as stored; None when the
-    envelope is not plainly laid out (then it is parsed whole).
-
-    The event comes last (router/queue.py): every field before it is a number or a string, and
-    a JSON string holds no bare quote, so the first ``,"e":`` is the event's key. An envelope that
-    has a field after its event (an older retry's ``"l"``, a string) does not end in ``}}``."""
-    k = raw.find(b',"e":{')
-    if k < 0 or not raw.startswith(b'{"u":') or not raw.endswith(b"}}"):
-        return None
-    head = raw[:k] + b"}"
-    if _LONG_DIGITS in head.translate(_DIGITS_TO_ZERO):
-        return None
-    try:
-        fields = orjson.loads(head)  # a cut inside a nested value would leave it unclosed: refused
-    except orjson.JSONDecodeError:
-        return None
-    return fields, raw[k + 5:-1]
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -396,7 +357,7 @@ class Drainer:
         transform or renames, ``Destination.passthrough``) the events stay JSON text: their bytes
         are sent as stored, and parsed only for what needs them (a retry, a dead letter, the sample)."""
         if not self.passthrough:
-            return decode(items)
+            return decode_batch(items)
         envs = []
         for raw in items:
             parts = split(raw)

@@ -15,7 +15,8 @@ from marshmallow import ValidationError
 
 from router.body import MAX_DEPTH, encodable, problems, size
 from router.config import SourceConfig
-from router.queue import NotReplicated, envelope_bytes, now_ms, subject_hash, user_hash
+from router.queue import NotReplicated, now_ms
+from router.envelopes import envelope_bytes, subject_hash, user_hash
 from router.runtime import Runtime
 from router.schemas import SHORT_TIMESTAMP, error_list, load_common, load_event
 from router.timeseries import count_rejected

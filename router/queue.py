@@ -21,24 +21,16 @@ Each state change is one Lua script (router/scripts.py, the ordered twins in
 router/scripts_ordered.py), so a crash between two steps can't lose
 or double an event, and ingest costs one round trip per request.
 
-An envelope is the JSON ``{"u": user hash, "r": received ms, "id", "a": attempts,
-"f": first attempt ms, "l": last error, "e": the event}``; ``u`` and ``r``
-come first so scripts can read them without decoding, and ``e`` comes last, after fields that
-are numbers or strings only, so a drainer can send the event's JSON without parsing it
-(router/delivery.py ``split``). An anonymous event (no userId)
-has ``"o"``, its anonymousId hash, right after ``u``: the ordered scripts read both.
+An envelope's layout: router/envelopes.py.
 """
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
-import orjson
 import redis
 
 from router import timeseries
@@ -58,58 +50,6 @@ def scan_limit(batch_size: int) -> int:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def user_hash(user_id: Any) -> str:
-    """The only form in which the router keeps a user id outside the event itself."""
-    if user_id in (None, ""):
-        return ""
-    return _sha(str(user_id))
-
-
-@lru_cache(maxsize=4096)  # a client's batch is mostly one user's events
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def subject_hash(event: dict[str, Any]) -> str:
-    """The user hash an event is filed under: none for a delete, so neither suppressing nor
-    purging the user can ever drop the delete itself."""
-    return "" if event.get("type") == "delete" else user_hash(event.get("userId"))
-
-
-def _envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str, uhash: str | None) -> dict[str, Any]:
-    """The envelope's fields, in the order the scripts read them. ``uhash``: the event's subject_hash,
-    when the caller has it already. A delete carries its regulation id (``g``) for status tracking.
-    An event with an anonymousId and no userId carries ``o``, the key its user's events are ordered
-    by (``ordering: per_user``), right after ``u``."""
-    u = subject_hash(event) if uhash is None else uhash
-    env: dict[str, Any] = {"u": u}
-    if not u and event.get("anonymousId") not in (None, "") and event.get("type") != "delete":
-        env["o"] = user_hash("anon:" + str(event["anonymousId"]))
-    env.update(r=received_ms, id=event_id, a=0, f=0)
-    if event.get("type") == "delete":
-        env["g"] = regulation
-    env["e"] = event  # last: scripts read "u" at the front without decoding
-    return env
-
-
-def envelope(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "", uhash: str | None = None) -> str:
-    """One event as it waits in Redis (JSON text)."""
-    return json.dumps(_envelope(event, event_id, received_ms, regulation, uhash), separators=(",", ":"), ensure_ascii=False)
-
-
-def envelope_bytes(event: dict[str, Any], event_id: str, received_ms: int, regulation: str = "", uhash: str | None = None) -> bytes:
-    """``envelope`` as UTF-8, written by orjson (ingest's hot path). For an event that holds no
-    NaN/Infinity (orjson would write null): ingest has checked that. Integers beyond 64 bits and
-    nesting past orjson's limit are written by ``json``, as ``envelope`` does."""
-    env = _envelope(event, event_id, received_ms, regulation, uhash)
-    try:
-        # a copy of the exact size: orjson's result keeps a buffer of at least 4 KB, and a
-        # request holds one envelope per event until it is stored (bench/rss.py: -4 to -10 MB per web process)
-        return bytes(memoryview(orjson.dumps(env)))
-    except orjson.JSONEncodeError:
-        return json.dumps(env, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass

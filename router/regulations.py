@@ -25,7 +25,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from router import trace
 from router.admin import admin_only, page_size
 from router.body import json_object
-from router.queue import envelope, now_ms, user_hash
+from router.queue import now_ms
+from router.envelopes import envelope, user_hash
 from router.runtime import Runtime
 from router.schemas import error_list
 

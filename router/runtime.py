@@ -12,7 +12,8 @@ import rq
 
 from destinations.base import Destination
 from router.config import Config, DestinationConfig, load_config
-from router.queue import DeliveryQueue, envelope, now_ms
+from router.queue import DeliveryQueue, now_ms
+from router.envelopes import envelope
 from router.ratelimit import Limiter, Throttle
 from router.redact import Redactor
 from router.redis_server import connect, resolve_url

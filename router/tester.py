@@ -34,7 +34,7 @@ from router.errors import DeliveryError
 from router.exchanges import credentials
 from router.body import BadRequest, json_object, problems, size
 from router.intake import MAX_EVENT_BYTES, Intake, Rejection, iso
-from router.queue import subject_hash
+from router.envelopes import subject_hash
 from router.redact import REDACTED, Redactor
 from router.routing import allowed, renamed
 from router.runtime import Runtime

@@ -10,7 +10,7 @@
                                 (older versions rang bare messageIds); past ``trace.max_events`` the
                                 oldest traces are deleted, so traces take bounded memory
     ns:tu:<user hash>   zset    messageId -> received ms, the user's last USER_TRACES events (user
-                                ids are kept only as router/queue.py user_hash); one ZADD per user
+                                ids are kept only as router/envelopes.py user_hash); one ZADD per user
                                 and request; it expires with the user's newest trace
 
 INGEST writes the ``received`` entry (where the event was routed, and why not
@@ -27,7 +27,8 @@ from typing import Any, Iterable, Mapping
 
 from destinations.base import Outcome
 from router.config import DestinationConfig
-from router.queue import now_ms, user_hash
+from router.queue import now_ms
+from router.envelopes import user_hash
 from router.redact import Redactor
 from router.routing import admits, allowed
 from router.runtime import Runtime

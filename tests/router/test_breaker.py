@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import time
 
-from router.queue import Breaker, Settlement, Verdict, envelope, now_ms
+from router.queue import Breaker, Settlement, Verdict, now_ms
+from router.envelopes import envelope
 from tests.fakes.http import FakeServer, Reply
 from tests.helpers import webhook_destination, work
 

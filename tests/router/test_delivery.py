@@ -251,7 +251,7 @@ def test_events_cannot_be_queued_for_a_disabled_destination_where_nothing_would_
 
 
 def test_claim_hands_out_the_delete_times_of_the_batch_s_deleted_users(make_runtime, client_for):
-    from router.queue import user_hash
+    from router.envelopes import user_hash
 
     with FakeServer() as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])

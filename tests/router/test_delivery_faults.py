@@ -10,7 +10,8 @@ import pytest
 from rq.registry import FailedJobRegistry
 
 from destinations.base import Outcome, OutcomeStatus
-from router.queue import envelope, now_ms
+from router.queue import now_ms
+from router.envelopes import envelope
 from tests.fakes.http import FakeServer, Reply
 from tests.helpers import webhook_destination, work
 

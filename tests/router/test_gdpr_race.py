@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from router.queue import Settlement, envelope, now_ms, user_hash
+from router.queue import Settlement, now_ms
+from router.envelopes import envelope, user_hash
 from router.regulations import forget
 from tests.helpers import webhook_destination
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from router.queue import user_hash
+from router.envelopes import user_hash
 from router.timeseries import Series, ingest_totals
 from router.trace import by_message, search, user_events
 

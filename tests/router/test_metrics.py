@@ -4,7 +4,8 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import create_app
-from router.queue import envelope, now_ms
+from router.queue import now_ms
+from router.envelopes import envelope
 from router.runtime import Runtime
 from router.scheduler import Scheduler
 from tests.fakes.http import FakeServer, Reply

@@ -13,7 +13,7 @@ import pytest
 
 from router.delivery import Drainer
 from router.errors import ConfigError
-from router.queue import user_hash
+from router.envelopes import user_hash
 from router.runtime import Runtime
 from router.scheduler import Scheduler
 from tests.fakes.http import FakeServer, Reply, Request

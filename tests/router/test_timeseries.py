@@ -1,7 +1,8 @@
 """Numbers over time: per-minute counters and the latency histogram, written by the queue scripts."""
 from __future__ import annotations
 
-from router.queue import now_ms, user_hash
+from router.queue import now_ms
+from router.envelopes import user_hash
 from router.timeseries import LATENCY_BUCKETS_MS, Series, add_up, latency_fields, minute_of, quantile
 from tests.fakes.http import FakeServer, Reply
 from tests.helpers import WRITE_KEY, webhook_destination, work

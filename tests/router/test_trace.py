@@ -7,7 +7,7 @@ from click.testing import CliRunner
 import yaml
 
 from router.cli import main
-from router.queue import user_hash
+from router.envelopes import user_hash
 from tests.fakes.http import FakeServer, Reply
 from tests.helpers import WRITE_KEY, base_config, webhook_destination, work
 
