@@ -3,6 +3,8 @@
 - ``app``: a Flask app that only parses the JSON body and RPUSHes the raw events in one
   pipeline (``/v1/batch``: each event of the batch; ``/v1/track``: the body). Run it on the
   same gunicorn setup as eventrouter's web: ``gunicorn -k gevent ... bench.bare:app``.
+- ``wsgi``: the same without Flask, a plain WSGI function: the ceiling of the stack below Flask
+  (eventrouter answers the Tracking API's POSTs before Flask, router/ingest_wsgi.py).
 - ``python -m bench.bare deliver REDIS_URL KEY URL MODE COUNT SECONDS``: a loop that LPOPs
   100 raw events and POSTs them with a requests.Session (MODE ``batch``: one JSON array
   per 100; ``each``: one request per event) until COUNT were posted or SECONDS passed.
@@ -52,6 +54,21 @@ def track():
     pipe.rpush(KEY, dumps(body))
     pipe.execute()
     return {"success": True}
+
+
+def wsgi(environ, start_response):
+    """``app`` without Flask: read the declared length, parse, RPUSH, answer."""
+    if environ["REQUEST_METHOD"] != "POST":
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    body = loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+    events = body["batch"] if environ["PATH_INFO"] == "/v1/batch" else [body]
+    pipe = _redis.pipeline(transaction=False)
+    pipe.rpush(KEY, *[dumps(e) for e in events])
+    pipe.execute()
+    out = b'{"success":true}\n'
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+    return [out]
 
 
 def deliver(redis_url: str, key: str, url: str, mode: str, count: int, seconds: float) -> None:

@@ -182,13 +182,16 @@ class Bench:
                                               "settings": {"url": self.recv + "/each", "batch": False}}])
         from router.cli import gunicorn_command
 
-        self.web_port, self.bare_port = free_port(), free_port()
+        self.web_port, self.bare_port, self.wsgi_port = free_port(), free_port(), free_port()
         self.web = self.procs.start("web", gunicorn_command("127.0.0.1", self.web_port, self.args.web_workers),
                                     {"EVENTROUTER_CONFIG": str(self.cfg_batch)})
         bare_cmd = gunicorn_command("127.0.0.1", self.bare_port, self.args.web_workers)
         self.bare = self.procs.start("bare", bare_cmd[:-1] + ["bench.bare:app"], {"BARE_KEY": f"{self.ns}:bare"})
+        wsgi_cmd = gunicorn_command("127.0.0.1", self.wsgi_port, self.args.web_workers)
+        self.bare_wsgi = self.procs.start("bare-wsgi", wsgi_cmd[:-1] + ["bench.bare:wsgi"], {"BARE_KEY": f"{self.ns}:bare"})
         wait_http(f"http://127.0.0.1:{self.web_port}/healthz")
         wait_http(f"http://127.0.0.1:{self.bare_port}/v1/nothing")
+        wait_http(f"http://127.0.0.1:{self.wsgi_port}/v1/nothing")
 
     def workers(self, cfg: Path, n: int) -> list[subprocess.Popen]:
         me = [sys.executable, "-m", "router.cli", "--config", str(cfg)]
@@ -217,9 +220,10 @@ class Bench:
         body = batch_body(100)
         self.event_json = len(orjson.dumps(track_event("x" * 8 + "-1")))
         one = orjson.dumps(track_event("@@ID@@")).decode()
-        res: dict[str, list[load.Load]] = {k: [] for k in ("rb", "bb", "rt", "bt")}
+        res: dict[str, list[load.Load]] = {k: [] for k in ("rb", "bb", "wb", "rt", "bt", "wt")}
         cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in res}  # µs per event: web processes, Redis
         web, bare = f"http://127.0.0.1:{self.web_port}", f"http://127.0.0.1:{self.bare_port}"
+        bare_wsgi = f"http://127.0.0.1:{self.wsgi_port}"
 
         def measured(key: str, proc: subprocess.Popen, url: str, text: str, conns: int, per: int, prefix: str) -> None:
             c0, r0 = cpu_seconds(proc), self.redis_cpu()
@@ -231,8 +235,10 @@ class Bench:
         for k in range(rounds):
             measured("rb", self.web, web + "/v1/batch", body, 8, 100, f"b{k}")
             measured("bb", self.bare, bare + "/v1/batch", body, 8, 100, f"b{k}")
+            measured("wb", self.bare_wsgi, bare_wsgi + "/v1/batch", body, 8, 100, f"b{k}")
             measured("rt", self.web, web + "/v1/track", one, 32, 1, f"t{k}")
             measured("bt", self.bare, bare + "/v1/track", one, 32, 1, f"t{k}")
+            measured("wt", self.bare_wsgi, bare_wsgi + "/v1/track", one, 32, 1, f"t{k}")
         for k, runs in res.items():
             bad = sum(x.errors for x in runs)
             if bad:
@@ -250,10 +256,16 @@ class Bench:
                      "(the throughput ratio when CPU bound)")
 
         cpu_row("/v1/batch CPU per event, µs", "rb", "bb")
+        wb = med("wb", lambda x: x.rate * 100)
+        self.row("/v1/batch beside a bare app without Flask, events/s", f"{rb:,.0f}", f"{wb:,.0f} bare WSGI parse+RPUSH",
+                 rb / wb, "(not a goal: the stack below Flask)")
         rt, bt = med("rt", lambda x: x.rate), med("bt", lambda x: x.rate)
         self.row("/v1/track, req/s", f"{rt:,.0f} (p50 {med('rt', lambda x: x.p50_ms):.1f} ms, p99 {med('rt', lambda x: x.p99_ms):.1f} ms)",
                  f"{bt:,.0f} bare", rt / bt, "≥ 0.85")
         cpu_row("/v1/track CPU per request, µs", "rt", "bt")
+        wt = med("wt", lambda x: x.rate)
+        self.row("/v1/track beside a bare app without Flask, req/s", f"{rt:,.0f}", f"{wt:,.0f} bare WSGI", rt / wt,
+                 "(not a goal: the stack below Flask)")
         # half the saturated rate, paced: 16 connections, each waiting between requests
         conns = 16
         gap = max(1, round(conns * 1000 / (rt / 2)))

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from router import logs, openapi
 from router.config import Config, load_config
+from router.ingest_wsgi import TrackingAPI
 from router.intake import Intake
 from router.runtime import Runtime
 
@@ -54,9 +55,9 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
         app.logger.error("redis unavailable: %s", type(exc).__name__)
-        body = {"success": False, "errors": [{"path": "", "message": "storage unavailable; retry later"}]}
-        return jsonify(body), 503, {"Retry-After": "2"}
+        return jsonify(ingest.STORAGE_UNAVAILABLE), 503, {"Retry-After": "2"}
 
+    app.wsgi_app = TrackingAPI(app)  # type: ignore[method-assign]
     return app
 
 

@@ -6,9 +6,10 @@ import base64
 from functools import lru_cache
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from router.body import BadRequest, decode, parse_strict, size
+from router.config import SourceConfig
 from router.intake import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, Intake
 from router.schemas import PATH_TYPES
 
@@ -34,39 +35,30 @@ _SUCCESS = b'{"success":true}\n'
 
 @bp.after_request
 def _cors(response: Response) -> Response:
-    origin = request.headers.get("Origin")
-    response.headers["Access-Control-Allow-Origin"] = origin or "*"
-    if origin:
-        response.headers["Vary"] = "Origin"
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-    for k, v in CORS_HEADERS.items():
-        response.headers.setdefault(k, v)
+    for k, v in cors_headers(request.headers.get("Origin")).items():
+        if k in CORS_HEADERS:
+            response.headers.setdefault(k, v)
+        else:
+            response.headers[k] = v
     return response
 
 
 def read_body() -> tuple[Any, int]:
     """The request body as JSON and its decoded size: gzip-decoded, any content type
-    (analytics.js sends text/plain), size-checked."""
-    body, n, _ = read_strict_body()
-    return body, n
+    (analytics.js sends text/plain), size-checked (the webhook source reads its bodies so)."""
+    raw = _decoded(request.get_data(cache=True), request.headers.get("Content-Encoding"))
+    return parse_strict(raw)[0], len(raw)
 
 
-def read_strict_body() -> tuple[Any, int, bool]:
-    """``read_body`` and whether the values are strict JSON already (body.parse_strict)."""
-    raw = decode(request.get_data(cache=True), request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
+def _decoded(data: bytes, content_encoding: str | None) -> bytes:
+    raw = decode(data, content_encoding, MAX_REQUEST_BYTES)
     if len(raw) > MAX_REQUEST_BYTES:
         raise BadRequest(413, f"request body is over {MAX_REQUEST_BYTES} bytes (500 KB); send smaller batches")
-    body, strict = parse_strict(raw)
-    return body, len(raw), strict
+    return raw
 
 
-def read_json() -> Any:
-    return read_body()[0]
-
-
-def write_key(body: Any) -> str:
+def write_key(body: Any, auth: str) -> str:
     """Basic-auth user name (empty password), else ``writeKey`` in the body."""
-    auth = request.headers.get("Authorization", "")
     if auth[:6].lower() == "basic ":
         user = basic_user(auth)
         if user:
@@ -85,43 +77,50 @@ def basic_user(auth: str) -> str:
         raise BadRequest(401, "Authorization header is not valid Basic auth", "writeKey") from None
 
 
-def authenticated(body: Any):
-    key = write_key(body)
-    source = current_app.extensions["eventrouter.runtime"].config.source_for_key(key)
-    if source is None:
-        raise BadRequest(401, "unknown write key", "writeKey")
-    g.source = source
-    return source
-
-
 def intake() -> Intake:
     return current_app.extensions["eventrouter.intake"]
 
 
-@bp.route("/v1/<kind>", methods=["OPTIONS"])
-def preflight(kind: str) -> Response:
-    return Response(status=204)
+#: the Tracking API's calls of one event, and of many
+SINGLE_KINDS = frozenset(["identify", "track", "page", "screen", "group", "alias", "i", "t", "p", "s", "g", "a"])
+BATCH_KINDS = frozenset(["batch", "b", "import"])
+#: what a client is told when Redis can't take its events (with ``Retry-After: 2``)
+STORAGE_UNAVAILABLE = {"success": False, "errors": [{"path": "", "message": "storage unavailable; retry later"}]}
 
 
-@bp.post("/v1/<any(identify, track, page, screen, group, alias, i, t, p, s, g, a):kind>")
-def single(kind: str) -> tuple[Response, int]:
-    body, _, strict = read_strict_body()
-    source = authenticated(body)
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """The CORS headers of every Tracking API answer (browsers post from any site)."""
+    headers = {"Access-Control-Allow-Origin": origin or "*"}
+    if origin:
+        headers["Vary"] = "Origin"
+        headers["Access-Control-Allow-Credentials"] = "true"
+    headers.update(CORS_HEADERS)
+    return headers
+
+
+def answer(intake: Intake, kind: str, data: bytes, content_encoding: str | None, authorization: str) -> tuple[int, Any]:
+    """A Tracking API POST's answer, ``(status, JSON value)``, or bytes already written for the
+    fixed success of a single call. The Flask views and router/ingest_wsgi.py both answer with it.
+    Raises ``BadRequest`` for a request that can't be used at all."""
+    raw = _decoded(data, content_encoding)
+    body, strict = parse_strict(raw)
+    source = intake.rt.config.source_for_key(write_key(body, authorization))
+    if source is None:
+        raise BadRequest(401, "unknown write key", "writeKey")
+    if kind in BATCH_KINDS:
+        return 200, _batch(intake, source, body, len(raw), strict)
     if not isinstance(body, dict):
         raise BadRequest(400, "body must be a JSON object")
     if size(body) > MAX_EVENT_BYTES:
         raise BadRequest(413, f"event is over {MAX_EVENT_BYTES} bytes (32 KB)")
     body = dict(body, type=PATH_TYPES[kind])
-    result = intake().accept(source, [body], check_sizes=False, strict=strict)
+    result = intake.accept(source, [body], check_sizes=False, strict=strict)
     if result.rejected:
-        return jsonify({"success": False, "errors": result.rejected[0]["errors"]}), 400
-    return Response(_SUCCESS, mimetype="application/json"), 200
+        return 400, {"success": False, "errors": result.rejected[0]["errors"]}
+    return 200, _SUCCESS
 
 
-@bp.post("/v1/<any(batch, b, import):kind>")
-def batch(kind: str) -> tuple[Response, int]:
-    body, decoded_size, strict = read_strict_body()
-    source = authenticated(body)
+def _batch(intake: Intake, source: SourceConfig, body: Any, decoded_size: int, strict: bool) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
         raise BadRequest(400, 'body must be an object with a "batch" array', "batch")
     events = body["batch"]
@@ -129,7 +128,7 @@ def batch(kind: str) -> tuple[Response, int]:
         raise BadRequest(400, f"batch has {len(events)} events; the limit is {MAX_BATCH_EVENTS}", "batch")
     context = body.get("context") if isinstance(body.get("context"), dict) else None
     integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else None
-    result = intake().accept(
+    result = intake.accept(
         source,
         events,
         batch_context=context,
@@ -139,4 +138,29 @@ def batch(kind: str) -> tuple[Response, int]:
         check_sizes=decoded_size > MAX_EVENT_BYTES,
         strict=strict,
     )
-    return jsonify(result.as_batch_answer()), 200
+    return result.as_batch_answer()
+
+
+@bp.route("/v1/<kind>", methods=["OPTIONS"])
+def preflight(kind: str) -> Response:
+    return Response(status=204)
+
+
+# router/ingest_wsgi.py answers these POSTs before Flask sees them, but for a request it hands on
+# (no Content-Length, say) and for an app run without it
+@bp.post("/v1/<any(identify, track, page, screen, group, alias, i, t, p, s, g, a):kind>")
+def single(kind: str) -> tuple[Response, int]:
+    return _answer(kind)
+
+
+@bp.post("/v1/<any(batch, b, import):kind>")
+def batch(kind: str) -> tuple[Response, int]:
+    return _answer(kind)
+
+
+def _answer(kind: str) -> tuple[Response, int]:
+    status, value = answer(intake(), kind, request.get_data(cache=True), request.headers.get("Content-Encoding"),
+                           request.headers.get("Authorization", ""))
+    if isinstance(value, bytes):
+        return Response(value, mimetype="application/json"), status
+    return jsonify(value), status
