@@ -81,7 +81,7 @@ class RssBench:
 
     # setup -------------------------------------------------------------------
     def start(self) -> None:
-        from router.cli import gunicorn_command
+        from router.cli_processes import gunicorn_command
         from router.redis_server import EmbeddedRedis
 
         self.redis_server = EmbeddedRedis(self.tmp / "data")

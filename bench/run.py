@@ -180,7 +180,12 @@ class Bench:
                                                    "settings": {"url": self.recv + "/hook", "batch": True}}])
         self.cfg_each = self.config("each", [{"name": "each", "type": "webhook", "batch_size": 100,
                                               "settings": {"url": self.recv + "/each", "batch": False}}])
-        from router.cli import gunicorn_command
+        try:
+            from router.cli_processes import gunicorn_command
+        except ModuleNotFoundError as exc:  # a --tree from before router/cli.py was split
+            if exc.name != "router.cli_processes":
+                raise
+            from router.cli import gunicorn_command
 
         self.web_port, self.bare_port, self.wsgi_port = free_port(), free_port(), free_port()
         self.web = self.procs.start("web", gunicorn_command("127.0.0.1", self.web_port, self.args.web_workers),

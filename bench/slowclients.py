@@ -2,7 +2,7 @@
 
     python bench/slowclients.py [--slow 200] [--seconds 60 | --quick] [--worker-class sync]
 
-1. starts the web process exactly as `eventrouter up` does (router.cli.gunicorn_command,
+1. starts the web process exactly as `eventrouter up` does (router.cli_processes.gunicorn_command,
    2 processes), on 127.0.0.1, with an embedded Redis in a temporary directory;
 2. baseline: normal clients call /v1/track and /v1/batch (10 events) for a few
    seconds with nothing else open; latency p50/p95/p99, errors, timeouts (> 5 s);
@@ -38,7 +38,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.cli import gunicorn_command  # noqa: E402
+from router.cli_processes import gunicorn_command  # noqa: E402
 from router.redis_server import EmbeddedRedis  # noqa: E402
 from tests.e2e.procs import free_port, wait_http  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from router.cli import gunicorn_command
+from router.cli_processes import gunicorn_command
 
 
 def test_the_web_command_loads_the_gunicorn_settings() -> None:

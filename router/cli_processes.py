@@ -1,0 +1,174 @@
+"""The commands that run eventrouter's processes: ``up`` (all of them, supervised), ``serve`` (web),
+``worker`` and ``scheduler``; and the web's gunicorn command line, which the benches start too."""
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+import click
+import redis
+
+from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
+from router.config import config_path, config_warnings
+from router.demo import DEMO_DESTINATION, start_demo_receiver
+from router.redis_server import EmbeddedRedis, safe_url, wait_for
+from router.supervisor import Supervisor
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (taken by another program), or None.
+
+    SO_REUSEADDR as gunicorn sets it: a port left in TIME_WAIT by the last run is free,
+    one with a listener is not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8088, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="delivery worker processes")
+@click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn processes")
+@click.option("--demo", is_flag=True, help="also start a local receiver and an enabled webhook destination to it")
+def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None:
+    """Start everything: (embedded) Redis, web, workers and scheduler. Ctrl-C stops it all."""
+    path = config_path()
+    receiver = start_demo_receiver() if demo else None
+    cfg = load_checked_config()
+    why = cannot_listen(host, port)
+    if why:
+        fail(f"eventrouter cannot listen on {host}:{port}: {why} (is another eventrouter or program using it? "
+             "choose another port with --port)", 1)
+    env = dict(os.environ, EVENTROUTER_CONFIG=os.path.abspath(path))
+    embedded = None
+    if cfg.embedded:
+        embedded = EmbeddedRedis(cfg.data_dir)
+        if not embedded.start():
+            embedded = None  # another `up` owns it; share it
+        env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
+        where = f"embedded Redis, data in {cfg.data_dir}"
+    else:
+        where = f"Redis at {safe_url(cfg.redis_url)}"
+    me = [sys.executable, "-m", "router.cli"]
+    supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
+    supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
+    supervisor.spawn("scheduler", me + ["scheduler"])
+    for _ in range(workers):
+        supervisor.spawn("worker", me + ["worker"])
+    keys = [k for s in cfg.sources for k in s.write_keys]
+    click.echo(f"eventrouter is up at http://{host}:{port}")
+    click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
+    click.echo(f"  {where}; config {os.path.abspath(path)}")
+    enabled = len(cfg.enabled_destinations)
+    click.echo(f"  {workers} worker{'s' if workers != 1 else ''}, 1 scheduler, {enabled} enabled "
+               f"destination{'s' if enabled != 1 else ''}. Ctrl-C stops.")
+    if receiver:
+        click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
+    for warning in config_warnings(cfg):
+        click.echo(f"warning: {warning}", err=True)
+    stopping = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        supervisor.run(stopping)
+    finally:
+        supervisor.stop()
+        if receiver:
+            receiver.stop()
+        click.echo("eventrouter stopped")
+
+
+#: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of
+#: the few processes, so slow clients can't hold ingest (README "Slow and idle clients")
+WORKER_CONNECTIONS = 1000
+
+
+def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
+    """The web process as `up` and `serve` run it (the Procfile runs `eventrouter serve`)."""
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5",
+           "-k", "gevent", "--worker-connections", str(WORKER_CONNECTIONS), "-c", "python:router.gunicorn_conf"]
+    if access_log:
+        # no %(u)s: the Basic-auth user is the write key
+        cmd += ["--access-logfile", "-", "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']
+    return cmd + ["router.app:create_app()"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8088, show_default=True, type=int)
+@click.option("--web-workers", default=2, show_default=True, type=int)
+@click.option("--dev", is_flag=True, help="Flask's threaded server instead of gunicorn")
+def serve(host: str, port: int, web_workers: int, dev: bool) -> None:
+    """Run only the web process (the HTTP Tracking API)."""
+    if dev:
+        from router.app import create_app
+
+        create_app(runtime=load_runtime()).run(host=host, port=port, threaded=True)
+        return
+    load_runtime()  # fail fast on a bad config, before forking
+    cmd = gunicorn_command(host, port, web_workers)
+    os.execv(cmd[0], cmd)
+
+
+@click.command()
+@click.option("--queues", default=None, help="comma-separated destination names (default: all enabled)")
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+@click.option("--with-scheduler", is_flag=True, help="also run the scheduler loop in this process")
+def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
+    """Run one delivery worker (RQ SimpleWorker) over the destinations' queues."""
+    from rq import SimpleWorker
+
+    from router.runtime import Runtime
+    from router.scheduler import Scheduler
+
+    importlib.import_module("router.delivery")  # the drain job's module, loaded now rather than by the first job
+    cfg = load_checked_config()
+    names = [q.strip() for q in queues.split(",")] if queues else None
+    for n in names or []:
+        known_destination(cfg, n)
+    rt = load_runtime(cfg)
+    Runtime.set_current(rt)
+    if with_scheduler:
+        threading.Thread(target=Scheduler(rt).run, args=(threading.Event(),), daemon=True).start()
+    while True:
+        w = None
+        while w is None:
+            wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
+            try:  # registering the worker talks to Redis: a failover at that moment means wait again, not exit
+                w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)
+            except redis.RedisError as exc:
+                click.echo(f"Redis went away while the worker started ({type(exc).__name__}); waiting for it", err=True)
+        try:
+            w.work(burst=burst, logging_level="WARNING")
+            return
+        except redis.RedisError as exc:
+            # RQ quits when Redis goes away while it books a finished job (a failover at that
+            # moment); the drain's own state is in Redis already: start again once it is back
+            click.echo(f"Redis went away under the worker ({type(exc).__name__}); starting again", err=True)
+
+
+@click.command()
+def scheduler() -> None:
+    """Run the scheduler: due retries, expired leases, drain wake-ups, dead-letter trimming."""
+    from router.scheduler import Scheduler
+
+    rt = load_runtime()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Scheduler(rt).run(stop)
