@@ -309,14 +309,22 @@ elseif health == 'ok' then
   local was = redis.call('GET', fk)
   if was then redis.call('DEL', fk); change, note = 'recovered', was end
 end
-local ngroups = tonumber(ARGV[i]); i = i + 1
+-- Only to a trace that exists: one already dropped stays dropped. The ring drops the oldest
+-- traces first, so a batch's are all there or, in a backlog past the cap, its older ones gone:
+-- APPEND alone while they are there (a trace it made, it deletes), EXISTS first once one was not
+local ngroups, check = tonumber(ARGV[i]), false
+i = i + 1
 for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
   local line = '\\n' .. entry
   for j = i + 2, i + 1 + k do
-    -- only to a trace that exists: one already dropped stays dropped
     local tk = ns .. ':trace:' .. ARGV[j]
-    if redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, line) end
+    if check then
+      if redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, line) end
+    elseif redis.call('APPEND', tk, line) == #line then
+      redis.call('DEL', tk)
+      check = true
+    end
   end
   i = i + 2 + k
 end
