@@ -54,8 +54,9 @@ class Callgrind:
     def _control(self, *args: str) -> None:
         subprocess.run(["callgrind_control", *args, str(self.process.pid)], stdout=subprocess.DEVNULL, check=False)
 
-    def count(self, work: Callable[[], Any]) -> int:
-        """Instructions Redis executed while ``work`` ran."""
+    def count(self, work: Callable[[], Any], keep: str = "") -> int:
+        """Instructions Redis executed while ``work`` ran (``keep``: copy callgrind's dump there,
+        for ``callgrind_annotate``)."""
         for old in glob.glob(f"{self.dir}/cg.out*"):
             os.remove(old)
         self._control("-z")
@@ -64,6 +65,8 @@ class Callgrind:
         self._control("-i", "off")
         self._control("-d")
         dump = max(glob.glob(f"{self.dir}/cg.out*"), key=os.path.getmtime)
+        if keep:
+            shutil.copy(dump, keep)
         totals = [line for line in open(dump) if line.startswith(("totals:", "summary:"))]
         return int(totals[-1].split()[1])
 
@@ -73,12 +76,18 @@ class Callgrind:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def per_event(commandstats: dict[str, Any], events: int) -> dict[str, float]:
+    """``INFO commandstats`` as calls per event, by command name."""
+    return {k[8:]: v["calls"] / events for k, v in commandstats.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--mode", choices=["batch", "track"], default="batch")
     ap.add_argument("--trace-cap", type=int, default=None, help="trace: {max_events: N}")
     ap.add_argument("--warm", type=int, default=0, help="events ingested and drained before counting")
+    ap.add_argument("--keep", default="", help="copy the delivery phase's callgrind dump to this file")
     args = ap.parse_args()
     server = Callgrind()
     r = connect(server.url, socket_timeout=300)
@@ -117,12 +126,15 @@ def main() -> None:
                 drain()
             r.config_resetstat()
             ingested = server.count(lambda: ingest("m", args.events))
-            calls = {k[8:]: v["calls"] / args.events for k, v in r.info("commandstats").items()}
-            delivered = server.count(drain)
+            calls = per_event(r.info("commandstats"), args.events)
+            r.config_resetstat()
+            delivered = server.count(drain, args.keep)
+            drained = per_event(r.info("commandstats"), args.events)
         print(f"{args.mode}, trace cap {args.trace_cap}: Redis instructions per event: "
               f"ingest {ingested / args.events / 1000:.1f}k, delivery {delivered / args.events / 1000:.1f}k")
-        print("ingest commands per event: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
-                                                         if v >= 0.005 and k not in ("config", "info")))
+        for phase, counts in (("ingest", calls), ("delivery", drained)):
+            print(f"{phase} commands per event: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if v >= 0.005 and k not in ("config", "info")))
     finally:
         server.stop()
 

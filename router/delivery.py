@@ -526,7 +526,10 @@ class Drainer:
         """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).
 
         The delete already purged the queues; this covers a batch claimed just before it. CLAIM
-        looked the delete times up (``claimed``); when it could not see every user, they are asked for."""
+        looked the delete times up (``claimed``), or saw that no delete is recorded (``clear``);
+        when it could not see every user, they are asked for."""
+        if claimed is not None and claimed.clear:
+            return envs
         hashes = {e["u"] for e in envs if e["u"]}
         if not hashes:
             return envs

@@ -10,8 +10,10 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:dead:d         stream  dead letters (field ``d``: JSON), trimmed by age
     ns:stats:d        hash    delivered / retried / rejected / skipped / forgotten counters
     ns:breaker:d      hash    the circuit breaker: fails / until / probe (see CLAIM)
-    ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes),
-    ns:forgotten (hash user-id hash -> delete time), ns:rejected (stream of ingest rejections)
+    ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes), ns:rejected (stream of ingest rejections)
+    ns:forgotten:<u>  string  GDPR: user-id hash u's delete time (ms), for FORGET_SECONDS
+    ns:forgetting     string  set while a forgotten:<u> key may exist (it outlives them all): CLAIM
+                              looks the batch's users up only then (see ``mark_forgotten``)
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
     ns:busy:d, ns:held:d:<user>, ns:ready:d   per-user order (``ordering: per_user``), see ORDER_PRELUDE
@@ -34,12 +36,17 @@ from typing import Any, Iterable, Sequence
 import redis
 
 from router import timeseries
-from router.scripts import INGEST, PUSH, CLAIM, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
+from router.scripts import INGEST, PUSH, CLAIM, COVER, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
 from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN_ORDERED, TICK_ORDERED, RELEASE_ORDERED
 
 
 #: at most this many of one user's events go in one batch
 PER_USER = 25
+#: GDPR: how long a deleted user's older events are refused at send time (purging already removed the queued ones)
+FORGET_SECONDS = 86400
+#: how much longer than FORGET_SECONDS after a regulation's creation ``cover_older_deletes`` keeps
+#: ns:forgetting: its forgotten:<u> keys are written just after the regulation's record
+COVER_MARGIN_SECONDS = 3600
 
 
 def scan_limit(batch_size: int) -> int:
@@ -67,6 +74,8 @@ class Claimed:
     forgotten: dict[str, int] = field(default_factory=dict)
     #: how many distinct users CLAIM looked up for ``forgotten`` (-1: it did not look)
     looked_up: int = -1
+    #: GDPR: CLAIM found no delete recorded (ns:forgetting absent): none of the batch's users is forgotten
+    clear: bool = False
 
 
 class Verdict(str, enum.Enum):
@@ -184,6 +193,11 @@ class Keys:
     def forgotten(self, uhash: str) -> str:
         return f"{self.ns}:forgotten:{uhash}"
 
+    @property
+    def forgetting(self) -> str:
+        """Set while a ``forgotten`` key may exist: CLAIM looks users up only then."""
+        return f"{self.ns}:forgetting"
+
     def regulation(self, reg_id: str) -> str:
         return f"{self.ns}:reg:{reg_id}"
 
@@ -228,6 +242,9 @@ class DeliveryQueue:
         self._tick_ordered = client.register_script(TICK_ORDERED)
         self._release_ordered = client.register_script(RELEASE_ORDERED)
         self._unhold = client.register_script(UNHOLD)
+        self._cover = client.register_script(COVER)
+        #: ``cover_older_deletes`` has run for this process
+        self._covered = False
 
     # ingest --------------------------------------------------------------
     def ingest(
@@ -279,6 +296,8 @@ class DeliveryQueue:
 
     def _claim_call(self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str],
                     ordered: bool) -> tuple[Any, list[Any]]:
+        if not self._covered:
+            self.cover_older_deletes()
         args = [self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
         if ordered:
             return self._claim_ordered, [*args, PER_USER, scan_limit(size), *others]
@@ -295,7 +314,30 @@ class DeliveryQueue:
             flat = got[5]
             claimed.forgotten = {flat[k].decode(): int(flat[k + 1]) for k in range(0, len(flat), 2)}
             claimed.looked_up = int(got[6])
+            claimed.clear = len(got) > 7 and bool(got[7])
         return claimed
+
+    # GDPR -------------------------------------------------------------------
+    def mark_forgotten(self, hashes: Sequence[str], stamp: int) -> None:
+        """Record the users' delete time for FORGET_SECONDS (their older events are then dropped at
+        claim and settle), and ns:forgetting, which tells CLAIM to look: in one transaction, the
+        marker last, so no claim sees a key without it, and it expires no earlier than any key
+        (each delete writes it again: an older marker never hides a newer key)."""
+        pipe = self.redis.pipeline(transaction=True)
+        for h in hashes:
+            pipe.set(self.keys.forgotten(h), stamp, ex=FORGET_SECONDS)
+        pipe.set(self.keys.forgetting, stamp, ex=FORGET_SECONDS)
+        pipe.execute()
+
+    def cover_older_deletes(self) -> None:
+        """Keep ns:forgetting as long as the forgotten keys of the newest regulation may live
+        (scripts.COVER), so that those a version without the marker wrote are looked up too:
+        before this process's first claim (an upgrade), and once a minute in the scheduler (an
+        older web process still taking deletes while the upgrade goes on). After a regulation the
+        marker so lives an hour longer than its keys, and claims look users up for that long."""
+        self._cover(args=[self.keys.regulations, self.keys.forgetting, now_ms(),
+                          (FORGET_SECONDS + COVER_MARGIN_SECONDS) * 1000])
+        self._covered = True
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])

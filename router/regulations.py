@@ -35,8 +35,6 @@ bp = Blueprint("regulations", __name__)
 DELETE_TYPES = {"SUPPRESS_WITH_DELETE", "DELETE_ONLY"}
 SUPPRESS_TYPES = {"SUPPRESS_WITH_DELETE", "SUPPRESS_ONLY"}
 MAX_SUBJECTS = 5000
-#: how long a deleted user's older events are refused at send time (purging already removed the queued ones)
-FORGET_SECONDS = 86400
 REGULATION_TTL = 90 * 86400
 
 
@@ -83,12 +81,7 @@ def regulate(rt: Runtime, kind: str, user_ids: list[str], reg_id: str | None = N
 
 def forget(rt: Runtime, hashes: list[str]) -> int:
     """Remove the users' events from everything the router holds; returns how many were removed."""
-    keys = rt.queue.keys
-    pipe = rt.redis.pipeline(transaction=False)
-    stamp = str(now_ms())
-    for h in hashes:
-        pipe.set(keys.forgotten(h), stamp, ex=FORGET_SECONDS)
-    pipe.execute()
+    rt.queue.mark_forgotten(hashes, now_ms())
     removed = rt.queue.purge_users("", hashes)
     for d in rt.config.destinations:
         removed += rt.queue.purge_users(d.name, hashes)

@@ -205,24 +205,48 @@ for k = 10, #ARGV do
   if redis.call('LLEN', ARGV[k]) > 0 then others = 1; break end
 end
 -- GDPR: the delete times of the batch's users who were deleted (forgotten:<u>), so the drainer
--- drops their events without a round trip of its own; and how many users were looked up
-local users, seen, plain = {}, {}, true
-for _, it in ipairs(items) do
-  local u = string.match(it, '"u":"(%x+)"')
-  if u and not seen[u] then seen[u] = true; users[#users + 1] = u end
-  if plain and string.find(it, '\\255', 1, true) then plain = false end
-end
-local forgot = {}
-if #users > 0 then
-  local keys = {}
-  for k, u in ipairs(users) do keys[k] = ns .. ':forgotten:' .. u end
-  for k, t in ipairs(redis.call('MGET', unpack(keys))) do
-    if t then forgot[#forgot + 1] = users[k]; forgot[#forgot + 1] = t end
+-- drops their events without a round trip of its own; and how many users were looked up. Only
+-- while ns:forgetting exists: it outlives every forgotten:<u> key (DeliveryQueue.mark_forgotten),
+-- so without it no user is forgotten, and the answer says so (clear) instead
+local forgot, nusers, clear = {}, 0, 1
+if redis.call('EXISTS', ns .. ':forgetting') == 1 then
+  clear = 0
+  local users, seen = {}, {}
+  for _, it in ipairs(items) do
+    local u = string.match(it, '"u":"(%x*)"')  -- the envelope's own (first); '' for none
+    if u and u ~= '' and not seen[u] then seen[u] = true; users[#users + 1] = u end
+  end
+  nusers = #users
+  if nusers > 0 then
+    local keys = {}
+    for k, u in ipairs(users) do keys[k] = ns .. ':forgotten:' .. u end
+    for k, t in ipairs(redis.call('MGET', unpack(keys))) do
+      if t then forgot[#forgot + 1] = users[k]; forgot[#forgot + 1] = t end
+    end
   end
 end
 -- one reply string rather than one per envelope (byte 255 never occurs in UTF-8 JSON)
+local plain = true
+for _, it in ipairs(items) do
+  if string.find(it, '\\255', 1, true) then plain = false; break end
+end
 if plain then items = table.concat(items, '\\255') end
-return {items, spawn, 0, others, 0, forgot, #users}
+return {items, spawn, 0, others, 0, forgot, nusers, clear}
+"""
+
+# GDPR, once per process before its first claim: ns:forgetting covers the forgotten:<u> keys
+# that a version without it wrote. Every delete is recorded as a regulation (ns:regs, scored by
+# its creation ms) just before its forgotten:<u> keys are written for FORGET_SECONDS, so the
+# marker lives until the newest regulation's time + ARGV[4] ms (FORGET_SECONDS and a margin);
+# it is never shortened. Nothing to scan: one ZREVRANGE.
+COVER = """
+local regs, marker, now, window = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local newest = redis.call('ZREVRANGE', regs, 0, 0, 'WITHSCORES')
+if #newest == 0 then return 0 end
+local left = tonumber(newest[2]) + window - now
+if left <= 0 or redis.call('PTTL', marker) >= left then return 0 end
+redis.call('SET', marker, newest[2], 'PX', left)
+return 1
 """
 
 EXTEND = """
@@ -235,10 +259,11 @@ return 1
 SETTLE = """
 local ns, d, bid, minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 -- GDPR: an item of a user deleted while this batch was at the vendor is dropped, not stored
--- (the delete purged everything else; forgotten:<u> holds the delete's time)
+-- (the delete purged everything else; forgotten:<u> holds the delete's time). The first "u" is
+-- the item's own (no string before it holds a bare quote); '' (no user) ends the search there
 local function gone(item)
-  local u = string.match(item, '"u":"(%x+)"')
-  if not u then return false end
+  local u = string.match(item, '"u":"(%x*)"')
+  if not u or u == '' then return false end
   local t = redis.call('GET', ns .. ':forgotten:' .. u)
   if not t then return false end
   local r = string.match(item, '"r":(%d+)')
@@ -284,14 +309,22 @@ elseif health == 'ok' then
   local was = redis.call('GET', fk)
   if was then redis.call('DEL', fk); change, note = 'recovered', was end
 end
-local ngroups = tonumber(ARGV[i]); i = i + 1
+-- Only to a trace that exists: one already dropped stays dropped. The ring drops the oldest
+-- traces first, so a batch's are all there or, in a backlog past the cap, its older ones gone:
+-- APPEND alone while they are there (a trace it made, it deletes), EXISTS first once one was not
+local ngroups, check = tonumber(ARGV[i]), false
+i = i + 1
 for _ = 1, ngroups do
   local entry, k = ARGV[i], tonumber(ARGV[i + 1])
   local line = '\\n' .. entry
   for j = i + 2, i + 1 + k do
-    -- only to a trace that exists: one already dropped stays dropped
     local tk = ns .. ':trace:' .. ARGV[j]
-    if redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, line) end
+    if check then
+      if redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, line) end
+    elseif redis.call('APPEND', tk, line) == #line then
+      redis.call('DEL', tk)
+      check = true
+    end
   end
   i = i + 2 + k
 end

@@ -257,9 +257,9 @@ def test_claim_hands_out_the_delete_times_of_the_batch_s_deleted_users(make_runt
         rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
         post_batch(client_for(rt), [track(1), track(2)])
         # user-1 deleted after its event was received (as if the delete's purge had missed it)
-        rt.redis.set(rt.queue.keys.forgotten(user_hash("user-1")), str(int(time.time() * 1000) + 1000))
+        rt.queue.mark_forgotten([user_hash("user-1")], int(time.time() * 1000) + 1000)
         claimed = rt.queue.claim("hook", "tok", "b1", 100, 1)
-        assert claimed.looked_up == 2 and list(claimed.forgotten) == [user_hash("user-1")]
+        assert claimed.looked_up == 2 and list(claimed.forgotten) == [user_hash("user-1")] and not claimed.clear
         settlement, _ = Drainer(rt, "hook", "tok").process(claimed.items, claimed)
         assert settlement.counts == {"delivered": 1, "forgotten": 1}
         assert [e["messageId"] for e in hook.requests[0].json()] == ["m-2"]

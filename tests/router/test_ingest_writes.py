@@ -165,3 +165,22 @@ def test_received_entries_are_kept_across_requests_only_for_small_client_values(
     (t,) = by_message(rt, ["big3"])
     assert t["entries"][0]["source"] == source.name
 
+
+
+def test_a_settle_adds_its_attempts_to_every_trace_still_there_wherever_its_dropped_ones_are(make_runtime):
+    from router.queue import Settlement
+
+    rt = make_runtime(destinations=[])
+    q, ns = rt.queue, rt.config.namespace
+    for first_dropped in (False, True):
+        mids = [f"{first_dropped}-{k}" for k in range(5)]
+        q.ingest("web", [(m, "", ["a"], "{}") for m in mids], 60, [RECEIVED] * 5)
+        dropped = [mids[0], mids[3]] if first_dropped else [mids[1], mids[3]]
+        rt.redis.delete(*(f"{ns}:trace:{m}" for m in dropped))
+        q.claim("a", "tok", f"b-{first_dropped}", 10, 1)
+        settled = Settlement(trace={"ATTEMPT-1": mids[:3], "ATTEMPT-2": mids[3:]})
+        assert q.settle("a", f"b-{first_dropped}", settled, 86400)
+        kept = {m: rt.redis.get(f"{ns}:trace:{m}").split(b"\n")[-1] for m in mids if m not in dropped}
+        assert kept == {m: b"ATTEMPT-1" if k < 3 else b"ATTEMPT-2" for k, m in enumerate(mids) if m not in dropped}
+        assert all(0 < rt.redis.pttl(f"{ns}:trace:{m}") <= 60_000 for m in kept)
+        assert not rt.redis.exists(*(f"{ns}:trace:{m}" for m in dropped))
