@@ -70,6 +70,8 @@ class TrackingAPI:
 def _content_length(environ: dict[str, Any], limit: int | None) -> int | None:
     """The body's declared length when this layer can read it whole; else None (Flask reads it)."""
     text = environ.get("CONTENT_LENGTH")
+    if "HTTP_TRANSFER_ENCODING" in environ:  # a chunked body: its length is not the header's (Flask reads it)
+        return None
     if not text or not (text.isascii() and text.isdigit()):  # absent (chunked), or not a number: Flask's rules apply
         return None
     n = int(text)
