@@ -36,7 +36,7 @@ from typing import Any, Iterable, Sequence
 import redis
 
 from router import timeseries
-from router.scripts import INGEST, PUSH, CLAIM, COVER, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
+from router.scripts import INGEST, PUSH, CLAIM, COVER, COVER_MS, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
 from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN_ORDERED, TICK_ORDERED, RELEASE_ORDERED
 
 
@@ -47,6 +47,7 @@ FORGET_SECONDS = 86400
 #: how much longer than FORGET_SECONDS after a regulation's creation ``cover_older_deletes`` keeps
 #: ns:forgetting: its forgotten:<u> keys are written just after the regulation's record
 COVER_MARGIN_SECONDS = 3600
+assert (FORGET_SECONDS + COVER_MARGIN_SECONDS) * 1000 == COVER_MS  # CLAIM's own look at ns:regs
 
 
 def scan_limit(batch_size: int) -> int:

@@ -165,6 +165,10 @@ end
 return ''
 """
 
+#: how long after the newest regulation CLAIM looks users up without ns:forgetting (queue.py:
+#: FORGET_SECONDS + COVER_MARGIN_SECONDS, as COVER keeps the marker)
+COVER_MS = (86400 + 3600) * 1000
+
 # The circuit breaker of a destination, ns:breaker:d (hash), shared by every worker:
 #   fails  consecutive batches the vendor did not answer (timeout, refused/reset connection)
 #   until  ms: while now < until the breaker is open and no batch is claimed; after it,
@@ -207,9 +211,16 @@ end
 -- GDPR: the delete times of the batch's users who were deleted (forgotten:<u>), so the drainer
 -- drops their events without a round trip of its own; and how many users were looked up. Only
 -- while ns:forgetting exists: it outlives every forgotten:<u> key (DeliveryQueue.mark_forgotten),
--- so without it no user is forgotten, and the answer says so (clear) instead
+-- so without it no user is forgotten, and the answer says so (clear) instead. But for a delete of
+-- an older version's web process (no marker) since the last COVER: its regulation (ns:regs), just
+-- before its keys, says to look while they may live (FORGET_SECONDS and the margin, in ms)
 local forgot, nusers, clear = {}, 0, 1
-if redis.call('EXISTS', ns .. ':forgetting') == 1 then
+local forgetting = redis.call('EXISTS', ns .. ':forgetting') == 1
+if not forgetting then
+  local newest = redis.call('ZREVRANGE', ns .. ':regs', 0, 0, 'WITHSCORES')
+  forgetting = #newest > 0 and tonumber(newest[2]) + COVER_MS > now
+end
+if forgetting then
   clear = 0
   local users, seen = {}, {}
   for _, it in ipairs(items) do
@@ -232,7 +243,7 @@ for _, it in ipairs(items) do
 end
 if plain then items = table.concat(items, '\\255') end
 return {items, spawn, 0, others, 0, forgot, nusers, clear}
-"""
+""".replace("COVER_MS", str(COVER_MS))
 
 # GDPR, once per process before its first claim: ns:forgetting covers the forgotten:<u> keys
 # that a version without it wrote. Every delete is recorded as a regulation (ns:regs, scored by

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from router.queue import Settlement, now_ms
 from router.envelopes import envelope, user_hash
 from router.regulations import forget
@@ -151,3 +153,24 @@ def test_what_a_batch_of_no_user_settles_is_kept_even_when_its_event_holds_a_del
     s.dead.append(json.dumps({"id": "id-anon", "u": "", "r": now_ms() - 1000, "event": event}, separators=(",", ":")))
     assert rt.queue.settle("hook", "b1", s, 86400)
     assert rt.redis.zcard(rt.queue.keys.retry("hook")) == 1 and len(rt.queue.dead_letters("hook")) == 1
+
+
+@pytest.mark.parametrize("ordering", ["none", "per_user"])
+def test_a_delete_an_older_web_process_takes_wins_over_the_next_claim_before_any_scheduler_tick(make_runtime, ordering):
+    """The upgrade path: this version's workers run while an older web process still takes deletes
+    (a regulation record and forgotten:<u>, no ns:forgetting). The claim right after such a delete
+    must look its users up, not only claims after the scheduler's next minute."""
+    from router.delivery import Drainer
+    from router.regulations import record_regulation
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering=ordering)])
+    rt.queue.push("hook", [older_event("bob")])
+    assert rt.queue.claim("hook", "tok", "b1", 10, 1, ordered=ordering == "per_user").clear  # this process has claimed already
+    alice = user_hash("alice")
+    record_regulation(rt, "old-delete", "DELETE_ONLY", [alice], ["hook"], [])
+    rt.redis.set(rt.queue.keys.forgotten(alice), now_ms(), ex=86400)
+    rt.queue.push("hook", [older_event("alice")])
+    claimed = rt.queue.claim("hook", "tok2", "b2", 10, 1, ordered=ordering == "per_user")
+    s = Settlement()
+    kept = Drainer(rt, "hook", "tok2").drop_forgotten([json.loads(x) for x in claimed.items], s, claimed)
+    assert (claimed.clear, kept, s.counts) == (False, [], {"forgotten": 1})
