@@ -74,5 +74,8 @@ def _content_length(environ: dict[str, Any], limit: int | None) -> int | None:
         return None
     if not text or not (text.isascii() and text.isdigit()):  # absent (chunked), or not a number: Flask's rules apply
         return None
-    n = int(text)
+    try:
+        n = int(text)
+    except ValueError:  # more digits than int() reads (4,300): Flask's rules apply
+        return None
     return n if limit is None or n <= limit else None

@@ -200,3 +200,17 @@ def test_a_chunked_body_that_also_declares_a_content_length_is_read_whole_as_fla
         answers.append((status, orjson.loads(b"".join(out))))
     assert answers == [("200 OK", {"success": True})] * 2
     assert [len(events) for events in pair.stored()] == [1, 1]
+
+
+def test_a_content_length_of_more_digits_than_int_reads_is_answered_as_flask_answers_it(pair):
+    """Python's int() refuses over 4,300 digits (ValueError); werkzeug's server passes such a
+    header on, and Flask reads the length as 0. No 5xx, and the same answer."""
+    body = json.dumps({"userId": "u1", "event": "Viewed"}).encode()
+    answers = []
+    for client in pair.clients:
+        environ = EnvironBuilder(path="/v1/track", method="POST", headers={"Authorization": AUTH}).get_environ()
+        environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": "0" * 5000 + str(len(body))})
+        out, status, _ = run_wsgi_app(client.application, environ)
+        answers.append((status, orjson.loads(b"".join(out))))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == "400 BAD REQUEST"
