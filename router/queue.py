@@ -12,8 +12,6 @@ Every key lives here. For a destination instance ``d`` under namespace ``ns``:
     ns:breaker:d      hash    the circuit breaker: fails / until / probe (see CLAIM)
     ns:dedup:<src>:<messageId>, ns:suppressed (set of user-id hashes), ns:rejected (stream of ingest rejections)
     ns:forgotten:<u>  string  GDPR: user-id hash u's delete time (ms), for FORGET_SECONDS
-    ns:forgetting     string  set while a forgotten:<u> key may exist (it outlives them all): CLAIM
-                              looks the batch's users up only then (see ``mark_forgotten``)
     ns:m:...          per-minute counters and latency histograms (router/timeseries.py)
     ns:failing:d      string  set while the destination fails: when and why (router/logs.py)
     ns:busy:d, ns:held:d:<user>, ns:ready:d   per-user order (``ordering: per_user``), see ORDER_PRELUDE
@@ -36,7 +34,7 @@ from typing import Any, Iterable, Sequence
 import redis
 
 from router import timeseries
-from router.scripts import INGEST, PUSH, CLAIM, COVER, COVER_MS, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
+from router.scripts import INGEST, PUSH, CLAIM, LOOKUP_MS, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
 from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN_ORDERED, TICK_ORDERED, RELEASE_ORDERED
 
 
@@ -44,10 +42,7 @@ from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN
 PER_USER = 25
 #: GDPR: how long a deleted user's older events are refused at send time (purging already removed the queued ones)
 FORGET_SECONDS = 86400
-#: how much longer than FORGET_SECONDS after a regulation's creation ``cover_older_deletes`` keeps
-#: ns:forgetting: its forgotten:<u> keys are written just after the regulation's record
-COVER_MARGIN_SECONDS = 3600
-assert (FORGET_SECONDS + COVER_MARGIN_SECONDS) * 1000 == COVER_MS  # CLAIM's own look at ns:regs
+assert LOOKUP_MS > FORGET_SECONDS * 1000  # CLAIM looks users up while a forgotten:<u> key may live
 
 
 def scan_limit(batch_size: int) -> int:
@@ -75,7 +70,7 @@ class Claimed:
     forgotten: dict[str, int] = field(default_factory=dict)
     #: how many distinct users CLAIM looked up for ``forgotten`` (-1: it did not look)
     looked_up: int = -1
-    #: GDPR: CLAIM found no delete recorded (ns:forgetting absent): none of the batch's users is forgotten
+    #: GDPR: no delete is recent enough for a forgotten:<u> key to live (scripts.CLAIM): none of the batch's users is
     clear: bool = False
 
 
@@ -194,11 +189,6 @@ class Keys:
     def forgotten(self, uhash: str) -> str:
         return f"{self.ns}:forgotten:{uhash}"
 
-    @property
-    def forgetting(self) -> str:
-        """Set while a ``forgotten`` key may exist: CLAIM looks users up only then."""
-        return f"{self.ns}:forgetting"
-
     def regulation(self, reg_id: str) -> str:
         return f"{self.ns}:reg:{reg_id}"
 
@@ -243,9 +233,6 @@ class DeliveryQueue:
         self._tick_ordered = client.register_script(TICK_ORDERED)
         self._release_ordered = client.register_script(RELEASE_ORDERED)
         self._unhold = client.register_script(UNHOLD)
-        self._cover = client.register_script(COVER)
-        #: ``cover_older_deletes`` has run for this process
-        self._covered = False
 
     # ingest --------------------------------------------------------------
     def ingest(
@@ -297,8 +284,6 @@ class DeliveryQueue:
 
     def _claim_call(self, dest: str, token: str, batch_id: str, size: int, concurrency: int, others: Sequence[str],
                     ordered: bool) -> tuple[Any, list[Any]]:
-        if not self._covered:
-            self.cover_older_deletes()
         args = [self.ns, dest, token, now_ms(), self.lease_ms, size, batch_id, concurrency, self.pickup_ms]
         if ordered:
             return self._claim_ordered, [*args, PER_USER, scan_limit(size), *others]
@@ -320,25 +305,13 @@ class DeliveryQueue:
 
     # GDPR -------------------------------------------------------------------
     def mark_forgotten(self, hashes: Sequence[str], stamp: int) -> None:
-        """Record the users' delete time for FORGET_SECONDS (their older events are then dropped at
-        claim and settle), and ns:forgetting, which tells CLAIM to look: in one transaction, the
-        marker last, so no claim sees a key without it, and it expires no earlier than any key
-        (each delete writes it again: an older marker never hides a newer key)."""
-        pipe = self.redis.pipeline(transaction=True)
+        """Record the users' delete time for FORGET_SECONDS: their older events are then dropped at
+        claim and settle. The regulation is recorded first (ns:regs): CLAIM looks users up only
+        while the newest one is recent enough for these keys to live."""
+        pipe = self.redis.pipeline(transaction=False)
         for h in hashes:
             pipe.set(self.keys.forgotten(h), stamp, ex=FORGET_SECONDS)
-        pipe.set(self.keys.forgetting, stamp, ex=FORGET_SECONDS)
         pipe.execute()
-
-    def cover_older_deletes(self) -> None:
-        """Keep ns:forgetting as long as the forgotten keys of the newest regulation may live
-        (scripts.COVER), so that those a version without the marker wrote are looked up too:
-        before this process's first claim (an upgrade), and once a minute in the scheduler (an
-        older web process still taking deletes while the upgrade goes on). After a regulation the
-        marker so lives an hour longer than its keys, and claims look users up for that long."""
-        self._cover(args=[self.keys.regulations, self.keys.forgetting, now_ms(),
-                          (FORGET_SECONDS + COVER_MARGIN_SECONDS) * 1000])
-        self._covered = True
 
     def extend(self, dest: str, token: str, batch_id: str = "") -> None:
         self._extend(args=[self.ns, dest, token, batch_id, now_ms() + self.lease_ms])

@@ -80,7 +80,9 @@ def regulate(rt: Runtime, kind: str, user_ids: list[str], reg_id: str | None = N
 
 
 def forget(rt: Runtime, hashes: list[str]) -> int:
-    """Remove the users' events from everything the router holds; returns how many were removed."""
+    """Remove the users' events from everything the router holds; returns how many were removed.
+    After ``record_regulation``: CLAIM looks a batch's users up only while the newest regulation
+    is recent enough for their forgotten:<u> keys to live."""
     rt.queue.mark_forgotten(hashes, now_ms())
     removed = rt.queue.purge_users("", hashes)
     for d in rt.config.destinations:

@@ -1,6 +1,6 @@
 """The periodic part of delivery: due retries back to their buffers, batches of
 dead workers back after their lease, a drain job for every buffer that has
-none, dead letters trimmed by age, GDPR deletes of an older version covered. Safe to run more than one: every step is
+none, dead letters trimmed by age. Safe to run more than one: every step is
 one atomic script."""
 from __future__ import annotations
 
@@ -44,9 +44,6 @@ class Scheduler:
             done[name] = (moved_total, reaped_total)
         if trim:
             self.rt.queue.trim_dead(names, self.rt.config.delivery["dead_letter_ttl"])
-            # GDPR: a delete taken by an older version's web process (an upgrade under way) wrote
-            # no ns:forgetting; within a minute it is covered (router/queue.py cover_older_deletes)
-            self.rt.queue.cover_older_deletes()
             self._last_trim = time.monotonic()
         self.rt.redis.set(self.rt.queue.keys.ticker, str(time.time()), ex=60)
         return done

@@ -165,9 +165,9 @@ end
 return ''
 """
 
-#: how long after the newest regulation CLAIM looks users up without ns:forgetting (queue.py:
-#: FORGET_SECONDS + COVER_MARGIN_SECONDS, as COVER keeps the marker)
-COVER_MS = (86400 + 3600) * 1000
+#: GDPR: how long after the newest regulation CLAIM looks a batch's users up (queue.py:
+#: FORGET_SECONDS, how long a forgotten:<u> key lives, and an hour for the hosts' clocks)
+LOOKUP_MS = (86400 + 3600) * 1000
 
 # The circuit breaker of a destination, ns:breaker:d (hash), shared by every worker:
 #   fails  consecutive batches the vendor did not answer (timeout, refused/reset connection)
@@ -210,16 +210,12 @@ for k = 10, #ARGV do
 end
 -- GDPR: the delete times of the batch's users who were deleted (forgotten:<u>), so the drainer
 -- drops their events without a round trip of its own; and how many users were looked up. Only
--- while ns:forgetting exists: it outlives every forgotten:<u> key (DeliveryQueue.mark_forgotten),
--- so without it no user is forgotten, and the answer says so (clear) instead. But for a delete of
--- an older version's web process (no marker) since the last COVER: its regulation (ns:regs), just
--- before its keys, says to look while they may live (FORGET_SECONDS and the margin, in ms)
+-- while a forgotten:<u> key may live: every delete records its regulation (ns:regs, scored by its
+-- time) just before it writes its users' keys for FORGET_SECONDS, so after the newest regulation's
+-- time + LOOKUP_MS none can; then the answer says no user is forgotten (clear)
 local forgot, nusers, clear = {}, 0, 1
-local forgetting = redis.call('EXISTS', ns .. ':forgetting') == 1
-if not forgetting then
-  local newest = redis.call('ZREVRANGE', ns .. ':regs', 0, 0, 'WITHSCORES')
-  forgetting = #newest > 0 and tonumber(newest[2]) + COVER_MS > now
-end
+local newest = redis.call('ZREVRANGE', ns .. ':regs', 0, 0, 'WITHSCORES')
+local forgetting = #newest > 0 and tonumber(newest[2]) + LOOKUP_MS > now
 if forgetting then
   clear = 0
   local users, seen = {}, {}
@@ -243,22 +239,7 @@ for _, it in ipairs(items) do
 end
 if plain then items = table.concat(items, '\\255') end
 return {items, spawn, 0, others, 0, forgot, nusers, clear}
-""".replace("COVER_MS", str(COVER_MS))
-
-# GDPR, once per process before its first claim: ns:forgetting covers the forgotten:<u> keys
-# that a version without it wrote. Every delete is recorded as a regulation (ns:regs, scored by
-# its creation ms) just before its forgotten:<u> keys are written for FORGET_SECONDS, so the
-# marker lives until the newest regulation's time + ARGV[4] ms (FORGET_SECONDS and a margin);
-# it is never shortened. Nothing to scan: one ZREVRANGE.
-COVER = """
-local regs, marker, now, window = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local newest = redis.call('ZREVRANGE', regs, 0, 0, 'WITHSCORES')
-if #newest == 0 then return 0 end
-local left = tonumber(newest[2]) + window - now
-if left <= 0 or redis.call('PTTL', marker) >= left then return 0 end
-redis.call('SET', marker, newest[2], 'PX', left)
-return 1
-"""
+""".replace("LOOKUP_MS", str(LOOKUP_MS))
 
 EXTEND = """
 local ns, d, tok, bid, deadline = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])

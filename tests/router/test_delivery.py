@@ -257,6 +257,9 @@ def test_claim_hands_out_the_delete_times_of_the_batch_s_deleted_users(make_runt
         rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
         post_batch(client_for(rt), [track(1), track(2)])
         # user-1 deleted after its event was received (as if the delete's purge had missed it)
+        from router.regulations import record_regulation
+
+        record_regulation(rt, "del-1", "DELETE_ONLY", [user_hash("user-1")], ["hook"], [])
         rt.queue.mark_forgotten([user_hash("user-1")], int(time.time() * 1000) + 1000)
         claimed = rt.queue.claim("hook", "tok", "b1", 100, 1)
         assert claimed.looked_up == 2 and list(claimed.forgotten) == [user_hash("user-1")] and not claimed.clear

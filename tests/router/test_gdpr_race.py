@@ -8,8 +8,14 @@ import pytest
 
 from router.queue import Settlement, now_ms
 from router.envelopes import envelope, user_hash
-from router.regulations import forget
+from router.regulations import forget, record_regulation
 from tests.helpers import webhook_destination
+
+
+def deleted(rt, hashes: list[str], reg_id: str = "del-1") -> None:
+    """The users deleted as the router deletes: the regulation recorded, then forgotten."""
+    record_regulation(rt, reg_id, "DELETE_ONLY", hashes, ["hook"], [])
+    forget(rt, hashes)
 
 
 def test_a_batch_settled_after_its_user_was_deleted_stores_nothing_of_them(make_runtime):
@@ -20,7 +26,7 @@ def test_a_batch_settled_after_its_user_was_deleted_stores_nothing_of_them(make_
     rt.queue.push("hook", envs)
     claimed = rt.queue.claim("hook", "tok", "b1", 10, 1)
     assert len(claimed.items) == 2
-    forget(rt, [alice])  # the delete arrives while the batch is out
+    deleted(rt, [alice])  # the delete arrives while the batch is out
     s = Settlement()
     for env in envs:  # the vendor failed: one of each kind for both users
         s.retry.append((now_ms() + 60_000, env))
@@ -35,7 +41,7 @@ def test_a_batch_settled_after_its_user_was_deleted_stores_nothing_of_them(make_
 
 def test_events_a_deleted_user_sends_after_the_delete_are_kept(make_runtime):
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    forget(rt, [user_hash("alice")])
+    deleted(rt, [user_hash("alice")])
     later = envelope({"type": "track", "userId": "alice", "event": "Back"}, "id-later", now_ms() + 1000)
     rt.queue.push("hook", [later])
     rt.queue.claim("hook", "tok", "b1", 10, 1)
@@ -46,7 +52,7 @@ def test_events_a_deleted_user_sends_after_the_delete_are_kept(make_runtime):
     assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["later"]
 
 
-# ns:forgetting: CLAIM looks a batch's users up only while a delete may be recorded ---------------
+# CLAIM looks a batch's users up only while a delete's forgotten:<u> keys may live ------------------
 def older_event(user: str, ms_ago: int = 1000) -> str:
     """An event received before a delete and stored after its purge (the race the lookup covers)."""
     return envelope({"type": "track", "userId": user, "event": "E"}, f"id-{user}", now_ms() - ms_ago)
@@ -74,7 +80,7 @@ def test_a_delete_recorded_before_the_claim_drops_the_users_older_events_from_th
     from router.delivery import Drainer
 
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    forget(rt, [user_hash("alice")])
+    deleted(rt, [user_hash("alice")])
     rt.queue.push("hook", [older_event("alice"), older_event("bob")])
     claimed = rt.queue.claim("hook", "tok", "b1", 10, 1)
     s = Settlement()
@@ -83,66 +89,33 @@ def test_a_delete_recorded_before_the_claim_drops_the_users_older_events_from_th
     assert [e["u"] for e in kept] == [user_hash("bob")] and s.counts == {"forgotten": 1}
 
 
-def test_each_delete_keeps_the_marker_at_least_as_long_as_its_users_keys(make_runtime):
-    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    keys = rt.queue.keys
-    forget(rt, [user_hash("alice")])
-    rt.redis.pexpire(keys.forgetting, 1000)  # as if alice's delete was nearly a day ago
-    forget(rt, [user_hash("bob")])
-    pipe = rt.redis.pipeline(transaction=True)  # read at one moment; the marker first
-    pipe.pttl(keys.forgetting)
-    pipe.pttl(keys.forgotten(user_hash("bob")))
-    pipe.pttl(keys.forgotten(user_hash("alice")))
-    marker, bob, alice = pipe.execute()
-    assert marker >= bob >= alice > 1000
-
-
-def test_a_delete_an_older_version_recorded_without_the_marker_still_wins_after_an_upgrade(make_runtime):
+def test_a_delete_an_older_version_recorded_still_wins_after_an_upgrade(make_runtime):
     from router.queue import DeliveryQueue
-    from router.regulations import record_regulation
 
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
     alice = user_hash("alice")
-    # what an older version's delete left: its regulation record, then the user's key and no marker
+    # what an older version's delete left: its regulation record, then the user's key
     record_regulation(rt, "old-delete", "DELETE_ONLY", [alice], ["hook"], [])
     rt.redis.set(rt.queue.keys.forgotten(alice), now_ms(), ex=86400)
     rt.queue.push("hook", [older_event("alice"), older_event("bob")])
-    upgraded = DeliveryQueue(rt.redis, rt.config.namespace)  # a process of this version: its first claim
-    claimed = upgraded.claim("hook", "tok", "b1", 10, 1)
-    assert (claimed.clear, list(claimed.forgotten)) == (False, [alice])
-    assert 86400_000 < rt.redis.pttl(rt.queue.keys.forgetting) <= (86400 + 3600) * 1000
-
-
-def test_a_regulation_older_than_the_forget_window_leaves_claims_clear(make_runtime):
-    from router.queue import DeliveryQueue
-
-    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    rt.redis.zadd(rt.queue.keys.regulations, {"long-ago": now_ms() - (86400 + 3600 + 60) * 1000})
-    rt.queue.push("hook", [older_event("alice")])
     claimed = DeliveryQueue(rt.redis, rt.config.namespace).claim("hook", "tok", "b1", 10, 1)
-    assert claimed.clear and not rt.redis.exists(rt.queue.keys.forgetting)
-
-
-def test_the_scheduler_covers_a_delete_an_older_web_process_takes_while_the_workers_run_this_version(make_runtime):
-    from router.regulations import record_regulation
-    from router.scheduler import Scheduler
-
-    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    rt.queue.push("hook", [older_event("bob")])
-    assert rt.queue.claim("hook", "tok", "b1", 10, 1).clear  # this process has claimed already
-    alice = user_hash("alice")
-    record_regulation(rt, "old-delete", "DELETE_ONLY", [alice], ["hook"], [])
-    rt.redis.set(rt.queue.keys.forgotten(alice), now_ms(), ex=86400)
-    rt.queue.push("hook", [older_event("alice")])
-    Scheduler(rt).tick()
-    claimed = rt.queue.claim("hook", "tok", "b2", 10, 1)
     assert (claimed.clear, list(claimed.forgotten)) == (False, [alice])
+
+
+def test_claims_look_users_up_for_as_long_as_the_newest_regulation_s_keys_can_live(make_runtime):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    hour, day = 3600_000, 86400_000
+    rt.queue.push("hook", [older_event("alice")] * 3)
+    rt.redis.zadd(rt.queue.keys.regulations, {"recent": now_ms() - day - hour + 60_000})
+    assert not rt.queue.claim("hook", "tok", "b1", 1, 1).clear
+    rt.redis.zadd(rt.queue.keys.regulations, {"recent": now_ms() - day - hour - 60_000})
+    assert rt.queue.claim("hook", "tok", "b2", 1, 1).clear
 
 
 def test_what_a_batch_of_no_user_settles_is_kept_even_when_its_event_holds_a_deleted_users_hash(make_runtime):
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
     alice = user_hash("alice")
-    forget(rt, [alice])
+    deleted(rt, [alice])
     event = {"type": "track", "anonymousId": "a-1", "event": "E", "properties": {"u": alice}}
     anonymous = envelope(event, "id-anon", now_ms() - 1000)
     rt.queue.push("hook", [anonymous])
@@ -156,16 +129,15 @@ def test_what_a_batch_of_no_user_settles_is_kept_even_when_its_event_holds_a_del
 
 
 @pytest.mark.parametrize("ordering", ["none", "per_user"])
-def test_a_delete_an_older_web_process_takes_wins_over_the_next_claim_before_any_scheduler_tick(make_runtime, ordering):
-    """The upgrade path: this version's workers run while an older web process still takes deletes
-    (a regulation record and forgotten:<u>, no ns:forgetting). The claim right after such a delete
-    must look its users up, not only claims after the scheduler's next minute."""
+def test_a_delete_any_process_records_wins_over_the_very_next_claim(make_runtime, ordering):
+    """A delete recorded by any process (an older version's web process too: a regulation record,
+    then forgotten:<u>) wins over the very next claim."""
     from router.delivery import Drainer
     from router.regulations import record_regulation
 
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering=ordering)])
     rt.queue.push("hook", [older_event("bob")])
-    assert rt.queue.claim("hook", "tok", "b1", 10, 1, ordered=ordering == "per_user").clear  # this process has claimed already
+    assert rt.queue.claim("hook", "tok", "b1", 10, 1, ordered=ordering == "per_user").clear  # no delete yet
     alice = user_hash("alice")
     record_regulation(rt, "old-delete", "DELETE_ONLY", [alice], ["hook"], [])
     rt.redis.set(rt.queue.keys.forgotten(alice), now_ms(), ex=86400)
