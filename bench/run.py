@@ -1,6 +1,6 @@
 """Every figure of issue #14 beside its ceiling, in one run (not a test).
 
-    python -m bench [--quick] [--tree PATH]        (or python bench/run.py)
+    python -m bench [--quick] [--tree PATH] [--delivery-rounds N]    (or python bench/run.py)
 
 Starts an embedded Redis, a receiver (bench/receiver.py), eventrouter's web exactly as
 ``up`` runs it (``gunicorn_command``: gevent workers), the bare app (bench/bare.py) on the
@@ -422,9 +422,27 @@ class Bench:
         for n in self.notes:
             print(f"\nnote: {n}")
 
+    def delivery_rounds(self, rounds: int) -> None:
+        """Only the delivery rows, ``rounds`` times (their ratio swings more between runs than the
+        others): each round buffers 60,000 envelopes directly, then delivers them as ``delivery``."""
+        from router.config import parse_config
+        from router.envelopes import envelope
+        from router.runtime import Runtime
+
+        rt = Runtime(parse_config(yaml.safe_load(self.cfg_batch.read_text()), str(self.cfg_batch)), self.r)
+        for k in range(rounds):
+            n = 60_000
+            for start in range(0, n, 2000):
+                rt.queue.push("hook", [envelope(track_event(f"d{k}-{i}"), f"d{k}-{i}", 0) for i in range(start, start + 2000)])
+            self.buffered = n
+            self.delivery()
+
     def run(self) -> None:
         try:
             self.start()
+            if self.args.delivery_rounds:
+                self.delivery_rounds(self.args.delivery_rounds)
+                return
             print("ingest ...", flush=True)
             self.ingest()
             self.memory()
@@ -445,6 +463,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="about a minute: one round, shorter phases")
     ap.add_argument("--tree", help="the eventrouter checkout to measure (default: this one)")
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn processes, for eventrouter and the bare app")
+    ap.add_argument("--delivery-rounds", type=int, default=0, metavar="N",
+                    help="only the delivery rows, N times over 60,000 buffered events each (ingest skipped)")
     args = ap.parse_args()
     if args.tree:
         sys.path.insert(0, str(Path(args.tree).resolve()))
