@@ -70,7 +70,7 @@ class Claimed:
     forgotten: dict[str, int] = field(default_factory=dict)
     #: how many distinct users CLAIM looked up for ``forgotten`` (-1: it did not look)
     looked_up: int = -1
-    #: GDPR: no delete is recent enough for a forgotten:<u> key to live (scripts.CLAIM): none of the batch's users is
+    #: GDPR: no delete is recent enough for a forgotten:<u> key to live (scripts.CLAIM): no user of the batch is forgotten
     clear: bool = False
 
 
