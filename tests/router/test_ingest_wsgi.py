@@ -130,7 +130,7 @@ def test_a_body_over_500_kb_is_413_alike(pair):
     assert lean.status_code == 413
 
 
-def test_a_chunked_body_without_content_length_is_read_by_flask(pair, make_runtime):
+def test_a_chunked_body_without_content_length_is_read_by_flask(pair):
     body = json.dumps({"userId": "u1", "event": "Viewed"}).encode()
     lean = pair.clients[0]
     # as gunicorn passes a chunked body: no Content-Length (the test client would add one), the input ended by the server
