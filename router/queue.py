@@ -34,15 +34,12 @@ from typing import Any, Iterable, Sequence
 import redis
 
 from router import timeseries
-from router.scripts import INGEST, PUSH, CLAIM, LOOKUP_MS, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
+from router.scripts import FORGET_SECONDS, INGEST, PUSH, CLAIM, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
 from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN_ORDERED, TICK_ORDERED, RELEASE_ORDERED
 
 
 #: at most this many of one user's events go in one batch
 PER_USER = 25
-#: GDPR: how long a deleted user's older events are refused at send time (purging already removed the queued ones)
-FORGET_SECONDS = 86400
-assert LOOKUP_MS > FORGET_SECONDS * 1000  # CLAIM looks users up while a forgotten:<u> key may live
 
 
 def scan_limit(batch_size: int) -> int:

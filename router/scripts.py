@@ -165,9 +165,12 @@ end
 return ''
 """
 
-#: GDPR: how long after the newest regulation CLAIM looks a batch's users up (queue.py:
-#: FORGET_SECONDS, how long a forgotten:<u> key lives, and an hour for the hosts' clocks)
-LOOKUP_MS = (86400 + 3600) * 1000
+#: GDPR: how long a deleted user's delete time is kept (forgotten:<u>): their events received
+#: before it are refused at send time (purging already removed the queued ones)
+FORGET_SECONDS = 86400
+#: how long after the newest regulation CLAIM looks a batch's users up: while a forgotten:<u> key
+#: may live, and an hour for the hosts' clocks
+LOOKUP_MS = (FORGET_SECONDS + 3600) * 1000
 
 # The circuit breaker of a destination, ns:breaker:d (hash), shared by every worker:
 #   fails  consecutive batches the vendor did not answer (timeout, refused/reset connection)
@@ -211,8 +214,8 @@ end
 -- GDPR: the delete times of the batch's users who were deleted (forgotten:<u>), so the drainer
 -- drops their events without a round trip of its own; and how many users were looked up. Only
 -- while a forgotten:<u> key may live: every delete records its regulation (ns:regs, scored by its
--- time) just before it writes its users' keys for FORGET_SECONDS, so after the newest regulation's
--- time + LOOKUP_MS none can; then the answer says no user is forgotten (clear)
+-- time) just before it writes its users' keys for FORGET_SECONDS, so past the newest regulation's
+-- time and the lookup window none can; then the answer says no user is forgotten (clear)
 local forgot, nusers, clear = {}, 0, 1
 local newest = redis.call('ZREVRANGE', ns .. ':regs', 0, 0, 'WITHSCORES')
 local forgetting = #newest > 0 and tonumber(newest[2]) + LOOKUP_MS > now
