@@ -69,14 +69,23 @@ def test_the_ring_drops_the_oldest_traces_in_one_step_and_a_user_keeps_their_new
     assert mids == [f"m{k}" for k in range(2499, 2399, -1)]
 
 
-def test_a_users_index_lists_their_events_inside_the_dedup_window_and_the_ring_drops_older_entries(make_runtime):
-    rt = make_runtime(destinations=[])
+def alice_before_and_after_the_window(rt, traced_after: bool = True) -> None:
+    """alice's event "old", then, past its 0.2 s dedup window and in a new minute, her event "new"
+    (with traces turned off first unless ``traced_after``)."""
     ns, q = rt.config.namespace, rt.queue
     q.ingest("web", [("old", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
     time.sleep(0.3)
     for key in rt.redis.scan_iter(f"{ns}:m:s:*"):  # as when the minute turns
         rt.redis.delete(key)
-    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
+    if not traced_after:
+        q.trace_cap = 0
+    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED] if traced_after else None)
+
+
+def test_a_users_index_lists_their_events_inside_the_dedup_window_and_the_ring_drops_older_entries(make_runtime):
+    rt = make_runtime(destinations=[])
+    ns = rt.config.namespace
+    alice_before_and_after_the_window(rt)
     assert [m.decode().rsplit(":", 1)[1] for m in rt.redis.lrange(f"{ns}:trring", 0, -1)] == ["new"]
     assert user_events(rt, user_hash("alice"), 10) == ["new"]
 
@@ -125,13 +134,8 @@ def test_a_settled_attempt_joins_the_trace_but_a_dropped_trace_stays_dropped(mak
 
 def test_with_traces_turned_off_the_ring_and_index_still_empty_past_the_dedup_window(make_runtime):
     rt = make_runtime(destinations=[])
-    ns, q = rt.config.namespace, rt.queue
-    q.ingest("web", [("old", user_hash("alice"), ["a"], "{}")], 0.2, [RECEIVED])
-    time.sleep(0.3)
-    for key in rt.redis.scan_iter(f"{ns}:m:s:*"):  # as when the minute turns
-        rt.redis.delete(key)
-    q.trace_cap = 0
-    q.ingest("web", [("new", user_hash("alice"), ["a"], "{}")], 0.2, None)
+    ns = rt.config.namespace
+    alice_before_and_after_the_window(rt, traced_after=False)
     assert not rt.redis.exists(f"{ns}:tu:{user_hash('alice')}", f"{ns}:trring", f"{ns}:trace:new")
 
 
