@@ -1,6 +1,6 @@
 """Every figure of issue #14 beside its ceiling, in one run (not a test).
 
-    python -m bench [--quick] [--tree PATH] [--delivery-rounds N]    (or python bench/run.py)
+    python -m bench [--quick] [--tree PATH] [--delivery-rounds N] [--no-trace]    (or python bench/run.py)
 
 Starts an embedded Redis, a receiver (bench/receiver.py), eventrouter's web exactly as
 ``up`` runs it (``gunicorn_command``: gevent workers), the bare app (bench/bare.py) on the
@@ -8,6 +8,7 @@ same gunicorn setup, and delivery workers; drives HTTP load with wrk (``apt-get 
 wrk``; a Python load generator when wrk is missing) and prints a table: each figure, its
 ceiling measured in the same run, and the ratio. ``--quick``: about a minute. ``--tree``:
 measure another checkout's router (e.g. the code before a change); the bench stays this one.
+``--no-trace``: eventrouter with ``trace: {max_events: 0}``, to see what event traces cost.
 Everything is bounded in time and count and listens on 127.0.0.1 only.
 """
 from __future__ import annotations
@@ -163,6 +164,8 @@ class Bench:
     def config(self, name: str, dests: list[dict[str, Any]]) -> Path:
         cfg = {"redis_url": "embedded", "data_dir": str(self.tmp / "data"), "namespace": self.ns,
                "sources": [{"name": "bench", "write_keys": [WRITE_KEY]}], "destinations": dests}
+        if self.args.no_trace:
+            cfg["trace"] = {"max_events": 0}
         path = self.tmp / f"{name}.yaml"
         path.write_text(yaml.safe_dump(cfg))
         return path
@@ -413,7 +416,7 @@ class Bench:
         print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} × {cpu}, "
               f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; load generator: "
               f"{'wrk' if loadgen.have_wrk() else 'Python (wrk not installed)'}; router tree {self.tree}; "
-              f"{'--quick' if self.q else 'full'} run")
+              f"{'--quick' if self.q else 'full'} run{' without event traces' if self.args.no_trace else ''}")
         print()
         print("| figure | eventrouter | ceiling in the same run | ratio | goal |")
         print("|---|---|---|---|---|")
@@ -465,6 +468,7 @@ def main() -> None:
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn processes, for eventrouter and the bare app")
     ap.add_argument("--delivery-rounds", type=int, default=0, metavar="N",
                     help="only the delivery rows, N times over 60,000 buffered events each (ingest skipped)")
+    ap.add_argument("--no-trace", action="store_true", help="eventrouter without event traces (trace: {max_events: 0})")
     args = ap.parse_args()
     if args.tree:
         sys.path.insert(0, str(Path(args.tree).resolve()))
