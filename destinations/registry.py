@@ -3,14 +3,22 @@
 Third-party plugins register through the ``eventrouter.destinations`` entry point
 group (``slug = package.module:Class``). A plugin that fails to import, or whose
 settings schema is broken, is kept aside with its cause (:func:`problems`): it does
-not take the others down, and a config that uses it fails naming the cause."""
+not take the others down, and a config that uses it fails naming the cause.
+
+A plugin's own commands (``eventrouter <slug> <command>``) are the click group ``cli`` of
+the ``cli`` module in the package the entry point names (:func:`commands`), as for the
+built-ins (``destinations.extole`` -> ``destinations.extole.cli``)."""
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, entry_points, version
+
+import click
 
 from destinations.base import BaseSettings, Destination
 
@@ -109,3 +117,43 @@ def problems() -> dict[str, str]:
     """The registered plugins that do not load, with the cause."""
     return {slug: result.cause for slug, target in sorted(_targets().items())
             if isinstance(result := _load(slug, target), PluginLoadError)}
+
+
+def commands_module(slug: str) -> str | None:
+    """The module of plugin ``slug``'s own commands (``eventrouter_acme:AcmeDestination`` ->
+    ``eventrouter_acme.cli``), None when it has none. Found on disk without importing the plugin,
+    so that listing the commands does not load every plugin."""
+    module = _targets()[slug].partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)  # imports the packages above ``module``, not ``module``
+    except Exception:  # a parent that does not import: problems() has the plugin's cause
+        return None
+    if spec is None or spec.submodule_search_locations is None:  # a plain module has no ``cli`` inside
+        return None
+    name = f"{module}.cli"
+    return name if importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations)) else None
+
+
+@lru_cache(maxsize=None)
+def _load_commands(slug: str, module_name: str) -> click.Group | PluginLoadError:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # as for the plugin itself: a broken commands module must not stop the CLI
+        return PluginLoadError(slug, "commands: " + _cause(exc))
+    group = getattr(module, "cli", None)
+    if not isinstance(group, click.Group):
+        return PluginLoadError(slug, f"commands: {module_name}.cli is {type(group).__name__}, not a click group "
+                                     f"(in {module.__file__})")
+    return group
+
+
+def commands(slug: str) -> click.Group | None:
+    """Plugin ``slug``'s own command group, None when it has none; PluginLoadError (``cause`` starting
+    ``commands:``) when its commands module does not import or its ``cli`` is not a click group."""
+    module_name = commands_module(slug)
+    if module_name is None:
+        return None
+    result = _load_commands(slug, module_name)
+    if isinstance(result, PluginLoadError):
+        raise result
+    return result

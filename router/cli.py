@@ -1,16 +1,15 @@
 """``eventrouter``: the command group, its commands (processes in cli_processes.py, setting up in
-cli_setup.py, what Redis holds in cli_records.py) and each destination's own commands
-(``eventrouter extole backfill ...``)."""
+cli_setup.py, what Redis holds in cli_records.py) and each destination plugin's own commands
+(``eventrouter extole backfill ...``), built-in or third-party."""
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from typing import Any
 
 import click
 
-from destinations.registry import BUILTIN
+from destinations import registry
 from router.cli_loading import fail
 from router.cli_processes import scheduler, serve, up, worker
 from router.cli_records import dead_letters_cmd, regulations, replay_cmd, retrying, stats, trace_cmd
@@ -43,7 +42,30 @@ def hoist_config(args: list[str]) -> list[str]:
 
 class Main(click.Group):
     """The ``eventrouter`` group: ``--config`` anywhere on the line; a missing embedded Redis is a
-    message, not a traceback, for every command (the destinations' own ones too)."""
+    message, not a traceback, for every command (the destinations' own ones too).
+
+    A destination plugin's own commands (``registry.commands``) are mounted under its slug, handed
+    the host, when that name is asked for: ``eventrouter up`` imports no plugin. A slug that is
+    one of the group's own commands is not mounted (``eventrouter destinations`` says so)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *(slug for slug in registry.sources() if registry.commands_module(slug))})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        if name not in registry.sources():
+            return None
+        try:
+            group = registry.commands(name)
+        except registry.PluginLoadError as exc:
+            return unusable(name, exc.cause)
+        if group is None:
+            return None
+        from destinations.host import with_host
+        from router.host import RouterHost
+
+        return with_host(group, RouterHost())
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_config(list(args)))
@@ -53,6 +75,17 @@ class Main(click.Group):
             return super().invoke(ctx)
         except RedisNotRunning as exc:
             fail(str(exc), 1)
+
+
+def unusable(slug: str, cause: str) -> click.Command:
+    """Stands in for a plugin's commands that do not load: ``--help`` lists it with the cause, running it
+    fails with it, and every other command works."""
+
+    def run() -> None:
+        fail(f"eventrouter {slug}: the {slug} plugin's {cause}", 1)
+
+    return click.Command(slug, callback=run, short_help=f"BROKEN: {cause}", add_help_option=False,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
 @click.group(cls=Main)
@@ -75,24 +108,6 @@ for command in (up, serve, worker, scheduler,
                 replay_cmd, dead_letters_cmd, retrying, stats, regulations, trace_cmd):
     main.add_command(command)
 
-
-def _mount_destination_commands() -> None:
-    """Each built-in plugin's own commands (``eventrouter extole backfill``), handed the host."""
-    from destinations.host import with_host
-    from router.host import RouterHost
-
-    host = RouterHost()
-    for slug in BUILTIN:
-        try:
-            module = importlib.import_module(f"destinations.{slug}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name in (f"destinations.{slug}.cli", f"destinations.{slug}"):
-                continue  # this destination has no commands
-            raise
-        main.add_command(with_host(module.cli, host), slug)
-
-
-_mount_destination_commands()
 
 if __name__ == "__main__":
     main()

@@ -46,7 +46,7 @@ def destinations_cmd(ctx: click.Context, as_json: bool) -> None:
 
     if ctx.invoked_subcommand:
         return
-    rows = plugin_rows()
+    rows = plugin_rows(taken=ctx.find_root().command.commands)  # the group's own commands, not the plugins'
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -61,8 +61,9 @@ def destinations_cmd(ctx: click.Context, as_json: bool) -> None:
                         "yes" if r["delete"] else "no"])
     table(out)
     for r in rows:
-        if "error" in r:
-            click.echo(f"{r['type']}: {r['error']}")
+        for problem in (r.get("error"), r.get("commands_error")):
+            if problem:
+                click.echo(f"{r['type']}: {problem}")
 
 
 @destinations_cmd.command("show")

@@ -1,15 +1,16 @@
 """What `eventrouter destinations` shows: the installed plugins and their settings, as rows."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 from marshmallow import fields, missing
 
 from destinations import registry
 
 
-def plugin_rows() -> list[dict[str, Any]]:
-    """One row per registered plugin; a broken one says why instead of what it handles."""
+def plugin_rows(taken: Collection[str] = ()) -> list[dict[str, Any]]:
+    """One row per registered plugin; a broken one says why instead of what it handles, and one whose
+    own commands are not mounted (they do not load, or ``taken``, the CLI's command names, has its slug) why not."""
     rows = []
     broken = registry.problems()
     for slug, src in sorted(registry.sources().items()):
@@ -21,8 +22,20 @@ def plugin_rows() -> list[dict[str, Any]]:
             row.update(events=sorted(plugin.handles), batch_size=plugin.default_batch_size,
                        max_batch_size=plugin.max_batch_size, rate_limit=plugin.default_rate_limit,
                        delete=plugin.supports_delete(), name=plugin.display_name)
+            if problem := _commands_problem(slug, taken):
+                row["commands_error"] = problem
         rows.append(row)
     return rows
+
+
+def _commands_problem(slug: str, taken: Collection[str]) -> str | None:
+    try:
+        group = registry.commands(slug)
+    except registry.PluginLoadError as exc:
+        return exc.cause
+    if group is not None and slug in taken:
+        return f"commands: not mounted, `eventrouter {slug}` is one of eventrouter's own commands"
+    return None
 
 
 def _default(field: fields.Field) -> str:

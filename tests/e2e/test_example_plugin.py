@@ -95,3 +95,23 @@ def dead_letters(config: Path) -> list[dict]:
             return found
         time.sleep(0.3)
     raise AssertionError("no dead letter within 30 s")
+
+
+def test_the_installed_examples_own_command_lists_its_destinations_without_posting(tmp_path):
+    if "slack" not in registry.available():
+        pytest.skip("examples/eventrouter-slack is not installed: pip install -e examples/eventrouter-slack "
+                    "(.ci/run does)")
+    with FakeServer(fake_slack) as slack:
+        config = write_config(tmp_path, [
+            {"name": "team", "type": "slack", "settings": {"webhook_url": slack.base_url + HOOK,
+                                                           "events": ["Order Completed"]}},
+            {"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}},
+            {"name": "all", "type": "slack", "enabled": False, "settings": {"webhook_url": slack.base_url + HOOK}}])
+        # this tree's example first: an editable install may point at another checkout
+        result = subprocess.run([sys.executable, "-m", "router.cli", "slack", "check", "--config", str(config)],
+                                env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(EXAMPLE)])),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("team (enabled): webhook on 127.0.0.1, track events: Order Completed\n"
+                             "all (disabled): webhook on 127.0.0.1, track events: every track\n")
+    assert "e2e-slack-secret" not in result.stdout and slack.requests == []

@@ -1,4 +1,5 @@
-"""`eventrouter destinations`, `destinations show`, `new-destination`, and broken third-party plugins.
+"""`eventrouter destinations`, `destinations show`, `new-destination`, broken third-party plugins, and
+third-party plugins' own commands (`eventrouter <type> <command>`).
 
 Third-party plugins are registered the way pip registers them: a ``*.dist-info`` folder with an
 ``entry_points.txt`` on the path of a real `eventrouter` process."""
@@ -72,8 +73,10 @@ def install_fake_dist(site: Path, name: str, entry_points: dict[str, str], modul
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 2.3.4\n")
     (info / "entry_points.txt").write_text(
         "[eventrouter.destinations]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
-    for module, text in modules.items():
-        (site / f"{module}.py").write_text(text)
+    for module, text in modules.items():  # "pkg/cli" is the module pkg.cli
+        path = site / f"{module}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 @pytest.fixture
@@ -188,3 +191,115 @@ def test_new_destination_refuses_a_bad_name_and_an_existing_folder(tmp_path):
     write_package("acme", tmp_path)
     with pytest.raises(ScaffoldError, match="already exists"):
         write_package("acme", tmp_path)
+
+
+PLUGIN_WITH_COMMANDS = '''\
+from marshmallow import fields
+
+from destinations.kit import BaseSettings, Destination
+
+
+class Settings(BaseSettings):
+    url = fields.String(required=True, metadata={"description": "where"})
+
+
+class CLASS(Destination):
+    slug = "SLUG"
+    display_name = "CLASS"
+    handles = frozenset({"track"})
+    settings_schema = Settings
+'''
+
+LISTING_COMMAND = '''\
+import click
+
+from destinations.kit import Host, pass_host
+
+cli = click.Group("SLUG", help="SLUG tools.")
+
+
+@cli.command("list")
+@pass_host
+def list_destinations(host: Host) -> None:
+    """The SLUG destinations of the config."""
+    for d in host.destinations():
+        if d.type == "SLUG":
+            click.echo(f"{d.name} {d.settings['url']}")
+'''
+
+
+def plugin_package(slug: str, cli: str) -> dict[str, str]:
+    """A plugin package ``<slug>_tools`` with the class in its ``__init__`` and ``cli`` as its cli module."""
+    cls = f"{slug.title()}Destination"
+    return {f"{slug}_tools/__init__": PLUGIN_WITH_COMMANDS.replace("SLUG", slug).replace("CLASS", cls),
+            f"{slug}_tools/cli": cli.replace("SLUG", slug)}
+
+
+@pytest.fixture
+def commands_site(tmp_path: Path) -> Path:
+    """Installed: acme with a command, badcli whose commands module does not import, notgroup whose ``cli``
+    is a function, stats (a built-in command's name) with a command."""
+    site = tmp_path / "site"
+    modules = {**plugin_package("acme", LISTING_COMMAND),
+               **plugin_package("badcli", "import click\nimport no_such_module_for_eventrouter_tests\n"),
+               **plugin_package("notgroup", "def cli():\n    pass\n"),
+               **plugin_package("stats", LISTING_COMMAND)}
+    install_fake_dist(site, "eventrouter-tools", {slug: f"{slug}_tools:{slug.title()}Destination"
+                                                  for slug in ("acme", "badcli", "notgroup", "stats")}, modules)
+    return site
+
+
+def commands_config(tmp_path: Path) -> Path:
+    return write_config(tmp_path, [{"name": "a1", "type": "acme", "settings": {"url": "http://127.0.0.1:9/a1"}},
+                                   {"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}},
+                                   {"name": "a2", "type": "acme", "settings": {"url": "http://127.0.0.1:9/a2"}},
+                                   {"name": "s", "type": "stats", "settings": {"url": "http://127.0.0.1:9/s"}}])
+
+
+def test_a_third_party_plugins_command_is_listed_and_runs_with_the_host(commands_site, tmp_path):
+    listed = eventrouter("--help", path=[commands_site])
+    assert listed.returncode == 0, listed.stderr
+    assert "  acme             acme tools." in listed.stdout.splitlines()
+    ran = eventrouter("acme", "list", path=[commands_site], config=commands_config(tmp_path))
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "a1 http://127.0.0.1:9/a1\na2 http://127.0.0.1:9/a2\n"
+
+
+def test_broken_plugin_commands_are_reported_with_the_cause_and_the_other_commands_run(commands_site, tmp_path):
+    cli_py = commands_site / "badcli_tools" / "cli.py"
+    cause = f"commands: ModuleNotFoundError: No module named 'no_such_module_for_eventrouter_tests' (at {cli_py}:2)"
+    listed = eventrouter("--help", path=[commands_site])
+    assert listed.returncode == 0, listed.stderr
+    assert "acme" in listed.stdout and "check-config" in listed.stdout
+    assert "BROKEN: commands: ModuleNotFoundError" in listed.stdout  # the cause itself is wrapped to the width
+    ran = eventrouter("badcli", "anything", "--help", path=[commands_site])
+    assert ran.returncode == 1 and ran.stderr == f"eventrouter badcli: the badcli plugin's {cause}\n"
+    shown = eventrouter("destinations", path=[commands_site])
+    assert shown.returncode == 0, shown.stderr
+    assert f"badcli: {cause}" in shown.stdout.splitlines()
+    assert (f"notgroup: commands: notgroup_tools.cli.cli is function, not a click group "
+            f"(in {commands_site / 'notgroup_tools' / 'cli.py'})") in shown.stdout.splitlines()
+    rows = {line.split()[0]: line.split() for line in shown.stdout.splitlines()}
+    assert rows["badcli"][3:] == ["track", "100", "(max", "100)", "none", "no"]  # the destination itself works
+    config = commands_config(tmp_path)
+    assert eventrouter("check-config", path=[commands_site], config=config).returncode == 0
+    assert eventrouter("acme", "list", path=[commands_site], config=config).stdout.startswith("a1 ")
+
+
+def test_a_plugin_named_like_a_builtin_command_does_not_replace_it(commands_site, tmp_path):
+    config = commands_config(tmp_path)
+    ran = eventrouter("stats", "list", path=[commands_site], config=config)
+    assert ran.returncode == 2 and "Got unexpected extra argument (list)" in ran.stderr  # the built-in `stats`
+    shown = eventrouter("destinations", path=[commands_site])
+    assert "stats: commands: not mounted, `eventrouter stats` is one of eventrouter's own commands" \
+        in shown.stdout.splitlines()
+    assert eventrouter("check-config", path=[commands_site], config=config).returncode == 0  # `type: stats` works
+
+
+def test_a_command_imports_no_plugin_commands_but_its_own():
+    script = ("import sys\nfrom router.cli import main\nmain(['new-destination', '--help'], standalone_mode=False)\n"
+              "print(sorted(m for m in sys.modules if m.endswith('.cli') and m != 'router.cli'))")
+    result = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=WORKTREE),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
