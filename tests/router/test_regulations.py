@@ -211,3 +211,38 @@ def test_a_suppressed_user_can_still_be_deleted_through_a_delete_call(make_runti
         assert (r.get_json()["accepted"], r.get_json()["suppressed"]) == (1, 0)
         work(rt)
         assert delivered_deletes(hook) == ["quiet"]
+
+
+def test_a_delete_whose_first_answer_was_503_after_it_was_stored_forgets_the_user_when_retried(make_runtime, client_for):
+    """The delete is stored (and its dedup key set) before the router forgets the user; when that
+    second step fails (here a write refused: the regulation's key holds a string), the client gets
+    a 503 and retries, and the retry is a duplicate. It must still make the router forget the user."""
+    from router.envelopes import user_hash
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), track("stays", 1)]})
+    delete = {"type": "delete", "userId": "gone", "messageId": "del-1"}
+    rt.redis.set(rt.queue.keys.regulation("del-del-1"), "in the way")  # the record's write fails once
+    assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]}).status_code == 503
+    rt.redis.delete(rt.queue.keys.regulation("del-del-1"))
+    retried = client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]})
+    assert (retried.status_code, retried.get_json()["duplicates"]) == (200, 1)
+    waiting = [json.loads(e)["e"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
+    assert [(e["type"], e["userId"]) for e in waiting] == [("track", "stays"), ("delete", "gone")]
+    assert rt.redis.exists(rt.queue.keys.forgotten(user_hash("gone")))
+    status = client.get("/v1/regulations/del-del-1", headers=ADMIN).get_json()
+    assert status["destinations"]["hook"]["status"] == "pending"
+
+
+def test_a_delete_answered_503_for_want_of_a_replica_forgets_the_user_all_the_same(make_runtime, client_for):
+    """durability: replicated. The delete is on the master (it is delivered); so is the user's
+    older event, which must not be delivered after it while the client retries."""
+    rt = make_runtime(durability="replicated", replica_wait="20ms",
+                      destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), track("stays", 1)]})
+    delete = {"type": "delete", "userId": "gone", "messageId": "del-1"}
+    assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]}).status_code == 503
+    waiting = [json.loads(e)["e"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
+    assert [(e["type"], e["userId"]) for e in waiting] == [("track", "stays"), ("delete", "gone")]
