@@ -334,13 +334,13 @@ class Intake:
         user = raw.get("userId") if isinstance(raw, dict) else None
         # a userId that is not valid Unicode has no hash (a delete can't name it either)
         u = user_hash(user) if encodable(str(user)) else ""
-        record = {"u": u, "source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
+        record = {"source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
         try:
             text = json.dumps(record, separators=(",", ":"), default=str)
         except (ValueError, RecursionError) as exc:  # e.g. nesting deeper than json can write
             record["event"] = {"unstorable": f"{type(exc).__name__}: {exc}"}
             text = json.dumps(record, separators=(",", ":"), default=str)
-        return self.rt.redactor.text(text)
+        return self.rt.redactor.record(u, text)  # "u" first, as it is: a delete's PURGE reads it
 
     def _keep_rejected(self, records: list[str], source: str) -> None:
         now = now_ms()

@@ -246,3 +246,20 @@ def test_a_delete_answered_503_for_want_of_a_replica_forgets_the_user_all_the_sa
     assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]}).status_code == 503
     waiting = [json.loads(e)["e"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
     assert [(e["type"], e["userId"]) for e in waiting] == [("track", "stays"), ("delete", "gone")]
+
+
+def test_a_delete_removes_the_users_records_also_when_a_secret_is_part_of_their_hash(make_runtime, client_for):
+    """Dead letters and ingest rejections are redacted as text: a secret of a few hex digits (every
+    extra header's value counts as one) inside a user's hash made it unreadable, and neither the
+    delete's purge nor SETTLE knew the record was the user's."""
+    from router.envelopes import user_hash
+
+    with FakeServer(lambda req: Reply(400)) as hook:
+        tenant = user_hash("gone")[10:16]
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"headers": {"X-Tenant": tenant}})])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), {"type": "track", "userId": "gone"}]})
+        work(rt)
+        assert (len(rt.queue.dead_letters("hook")), rt.redis.xlen(rt.queue.keys.rejected)) == (1, 1)
+        regulation(client, "DELETE_ONLY", ["gone"])
+        assert (len(rt.queue.dead_letters("hook")), rt.redis.xlen(rt.queue.keys.rejected)) == (0, 0)
