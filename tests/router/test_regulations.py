@@ -218,6 +218,7 @@ def test_a_delete_whose_first_answer_was_503_after_it_was_stored_forgets_the_use
     second step fails (here a write refused: the regulation's key holds a string), the client gets
     a 503 and retries, and the retry is a duplicate. It must still make the router forget the user."""
     from router.envelopes import user_hash
+    from router.queue import now_ms
 
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
     client = client_for(rt)
@@ -226,8 +227,12 @@ def test_a_delete_whose_first_answer_was_503_after_it_was_stored_forgets_the_use
     rt.redis.set(rt.queue.keys.regulation("del-del-1"), "in the way")  # the record's write fails once
     assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]}).status_code == 503
     rt.redis.delete(rt.queue.keys.regulation("del-del-1"))
+    # the failed transaction's ZADD went through; the client retries hours later (within the dedup window)
+    rt.redis.zadd(rt.queue.keys.regulations, {"del-del-1": now_ms() - 23 * 3600_000})
     retried = client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]})
     assert (retried.status_code, retried.get_json()["duplicates"]) == (200, 1)
+    # the user's key now lives a day: CLAIM looks users up for a day after the newest regulation
+    assert rt.redis.zscore(rt.queue.keys.regulations, "del-del-1") > now_ms() - 60_000
     waiting = [json.loads(e)["e"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
     assert [(e["type"], e["userId"]) for e in waiting] == [("track", "stays"), ("delete", "gone")]
     assert rt.redis.exists(rt.queue.keys.forgotten(user_hash("gone")))
