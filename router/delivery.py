@@ -459,9 +459,9 @@ class Drainer:
         people = self.carried(first.exchanges)
         only = next(iter(people)) if len(people) == 1 else ""
         # "u" first: SETTLE reads it to drop the sample of a person deleted while the batch was out
-        record = {"u": only if only and not only.startswith("~") else "", "at": now, "destination": self.dest,
-                  "events": len(carried), "message_ids": ids, **self.stored_exchanges(first)}
-        return self.scrubber(first).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) or ""
+        record = {"at": now, "destination": self.dest, "events": len(carried), "message_ids": ids, **self.stored_exchanges(first)}
+        return self.scrubber(first).record(only if only and not only.startswith("~") else "",
+                                           json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
         try:
@@ -505,9 +505,8 @@ class Drainer:
     def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
         attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
         self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up)  # observe: logged once settled
-        record = {
+        record = {  # "u" (the user's hash) goes first, as it is: PURGE and SETTLE read it
             "id": env["id"],
-            "u": env["u"],
             "r": env["r"],
             "destination": self.dest,
             "reason": outcome.reason,
@@ -520,7 +519,7 @@ class Drainer:
             "payload": payload,
             **self.stored_exchanges(outcome),  # observe: the request made and the vendor's answer
         }
-        return self.scrubber(outcome).text(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
+        return self.scrubber(outcome).record(env["u"], json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))
 
     def drop_forgotten(self, envs: list[dict[str, Any]], s: Settlement, claimed: Claimed | None = None) -> list[dict[str, Any]]:
         """Events of a user deleted after they were received are not delivered (GDPR: the delete wins).

@@ -45,6 +45,8 @@ class IntakeResult:
     suppressed: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[dict[str, Any]] = field(default_factory=list)
+    #: duplicates of delete events: their users are forgotten again (see ``Intake.accept``)
+    deletes_again: list[dict[str, Any]] = field(default_factory=list)
 
     def as_batch_answer(self) -> dict[str, Any]:
         return {
@@ -89,7 +91,8 @@ def without_write_key(raw: Any) -> Any:
 _EVENT_FAULTS = (ValueError, TypeError, KeyError, OverflowError, RecursionError)
 
 
-DeleteHook = Callable[[Runtime, list[dict[str, Any]]], None]
+#: (runtime, delete events, again=False): ``again`` for duplicates of deletes stored before
+DeleteHook = Callable[..., None]
 
 
 class Intake:
@@ -150,11 +153,14 @@ class Intake:
         if items:
             cfg = self.rt.config
             wait_ms = int(cfg.replica_wait * 1000) if cfg.durability == "replicated" else 0
+            late: NotReplicated | None = None
             try:
                 statuses, wakes = self.rt.queue.ingest(source.name, items, cfg.dedup_ttl, traces, replica_wait_ms=wait_ms)
             except NotReplicated as exc:
-                self.rt.wake(exc.wakes)  # stored on the master, not yet on a replica: the answer is 503
-                raise
+                # stored on the master, not yet on a replica: the answer is 503, but the deletes
+                # stored are delivered, so the router forgets their users now (GDPR)
+                late = exc
+                statuses, wakes = [s.decode() for s in exc.result[0]], exc.wakes
             self.rt.wake(wakes)
             for status, event in zip(statuses, accepted_events):
                 if status == "accepted":
@@ -163,10 +169,19 @@ class Intake:
                         result.deletes.append(event)
                 elif status == "duplicate":
                     result.duplicates += 1
+                    if event["type"] == "delete":  # its first request may have failed after storing it
+                        result.deletes_again.append(event)
                 else:
                     result.suppressed += 1
-        if result.deletes and self.on_delete is not None:
-            self.on_delete(self.rt, result.deletes)
+            # GDPR: the router forgets the users of the deletes stored, and again those of duplicate
+            # deletes: the request that stored one may have failed before that (a 503 the client
+            # retries); forgetting twice does no harm
+            if self.on_delete is not None and result.deletes:
+                self.on_delete(self.rt, result.deletes)
+            if self.on_delete is not None and result.deletes_again:
+                self.on_delete(self.rt, result.deletes_again, again=True)
+            if late is not None:
+                raise late
         return result
 
     def _trace_entry(self, source: str, received_ms: int, dests: list[str], event: dict[str, Any],
@@ -319,13 +334,13 @@ class Intake:
         user = raw.get("userId") if isinstance(raw, dict) else None
         # a userId that is not valid Unicode has no hash (a delete can't name it either)
         u = user_hash(user) if encodable(str(user)) else ""
-        record = {"u": u, "source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
+        record = {"source": source.name, "received_at": received_ms, "errors": errors, "event": raw}
         try:
             text = json.dumps(record, separators=(",", ":"), default=str)
         except (ValueError, RecursionError) as exc:  # e.g. nesting deeper than json can write
             record["event"] = {"unstorable": f"{type(exc).__name__}: {exc}"}
             text = json.dumps(record, separators=(",", ":"), default=str)
-        return self.rt.redactor.text(text)
+        return self.rt.redactor.record(u, text)  # "u" first, as it is: a delete's PURGE reads it
 
     def _keep_rejected(self, records: list[str], source: str) -> None:
         now = now_ms()

@@ -26,3 +26,10 @@ class Redactor:
             if form in value:
                 value = value.replace(form, REDACTED)
         return value
+
+    def record(self, u: str, text: str) -> str:
+        """A stored record's JSON object ``text`` redacted, with ``"u": u``, its user hash, put first
+        as it is: a secret of a few hex digits may be part of the hash, and a GDPR delete finds a
+        user's records by their first "u" (router/scripts.py PURGE, SETTLE)."""
+        body = self.text(text) or "{}"
+        return '{"u":' + json.dumps(u) + ("}" if body == "{}" else "," + body[1:])

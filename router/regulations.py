@@ -91,12 +91,15 @@ def forget(rt: Runtime, hashes: list[str]) -> int:
     return removed
 
 
-def forget_deleted(rt: Runtime, deletes: list[dict[str, Any]]) -> None:
-    """Ingest hook: a ``delete`` call already queued for its destinations; forget the user and track it."""
+def forget_deleted(rt: Runtime, deletes: list[dict[str, Any]], again: bool = False) -> None:
+    """Ingest hook: a ``delete`` call already queued for its destinations; forget the user and track it.
+    ``again``: duplicates of deletes queued before, whose request may have failed before this step
+    (their record, when there, keeps its counts)."""
     for event in deletes:
         hashes = [user_hash(event["userId"])]
         routed = [d.name for d in rt.router.destinations_for(event)]
-        record_regulation(rt, f"del-{event['messageId']}", "DELETE_ONLY", hashes, routed, unsupported_delete(rt))
+        record_regulation(rt, f"del-{event['messageId']}", "DELETE_ONLY", hashes, routed, unsupported_delete(rt),
+                          keep=again)
         forget(rt, hashes)
 
 
@@ -104,7 +107,10 @@ def unsupported_delete(rt: Runtime) -> list[str]:
     return [d.name for d in rt.config.enabled_destinations if "delete" not in d.handles]
 
 
-def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], dests: Iterable[str], unsupported: Iterable[str]) -> None:
+def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], dests: Iterable[str], unsupported: Iterable[str],
+                      keep: bool = False) -> None:
+    """Record a regulation for its status, and as the newest in ns:regs (CLAIM looks a batch's users
+    up while that is recent: see ``forget``). ``keep``: a record already there keeps its fields."""
     keys = rt.queue.keys
     n = len(hashes)
     record: dict[str, Any] = {"type": kind, "created_at": now_ms(), "subjects": n, "subject_hashes": json.dumps(hashes)}
@@ -115,7 +121,11 @@ def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], de
     for d in unsupported:
         record[f"{d}:unsupported"] = 1
     pipe = rt.redis.pipeline(transaction=True)
-    pipe.hset(keys.regulation(reg_id), mapping=record)
+    if keep:
+        for name, value in record.items():
+            pipe.hsetnx(keys.regulation(reg_id), name, value)
+    else:
+        pipe.hset(keys.regulation(reg_id), mapping=record)
     pipe.expire(keys.regulation(reg_id), REGULATION_TTL)
     pipe.zadd(keys.regulations, {reg_id: record["created_at"]})
     pipe.execute()

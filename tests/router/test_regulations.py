@@ -211,3 +211,60 @@ def test_a_suppressed_user_can_still_be_deleted_through_a_delete_call(make_runti
         assert (r.get_json()["accepted"], r.get_json()["suppressed"]) == (1, 0)
         work(rt)
         assert delivered_deletes(hook) == ["quiet"]
+
+
+def test_a_delete_whose_first_answer_was_503_after_it_was_stored_forgets_the_user_when_retried(make_runtime, client_for):
+    """The delete is stored (and its dedup key set) before the router forgets the user; when that
+    second step fails (here a write refused: the regulation's key holds a string), the client gets
+    a 503 and retries, and the retry is a duplicate. It must still make the router forget the user."""
+    from router.envelopes import user_hash
+    from router.queue import now_ms
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), track("stays", 1)]})
+    delete = {"type": "delete", "userId": "gone", "messageId": "del-1"}
+    rt.redis.set(rt.queue.keys.regulation("del-del-1"), "in the way")  # the record's write fails once
+    assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]}).status_code == 503
+    rt.redis.delete(rt.queue.keys.regulation("del-del-1"))
+    # the failed transaction's ZADD went through; the client retries hours later (within the dedup window)
+    rt.redis.zadd(rt.queue.keys.regulations, {"del-del-1": now_ms() - 23 * 3600_000})
+    retried = client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]})
+    assert (retried.status_code, retried.get_json()["duplicates"]) == (200, 1)
+    # the user's key now lives a day: CLAIM looks users up for a day after the newest regulation
+    assert rt.redis.zscore(rt.queue.keys.regulations, "del-del-1") > now_ms() - 60_000
+    waiting = [json.loads(e)["e"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
+    assert [(e["type"], e["userId"]) for e in waiting] == [("track", "stays"), ("delete", "gone")]
+    assert rt.redis.exists(rt.queue.keys.forgotten(user_hash("gone")))
+    status = client.get("/v1/regulations/del-del-1", headers=ADMIN).get_json()
+    assert status["destinations"]["hook"]["status"] == "pending"
+
+
+def test_a_delete_answered_503_for_want_of_a_replica_forgets_the_user_all_the_same(make_runtime, client_for):
+    """durability: replicated. The delete is on the master (it is delivered); so is the user's
+    older event, which must not be delivered after it while the client retries."""
+    rt = make_runtime(durability="replicated", replica_wait="20ms",
+                      destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), track("stays", 1)]})
+    delete = {"type": "delete", "userId": "gone", "messageId": "del-1"}
+    assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [delete]}).status_code == 503
+    waiting = [json.loads(e)["e"] for e in rt.redis.lrange(rt.queue.keys.buf("hook"), 0, -1)]
+    assert [(e["type"], e["userId"]) for e in waiting] == [("track", "stays"), ("delete", "gone")]
+
+
+def test_a_delete_removes_the_users_records_also_when_a_secret_is_part_of_their_hash(make_runtime, client_for):
+    """Dead letters and ingest rejections are redacted as text: a secret of a few hex digits (every
+    extra header's value counts as one) inside a user's hash made it unreadable, and neither the
+    delete's purge nor SETTLE knew the record was the user's."""
+    from router.envelopes import user_hash
+
+    with FakeServer(lambda req: Reply(400)) as hook:
+        tenant = user_hash("gone")[10:16]
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"headers": {"X-Tenant": tenant}})])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone", 1), {"type": "track", "userId": "gone"}]})
+        work(rt)
+        assert (len(rt.queue.dead_letters("hook")), rt.redis.xlen(rt.queue.keys.rejected)) == (1, 1)
+        regulation(client, "DELETE_ONLY", ["gone"])
+        assert (len(rt.queue.dead_letters("hook")), rt.redis.xlen(rt.queue.keys.rejected)) == (0, 0)
