@@ -1,6 +1,8 @@
 """The Flask application factory."""
 from __future__ import annotations
 
+from functools import partial
+
 import redis
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -70,11 +72,19 @@ def redacted(response: Response) -> Response:
     from records stored before a secret was configured or by code that forgot to redact."""
     if not request.path.startswith(REDACTED_PATHS) or response.direct_passthrough or response.is_streamed:
         return response
-    if response.mimetype == "application/json" or response.mimetype.startswith("text/"):
-        text = response.get_data(as_text=True)
-        clean = current_app.extensions["eventrouter.runtime"].redactor.text(text)
-        if clean != text:
-            response.set_data(clean)
+    redactor = current_app.extensions["eventrouter.runtime"].redactor
+    if response.mimetype == "application/json":
+        clean = redactor.json_text  # a number holding a secret's digits stays a number
+    elif request.path == "/metrics":
+        clean = partial(redactor.json_text, numbers=False)  # the label values; counts stay counts
+    elif response.mimetype.startswith("text/"):
+        clean = redactor.text
+    else:
+        return response
+    text = response.get_data(as_text=True)
+    redacted_text = clean(text)
+    if redacted_text != text:
+        response.set_data(redacted_text)
     return response
 
 

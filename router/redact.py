@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable
 
 REDACTED = "[redacted]"
+#: a JSON string (or a Prometheus label value: the same quoting) or number
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 
 class Redactor:
@@ -18,6 +21,7 @@ class Redactor:
                 forms.add(json.dumps(s)[1:-1])
         # longest first, so a secret containing another is replaced whole
         self.forms = sorted(forms, key=len, reverse=True)
+        self._whole = frozenset(forms)
 
     def text(self, value: str | None) -> str | None:
         if not value:
@@ -27,9 +31,23 @@ class Redactor:
                 value = value.replace(form, REDACTED)
         return value
 
+    def json_text(self, value: str | None, numbers: bool = True) -> str | None:
+        """JSON text redacted so that it stays JSON: inside its strings as ``text`` does, and a
+        number that is a secret becomes the string ``"[redacted]"`` (``numbers``; False for the
+        Prometheus text, whose label values are quoted alike). A number that only holds a secret's
+        digits is not the secret, and stays: ``text`` made ``76[redacted]9`` of it."""
+        if not value or not any(form in value for form in self.forms):
+            return value
+        return _TOKEN.sub(lambda m: self._token(m.group(0), numbers), value)
+
+    def _token(self, token: str, numbers: bool) -> str:
+        if token[0] == '"':
+            return self.text(token) or token
+        return f'"{REDACTED}"' if numbers and (token in self._whole or token.lstrip("-") in self._whole) else token
+
     def record(self, u: str, text: str) -> str:
         """A stored record's JSON object ``text`` redacted, with ``"u": u``, its user hash, put first
         as it is: a secret of a few hex digits may be part of the hash, and a GDPR delete finds a
         user's records by their first "u" (router/scripts.py PURGE, SETTLE)."""
-        body = self.text(text) or "{}"
+        body = self.json_text(text) or "{}"
         return '{"u":' + json.dumps(u) + ("}" if body == "{}" else "," + body[1:])

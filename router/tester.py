@@ -116,7 +116,7 @@ class Scrubber:
         return {k: REDACTED if _SECRET_HEADER.search(k) else (self.text(str(v)) or "") for k, v in headers.items()}
 
     def value(self, value: Any) -> Any:
-        return json.loads(self.text(json.dumps(value, ensure_ascii=False, default=jsonable)) or "null")
+        return json.loads(self.redactor.json_text(json.dumps(value, ensure_ascii=False, default=jsonable)) or "null")
 
 
 def _body_text(body: Any) -> str:

@@ -125,3 +125,47 @@ def test_a_rejected_event_holding_a_bare_header_token_is_shown_redacted(make_run
     assert "hdr-secret-value" not in stored_text(rt)
     (shown,) = client.get("/v1/admin/rejected", headers=ADMIN).get_json()["rejected"]
     assert shown["event"]["properties"] == {"pasted": "[redacted]"}
+
+
+#: a header value of digits is a secret like any other (every webhook header value is one)
+TENANT = "4321"
+NUMBERS = {"qty": 7643219, "code": 4321, "price": 1.4321, "note": "order 4321"}
+NUMBERS_STORED = {"qty": 7643219, "code": "[redacted]", "price": 1.4321, "note": "order [redacted]"}
+
+
+def test_a_secret_of_digits_leaves_stored_records_valid_json_redacting_the_number_that_is_it(make_runtime, client_for):
+    """Redacting stored JSON as text made ``76[redacted]9`` of a number that only holds the digits:
+    the record no longer parsed, and the dead letter could be neither shown nor replayed."""
+    with FakeServer(lambda req: Reply(400, {"error": "bad tenant"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"headers": {"X-Tenant": TENANT}})])
+        client = client_for(rt)
+        event = {"type": "track", "userId": "u1", "event": "Bought", "properties": NUMBERS}
+        assert client.post("/v1/batch", json={"batch": [event, {**event, "event": ""}]}, headers=AUTH).status_code == 200
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert dead["event"]["properties"] == NUMBERS_STORED
+        shown = client.get("/v1/admin/dead-letters/hook", headers=ADMIN)
+        assert shown.get_json()["dead_letters"][0]["event"]["properties"] == NUMBERS_STORED
+        (rejected,) = client.get("/v1/admin/rejected", headers=ADMIN).get_json()["rejected"]
+        assert rejected["event"]["properties"] == NUMBERS_STORED
+        assert client.post("/v1/admin/dead-letters/hook/replay", headers=ADMIN).status_code == 200
+
+
+def test_the_event_tester_shows_a_number_holding_a_secrets_digits(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/hook", settings={"headers": {"X-Tenant": TENANT}})])
+    client = client_for(rt)
+    event = {"type": "track", "userId": "u1", "event": "Bought", "properties": NUMBERS}
+    answer = client.post("/v1/admin/test/hook", json=event, headers=ADMIN)
+    assert answer.status_code == 200
+    assert answer.get_json()["event"]["properties"] == NUMBERS_STORED
+
+
+def test_metrics_stay_prometheus_text_when_a_count_holds_a_secrets_digits(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/hook", settings={"headers": {"X-Tenant": "1234"}})])
+    client = client_for(rt)
+    batch = [{"type": "track", "userId": f"u{i}", "event": "Bought"} for i in range(1234)]
+    for k in range(0, len(batch), 500):
+        assert client.post("/v1/batch", json={"batch": batch[k:k + 500]}, headers=AUTH).status_code == 200
+    text = client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+    assert "[redacted]" not in text
+    assert any(line.endswith(" 1234.0") or line.endswith(" 1234") for line in text.splitlines())
