@@ -125,7 +125,12 @@ def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], de
         for name, value in record.items():
             pipe.hsetnx(keys.regulation(reg_id), name, value)
     else:
-        pipe.hset(keys.regulation(reg_id), mapping=record)
+        # ingest wakes the drainers first: a quick worker may have counted the delete's outcome
+        # already (track_regulations), and the counts are added to, not set
+        counts = [name for name in record if name.endswith((":pending", ":finished", ":failed"))]
+        pipe.hset(keys.regulation(reg_id), mapping={k: v for k, v in record.items() if k not in counts})
+        for name in counts:
+            pipe.hincrby(keys.regulation(reg_id), name, record[name])
     pipe.expire(keys.regulation(reg_id), REGULATION_TTL)
     pipe.zadd(keys.regulations, {reg_id: record["created_at"]})
     pipe.execute()

@@ -268,3 +268,17 @@ def test_a_delete_removes_the_users_records_also_when_a_secret_is_part_of_their_
         assert (len(rt.queue.dead_letters("hook")), rt.redis.xlen(rt.queue.keys.rejected)) == (1, 1)
         regulation(client, "DELETE_ONLY", ["gone"])
         assert (len(rt.queue.dead_letters("hook")), rt.redis.xlen(rt.queue.keys.rejected)) == (0, 0)
+
+
+def test_a_delete_delivered_before_the_web_process_recorded_it_shows_finished(make_runtime):
+    """Ingest wakes the drainers before it records the delete's regulation: a worker quick enough
+    counts the delivery first, and the record must add to that count, not reset it to pending."""
+    from destinations.base import Outcome
+    from router.regulations import record_regulation, regulation_status, track_regulations
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    track_regulations(rt, "hook", [("del-m1", Outcome.delivered())])
+    record_regulation(rt, "del-m1", "DELETE_ONLY", ["h"], ["hook"], [])
+    status = regulation_status(rt, "del-m1")
+    assert (status["status"], status["destinations"]["hook"]) == (
+        "finished", {"status": "finished", "finished": 1, "failed": 0, "pending": 0})
