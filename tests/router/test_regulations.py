@@ -95,7 +95,9 @@ def test_a_delete_removes_the_users_retries_dead_letters_and_rejected_events(mak
         assert left["event"]["userId"] == "stays"
 
 
-def test_a_delete_wins_over_a_batch_already_claimed_by_a_worker(make_runtime, client_for):
+def test_a_drainer_whose_claim_did_not_look_its_users_up_asks_before_sending(make_runtime, client_for):
+    """Drainer.run hands ``process`` its claim, whose delete times were read with it
+    (tests/router/test_gdpr_race.py); without them, the drainer asks Redis itself."""
     from router.delivery import Drainer
 
     with FakeServer() as hook:
