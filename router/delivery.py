@@ -34,7 +34,7 @@ from router.body import loads
 from router.config import DestinationConfig
 from router.envelopes import decode_batch, split
 from router.errors import DeliveryError
-from router.exchanges import scrubber, stored
+from router.exchanges import SHARED_BODY, scrubber, stored
 from router.logs import DeliveryLog, health
 from router.ordering import Sequencer
 from router.queue import Claimed, Settlement, Verdict, now_ms
@@ -505,13 +505,16 @@ class Drainer:
     def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
         attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
         self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up)  # observe: logged once settled
+        # a vendor's answer to a call that carried several people's events may quote them all: as
+        # for the call's bodies, their data stays out of this person's record (its reason stays)
+        shared = len(self.carried(outcome.exchanges)) if outcome.exchanges else 1
         record = {  # "u" (the user's hash) goes first, as it is: PURGE and SETTLE read it
             "id": env["id"],
             "r": env["r"],
             "destination": self.dest,
             "reason": outcome.reason,
             "status": outcome.http_status,
-            "response": outcome.response,
+            "response": SHARED_BODY.format(n=shared) if shared > 1 and outcome.response is not None else outcome.response,
             "attempts": attempts,
             "first_attempt_at": env["f"] or now,
             "failed_at": now,

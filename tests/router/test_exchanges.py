@@ -77,3 +77,26 @@ def test_a_request_that_carried_several_peoples_events_is_kept_without_its_bodie
             (x,) = rec["exchanges"]
             assert (x["method"], x["body"], x["response"]["status"], x["response"]["body"]) == ("POST", note, 422, note)
         assert "m-ada" not in json.dumps(dead[1]["exchanges"]) and "ada@example.com" not in json.dumps(dead[1]["exchanges"])
+
+
+def test_a_dead_letter_of_a_shared_request_keeps_no_response_excerpt_naming_the_others(make_runtime):
+    """The vendor's answer to a batch may quote every record of it: bob's dead letter must not keep
+    ada's address, which a GDPR delete of ada could not reach there. Its reason stays."""
+    with FakeServer(lambda req: Reply(422, {"refused": "ada@example.com"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
+        rt.enqueue("hook", [{"type": "track", "userId": "ada", "event": "A", "messageId": "m-ada"},
+                            {"type": "track", "userId": "bob", "event": "B", "messageId": "m-bob"}])
+        work(rt)
+        dead = {rec["event"]["userId"]: rec for _, rec in rt.queue.dead_letters("hook")}
+        note = "[not kept: this request carried the events of 2 people; this event's part is the payload]"
+        assert (dead["bob"]["response"], dead["bob"]["status"]) == (note, 422)
+        assert dead["bob"]["reason"] and "ada@example.com" not in json.dumps(dead["bob"])
+
+
+def test_a_dead_letter_of_ones_own_request_keeps_the_response_excerpt(make_runtime):
+    with FakeServer(lambda req: Reply(422, {"refused": "ada@example.com"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"batch": True})])
+        rt.enqueue("hook", [{"type": "track", "userId": "ada", "event": "A", "messageId": "m-ada"}])
+        work(rt)
+        ((_, rec),) = rt.queue.dead_letters("hook")
+        assert json.loads(rec["response"]) == {"refused": "ada@example.com"}
