@@ -7,9 +7,12 @@ import http.client
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import requests
 
 from router.cli_processes import gunicorn_command
 from router.redis_server import EmbeddedRedis
@@ -32,21 +35,32 @@ def test_a_worker_freezes_what_it_loaded_and_collects_less_often() -> None:
     assert out.split() == ["7000", "True"]
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+@contextmanager
+def serving(tmp: Path, host: str = "127.0.0.1") -> Iterator[int]:
     """`eventrouter serve` as deployed (gunicorn, gevent workers) on a Redis of its own: its port."""
-    tmp = tmp_path_factory.mktemp("web")
     config = write_config(tmp, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}}])
     redis_server = EmbeddedRedis(tmp / "data")
     redis_server.start()  # `serve` uses a running Redis; only `up` starts the embedded one
     port = free_port()
-    proc = Proc(config, "serve", "--port", str(port), "--web-workers", "1")
+    proc = Proc(config, "serve", "--host", host, "--port", str(port), "--web-workers", "1")
     try:
-        assert wait_http(f"http://127.0.0.1:{port}/healthz"), proc.output()
+        url_host = f"[{host}]" if ":" in host else host
+        assert wait_http(f"http://{url_host}:{port}/healthz"), proc.output()
         yield port
     finally:
         proc.stop()
         redis_server.stop()
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with serving(tmp_path_factory.mktemp("web")) as port:
+        yield port
+
+
+def test_the_web_process_serves_an_ipv6_host(tmp_path):
+    with serving(tmp_path, host="::1") as port:
+        assert requests.get(f"http://[::1]:{port}/healthz", timeout=10).json()["ok"] is True
 
 
 def post_raw(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
