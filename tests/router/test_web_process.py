@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -58,6 +59,16 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield port
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this host")
 def test_the_web_process_serves_an_ipv6_host(tmp_path):
     with serving(tmp_path, host="::1") as port:
         assert requests.get(f"http://[::1]:{port}/healthz", timeout=10).json()["ok"] is True
