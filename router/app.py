@@ -5,7 +5,8 @@ from functools import partial
 
 import redis
 from flask import Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
 
 from router import logs, openapi
 from router.config import Config, load_config
@@ -53,6 +54,12 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
             if name.lower() != "content-type" and response.status_code != 404:
                 response.headers[name] = value
         return response
+
+    @app.errorhandler(ParseException)
+    def _broken_chunks(exc: ParseException) -> Response | HTTPException:
+        # gunicorn parses a chunked body as a view reads it, and raises its own errors (werkzeug turns
+        # a server's OSError into a 400 itself, not these): the client's bytes are wrong, not the app
+        return _http_error(BadRequest(f"the chunked request body is malformed ({type(exc).__name__})"))
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:

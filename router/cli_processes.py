@@ -100,7 +100,8 @@ WORKER_CONNECTIONS = 1000
 
 def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = False) -> list[str]:
     """The web process as `up` and `serve` run it (the Procfile runs `eventrouter serve`)."""
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}", "--graceful-timeout", "5",
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # gunicorn reads an IPv6 host only in brackets
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", bind, "--graceful-timeout", "5",
            "-k", "gevent", "--worker-connections", str(WORKER_CONNECTIONS), "-c", "python:router.gunicorn_conf"]
     if access_log:
         # no %(u)s: the Basic-auth user is the write key

@@ -128,6 +128,20 @@ def test_an_oversized_event_in_a_batch_rejects_only_that_event(rt, client):
     assert body["rejected"][0]["index"] == 0 and "32 KB" in body["rejected"][0]["errors"][0]["message"]
 
 
+def test_an_event_over_32_kb_as_json_is_rejected_in_a_small_batch_as_when_sent_alone(rt, client):
+    """The limit is on the event's JSON (compact, as stored), which can be longer than the body that
+    carried it: ``9e15`` is written back as ``9000000000000000.0``. An 11 KB body holds a 34 KB event."""
+    event = json.dumps({"type": "track", "userId": "u", "event": "floats", "properties": {"n": [9e15] * 1800}})
+    event = event.replace("9000000000000000.0", "9e15")
+    assert len(event) < 11 * 1024
+    headers = {**AUTH, "Content-Type": "application/json"}
+    alone = client.post("/v1/track", data=event, headers=headers)
+    assert alone.status_code == 413 and "32 KB" in alone.get_json()["errors"][0]["message"]
+    answer = client.post("/v1/batch", data=f'{{"batch": [{event}]}}', headers=headers).get_json()
+    assert answer["accepted"] == 0 and "32 KB" in answer["rejected"][0]["errors"][0]["message"]
+    assert buffered(rt) == []
+
+
 def test_bad_json_is_400(client):
     r = client.post("/v1/batch", data="{nope", headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400 and r.get_json()["errors"][0]["message"].startswith("body is not valid JSON")

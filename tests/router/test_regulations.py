@@ -95,6 +95,25 @@ def test_a_delete_removes_the_users_retries_dead_letters_and_rejected_events(mak
         assert left["event"]["userId"] == "stays"
 
 
+def test_a_batch_of_deletes_forgets_its_users_in_one_pass_over_what_the_router_holds(make_runtime, client_for):
+    """A write key is public (browsers send it) and a batch holds 2,500 deletes: each user's forget
+    read every buffer, retry set, dead-letter and rejection stream whole, so one such batch kept
+    Redis busy for minutes. Its users are forgotten together; each delete is still its regulation."""
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone-1", 1), track("stays", 1)]})
+        scans = lambda: rt.redis.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0)  # noqa: E731
+        before = scans()
+        deletes = [{"type": "delete", "userId": f"gone-{i}", "messageId": f"del-{i}"} for i in range(50)]
+        assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": deletes}).get_json()["accepted"] == 50
+        assert scans() - before == 2  # the ingest rejections and the destination's dead letters, once each
+        assert rt.redis.zcard(rt.queue.keys.regulations) == 50
+        work(rt)
+        assert [r.json()["userId"] for r in hook.requests if r.json()["type"] == "track"] == ["stays"]
+        assert sorted(delivered_deletes(hook)) == sorted(f"gone-{i}" for i in range(50))
+
+
 def test_a_drainer_whose_claim_did_not_look_its_users_up_asks_before_sending(make_runtime, client_for):
     """Drainer.run hands ``process`` its claim, whose delete times were read with it
     (tests/router/test_gdpr_race.py); without them, the drainer asks Redis itself."""

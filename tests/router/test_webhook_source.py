@@ -103,3 +103,13 @@ def test_an_invalid_webhook_event_is_400_and_kept(rt, client_for):
     r = client_for(rt).post("/v1/webhook", data=body, headers=signed(body))
     assert r.status_code == 400
     assert json.loads(rt.redis.xrange(rt.queue.keys.rejected)[0][1][b"d"])["source"] == "segment"
+
+
+def test_an_event_over_32_kb_as_json_is_refused_though_its_body_is_smaller(rt, client_for):
+    """``9e15`` is stored as ``9000000000000000.0``: the 32 KB limit is on the event's JSON, not its body."""
+    event = {"type": "track", "userId": "u1", "event": "floats", "properties": {"n": [9e15] * 1800}}
+    body = json.dumps(event).replace("9000000000000000.0", "9e15").encode()
+    assert len(body) < 11 * 1024
+    r = client_for(rt).post("/v1/webhook", data=body, headers=signed(body))
+    assert r.status_code == 400 and "32 KB" in r.get_json()["errors"][0]["message"]
+    assert queued(rt) == []
