@@ -196,11 +196,21 @@ def test_an_oversized_event_in_a_small_webhook_body_is_rejected(rt, client):
 @pytest.mark.parametrize("data,encoding,status,message", [
     (gzip.compress(b'{"batch":[]}')[:-12], "gzip", 400, "body is not valid gzip (the stream is truncated)"),
     (b"\x1f\x8b not gzip", "gzip", 400, "body is not valid gzip"),
+    (gzip.compress(b'{"batch":[]}') + b"trailing", "gzip", 400, "body is not valid gzip"),
+    (gzip.compress(b'{"batch":[]}') + gzip.compress(b"") * 64, "gzip", 400, "body has more than 64 gzip members"),
     (b'{"batch":[]}', "br", 415, "unsupported Content-Encoding 'br'; send gzip or no encoding"),
 ])
 def test_a_body_in_an_encoding_that_cannot_be_read_is_a_4xx(client, data, encoding, status, message):
     r = client.post("/v1/batch", data=data, headers={**AUTH, **JSON, "Content-Encoding": encoding})
     assert (r.status_code, r.get_json()["errors"][0]["message"]) == (status, message)
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(rt, client):
+    """RFC 1952: a gzip file may be several members, one after the other (``cat a.gz b.gz``)."""
+    text = json.dumps({"batch": [ok(1), ok(2)]}).encode()
+    data = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    r = client.post("/v1/batch", data=data, headers={**AUTH, **JSON, "Content-Encoding": "gzip"})
+    assert (r.status_code, r.get_json()["accepted"]) == (200, 2)
 
 
 def test_a_utf8_bom_is_accepted_and_latin1_is_a_400(rt, client):
