@@ -15,6 +15,12 @@ from router.intake import Intake
 from router.runtime import Runtime
 
 
+#: the most any request body may be as sent, refused (413) from its Content-Length before it is read:
+#: ingest takes 500 KB decoded (it answers that limit itself), which gzip does not make twice as large, so a
+#: web process holds no more than this per connection (gevent: up to a thousand connections each)
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the web app. Tests pass a runtime; ``gunicorn 'router.app:create_app()'`` loads the config."""
     if runtime is None:
@@ -26,7 +32,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
     app = Flask(__name__)
     app.json.sort_keys = False
-    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # far above the 500 KB limit, which ingest answers itself
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["eventrouter.runtime"] = runtime
     app.extensions["eventrouter.intake"] = Intake(runtime, on_delete=regulations.forget_deleted)
     app.register_blueprint(ingest.bp)

@@ -258,7 +258,7 @@ def test_a_malformed_regulation_is_a_400_with_the_path(rt, client, raw, path):
 
 
 def test_werkzeug_errors_under_v1_answer_json(client):
-    too_big = client.post("/v1/batch", data=b"x" * (8 * 1024 * 1024 + 1), headers={**AUTH, **JSON})
+    too_big = client.post("/v1/batch", data=b"x" * (1024 * 1024 + 1), headers={**AUTH, **JSON})
     assert too_big.status_code == 413 and too_big.get_json()["success"] is False
     missing = client.get("/v1/no/such/thing")
     assert missing.status_code == 404 and missing.get_json()["errors"][0]["message"]

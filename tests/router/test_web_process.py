@@ -94,3 +94,21 @@ def test_a_chunked_body_with_broken_framing_is_a_json_400_that_says_so(web):
         status, answer = post_raw(web, "/v1/track", body, {"Transfer-Encoding": "chunked"})
         assert status == 400, answer
         assert answer["success"] is False and "chunked" in answer["errors"][0]["message"]
+
+
+def test_a_body_declared_over_1_mb_is_refused_before_it_is_read(web):
+    """An ingest body holds at most 500 KB decoded, and gzip makes nothing larger: a bigger body is
+    refused from its Content-Length, so a thousand such clients can't make a web process hold
+    their bodies (it read up to 8 MB each before)."""
+    conn = http.client.HTTPConnection("127.0.0.1", web, timeout=10)
+    try:
+        conn.putrequest("POST", "/v1/batch")
+        for name, value in {"Authorization": AUTH, "Content-Type": "application/json",
+                            "Content-Length": str(1024 * 1024 + 1)}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        conn.send(b'{"batch":[')  # and nothing more: the answer must not wait for the rest
+        answer = conn.getresponse()
+        assert answer.status == 413 and json.loads(answer.read())["success"] is False
+    finally:
+        conn.close()
