@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
@@ -28,6 +28,9 @@ from router.body import json_object
 from router.queue import now_ms
 from router.envelopes import envelope, user_hash
 from router.runtime import Runtime
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
 from router.schemas import error_list
 
 bp = Blueprint("regulations", __name__)
@@ -97,12 +100,14 @@ def forget_deleted(rt: Runtime, deletes: list[dict[str, Any]], again: bool = Fal
     of 2,500 deletes kept Redis busy for minutes. ``again``: duplicates of deletes queued before,
     whose request may have failed before this step (their record, when there, keeps its counts)."""
     hashes: dict[str, None] = {}
+    unsupported = unsupported_delete(rt)
+    pipe = rt.redis.pipeline(transaction=True)  # every record in one round trip, before the forget
     for event in deletes:
         h = user_hash(event["userId"])
         routed = [d.name for d in rt.router.destinations_for(event)]
-        record_regulation(rt, f"del-{event['messageId']}", "DELETE_ONLY", [h], routed, unsupported_delete(rt),
-                          keep=again)
+        record_regulation(rt, f"del-{event['messageId']}", "DELETE_ONLY", [h], routed, unsupported, keep=again, pipe=pipe)
         hashes[h] = None
+    pipe.execute()
     forget(rt, list(hashes))
 
 
@@ -111,9 +116,10 @@ def unsupported_delete(rt: Runtime) -> list[str]:
 
 
 def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], dests: Iterable[str], unsupported: Iterable[str],
-                      keep: bool = False) -> None:
+                      keep: bool = False, pipe: Pipeline | None = None) -> None:
     """Record a regulation for its status, and as the newest in ns:regs (CLAIM looks a batch's users
-    up while that is recent: see ``forget``). ``keep``: a record already there keeps its fields."""
+    up while that is recent: see ``forget``). ``keep``: a record already there keeps its fields.
+    ``pipe``: added to that pipeline, which the caller runs; else run at once."""
     keys = rt.queue.keys
     n = len(hashes)
     record: dict[str, Any] = {"type": kind, "created_at": now_ms(), "subjects": n, "subject_hashes": json.dumps(hashes)}
@@ -123,7 +129,9 @@ def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], de
         record[f"{d}:failed"] = 0
     for d in unsupported:
         record[f"{d}:unsupported"] = 1
-    pipe = rt.redis.pipeline(transaction=True)
+    own = pipe is None
+    if pipe is None:
+        pipe = rt.redis.pipeline(transaction=True)
     if keep:
         for name, value in record.items():
             pipe.hsetnx(keys.regulation(reg_id), name, value)
@@ -136,7 +144,8 @@ def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], de
             pipe.hincrby(keys.regulation(reg_id), name, record[name])
     pipe.expire(keys.regulation(reg_id), REGULATION_TTL)
     pipe.zadd(keys.regulations, {reg_id: record["created_at"]})
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def track_regulations(rt: Runtime, dest: str, results: list[tuple[str, Any]]) -> None:

@@ -103,11 +103,12 @@ def test_a_batch_of_deletes_forgets_its_users_in_one_pass_over_what_the_router_h
         rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
         client = client_for(rt)
         client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("gone-1", 1), track("stays", 1)]})
-        scans = lambda: rt.redis.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0)  # noqa: E731
-        before = scans()
+        calls = lambda cmd: rt.redis.info("commandstats").get(f"cmdstat_{cmd}", {}).get("calls", 0)  # noqa: E731
+        scans, transactions = calls("xrange"), calls("exec")
         deletes = [{"type": "delete", "userId": f"gone-{i}", "messageId": f"del-{i}"} for i in range(50)]
         assert client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": deletes}).get_json()["accepted"] == 50
-        assert scans() - before == 2  # the ingest rejections and the destination's dead letters, once each
+        assert calls("xrange") - scans == 2  # the ingest rejections and the destination's dead letters, once each
+        assert calls("exec") - transactions == 1  # the 50 regulations are recorded in one round trip
         assert rt.redis.zcard(rt.queue.keys.regulations) == 50
         work(rt)
         assert [r.json()["userId"] for r in hook.requests if r.json()["type"] == "track"] == ["stays"]
