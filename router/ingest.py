@@ -43,11 +43,11 @@ def _cors(response: Response) -> Response:
     return response
 
 
-def read_body() -> tuple[Any, int]:
-    """The request body as JSON and its decoded size: gzip-decoded, any content type
-    (analytics.js sends text/plain), size-checked (the webhook source reads its bodies so)."""
+def read_body() -> Any:
+    """The request body as JSON: gzip-decoded, any content type (analytics.js sends text/plain),
+    size-checked (the webhook source reads its bodies so)."""
     raw = _decoded(request.get_data(cache=True), request.headers.get("Content-Encoding"))
-    return parse_strict(raw)[0], len(raw)
+    return parse_strict(raw)[0]
 
 
 def _decoded(data: bytes, content_encoding: str | None) -> bytes:

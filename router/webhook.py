@@ -89,7 +89,7 @@ def webhook() -> tuple[Response, int]:
     if not signature:
         raise BadRequest(401, "missing X-Signature header", "X-Signature")
     verified = verify(request.get_data(cache=True), signature)  # before parsing: forged bodies cost only an HMAC
-    body, _ = read_body()
+    body = read_body()
     events = body if isinstance(body, list) else [body]
     if len(events) > MAX_BATCH_EVENTS:
         raise BadRequest(400, f"{len(events)} events; the limit is {MAX_BATCH_EVENTS}")
