@@ -115,10 +115,11 @@ class RedisHA:
             node.start()
         for r in self.replicas:
             wait_until(lambda r=r: r.client().info("replication")["master_link_status"] == "up", 20, "replication link")
-        # every sentinel knows the replicas and the other two sentinels: a failover can be voted
+        # every sentinel knows the replicas and the other two sentinels: a failover can be voted. A
+        # sentinel learns replicas from the master's INFO every 10 s, so a loaded machine can take a while
         for s in self.sentinels:
             wait_until(lambda s=s: len(s.client().sentinel_slaves(SERVICE)) == len(self.replicas)
-                       and len(s.client().sentinel_sentinels(SERVICE)) == 2, 30, "sentinels to discover each other")
+                       and len(s.client().sentinel_sentinels(SERVICE)) == 2, 60, "sentinels to discover each other")
         return self
 
     def master_port(self) -> int:
