@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from destinations.http_api.spec import TEMPLATE, RequestSpec, Source, Template, select
@@ -15,6 +15,8 @@ from destinations.errors import RejectedEvent, SkippedEvent
 
 #: no header value may carry these (a CR/LF would start another header)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: the largest power of ten a number field takes: a longer integer can't be written as JSON
+MAX_EXPONENT = 300
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ def _number(value: Any, target: str, origin: str) -> Decimal:
         raise RejectedEvent(f"{target}: {value!r}{origin} is not a number") from None
     if not number.is_finite():
         raise RejectedEvent(f"{target}: {value!r}{origin} is not a number")
+    if number.adjusted() > MAX_EXPONENT:
+        raise RejectedEvent(f"{target}: {value!r}{origin} is too large a number")
     return number
 
 
@@ -99,7 +103,7 @@ def convert(value: Any, kind: str | None, target: str, origin: str) -> Any:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     number = _number(value, target, origin)
     if kind == "cents":
-        return int((number * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return int(number.scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_UP, context=Context(prec=MAX_EXPONENT + 10)))
     if kind == "integer":
         if number != number.to_integral_value():
             raise RejectedEvent(f"{target}: {value!r}{origin} is not a whole number")
@@ -156,10 +160,15 @@ def map_event(event: dict[str, Any], specs: tuple[RequestSpec, ...]) -> HttpCall
     if url is None:
         missing = [p for p in spec.url.paths if is_empty(get_path(event, p))]
         raise RejectedEvent(f"{where}.url: no value for {', '.join(missing)}")
+    # a "." or ".." segment is resolved on the way (no encoding survives): it would leave the described path
+    if any(segment in (".", "..") for segment in re.split(r"[?#]", url, maxsplit=1)[0].split("/")):
+        raise RejectedEvent(f"{where}.url: {url!r} has a . or .. segment (it would leave the described path)")
     headers = tuple((name, text) for name, t in spec.headers if (text := render(t, event)) is not None)
     for name, text in headers:
         if CONTROL.search(text):
             raise RejectedEvent(f"{where}.headers.{name}: contains a control character")
+        if any(ord(c) > 255 for c in text):
+            raise RejectedEvent(f"{where}.headers.{name}: not ISO-8859-1 text (HTTP headers carry no other)")
     query = tuple((k, as_text(v)) for k, v in table(spec.query, event, f"{where}.query").items()) if spec.query else ()
     if spec.whole_event:
         body: Any = event

@@ -313,3 +313,60 @@ def test_a_header_filled_with_a_line_break_from_the_event_is_rejected_at_mapping
     with pytest.raises(RejectedEvent) as caught:
         plugin.map({"type": "track", "event": "A", "userId": "u1\r\nX-Admin: yes"})
     assert str(caught.value) == "requests[0].headers.X-User: contains a control character"
+
+
+def test_a_url_value_of_dots_is_rejected_rather_than_climbing_out_of_the_described_path(make_runtime, client_for):
+    settings = {"base_url": "{vendor}/api/v1", "requests": [
+        {"type": "track", "url": "/customers/{{userId}}/events", "body": {"n": "event"}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": uid, "event": "E", "messageId": f"m{i}"}
+                              for i, uid in enumerate(["..", ".", "a.b"])])
+        work(rt)
+        assert [r.path for r in vendor.requests] == ["/api/v1/customers/a.b/events"]
+        reasons = {d["event"]["messageId"]: d["reason"] for _, d in rt.queue.dead_letters("api")}
+        assert reasons == {
+            "m0": "requests[0].url: '/customers/../events' has a . or .. segment (it would leave the described path)",
+            "m1": "requests[0].url: '/customers/./events' has a . or .. segment (it would leave the described path)"}
+
+
+def test_a_number_too_long_for_json_rejects_only_its_event_naming_the_field(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/e", "body": {"n": "event", "amount": {"from": "properties.total", "type": "number"}},
+         "batch": {"max": 10}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": f"u{i}", "event": "E", "messageId": f"m{i}",
+                               "properties": {"total": total}} for i, total in enumerate(["1", "1e5000", "2"])])
+        work(rt)
+        assert [r.json() for r in vendor.requests] == [[{"n": "E", "amount": 1}, {"n": "E", "amount": 2}]]
+        ((_, dead),) = rt.queue.dead_letters("api")
+        assert (dead["event"]["messageId"], dead["reason"]) == (
+            "m1", "requests[0].body.amount: '1e5000' (from properties.total) is too large a number")
+
+
+def test_a_header_filled_with_text_http_cannot_carry_is_rejected_at_mapping():
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/track", "headers": {"X-User": "{{userId}}"}}]}
+    dc = parse_config(base_config(destinations=[http_destination(settings, "http://127.0.0.1:9")])).destination("api")
+    plugin = dc.plugin(dc.settings)
+    assert plugin.map({"type": "track", "event": "A", "userId": "José"}).headers == (("X-User", "José"),)
+    with pytest.raises(RejectedEvent) as caught:
+        plugin.map({"type": "track", "event": "A", "userId": "Ада"})
+    assert str(caught.value) == "requests[0].headers.X-User: not ISO-8859-1 text (HTTP headers carry no other)"
+
+
+def test_a_query_token_with_url_special_characters_is_never_in_a_dead_letter(make_runtime, client_for):
+    token = "qry/secret+2=="
+    requests = [{"type": "track", "url": "/e", "body": {"n": "event"}}]
+    with FakeServer(lambda req: Reply(400, {"error": "bad"})) as vendor:
+        rt = make_runtime(destinations=[
+            http_destination({"base_url": "{vendor}", "auth": "query", "auth_param": "api_key", "token": token,
+                              "requests": requests}, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1"}])
+        work(rt)
+        assert vendor.requests[0].query["api_key"] == [token]
+        ((_, dead),) = rt.queue.dead_letters("api")
+        text = json.dumps(dead)
+        assert "api_key=[redacted]" in text
+        assert "secret" not in text
