@@ -123,6 +123,18 @@ def test_a_transform_returning_something_else_rejects_the_event(make_runtime, cl
                                   "a list of events, or None")
 
 
+def test_a_transform_returning_an_event_json_cannot_carry_rejects_only_that_event(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "tag_with_a_set")])
+        send(client_for(rt), [track("m1", user="u1", stamp=True), track("m2", user="u2")])
+        work(rt)
+        assert [r.json()["messageId"] for r in hook.requests] == ["m2"]
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert (dead["event"]["messageId"], dead["reason"]) == ("m1", (
+            f"transform {T}tag_with_a_set returned an event JSON can't carry "
+            "(TypeError: Object of type set is not JSON serializable)"))
+
+
 @pytest.mark.parametrize("path,message", [
     ("nosuchmodule_xyz:f", "cannot import nosuchmodule_xyz: ModuleNotFoundError: No module named 'nosuchmodule_xyz'"),
     (T + "missing", "tests.router.transform_examples has no missing"),
