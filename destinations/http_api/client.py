@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 from requests.auth import HTTPBasicAuth
 
 from destinations.base import Outcome
-from destinations.http import HttpClient, excerpt
+from destinations.http import HttpClient, excerpt, parse_retry_after
 from destinations.http_api.mapper import HttpCall, as_text
 from destinations.http_api.spec import RequestSpec
 from destinations.errors import RejectedEvent, RetryableError
@@ -50,12 +50,13 @@ class HttpApiClient:
         except RetryableError as exc:
             if exc.status is None or spec.outcome_of(exc.status) == "retry":
                 raise
-            status, text = exc.status, exc.response
+            status, text, wait = exc.status, exc.response, None
         else:
             status, text = response.status_code, excerpt(response.content)
+            wait = parse_retry_after(response.headers.get("Retry-After"))
         verdict = spec.outcome_of(status)
         if verdict == "done":
             return Outcome.delivered(status)
-        if verdict == "retry":
-            raise RetryableError(f"http destination answered {status}", status=status, response=text)
+        if verdict == "retry":  # a status only the description retries (409...) may say when, too
+            raise RetryableError(f"http destination answered {status}", status=status, response=text, retry_after=wait)
         raise RejectedEvent(f"http destination answered {status}", status=status, response=text)

@@ -370,3 +370,15 @@ def test_a_query_token_with_url_special_characters_is_never_in_a_dead_letter(mak
         text = json.dumps(dead)
         assert "api_key=[redacted]" in text
         assert "secret" not in text
+
+
+@pytest.mark.parametrize("status", [429, 409])
+def test_a_status_the_description_retries_waits_as_long_as_its_retry_after_asks(status):
+    settings = {"base_url": "{vendor}", "statuses": {"retry": [409, 429]},
+                "requests": [{"type": "track", "url": "/e", "body": {"n": "event"}}]}
+    with FakeServer(lambda req: Reply(status, {"error": "busy"}, headers={"Retry-After": "120"})) as vendor:
+        dc = parse_config(base_config(destinations=[http_destination(settings, vendor.base_url)])).destination("api")
+        plugin = dc.plugin(dc.settings)
+        event = {"type": "track", "event": "A", "userId": "u1"}
+        (outcome,) = plugin.send([Prepared(event, plugin.map(event))])
+        assert (outcome.status.value, outcome.http_status, outcome.retry_after) == ("retry", status, 120.0)
