@@ -97,10 +97,11 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
                   f"(a dict with a type), a list of events, or None")
         notes.append(reason)
         return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
-    try:  # a set or an object in an event would fail its whole batch's send, not just this event
-        json.dumps(events)
-    except (TypeError, ValueError, RecursionError) as exc:
-        reason = f"transform {transform_name} returned an event JSON can't carry ({type(exc).__name__}: {exc})"
+    try:  # a set, NaN or a lone surrogate in an event would fail its whole batch's send, not just this event
+        json.dumps(events, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        why = ("a lone UTF-16 surrogate" if isinstance(exc, UnicodeEncodeError) else f"{type(exc).__name__}: {exc}")
+        reason = f"transform {transform_name} returned an event JSON can't carry ({why})"
         notes.append(reason)
         return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
     notes.append(f"transform {transform_name} returned {len(events)} event{'s' if len(events) != 1 else ''}")

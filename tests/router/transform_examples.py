@@ -35,3 +35,10 @@ def tag_with_a_set(event: dict[str, Any]) -> dict[str, Any]:
     if event.get("properties", {}).get("stamp"):
         event["properties"]["tags"] = {"vip"}
     return event
+
+
+def tag_with_a_lone_surrogate(event: dict[str, Any]) -> dict[str, Any]:
+    """Text UTF-8 can't carry: half of a UTF-16 pair."""
+    if event.get("properties", {}).get("stamp"):
+        event["properties"]["tag"] = "\ud800"
+    return event
