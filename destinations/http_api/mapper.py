@@ -67,6 +67,7 @@ def _number(value: Any, target: str, origin: str) -> Decimal:
 
 
 def _time(value: Any, target: str, origin: str) -> datetime:
+    """An ISO 8601 text or epoch seconds / milliseconds as an aware time in UTC."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
         try:
@@ -76,8 +77,9 @@ def _time(value: Any, target: str, origin: str) -> datetime:
     elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-            return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-        except ValueError:
+            # in UTC here: an offset can carry a time out of the years 1-9999 (OverflowError)
+            return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        except (OverflowError, ValueError):
             pass
     raise RejectedEvent(f"{target}: {value!r}{origin} is not an ISO 8601 time")
 
@@ -95,7 +97,7 @@ def convert(value: Any, kind: str | None, target: str, origin: str) -> Any:
             return value.strip().lower() == "true"
         raise RejectedEvent(f"{target}: {value!r}{origin} is not a boolean")
     if kind in ("iso_time", "unix_seconds", "unix_ms"):
-        dt = _time(value, target, origin).astimezone(timezone.utc)
+        dt = _time(value, target, origin)
         if kind == "unix_seconds":
             return int(dt.timestamp())
         if kind == "unix_ms":

@@ -382,3 +382,17 @@ def test_a_status_the_description_retries_waits_as_long_as_its_retry_after_asks(
         event = {"type": "track", "event": "A", "userId": "u1"}
         (outcome,) = plugin.send([Prepared(event, plugin.map(event))])
         assert (outcome.status.value, outcome.http_status, outcome.retry_after) == ("retry", status, 120.0)
+
+
+def test_a_time_that_leaves_the_years_1_to_9999_in_utc_is_a_clear_rejection_in_the_tester_too(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/e", "body": {"at": {"from": "properties.at", "type": "iso_time"}}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        event = {"type": "track", "userId": "u1", "event": "E", "messageId": "m1",
+                 "properties": {"at": "0001-01-01T00:00:00+01:00"}}
+        r = client_for(rt).post("/v1/admin/test/api", json=event, headers={"Authorization": "Bearer admin-secret-token"})
+        assert r.status_code == 200 and vendor.requests == []
+        assert r.get_json()["outcome"] == {"status": "rejected", "http_status": None, "reason":
+                                           "requests[0].body.at: '0001-01-01T00:00:00+01:00' (from properties.at) "
+                                           "is not an ISO 8601 time"}
