@@ -31,6 +31,11 @@ class HttpCall:
     body: Any
 
 
+def header_text(value: str) -> bool:
+    """Whether ``value`` can go out in an HTTP header: no control character, nothing beyond ISO-8859-1."""
+    return not CONTROL.search(value) and all(ord(c) < 256 for c in value)
+
+
 def as_text(value: Any) -> str:
     """A value as text in a url, header, query or form: strings as they are, the rest as compact JSON."""
     if isinstance(value, str):

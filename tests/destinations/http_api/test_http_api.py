@@ -396,3 +396,18 @@ def test_a_time_that_leaves_the_years_1_to_9999_in_utc_is_a_clear_rejection_in_t
         assert r.get_json()["outcome"] == {"status": "rejected", "http_status": None, "reason":
                                            "requests[0].body.at: '0001-01-01T00:00:00+01:00' (from properties.at) "
                                            "is not an ISO 8601 time"}
+
+
+def test_a_credential_an_http_header_cannot_carry_is_a_config_error_not_a_failure_of_every_send():
+    """requests encodes Basic auth and header values as ISO-8859-1: 'пароль' raised inside every send."""
+    base = {"base_url": "http://127.0.0.1:9", "requests": [{"type": "track", "url": "/e"}]}
+    for settings, key in [({"auth": "basic", "username": "site", "password": "пароль-1"}, "password"),
+                          ({"auth": "bearer", "token": "токен-1"}, "token"),
+                          ({"auth": "header", "auth_param": "X-Key", "token": "t-1\r\nX-Admin: yes"}, "token"),
+                          ({"headers": {"X-Site": "сайт"}}, "headers")]:
+        with pytest.raises(ConfigError) as err:
+            parse_config(base_config(destinations=[{"name": "api", "type": "http", "settings": {**base, **settings}}]))
+        assert err.value.errors == {f"destinations[0].settings.{key}":
+                                    "not fit for an HTTP header (a control character, or text outside ISO-8859-1)"}
+    query = {**base, "auth": "query", "auth_param": "key", "token": "токен-1"}  # a query parameter carries any text
+    assert parse_config(base_config(destinations=[{"name": "api", "type": "http", "settings": query}]))
