@@ -5,6 +5,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from requests.auth import HTTPBasicAuth
+from requests.structures import CaseInsensitiveDict
 
 from destinations.base import Outcome
 from destinations.http import HttpClient, excerpt, parse_retry_after
@@ -38,13 +39,15 @@ class HttpApiClient:
             body: Any = {spec.batch.wrap: items} if spec.batch.wrap else items
         else:
             body = first.body
-        kwargs: dict[str, Any] = {"headers": dict(first.headers), "params": [*first.query, *self.query_auth.items()]}
+        headers = CaseInsensitiveDict(first.headers)
+        kwargs: dict[str, Any] = {"headers": headers, "params": [*first.query, *self.query_auth.items()]}
         if body is not None:
             if spec.format == "form":
                 kwargs["data"] = {k: as_text(v) for k, v in body.items()}
             else:
                 kwargs["data"] = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-                kwargs["headers"].setdefault("Content-Type", "application/json")
+                if "Content-Type" not in headers and "Content-Type" not in self.http.session.headers:
+                    headers["Content-Type"] = "application/json"  # only where the description names none
         try:
             response = self.http.request(first.method, first.url, **kwargs)
         except RetryableError as exc:

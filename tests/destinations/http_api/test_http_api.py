@@ -411,3 +411,18 @@ def test_a_credential_an_http_header_cannot_carry_is_a_config_error_not_a_failur
                                     "not fit for an HTTP header (a control character, or text outside ISO-8859-1)"}
     query = {**base, "auth": "query", "auth_param": "key", "token": "токен-1"}  # a query parameter carries any text
     assert parse_config(base_config(destinations=[{"name": "api", "type": "http", "settings": query}]))
+
+
+def test_a_described_content_type_is_sent_as_written_whatever_its_case_or_level(make_runtime, client_for):
+    vnd = "application/vnd.api+json"
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[
+            http_destination({"base_url": "{vendor}/a", "requests": [
+                {"type": "track", "url": "/e", "headers": {"content-type": vnd}, "body": {"n": "event"}}]},
+                vendor.base_url, name="a"),
+            http_destination({"base_url": "{vendor}/b", "headers": {"Content-Type": vnd}, "requests": [
+                {"type": "track", "url": "/e", "body": {"n": "event"}}]}, vendor.base_url, name="b")])
+        send(client_for(rt), [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1"}])
+        work(rt)
+        sent = sorted((r.path, [v for k, v in r.headers.items() if k.lower() == "content-type"]) for r in vendor.requests)
+        assert sent == [("/a/e", [vnd]), ("/b/e", [vnd])]
