@@ -15,8 +15,8 @@ from destinations.errors import RejectedEvent, SkippedEvent
 
 #: no header value may carry these (a CR/LF would start another header)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: the largest power of ten a number field takes: a longer integer can't be written as JSON
-MAX_EXPONENT = 300
+#: the largest power of ten a number field takes: Python writes no integer of more than 4300 digits as JSON
+MAX_EXPONENT = 4000
 
 
 @dataclass(frozen=True)
