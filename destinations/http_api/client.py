@@ -40,7 +40,10 @@ class HttpApiClient:
         else:
             body = first.body
         headers = CaseInsensitiveDict(first.headers)
-        kwargs: dict[str, Any] = {"headers": headers, "params": [*first.query, *self.query_auth.items()]}
+        # a redirect is judged like any status: followed, a POST would become a GET without its body
+        # (the event lost, yet "delivered"), and the token headers would go to wherever it points
+        kwargs: dict[str, Any] = {"headers": headers, "params": [*first.query, *self.query_auth.items()],
+                                  "allow_redirects": False}
         if body is not None:
             if spec.format == "form":
                 kwargs["data"] = {k: as_text(v) for k, v in body.items()}

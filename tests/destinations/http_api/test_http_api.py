@@ -426,3 +426,19 @@ def test_a_described_content_type_is_sent_as_written_whatever_its_case_or_level(
         work(rt)
         sent = sorted((r.path, [v for k, v in r.headers.items() if k.lower() == "content-type"]) for r in vendor.requests)
         assert sent == [("/a/e", [vnd]), ("/b/e", [vnd])]
+
+
+def test_a_redirect_is_judged_by_the_statuses_not_followed_as_a_bodiless_get_elsewhere(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "auth": "header", "auth_param": "X-Api-Key", "token": "hdr-secret-1",
+                "requests": [{"type": "track", "url": "/e", "body": {"n": "event"}}]}
+
+    def moved(req):
+        return Reply(301, "", headers={"Location": "/elsewhere"}) if req.path == "/e" else Reply(200, {})
+
+    with FakeServer(moved) as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1"}])
+        work(rt)
+        assert [(r.method, r.path) for r in vendor.requests] == [("POST", "/e")]
+        ((_, dead),) = rt.queue.dead_letters("api")
+        assert (dead["reason"], dead["status"]) == ("http destination answered 301", 301)
