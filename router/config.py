@@ -22,7 +22,7 @@ from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_val
 from router.config_fields import BreakerField, Duration, FiltersField, Rate, RateLimit, TransformField
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
-from router.exchanges import credential_forms
+from router.exchanges import credential_forms, url_forms
 from router.filters import Filters
 from router.queue import Breaker
 from router.redis_server import SentinelURL
@@ -224,8 +224,10 @@ class DestinationConfig:
     @property
     def secrets(self) -> list[str]:
         """The secret settings' values and what each carries (``Bearer t`` -> ``t``, a Basic pair and
-        its password): a dead letter's reason may hold the bare token alone."""
-        return [form for value in secret_values(self.plugin.settings_schema(), self.settings) for form in credential_forms(value)]
+        its password): a dead letter's reason may hold the bare token alone, a stored URL its
+        URL-encoded form (a query token)."""
+        return url_forms(form for value in secret_values(self.plugin.settings_schema(), self.settings)
+                         for form in credential_forms(value))
 
 
 @dataclass

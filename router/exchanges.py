@@ -54,7 +54,8 @@ def credential_forms(value: str) -> list[str]:
     return found
 
 
-def _forms(secrets: Iterable[str]) -> list[str]:
+def url_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as it is and URL-encoded (a query token, percent- or plus-encoded in a URL)."""
     out = set()
     for s in secrets:
         out.update((s, urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s)))
@@ -67,7 +68,7 @@ def scrubber(exchanges: list[dict[str, Any]] | None, redactor: Redactor) -> Reda
     found = [c for x in exchanges or () for c in credentials(x.get("headers") or {})]
     if not found:
         return redactor
-    return Redactor(_forms([*redactor.forms, *found]))
+    return Redactor(url_forms([*redactor.forms, *found]))
 
 
 def redact(exchange: dict[str, Any], scrub: Redactor, body: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``transform: package.module:function`` names a Python callable, imported when
 the config is loaded (a bad path is a config error), called in the worker
 with a copy of the event. It returns the event (changed or not), a list of
-events, or None (or ``[]``) to drop it. An exception rejects the event: its
+events, or None (or ``[]``) to drop it; events are JSON (a set or another
+object in one rejects it). An exception rejects the event: its
 dead letter keeps the traceback summary. Trusted code only: it runs inside
 the worker process with the worker's rights, and a slow transform slows that
 destination's deliveries.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -93,6 +95,13 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
     if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in events):
         reason = (f"transform {transform_name} returned {type(result).__name__}; expected an event "
                   f"(a dict with a type), a list of events, or None")
+        notes.append(reason)
+        return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
+    try:  # a set, NaN or a lone surrogate in an event would fail its whole batch's send, not just this event
+        json.dumps(events, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        why = ("a lone UTF-16 surrogate" if isinstance(exc, UnicodeEncodeError) else f"{type(exc).__name__}: {exc}")
+        reason = f"transform {transform_name} returned an event JSON can't carry ({why})"
         notes.append(reason)
         return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
     notes.append(f"transform {transform_name} returned {len(events)} event{'s' if len(events) != 1 else ''}")

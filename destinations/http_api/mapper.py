@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from destinations.http_api.spec import TEMPLATE, RequestSpec, Source, Template, select
@@ -15,6 +15,8 @@ from destinations.errors import RejectedEvent, SkippedEvent
 
 #: no header value may carry these (a CR/LF would start another header)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: the largest power of ten a number field takes: Python writes no integer of more than 4300 digits as JSON
+MAX_EXPONENT = 4000
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class HttpCall:
     headers: tuple[tuple[str, str], ...]
     query: tuple[tuple[str, str], ...]
     body: Any
+
+
+def header_text(value: str) -> bool:
+    """Whether ``value`` can go out in an HTTP header: no control character, nothing beyond ISO-8859-1."""
+    return not CONTROL.search(value) and all(ord(c) < 256 for c in value)
 
 
 def as_text(value: Any) -> str:
@@ -59,10 +66,13 @@ def _number(value: Any, target: str, origin: str) -> Decimal:
         raise RejectedEvent(f"{target}: {value!r}{origin} is not a number") from None
     if not number.is_finite():
         raise RejectedEvent(f"{target}: {value!r}{origin} is not a number")
+    if number.adjusted() > MAX_EXPONENT:
+        raise RejectedEvent(f"{target}: {value!r}{origin} is too large a number")
     return number
 
 
 def _time(value: Any, target: str, origin: str) -> datetime:
+    """An ISO 8601 text or epoch seconds / milliseconds as an aware time in UTC."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
         try:
@@ -72,8 +82,9 @@ def _time(value: Any, target: str, origin: str) -> datetime:
     elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-            return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-        except ValueError:
+            # in UTC here: an offset can carry a time out of the years 1-9999 (OverflowError)
+            return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        except (OverflowError, ValueError):
             pass
     raise RejectedEvent(f"{target}: {value!r}{origin} is not an ISO 8601 time")
 
@@ -91,7 +102,7 @@ def convert(value: Any, kind: str | None, target: str, origin: str) -> Any:
             return value.strip().lower() == "true"
         raise RejectedEvent(f"{target}: {value!r}{origin} is not a boolean")
     if kind in ("iso_time", "unix_seconds", "unix_ms"):
-        dt = _time(value, target, origin).astimezone(timezone.utc)
+        dt = _time(value, target, origin)
         if kind == "unix_seconds":
             return int(dt.timestamp())
         if kind == "unix_ms":
@@ -99,7 +110,7 @@ def convert(value: Any, kind: str | None, target: str, origin: str) -> Any:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     number = _number(value, target, origin)
     if kind == "cents":
-        return int((number * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return int(number.scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_UP, context=Context(prec=MAX_EXPONENT + 10)))
     if kind == "integer":
         if number != number.to_integral_value():
             raise RejectedEvent(f"{target}: {value!r}{origin} is not a whole number")
@@ -156,10 +167,15 @@ def map_event(event: dict[str, Any], specs: tuple[RequestSpec, ...]) -> HttpCall
     if url is None:
         missing = [p for p in spec.url.paths if is_empty(get_path(event, p))]
         raise RejectedEvent(f"{where}.url: no value for {', '.join(missing)}")
+    # a "." or ".." segment is resolved on the way (no encoding survives): it would leave the described path
+    if any(segment in (".", "..") for segment in re.split(r"[?#]", url, maxsplit=1)[0].split("/")):
+        raise RejectedEvent(f"{where}.url: {url!r} has a . or .. segment (it would leave the described path)")
     headers = tuple((name, text) for name, t in spec.headers if (text := render(t, event)) is not None)
     for name, text in headers:
         if CONTROL.search(text):
             raise RejectedEvent(f"{where}.headers.{name}: contains a control character")
+        if any(ord(c) > 255 for c in text):
+            raise RejectedEvent(f"{where}.headers.{name}: not ISO-8859-1 text (HTTP headers carry no other)")
     query = tuple((k, as_text(v)) for k, v in table(spec.query, event, f"{where}.query").items()) if spec.query else ()
     if spec.whole_event:
         body: Any = event

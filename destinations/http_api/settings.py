@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations.base import BaseSettings
+from destinations.http_api.mapper import header_text
 from destinations.http_api.spec import SpecError, compile_requests
 
 AUTH_TYPES = ("none", "basic", "bearer", "header", "query")
@@ -44,5 +45,11 @@ class HttpSettings(BaseSettings):
         for key in needs:
             if not data.get(key):
                 errors[key] = [f"missing (required with auth: {auth})"]
+        # what goes out in a header (Basic auth too) is ISO-8859-1 text: else every send would fail
+        carried = {"basic": ("username", "password"), "bearer": ("token",), "header": ("token",)}.get(auth, ())
+        values = [(k, data.get(k)) for k in carried] + [("headers", v) for v in (data.get("headers") or {}).values()]
+        for key, value in values:
+            if isinstance(value, str) and not header_text(value):
+                errors[key] = ["not fit for an HTTP header (a control character, or text outside ISO-8859-1)"]
         if errors:
             raise ValidationError(errors)

@@ -123,6 +123,20 @@ def test_a_transform_returning_something_else_rejects_the_event(make_runtime, cl
                                   "a list of events, or None")
 
 
+@pytest.mark.parametrize("name,error", [
+    ("tag_with_a_set", "TypeError: Object of type set is not JSON serializable"),
+    ("tag_with_a_lone_surrogate", "a lone UTF-16 surrogate"),
+])
+def test_a_transform_returning_an_event_json_cannot_carry_rejects_only_that_event(make_runtime, client_for, name, error):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + name)])
+        send(client_for(rt), [track("m1", user="u1", stamp=True), track("m2", user="u2")])
+        work(rt)
+        assert [r.json()["messageId"] for r in hook.requests] == ["m2"]
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert (dead["event"]["messageId"], dead["reason"]) == ("m1", f"transform {T}{name} returned an event JSON can't carry ({error})")
+
+
 @pytest.mark.parametrize("path,message", [
     ("nosuchmodule_xyz:f", "cannot import nosuchmodule_xyz: ModuleNotFoundError: No module named 'nosuchmodule_xyz'"),
     (T + "missing", "tests.router.transform_examples has no missing"),

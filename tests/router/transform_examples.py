@@ -28,3 +28,17 @@ def not_an_event(event: dict[str, Any]) -> int:
 
 
 NOT_CALLABLE = "x"
+
+
+def tag_with_a_set(event: dict[str, Any]) -> dict[str, Any]:
+    """Garbage JSON can't carry: a set where a vendor needs a list."""
+    if event.get("properties", {}).get("stamp"):
+        event["properties"]["tags"] = {"vip"}
+    return event
+
+
+def tag_with_a_lone_surrogate(event: dict[str, Any]) -> dict[str, Any]:
+    """Text UTF-8 can't carry: half of a UTF-16 pair."""
+    if event.get("properties", {}).get("stamp"):
+        event["properties"]["tag"] = "\ud800"
+    return event

@@ -313,3 +313,132 @@ def test_a_header_filled_with_a_line_break_from_the_event_is_rejected_at_mapping
     with pytest.raises(RejectedEvent) as caught:
         plugin.map({"type": "track", "event": "A", "userId": "u1\r\nX-Admin: yes"})
     assert str(caught.value) == "requests[0].headers.X-User: contains a control character"
+
+
+def test_a_url_value_of_dots_is_rejected_rather_than_climbing_out_of_the_described_path(make_runtime, client_for):
+    settings = {"base_url": "{vendor}/api/v1", "requests": [
+        {"type": "track", "url": "/customers/{{userId}}/events", "body": {"n": "event"}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": uid, "event": "E", "messageId": f"m{i}"}
+                              for i, uid in enumerate(["..", ".", "a.b"])])
+        work(rt)
+        assert [r.path for r in vendor.requests] == ["/api/v1/customers/a.b/events"]
+        reasons = {d["event"]["messageId"]: d["reason"] for _, d in rt.queue.dead_letters("api")}
+        assert reasons == {
+            "m0": "requests[0].url: '/customers/../events' has a . or .. segment (it would leave the described path)",
+            "m1": "requests[0].url: '/customers/./events' has a . or .. segment (it would leave the described path)"}
+
+
+def test_a_number_too_long_for_json_rejects_only_its_event_naming_the_field(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/e", "body": {"n": "event", "amount": {"from": "properties.total", "type": "number"}},
+         "batch": {"max": 10}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": f"u{i}", "event": "E", "messageId": f"m{i}",
+                               "properties": {"total": total}} for i, total in enumerate(["1", "1e5000", "2"])])
+        work(rt)
+        assert [r.json() for r in vendor.requests] == [[{"n": "E", "amount": 1}, {"n": "E", "amount": 2}]]
+        ((_, dead),) = rt.queue.dead_letters("api")
+        assert (dead["event"]["messageId"], dead["reason"]) == (
+            "m1", "requests[0].body.amount: '1e5000' (from properties.total) is too large a number")
+
+
+def test_a_header_filled_with_text_http_cannot_carry_is_rejected_at_mapping():
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/track", "headers": {"X-User": "{{userId}}"}}]}
+    dc = parse_config(base_config(destinations=[http_destination(settings, "http://127.0.0.1:9")])).destination("api")
+    plugin = dc.plugin(dc.settings)
+    assert plugin.map({"type": "track", "event": "A", "userId": "José"}).headers == (("X-User", "José"),)
+    with pytest.raises(RejectedEvent) as caught:
+        plugin.map({"type": "track", "event": "A", "userId": "Ада"})
+    assert str(caught.value) == "requests[0].headers.X-User: not ISO-8859-1 text (HTTP headers carry no other)"
+
+
+def test_a_query_token_with_url_special_characters_is_never_in_a_dead_letter(make_runtime, client_for):
+    token = "qry/secret+2=="
+    requests = [{"type": "track", "url": "/e", "body": {"n": "event"}}]
+    with FakeServer(lambda req: Reply(400, {"error": "bad"})) as vendor:
+        rt = make_runtime(destinations=[
+            http_destination({"base_url": "{vendor}", "auth": "query", "auth_param": "api_key", "token": token,
+                              "requests": requests}, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1"}])
+        work(rt)
+        assert vendor.requests[0].query["api_key"] == [token]
+        ((_, dead),) = rt.queue.dead_letters("api")
+        text = json.dumps(dead)
+        assert "api_key=[redacted]" in text
+        assert "secret" not in text
+
+
+@pytest.mark.parametrize("status", [429, 409])
+def test_a_status_the_description_retries_waits_as_long_as_its_retry_after_asks(status):
+    settings = {"base_url": "{vendor}", "statuses": {"retry": [409, 429]},
+                "requests": [{"type": "track", "url": "/e", "body": {"n": "event"}}]}
+    with FakeServer(lambda req: Reply(status, {"error": "busy"}, headers={"Retry-After": "120"})) as vendor:
+        dc = parse_config(base_config(destinations=[http_destination(settings, vendor.base_url)])).destination("api")
+        plugin = dc.plugin(dc.settings)
+        event = {"type": "track", "event": "A", "userId": "u1"}
+        (outcome,) = plugin.send([Prepared(event, plugin.map(event))])
+        assert (outcome.status.value, outcome.http_status, outcome.retry_after) == ("retry", status, 120.0)
+
+
+def test_a_time_that_leaves_the_years_1_to_9999_in_utc_is_a_clear_rejection_in_the_tester_too(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "requests": [
+        {"type": "track", "url": "/e", "body": {"at": {"from": "properties.at", "type": "iso_time"}}}]}
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        event = {"type": "track", "userId": "u1", "event": "E", "messageId": "m1",
+                 "properties": {"at": "0001-01-01T00:00:00+01:00"}}
+        r = client_for(rt).post("/v1/admin/test/api", json=event, headers={"Authorization": "Bearer admin-secret-token"})
+        assert r.status_code == 200 and vendor.requests == []
+        assert r.get_json()["outcome"] == {"status": "rejected", "http_status": None, "reason":
+                                           "requests[0].body.at: '0001-01-01T00:00:00+01:00' (from properties.at) "
+                                           "is not an ISO 8601 time"}
+
+
+def test_a_credential_an_http_header_cannot_carry_is_a_config_error_not_a_failure_of_every_send():
+    """requests encodes Basic auth and header values as ISO-8859-1: 'пароль' raised inside every send."""
+    base = {"base_url": "http://127.0.0.1:9", "requests": [{"type": "track", "url": "/e"}]}
+    for settings, key in [({"auth": "basic", "username": "site", "password": "пароль-1"}, "password"),
+                          ({"auth": "bearer", "token": "токен-1"}, "token"),
+                          ({"auth": "header", "auth_param": "X-Key", "token": "t-1\r\nX-Admin: yes"}, "token"),
+                          ({"headers": {"X-Site": "сайт"}}, "headers")]:
+        with pytest.raises(ConfigError) as err:
+            parse_config(base_config(destinations=[{"name": "api", "type": "http", "settings": {**base, **settings}}]))
+        assert err.value.errors == {f"destinations[0].settings.{key}":
+                                    "not fit for an HTTP header (a control character, or text outside ISO-8859-1)"}
+    query = {**base, "auth": "query", "auth_param": "key", "token": "токен-1"}  # a query parameter carries any text
+    assert parse_config(base_config(destinations=[{"name": "api", "type": "http", "settings": query}]))
+
+
+def test_a_described_content_type_is_sent_as_written_whatever_its_case_or_level(make_runtime, client_for):
+    vnd = "application/vnd.api+json"
+    with FakeServer() as vendor:
+        rt = make_runtime(destinations=[
+            http_destination({"base_url": "{vendor}/a", "requests": [
+                {"type": "track", "url": "/e", "headers": {"content-type": vnd}, "body": {"n": "event"}}]},
+                vendor.base_url, name="a"),
+            http_destination({"base_url": "{vendor}/b", "headers": {"Content-Type": vnd}, "requests": [
+                {"type": "track", "url": "/e", "body": {"n": "event"}}]}, vendor.base_url, name="b")])
+        send(client_for(rt), [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1"}])
+        work(rt)
+        sent = sorted((r.path, [v for k, v in r.headers.items() if k.lower() == "content-type"]) for r in vendor.requests)
+        assert sent == [("/a/e", [vnd]), ("/b/e", [vnd])]
+
+
+def test_a_redirect_is_judged_by_the_statuses_not_followed_as_a_bodiless_get_elsewhere(make_runtime, client_for):
+    settings = {"base_url": "{vendor}", "auth": "header", "auth_param": "X-Api-Key", "token": "hdr-secret-1",
+                "requests": [{"type": "track", "url": "/e", "body": {"n": "event"}}]}
+
+    def moved(req):
+        return Reply(301, "", headers={"Location": "/elsewhere"}) if req.path == "/e" else Reply(200, {})
+
+    with FakeServer(moved) as vendor:
+        rt = make_runtime(destinations=[http_destination(settings, vendor.base_url)])
+        send(client_for(rt), [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1"}])
+        work(rt)
+        assert [(r.method, r.path) for r in vendor.requests] == [("POST", "/e")]
+        ((_, dead),) = rt.queue.dead_letters("api")
+        assert (dead["reason"], dead["status"]) == ("http destination answered 301", 301)
