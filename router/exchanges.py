@@ -56,9 +56,9 @@ def credential_forms(value: str) -> list[str]:
 
 def url_forms(secrets: Iterable[str]) -> list[str]:
     """Each secret as it is and URL-encoded (a query token, percent- or plus-encoded in a URL)."""
-    out = set()
+    out: dict[str, None] = {}  # in order, each once
     for s in secrets:
-        out.update((s, urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s)))
+        out.update(dict.fromkeys((s, urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s))))
     return list(out)
 
 
