@@ -111,13 +111,16 @@ class HttpClient:
 
     def request(self, method: str, path: str, *, bucket: str | None = None, **kwargs: Any) -> requests.Response:
         """Send one request. Raises RetryableError for network errors and 408/429/5xx;
-        returns every other response for the caller to judge. ``bucket`` names the
-        destination's rate limit this request draws from, when the vendor has several."""
+        returns every other response for the caller to judge, a redirect too: followed, a POST
+        would become a GET without its body (the event lost, a 200 there counted delivered) and
+        the token headers would go wherever it points. ``bucket`` names the destination's rate
+        limit this request draws from, when the vendor has several."""
         if bucket:
             self.throttle(bucket)
         else:
             self.throttle()
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
         try:
             try:
                 response = self.session.request(method, self.url(path), **kwargs)

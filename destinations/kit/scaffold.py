@@ -172,10 +172,10 @@ class Client:
                                headers={"Authorization": f"Bearer {settings['api_key']}"}, vendor="$title")
 
     def send(self, payload: dict[str, Any]) -> Outcome:
-        """2xx: delivered. Other 4xx: rejected (dead letter with the answer). 408/429/5xx and network
+        """2xx: delivered. 3xx and other 4xx: rejected (dead letter with the answer). 408/429/5xx and network
         errors: HttpClient raises RetryableError."""
         response = self.http.post(payload["path"], json=payload["body"])
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:  # a redirect too: HttpClient does not follow one
             raise RejectedEvent(f"$title answered {response.status_code}", status=response.status_code,
                                 response=excerpt(response.content))
         return Outcome.delivered(response.status_code)

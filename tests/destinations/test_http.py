@@ -8,7 +8,7 @@ import pytest
 
 from destinations.errors import RejectedEvent
 from destinations.http import MAX_RETRY_AFTER, HttpClient, parse_retry_after
-from tests.fakes.http import FakeServer
+from tests.fakes.http import FakeServer, Reply
 
 
 @pytest.mark.parametrize("value, seconds", [
@@ -38,3 +38,25 @@ def test_a_request_that_can_never_be_sent_is_rejected_not_retried(path, headers,
         assert str(caught.value) == f"the request to Acme cannot be sent ({error})"
         assert "secret" not in str(caught.value)
         assert vendor.requests == []
+
+
+def test_a_redirect_is_answered_to_the_client_not_followed():
+    """Followed, a POST would become a GET without its body at the new place (the event lost, and
+    counted delivered by a 200 there), and the vendor's token headers would go along."""
+    with FakeServer() as elsewhere, FakeServer(lambda req: Reply(301, "", {"Location": elsewhere.base_url + "/in"})) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme", headers={"X-Api-Key": "k-1"})
+        response = client.post("/events", json={"event": "A"})
+        assert response.status_code == 301
+        assert elsewhere.requests == []
+
+
+def test_a_webhook_whose_url_redirects_dead_letters_the_event_with_the_status(make_runtime):
+    from tests.helpers import webhook_destination, work
+
+    with FakeServer() as elsewhere, FakeServer(lambda req: Reply(308, "", {"Location": elsewhere.base_url + "/in"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        rt.enqueue("hook", [{"type": "track", "userId": "u1", "event": "A", "messageId": "m-1"}])
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert dead["status"] == 308 and "308" in dead["reason"]
+        assert elsewhere.requests == []
