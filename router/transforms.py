@@ -4,7 +4,7 @@
 the config is loaded (a bad path is a config error), called in the worker
 with a copy of the event. It returns the event (changed or not), a list of
 events, or None (or ``[]``) to drop it; events are JSON (a set or another
-object in one rejects it). An exception rejects the event: its
+object in one rejects it), and not deletes (a delete call is how a user is erased). An exception rejects the event: its
 dead letter keeps the traceback summary. Trusted code only: it runs inside
 the worker process with the worker's rights, and a slow transform slows that
 destination's deliveries.
@@ -95,6 +95,12 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
     if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in events):
         reason = (f"transform {transform_name} returned {type(result).__name__}; expected an event "
                   f"(a dict with a type), a list of events, or None")
+        notes.append(reason)
+        return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
+    if any(e["type"] == "delete" for e in events):
+        # a GDPR delete comes as a delete call: the router then forgets the user and tracks the
+        # regulation; one a transform made would erase at the vendor with neither
+        reason = f"transform {transform_name} returned a delete; send a delete call to erase a user"
         notes.append(reason)
         return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
     try:  # a set, NaN or a lone surrogate in an event would fail its whole batch's send, not just this event

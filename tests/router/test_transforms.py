@@ -137,6 +137,17 @@ def test_a_transform_returning_an_event_json_cannot_carry_rejects_only_that_even
         assert (dead["event"]["messageId"], dead["reason"]) == ("m1", f"transform {T}{name} returned an event JSON can't carry ({error})")
 
 
+def test_a_transform_cannot_turn_an_event_into_a_gdpr_delete(make_runtime, client_for):
+    """A delete comes as a delete call, so the router forgets the user and tracks the regulation."""
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "erase_testers")])
+        send(client_for(rt), [track("m1", user="u1", stamp=True), track("m2", user="u2")])
+        work(rt)
+        assert [(r.json()["type"], r.json()["messageId"]) for r in hook.requests] == [("track", "m2")]
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert dead["reason"] == f"transform {T}erase_testers returned a delete; send a delete call to erase a user"
+
+
 @pytest.mark.parametrize("path,message", [
     ("nosuchmodule_xyz:f", "cannot import nosuchmodule_xyz: ModuleNotFoundError: No module named 'nosuchmodule_xyz'"),
     (T + "missing", "tests.router.transform_examples has no missing"),
