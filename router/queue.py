@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 import redis
 
 from router import timeseries
-from router.scripts import FORGET_SECONDS, INGEST, PUSH, CLAIM, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
+from router.scripts import FORGET_SECONDS, INGEST, PUSH, REPLAY, CLAIM, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
 from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN_ORDERED, TICK_ORDERED, RELEASE_ORDERED
 
 
@@ -217,6 +217,7 @@ class DeliveryQueue:
         self.pickup_ms = int(max(pickup, lease) * 1000)
         self._ingest = client.register_script(INGEST)
         self._push = client.register_script(PUSH)
+        self._replay = client.register_script(REPLAY)
         self._claim = client.register_script(CLAIM)
         self._extend = client.register_script(EXTEND)
         self._settle = client.register_script(SETTLE)
@@ -436,6 +437,14 @@ class DeliveryQueue:
             out.append({"id": env["id"], "next_attempt_at": int(due), "attempts": env["a"],
                         "first_attempt_at": env["f"], "last_error": env.get("l", ""), "event": env["e"]})
         return out
+
+    def replay_dead(self, dest: str, entries: Sequence[tuple[str, str]]) -> tuple[int, str]:
+        """Move dead letters (entry id, envelope) back to the buffer in one step: only those still
+        there, so concurrent replays and discards never double or lose one. (how many, drain token)"""
+        if not entries:
+            return 0, ""
+        n, tok = self._replay(args=[self.ns, dest, now_ms(), self.pickup_ms, *(x for pair in entries for x in pair)])
+        return int(n), tok.decode() if isinstance(tok, bytes) else tok
 
     def delete_dead(self, dest: str, entry_ids: Sequence[str]) -> int:
         return int(self.redis.xdel(self.keys.dead(dest), *entry_ids)) if entry_ids else 0

@@ -11,9 +11,9 @@ CHUNK = 500
 def replay(rt: Runtime, dest: str, *, since_ms: int = 0, ids: list[str] | None = None) -> int:
     """Put a destination's dead letters (all since ``since_ms``, or the given entry ids) back in its buffer.
 
-    Each event starts over with a fresh attempt count. Entries are removed from
-    the dead letters only after their events are back in the buffer, so a crash
-    in between repeats an event rather than losing it.
+    Each event starts over with a fresh attempt count. An entry leaves the dead letters and its
+    event enters the buffer in one script (DeliveryQueue.replay_dead): replays running at once,
+    or a discard, never double or lose an event. Returns how many this call put back.
     """
     rt.config.destination(dest)
     total = 0
@@ -23,21 +23,20 @@ def replay(rt: Runtime, dest: str, *, since_ms: int = 0, ids: list[str] | None =
         entries = rt.redis.xrange(rt.queue.keys.dead(dest), cursor, "+", count=CHUNK)
         if not entries:
             return total
-        chosen, envs = [], []
+        chosen: list[tuple[str, str]] = []
         for eid, fields in entries:
             eid = eid.decode()
             if wanted is not None and eid not in wanted:
                 continue
             rec = json.loads(fields[b"d"])
-            envs.append(json.dumps(
+            chosen.append((eid, json.dumps(
                 {"u": rec.get("u", ""), "r": rec.get("r", 0), "id": rec["id"], "a": 0, "f": 0, "e": rec["event"]},
                 separators=(",", ":"), ensure_ascii=False,
-            ))
-            chosen.append(eid)
-        if envs:
-            rt.wake([(dest, rt.queue.push(dest, envs))])
-            rt.queue.delete_dead(dest, chosen)
-            total += len(envs)
+            )))
+        if chosen:
+            n, token = rt.queue.replay_dead(dest, chosen)
+            rt.wake([(dest, token)])
+            total += n
         last = entries[-1][0].decode()
         ms, seq = last.split("-")
         cursor = f"{ms}-{int(seq) + 1}"

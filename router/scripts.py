@@ -165,6 +165,29 @@ end
 return ''
 """
 
+# Replay: each dead letter (ARGV 5.. pairs: entry id, envelope) goes back to the buffer only when
+# this call removed it from the dead letters, so two replays at once (or a replay and a discard)
+# never both act on one. Returns {how many went back, a drain token or ''} (as PUSH).
+REPLAY = """
+local ns, d, now, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local dead, buf = ns .. ':dead:' .. d, ns .. ':buf:' .. d
+local n = 0
+for i = 5, #ARGV, 2 do
+  if redis.call('XDEL', dead, ARGV[i]) == 1 then
+    redis.call('RPUSH', buf, ARGV[i + 1])
+    n = n + 1
+  end
+end
+local dk = ns .. ':drainers:' .. d
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+if n > 0 and redis.call('ZCARD', dk) == 0 then
+  local tok = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + lease, tok)
+  return {n, tok}
+end
+return {n, ''}
+"""
+
 #: GDPR: how long a deleted user's delete time is kept (forgotten:<u>): their events received
 #: before it are refused at send time (purging already removed the queued ones)
 FORGET_SECONDS = 86400

@@ -1,0 +1,39 @@
+"""Replay: each chosen dead letter goes back to its destination exactly once."""
+from __future__ import annotations
+
+from router.replay import replay
+from tests.fakes.http import FakeServer, Reply
+from tests.helpers import WRITE_KEY, webhook_destination, work
+
+
+def dead_letters_of(rt, client, n: int, hook) -> None:
+    for i in range(n):
+        r = client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": f"u{i}", "event": "e", "messageId": f"m{i}"})
+        assert r.status_code == 200
+    work(rt)
+    assert rt.queue.depth("hook")["dead_letters"] == n
+
+
+def test_two_replays_at_once_put_each_dead_letter_back_once(make_runtime, client_for):
+    state = {"ok": False}
+    with FakeServer(lambda req: Reply(200, {}) if state["ok"] else Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        dead_letters_of(rt, client_for(rt), 2, hook)
+        state["ok"] = True
+        # another process's replay runs while this one has pushed its events but not yet removed the dead letters
+        other = []
+        plain_wake = rt.wake
+
+        def wake_with_another_replay(wakes):
+            plain_wake(wakes)
+            if not other:
+                other.append(0)
+                other[0] = replay(rt, "hook")
+
+        rt.wake = wake_with_another_replay
+        first = replay(rt, "hook")
+        assert first + other[0] == 2
+        assert rt.queue.depth("hook")["buffered"] == 2
+        work(rt)
+        depth = rt.queue.depth("hook")
+        assert (depth["delivered"], depth["dead_letters"]) == (2, 0)
