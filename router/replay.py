@@ -13,14 +13,19 @@ def replay(rt: Runtime, dest: str, *, since_ms: int = 0, ids: list[str] | None =
 
     Each event starts over with a fresh attempt count. An entry leaves the dead letters and its
     event enters the buffer in one script (DeliveryQueue.replay_dead): replays running at once,
-    or a discard, never double or lose an event. Returns how many this call put back.
+    or a discard, never double or lose an event. Returns how many this call put back. Only the
+    dead letters there when it starts: those its own events become meanwhile are not replayed again.
     """
     rt.config.destination(dest)
     total = 0
     wanted = set(ids) if ids else None
     cursor = f"{since_ms}-0"
+    newest = rt.redis.xrevrange(rt.queue.keys.dead(dest), count=1)
+    if not newest:
+        return 0
+    end = newest[0][0]
     while True:
-        entries = rt.redis.xrange(rt.queue.keys.dead(dest), cursor, "+", count=CHUNK)
+        entries = rt.redis.xrange(rt.queue.keys.dead(dest), cursor, end, count=CHUNK)
         if not entries:
             return total
         chosen: list[tuple[str, str]] = []

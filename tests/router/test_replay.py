@@ -37,3 +37,21 @@ def test_two_replays_at_once_put_each_dead_letter_back_once(make_runtime, client
         work(rt)
         depth = rt.queue.depth("hook")
         assert (depth["delivered"], depth["dead_letters"]) == (2, 0)
+
+
+def test_a_replay_does_not_pick_up_the_dead_letters_its_own_events_become_while_it_runs(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "still no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        dead_letters_of(rt, client_for(rt), 1, hook)
+        # a worker delivers (and dead-letters again) each replayed event while the replay goes on
+        plain_wake, rounds = rt.wake, []
+
+        def wake_and_work(wakes):
+            plain_wake(wakes)
+            if len(rounds) < 3:
+                rounds.append(1)
+                work(rt)
+
+        rt.wake = wake_and_work
+        assert replay(rt, "hook") == 1
+        assert rt.queue.depth("hook")["dead_letters"] == 1
