@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import click
@@ -15,18 +15,21 @@ from router.records import dead_letter, destination_counts, with_iso_times
 
 
 def _since_ms(since: str | None) -> int:
-    """``--since``: an ISO date-time, or a duration ago (``2h``, ``7d``)."""
+    """``--since``: an ISO date-time (UTC unless it says otherwise, as every time shown), or a
+    duration ago (``2h``, ``7d``); never before the epoch (a stream id can't be negative)."""
     if not since:
         return 0
     try:
-        return int((time.time() - parse_duration(since)) * 1000)
+        return max(0, int((time.time() - parse_duration(since)) * 1000))
     except ValueError:
         pass
     try:
-        return int(datetime.fromisoformat(since).timestamp() * 1000)
+        at = datetime.fromisoformat(since)
     except ValueError:
         fail(f"--since takes an ISO date-time or a duration like 2h: {since!r}", 2)
-    return 0
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return max(0, int(at.timestamp() * 1000))
 
 
 @click.command("replay")

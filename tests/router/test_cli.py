@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -204,3 +205,30 @@ def test_retrying_shows_the_next_attempt_as_an_iso_time_and_the_last_error(faili
     (line,) = invoke("retrying", "slow", "--json", "--config", str(path), env=env).output.splitlines()
     assert isinstance(json.loads(line)["next_attempt_at"], int)
     assert invoke("retrying", "hook", "--config", str(path), env=env).output == "hook: nothing waiting for a retry\n"
+
+
+@pytest.mark.parametrize("since", ["100000000d", "1960-01-01T00:00:00Z"])
+def test_replay_since_further_back_than_1970_replays_every_dead_letter_instead_of_crashing(failing_hook, since):
+    path, env = failing_hook
+    result = CliRunner().invoke(main, ["replay", "hook", "--since", since, "--config", str(path)], env=env)
+    assert (result.exit_code, result.output) == (0, "hook: 1 dead letters re-queued\n"), result.exception
+
+
+@pytest.mark.parametrize("since", ["garbage", "2h ago", "-2h", "2026-13-01"])
+def test_replay_since_garbage_is_a_clear_error_with_exit_code_2(failing_hook, since):
+    path, env = failing_hook
+    result = CliRunner().invoke(main, ["replay", "hook", "--since", since, "--config", str(path)], env=env)
+    assert result.exit_code == 2 and "--since takes an ISO date-time or a duration like 2h" in result.output
+
+
+def test_replay_since_an_iso_time_without_an_offset_reads_it_as_utc_like_every_time_shown(monkeypatch):
+    from router.cli_records import _since_ms
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _since_ms("2026-12-01T10:00:00") == _since_ms("2026-12-01T10:00:00Z") == 1796119200000
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
