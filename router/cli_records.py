@@ -45,6 +45,8 @@ def replay_cmd(destination: str, since: str | None) -> None:
     click.echo(f"{destination}: {n} dead letters re-queued")
 
 
+#: ``--limit``: at least one (Redis reads 0 or less as "everything", or refuses it)
+LIMIT = click.IntRange(min=1)
 JSON_HELP = "JSON lines, times in epoch milliseconds (for scripts)"
 
 
@@ -69,7 +71,7 @@ def show_records(records: list[dict[str, Any]], as_json: bool, fields: list[tupl
 
 @click.command("dead-letters")
 @click.argument("destination")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=LIMIT)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def dead_letters_cmd(destination: str, limit: int, as_json: bool) -> None:
     """Show a destination's newest dead letters (secrets redacted)."""
@@ -86,7 +88,7 @@ def dead_letters_cmd(destination: str, limit: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("destination")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=LIMIT)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def retrying(destination: str, limit: int, as_json: bool) -> None:
     """Show events waiting to be retried, soonest first, with their last error."""
@@ -132,7 +134,7 @@ def stats(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (for scripts)")
 def regulations(limit: int, as_json: bool) -> None:
     """GDPR regulations, newest first, with their status per destination."""
@@ -154,7 +156,7 @@ def regulations(limit: int, as_json: bool) -> None:
 @click.command("trace")
 @click.option("--message-id", default=None, help="the event's messageId")
 @click.option("--user-id", default=None, help="the user's latest events (newest first)")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=LIMIT)
 def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
     """What happened to an event: received when, routed where and why (not), each attempt (JSON lines)."""
     from router.trace import search

@@ -232,3 +232,11 @@ def test_replay_since_an_iso_time_without_an_offset_reads_it_as_utc_like_every_t
         monkeypatch.undo()
         time.tzset()
 
+
+@pytest.mark.parametrize("command", ["retrying", "dead-letters"])
+def test_a_limit_below_one_is_a_usage_error_rather_than_everything_or_a_traceback(failing_hook, command):
+    path, env = failing_hook
+    for limit in ("0", "-1"):
+        result = CliRunner().invoke(main, [command, "slow" if command == "retrying" else "hook", "--limit", limit,
+                                           "--json", "--config", str(path)], env=env)
+        assert result.exit_code == 2 and "Invalid value for '--limit'" in result.output, result.exception
