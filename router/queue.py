@@ -421,12 +421,15 @@ class DeliveryQueue:
         pipe.execute()
 
     # dead letters ----------------------------------------------------------
-    def dead_letters(self, dest: str, *, since_ms: int = 0, count: int | None = None, newest_first: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    def dead_letters(self, dest: str, *, since_ms: int = 0, until_ms: int | None = None, count: int | None = None,
+                     newest_first: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """Dead letters failed from ``since_ms`` through ``until_ms`` (ms, inclusive), at most ``count``."""
         key = self.keys.dead(dest)
+        last = "+" if until_ms is None else str(until_ms)  # a bare ms ends at that ms's last entry
         if newest_first:
-            entries = self.redis.xrevrange(key, "+", f"{since_ms}-0", count=count)
+            entries = self.redis.xrevrange(key, last, f"{since_ms}-0", count=count)
         else:
-            entries = self.redis.xrange(key, f"{since_ms}-0", "+", count=count)
+            entries = self.redis.xrange(key, f"{since_ms}-0", last, count=count)
         return [(eid.decode(), json.loads(fields[b"d"])) for eid, fields in entries]
 
     def retrying(self, dest: str, count: int = 50) -> list[dict[str, Any]]:

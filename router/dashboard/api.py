@@ -108,9 +108,8 @@ def errors(name: str) -> Response:
 
 def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> list[tuple[str, dict[str, Any]]]:
     found = []
-    for eid, rec in rt.queue.dead_letters(name, since_ms=since, count=SCAN, newest_first=True):
-        if until is not None and int(eid.split("-")[0]) > until:
-            continue
+    # the time range goes to Redis: newer entries than ``until`` must not use up the SCAN newest read
+    for eid, rec in rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True):
         if reason and reason_group(rec.get("reason", "")) != reason:
             continue
         found.append((eid, rec))
