@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
+from router.queue import now_ms
 from router.runtime import Runtime
+from router.trace import replayed_entry
 
 CHUNK = 500
 
@@ -28,18 +30,18 @@ def replay(rt: Runtime, dest: str, *, since_ms: int = 0, ids: list[str] | None =
         entries = rt.redis.xrange(rt.queue.keys.dead(dest), cursor, end, count=CHUNK)
         if not entries:
             return total
-        chosen: list[tuple[str, str]] = []
+        chosen: list[tuple[str, str, str]] = []
         for eid, fields in entries:
             eid = eid.decode()
             if wanted is not None and eid not in wanted:
                 continue
             rec = json.loads(fields[b"d"])
-            chosen.append((eid, json.dumps(
+            chosen.append((eid, rec["id"], json.dumps(
                 {"u": rec.get("u", ""), "r": rec.get("r", 0), "id": rec["id"], "a": 0, "f": 0, "e": rec["event"]},
                 separators=(",", ":"), ensure_ascii=False,
             )))
         if chosen:
-            n, token = rt.queue.replay_dead(dest, chosen)
+            n, token = rt.queue.replay_dead(dest, chosen, replayed_entry(dest, now_ms()))
             rt.wake([(dest, token)])
             total += n
         last = entries[-1][0].decode()

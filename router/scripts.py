@@ -165,17 +165,20 @@ end
 return ''
 """
 
-# Replay: each dead letter (ARGV 5.. pairs: entry id, envelope) goes back to the buffer only when
-# this call removed it from the dead letters, so two replays at once (or a replay and a discard)
-# never both act on one. Returns {how many went back, a drain token or ''} (as PUSH).
+# Replay: each dead letter (ARGV 6.. triples: entry id, messageId, envelope) goes back to the buffer
+# only when this call removed it from the dead letters, so two replays at once (or a replay and a
+# discard) never both act on one; ARGV[5], the ``replayed`` trace entry ('' for none), is appended
+# to its trace if that exists. Returns {how many went back, a drain token or ''} (as PUSH).
 REPLAY = """
-local ns, d, now, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local ns, d, now, lease, entry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local dead, buf = ns .. ':dead:' .. d, ns .. ':buf:' .. d
 local n = 0
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 3 do
   if redis.call('XDEL', dead, ARGV[i]) == 1 then
-    redis.call('RPUSH', buf, ARGV[i + 1])
+    redis.call('RPUSH', buf, ARGV[i + 2])
     n = n + 1
+    local tk = ns .. ':trace:' .. ARGV[i + 1]
+    if entry ~= '' and redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, '\\n' .. entry) end
   end
 end
 local dk = ns .. ':drainers:' .. d
