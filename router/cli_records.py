@@ -12,6 +12,7 @@ import click
 from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
 from router.config_fields import parse_duration
 from router.records import dead_letter, destination_counts, with_iso_times
+from router.redact import Redactor
 
 
 def _since_ms(since: str | None) -> int:
@@ -50,6 +51,12 @@ LIMIT = click.IntRange(min=1)
 JSON_HELP = "JSON lines, times in epoch milliseconds (for scripts)"
 
 
+def redacted(redactor: Redactor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with every configured secret redacted as the operator API's answers are (router/app.py
+    ``redacted``): also records stored before the secret was configured."""
+    return [json.loads(redactor.json_text(json.dumps(rec, ensure_ascii=False)) or "{}") for rec in records]
+
+
 def show_records(records: list[dict[str, Any]], as_json: bool, fields: list[tuple[str, str]], empty: str) -> None:
     """Records for people (ISO 8601 times, one labelled field a line) or, with --json, for scripts."""
     if as_json:
@@ -78,7 +85,7 @@ def dead_letters_cmd(destination: str, limit: int, as_json: bool) -> None:
     cfg = load_checked_config()
     known_destination(cfg, destination)
     rt = load_runtime(cfg)
-    found = [dead_letter(eid, rec) for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True)]
+    found = redacted(rt.redactor, [dead_letter(eid, rec) for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True)])
     show_records(found, as_json, [
         ("entry_id", "dead letter"), ("failed_at", "failed at"), ("reason", "reason"), ("status", "HTTP status"),
         ("attempts", "attempts"), ("first_attempt_at", "first attempt"), ("received_at", "received at"),
@@ -94,7 +101,8 @@ def retrying(destination: str, limit: int, as_json: bool) -> None:
     """Show events waiting to be retried, soonest first, with their last error."""
     cfg = load_checked_config()
     known_destination(cfg, destination)
-    found = load_runtime(cfg).queue.retrying(destination, limit)
+    rt = load_runtime(cfg)
+    found = redacted(rt.redactor, rt.queue.retrying(destination, limit))
     show_records(found, as_json, [
         ("id", "event id"), ("next_attempt_at", "next attempt"), ("attempts", "attempts"),
         ("first_attempt_at", "first attempt"), ("last_error", "last error"), ("event", "event"),
@@ -163,7 +171,8 @@ def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
 
     if not (message_id or user_id):
         fail("give --message-id or --user-id", 2)
-    found = search(load_runtime(), message_id=message_id, user_id=user_id, limit=limit)
+    rt = load_runtime()
+    found = redacted(rt.redactor, search(rt, message_id=message_id, user_id=user_id, limit=limit))
     if not found:
         fail("no trace found (traces are kept for dedup_ttl, the newest trace.max_events events)", 1)
     for t in found:

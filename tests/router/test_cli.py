@@ -240,3 +240,30 @@ def test_a_limit_below_one_is_a_usage_error_rather_than_everything_or_a_tracebac
         result = CliRunner().invoke(main, [command, "slow" if command == "retrying" else "hook", "--limit", limit,
                                            "--json", "--config", str(path)], env=env)
         assert result.exit_code == 2 and "Invalid value for '--limit'" in result.output, result.exception
+
+
+def test_dead_letters_and_retrying_redact_a_secret_configured_after_the_record_was_stored(tmp_path, redis_url, redis_client):
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    with FakeServer(lambda req: Reply(503 if req.path == "/slow" else 422, {"error": "no"})) as hook:
+        dests = [{"name": "hook", "type": "webhook", "settings": {"url": hook.base_url}},
+                 {"name": "slow", "type": "webhook", "settings": {"url": hook.base_url + "/slow"}}]
+        path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=dests)
+        rt = runtime_for(path, redis_client)
+        from router.app import create_app
+
+        create_app(runtime=rt).test_client().post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e", "properties": {"key": "tok-late-secret-99"}})
+        work(rt)
+    Runtime.set_current(None)
+    try:
+        assert rt.queue.dead_letters("hook")[0][1]["event"]["properties"] == {"key": "tok-late-secret-99"}
+        for d in dests:  # the key is now a header value: a secret
+            d["settings"]["headers"] = {"X-Key": "tok-late-secret-99"}
+        write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=dests)
+        for command in (["dead-letters", "hook"], ["dead-letters", "hook", "--json"], ["retrying", "slow", "--json"]):
+            result = invoke(*command, "--config", str(path), env={"REDIS_URL": redis_url})
+            assert result.exit_code == 0 and "[redacted]" in result.output, result.output
+            assert "tok-late-secret-99" not in result.output
+    finally:
+        keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+        if keys:
+            redis_client.delete(*keys)
