@@ -422,10 +422,13 @@ class DeliveryQueue:
 
     # dead letters ----------------------------------------------------------
     def dead_letters(self, dest: str, *, since_ms: int = 0, until_ms: int | None = None, count: int | None = None,
-                     newest_first: bool = False) -> list[tuple[str, dict[str, Any]]]:
-        """Dead letters failed from ``since_ms`` through ``until_ms`` (ms, inclusive), at most ``count``."""
+                     newest_first: bool = False, before: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """Dead letters failed from ``since_ms`` through ``until_ms`` (ms, inclusive), at most ``count``;
+        ``before``: only those older than that entry id (the next page, newest first)."""
         key = self.keys.dead(dest)
         last = "+" if until_ms is None else str(until_ms)  # a bare ms ends at that ms's last entry
+        if before:
+            last = f"({before}"
         if newest_first:
             entries = self.redis.xrevrange(key, last, f"{since_ms}-0", count=count)
         else:

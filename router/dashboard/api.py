@@ -107,6 +107,7 @@ def errors(name: str) -> Response:
 
 
 def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> list[tuple[str, dict[str, Any]]]:
+    """The matches among the SCAN newest dead letters of the time range."""
     found = []
     # the time range goes to Redis: newer entries than ``until`` must not use up the SCAN newest read
     for eid, rec in rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True):
@@ -114,6 +115,18 @@ def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int 
             continue
         found.append((eid, rec))
     return found
+
+
+def discard_matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> int:
+    """Discard every match, SCAN dead letters read at a time: "all matching" is all, not the newest SCAN."""
+    discarded, before = 0, ""
+    while True:
+        page = rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True, before=before)
+        if not page:
+            return discarded
+        discarded += rt.queue.delete_dead(name, [eid for eid, rec in page
+                                                 if not reason or reason_group(rec.get("reason", "")) == reason])
+        before = page[-1][0]
 
 
 def _int_arg(value: Any, what: str) -> int | None:
@@ -163,9 +176,9 @@ def discard(name: str) -> Response:
             raise BadRequest(400, f"not a dead letter's entry id: {str(bad)[:60]!r} (they look like 1700000000000-0)",
                              "entry_ids")
     elif body.get("all") is True:
-        ids = [eid for eid, _ in matching(rt, name, _reason(body.get("reason")),
-                                          _int_arg(body.get("since_ms"), "since_ms") or 0,
-                                          _int_arg(body.get("until_ms"), "until_ms"))]
+        return jsonify({"success": True, "discarded": discard_matching(
+            rt, name, _reason(body.get("reason")), _int_arg(body.get("since_ms"), "since_ms") or 0,
+            _int_arg(body.get("until_ms"), "until_ms"))})
     else:
         raise BadRequest(400, 'send {"entry_ids": [...]} or {"all": true} (with reason / since_ms / until_ms)')
     return jsonify({"success": True, "discarded": rt.queue.delete_dead(name, ids)})

@@ -286,3 +286,18 @@ def test_the_search_until_a_time_finds_older_dead_letters_behind_more_recent_one
         r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True, "until_ms": until}, headers=ADMIN)
         assert r.get_json()["discarded"] == 1
         assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["new-1", "new-2"]
+
+
+def test_discard_all_matching_discards_every_match_not_only_the_newest_the_search_reads(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(5)]})
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 5
+        r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True}, headers=ADMIN)
+        assert r.get_json() == {"success": True, "discarded": 5}
+        assert rt.queue.depth("hook")["dead_letters"] == 0
