@@ -18,7 +18,7 @@ from rq import Worker
 from router import records, timeseries
 from router.body import BadRequest, json_object
 from router.dashboard import session
-from router.replay import replay
+from router.replay import replayed_entries
 from router.runtime import Runtime
 from router.schemas import error_list
 
@@ -145,8 +145,11 @@ def replay_dead_letters(name: str) -> tuple[Response, int]:
         body = ReplaySchema().load(json_object(request.get_data(cache=True), empty_ok=True))
     except ValidationError as exc:
         return jsonify({"success": False, "errors": error_list(exc.messages)}), 400
-    count = replay(runtime(), _destination(name), since_ms=body["since_ms"], ids=body["entry_ids"])
-    return jsonify({"success": True, "replayed": count}), 200
+    moved = replayed_entries(runtime(), _destination(name), since_ms=body["since_ms"], ids=body["entry_ids"])
+    answer: dict[str, Any] = {"success": True, "replayed": len(moved)}
+    if body["entry_ids"]:  # the chosen ones not there: replayed or discarded meanwhile, or expired
+        answer["not_found"] = sorted(set(body["entry_ids"]) - set(moved))
+    return jsonify(answer), 200
 
 
 @bp.get("/v1/admin/rejected")

@@ -139,7 +139,10 @@ def _paths() -> dict[str, Any]:
                  "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
                      "since_ms": {"type": "integer"}, "entry_ids": {"type": "array", "items": {"type": "string"}}}}}}},
                  "responses": {"200": _json({"type": "object", "properties": {
-                     "success": {"const": True}, "replayed": {"type": "integer"}}}, "how many were re-queued"),
+                     "success": {"const": True}, "replayed": {"type": "integer"},
+                     "not_found": {"type": "array", "items": {"type": "string"},
+                                   "description": "with entry_ids: those not there (replayed, discarded or expired)"}}},
+                     "how many were re-queued"),
                      "404": _error("no such destination"), **ADMIN_ERRORS}},
     }
     paths["/v1/admin/retrying/{name}"] = {

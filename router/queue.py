@@ -444,15 +444,15 @@ class DeliveryQueue:
                         "first_attempt_at": env["f"], "last_error": env.get("l", ""), "event": env["e"]})
         return out
 
-    def replay_dead(self, dest: str, entries: Sequence[tuple[str, str, str]], trace: str = "") -> tuple[int, str]:
+    def replay_dead(self, dest: str, entries: Sequence[tuple[str, str, str]], trace: str = "") -> tuple[list[str], str]:
         """Move dead letters (entry id, messageId, envelope) back to the buffer in one step: only those
         still there, so concurrent replays and discards never double or lose one; ``trace``: the
-        ``replayed`` entry for their traces ('' for none). (how many, drain token)"""
+        ``replayed`` entry for their traces ('' for none). (the entry ids moved, drain token)"""
         if not entries:
-            return 0, ""
+            return [], ""
         trace = trace if self.trace_cap else ""
-        n, tok = self._replay(args=[self.ns, dest, now_ms(), self.pickup_ms, trace, *(x for one in entries for x in one)])
-        return int(n), tok.decode() if isinstance(tok, bytes) else tok
+        tok, *moved = self._replay(args=[self.ns, dest, now_ms(), self.pickup_ms, trace, *(x for one in entries for x in one)])
+        return [m.decode() for m in moved], tok.decode() if isinstance(tok, bytes) else tok
 
     def delete_dead(self, dest: str, entry_ids: Sequence[str]) -> int:
         return int(self.redis.xdel(self.keys.dead(dest), *entry_ids)) if entry_ids else 0

@@ -168,27 +168,27 @@ return ''
 # Replay: each dead letter (ARGV 6.. triples: entry id, messageId, envelope) goes back to the buffer
 # only when this call removed it from the dead letters, so two replays at once (or a replay and a
 # discard) never both act on one; ARGV[5], the ``replayed`` trace entry ('' for none), is appended
-# to its trace if that exists. Returns {how many went back, a drain token or ''} (as PUSH).
+# to its trace if that exists. Returns {a drain token or '' (as PUSH), the entry ids moved...}.
 REPLAY = """
 local ns, d, now, lease, entry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local dead, buf = ns .. ':dead:' .. d, ns .. ':buf:' .. d
-local n = 0
+local out = {''}
 for i = 6, #ARGV, 3 do
   if redis.call('XDEL', dead, ARGV[i]) == 1 then
     redis.call('RPUSH', buf, ARGV[i + 2])
-    n = n + 1
+    out[#out + 1] = ARGV[i]
     local tk = ns .. ':trace:' .. ARGV[i + 1]
     if entry ~= '' and redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, '\\n' .. entry) end
   end
 end
 local dk = ns .. ':drainers:' .. d
 redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
-if n > 0 and redis.call('ZCARD', dk) == 0 then
+if #out > 1 and redis.call('ZCARD', dk) == 0 then
   local tok = tostring(redis.call('INCR', ns .. ':seq'))
   redis.call('ZADD', dk, now + lease, tok)
-  return {n, tok}
+  out[1] = tok
 end
-return {n, ''}
+return out
 """
 
 #: GDPR: how long a deleted user's delete time is kept (forgotten:<u>): their events received
