@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
+from router.envelopes import envelope
 from router.queue import now_ms
 from router.runtime import Runtime
 from router.trace import replayed_entry
@@ -37,11 +38,9 @@ def replayed_entries(rt: Runtime, dest: str, *, since_ms: int = 0, ids: list[str
 
 
 def _envelope(rec: dict[str, Any]) -> tuple[str, str]:
-    """A dead letter's messageId and its event's envelope, with a fresh attempt count."""
-    return rec["id"], json.dumps(
-        {"u": rec.get("u", ""), "r": rec.get("r", 0), "id": rec["id"], "a": 0, "f": 0, "e": rec["event"]},
-        separators=(",", ":"), ensure_ascii=False,
-    )
+    """A dead letter's messageId and its event's envelope as ingest wrote it (with ``o``, the
+    ordering key of an anonymous event), with a fresh attempt count."""
+    return rec["id"], envelope(rec["event"], rec["id"], rec.get("r", 0), uhash=rec.get("u", ""))
 
 
 def _chosen(rt: Runtime, dest: str, ids: list[str]) -> Iterator[list[Any]]:

@@ -55,3 +55,30 @@ def test_a_replay_does_not_pick_up_the_dead_letters_its_own_events_become_while_
         rt.wake = wake_and_work
         assert replay(rt, "hook") == 1
         assert rt.queue.depth("hook")["dead_letters"] == 1
+
+
+def test_a_replayed_anonymous_event_waits_behind_that_anonymous_users_retrying_event_at_an_ordered_destination(
+        make_runtime, client_for):
+    state = {"fixed": False}
+
+    def vendor(req):
+        mid = req.json()["messageId"]
+        if mid == "a-2":
+            return Reply(503, "down")
+        return Reply(200, {}) if state["fixed"] else Reply(422, "no")
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(delivery={"retry_base": "60s"},
+                          destinations=[webhook_destination(hook.base_url, ordering="per_user")])
+        client = client_for(rt)
+        for mid in ("a-1", "a-2"):
+            client.post("/v1/track", json={"writeKey": WRITE_KEY, "anonymousId": "anon-1", "event": "e", "messageId": mid})
+            work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 1 and rt.queue.depth("hook")["retrying"] == 1
+        state["fixed"] = True
+        sent = len(hook.requests)
+        assert replay(rt, "hook") == 1
+        work(rt)
+        # replayed dead letters join the back of the queue: behind a-2, which waits for its retry
+        assert len(hook.requests) == sent
+        assert rt.queue.depth("hook")["dead_letters"] == 0
