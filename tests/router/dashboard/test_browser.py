@@ -167,3 +167,27 @@ def test_replay_all_matching_a_reason_replays_those_dead_letters_in_the_dashboar
         work(rt)
         assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["other-1"]
         page.close()
+
+
+def test_the_dead_letter_time_filter_reads_utc_like_the_times_the_table_shows(make_runtime, client_for, served, browser):
+    from datetime import datetime, timedelta, timezone
+
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client_for(rt).post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        failed = datetime.fromtimestamp(dead["failed_at"] / 1000, timezone.utc).replace(second=0, microsecond=0)
+        page = browser.new_context(timezone_id="Asia/Tokyo").new_page()  # a browser east of UTC
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dead tbody tr")
+        assert page.inner_text("#dead tbody tr td:nth-child(2)").startswith(failed.strftime("%Y-%m-%d %H:%M"))
+        for since, count in ((failed + timedelta(minutes=1), "0 matching"), (failed, "1 matching")):
+            page.fill("#dl-since", since.strftime("%Y-%m-%dT%H:%M"))
+            page.click("#dl-filter")
+            page.wait_for_function(f"document.querySelector('#dl-count').textContent === '{count}'")
+        page.close()
