@@ -109,10 +109,17 @@ def _destination(name: str) -> str:
 @bp.get("/v1/admin/dead-letters/<name>")
 @admin_only
 def dead_letters(name: str) -> Response:
+    """Newest first, ``limit`` a page; ``next`` (null on the last page) is the ``before`` of the next page."""
+    from router.dashboard.api import stream_id
+
     rt = runtime()
     limit = page_size()
-    entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True)
-    return jsonify({"destination": name, "dead_letters": [records.dead_letter(eid, rec) for eid, rec in entries]})
+    before = request.args.get("before", "")
+    if before and stream_id(before) is None:
+        raise BadRequest(400, f"before takes a dead letter's entry id (like 1700000000000-0): {before[:60]!r}", "before")
+    entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True, before=before)
+    return jsonify({"destination": name, "dead_letters": [records.dead_letter(eid, rec) for eid, rec in entries],
+                    "next": entries[-1][0] if len(entries) == limit else None})
 
 
 @bp.get("/v1/admin/retrying/<name>")

@@ -86,3 +86,21 @@ def test_replaying_dead_letters_that_are_no_longer_there_says_which(make_runtime
         assert client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [kept]}, headers=ADMIN).get_json() == {
             "success": True, "replayed": 0, "not_found": [kept]}
         assert rt.queue.depth("hook")["buffered"] == 1
+
+
+def test_dead_letters_page_through_with_next_without_skipping_or_repeating_one(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [
+            {"type": "track", "userId": "u", "event": "e", "messageId": f"m{i}"} for i in range(5)]})
+        work(rt)
+        seen, query = [], "limit=2"
+        for _ in range(5):
+            page = client.get(f"/v1/admin/dead-letters/hook?{query}", headers=ADMIN).get_json()
+            seen += [d["entry_id"] for d in page["dead_letters"]]
+            if not page.get("next"):
+                break
+            query = f"limit=2&before={page['next']}"
+        assert seen == [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)] and len(seen) == 5
+        assert client.get("/v1/admin/dead-letters/hook?before=nope", headers=ADMIN).status_code == 400
