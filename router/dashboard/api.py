@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from router.admin import admin_only, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
-from router.records import EXCHANGE_KEYS
+from router.records import EXCHANGE_KEYS, destination_counts
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, ingest_totals, minute_of
@@ -72,7 +72,7 @@ def overview() -> Response:
             points["retrying"].append(chunk.get("retried", 0))
         window = add_up(minutes)
         out.append({
-            "name": d.name, "type": d.type, "enabled": d.enabled, **rt.queue.depth(d.name),
+            "name": d.name, "type": d.type, "enabled": d.enabled, **destination_counts(rt.queue.depth(d.name)),
             "window": {k: window.counts.get(v, 0) for k, v in
                        (("delivered", "delivered"), ("failed", "rejected"), ("retrying", "retried"), ("skipped", "skipped"))},
             "latency_ms": {f"p{int(q * 100)}": _round(window.quantile(q)) for q in (0.5, 0.95, 0.99)},

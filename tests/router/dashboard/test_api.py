@@ -301,3 +301,15 @@ def test_discard_all_matching_discards_every_match_not_only_the_newest_the_searc
         r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True}, headers=ADMIN)
         assert r.get_json() == {"success": True, "discarded": 5}
         assert rt.queue.depth("hook")["dead_letters"] == 0
+
+
+def test_the_overview_counts_a_destinations_queue_in_the_words_of_the_destinations_api(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "bad list")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
+        work(rt)
+        (listed,) = client.get("/v1/admin/destinations", headers=ADMIN).get_json()["destinations"]
+        (shown,) = client.get("/v1/admin/overview", headers=ADMIN).get_json()["destinations"]
+    assert listed["dead_lettered"] == 1 and "rejected" not in listed  # "rejected" is what ingest refuses
+    assert {k: shown[k] for k in listed} == listed and "rejected" not in shown
