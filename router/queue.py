@@ -444,8 +444,8 @@ class DeliveryQueue:
                         "first_attempt_at": env["f"], "last_error": env.get("l", ""), "event": env["e"]})
         return out
 
-    def replay_dead(self, dest: str, entries: Sequence[tuple[str, str, str]], trace: str = "") -> tuple[list[str], str]:
-        """Move dead letters (entry id, messageId, envelope) back to the buffer in one step: only those
+    def replay_dead(self, dest: str, entries: Sequence[tuple[str, str, str, str]], trace: str = "") -> tuple[list[str], str]:
+        """Move dead letters (entry id, messageId, regulation id or '', envelope) back to the buffer in one step: only those
         still there, so concurrent replays and discards never double or lose one; ``trace``: the
         ``replayed`` entry for their traces ('' for none). (the entry ids moved, drain token)"""
         if not entries:

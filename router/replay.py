@@ -37,10 +37,11 @@ def replayed_entries(rt: Runtime, dest: str, *, since_ms: int = 0, ids: list[str
     return moved
 
 
-def _envelope(rec: dict[str, Any]) -> tuple[str, str]:
-    """A dead letter's messageId and its event's envelope as ingest wrote it (with ``o``, the
-    ordering key of an anonymous event), with a fresh attempt count."""
-    return rec["id"], envelope(rec["event"], rec["id"], rec.get("r", 0), uhash=rec.get("u", ""))
+def _envelope(rec: dict[str, Any]) -> tuple[str, str, str]:
+    """A dead letter's messageId, regulation id (a GDPR delete's, else '') and its event's envelope as
+    ingest wrote it (with ``o``, the ordering key of an anonymous event), with a fresh attempt count."""
+    reg = rec.get("regulation", "")
+    return rec["id"], reg, envelope(rec["event"], rec["id"], rec.get("r", 0), reg, uhash=rec.get("u", ""))
 
 
 def _chosen(rt: Runtime, dest: str, ids: list[str]) -> Iterator[list[Any]]:
