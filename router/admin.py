@@ -110,12 +110,10 @@ def _destination(name: str) -> str:
 @admin_only
 def dead_letters(name: str) -> Response:
     """Newest first, ``limit`` a page; ``next`` (null on the last page) is the ``before`` of the next page."""
-    from router.dashboard.api import stream_id
-
     rt = runtime()
     limit = page_size()
     before = request.args.get("before", "")
-    if before and stream_id(before) is None:
+    if before and records.stream_id(before) is None:
         raise BadRequest(400, f"before takes a dead letter's entry id (like 1700000000000-0): {before[:60]!r}", "before")
     entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True, before=before)
     return jsonify({"destination": name, "dead_letters": [records.dead_letter(eid, rec) for eid, rec in entries],
@@ -129,6 +127,12 @@ def retrying(name: str) -> Response:
     return jsonify({"destination": name, "retrying": runtime().queue.retrying(_destination(name), limit)})
 
 
+def entry_id(value: str) -> None:
+    """An entry id Redis accepts (``<ms>-<seq>``, each part 64-bit): another would fail the read as a storage error."""
+    if records.stream_id(value) is None:
+        raise ValidationError("not a dead letter entry id")
+
+
 class ReplaySchema(Schema):
     """The replay body: everything since a time, or the chosen entries (no body: all of them)."""
 
@@ -137,7 +141,7 @@ class ReplaySchema(Schema):
 
     since_ms = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=2**53))
     entry_ids = fields.List(
-        fields.String(validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$", error="not a dead letter entry id")),
+        fields.String(validate=entry_id),
         load_default=None,
         allow_none=True,
         validate=validate.Length(min=1, max=10000),

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from router.admin import admin_only, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
-from router.records import EXCHANGE_KEYS, destination_counts
+from router.records import EXCHANGE_KEYS, destination_counts, stream_id
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, ingest_totals, minute_of
@@ -24,19 +24,8 @@ RANGES = {"hour": (60, 1), "day": (1440, 15), "week": (10080, 60)}
 #: how many of the newest dead letters the error table and the search read
 SCAN = 5000
 _GAVE_UP = re.compile(r"^gave up after \d+ attempts over \d+s: ")
-_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 #: what Redis takes as a stream id's parts (unsigned 64-bit); times are kept below the signed limit
-_MAX_U64 = 2**64 - 1
 _MAX_MS = 2**63 - 1
-
-
-def stream_id(value: Any) -> str | None:
-    """``value`` when it is a stream entry id Redis accepts (``<ms>-<seq>``), else None: a bad id is
-    the client's mistake (404 / 400), not a storage error."""
-    m = _STREAM_ID.fullmatch(value) if isinstance(value, str) else None
-    if m is None or int(m.group(1)) > _MAX_U64 or int(m.group(2)) > _MAX_U64:
-        return None
-    return value
 
 
 def runtime() -> Runtime:

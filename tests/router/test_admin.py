@@ -104,3 +104,11 @@ def test_dead_letters_page_through_with_next_without_skipping_or_repeating_one(m
             query = f"limit=2&before={page['next']}"
         assert seen == [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)] and len(seen) == 5
         assert client.get("/v1/admin/dead-letters/hook?before=nope", headers=ADMIN).status_code == 400
+
+
+def test_replaying_entry_ids_redis_would_refuse_is_a_400_not_a_storage_error(make_runtime, client_for):
+    client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")]))
+    ids = ["99999999999999999999-0", "1-0\n"]
+    for bad in ids:
+        r = client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [bad]}, headers=ADMIN)
+        assert r.status_code == 400 and r.get_json()["errors"][0]["message"] == "not a dead letter entry id"
