@@ -11,7 +11,7 @@ import click
 
 from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
 from router.config_fields import parse_duration
-from router.records import dead_letter, destination_counts, with_iso_times
+from router.records import dead_letter, destination_counts, iso_ms, with_iso_times
 from router.redact import Redactor
 
 
@@ -129,9 +129,12 @@ def stats(as_json: bool) -> None:
         return
     click.echo("ingest: " + ", ".join(f"{v} {k}" for k, v in ingest.items()))
     rows = [["DESTINATION", "TYPE", "STATE"] + [label for _, label in STATS_COLUMNS]]
+    now = time.time() * 1000
     for d in dests:
-        rows.append([d["name"], d["type"], "enabled" if d["enabled"] else "disabled"]
-                    + [str(d.get(key, 0)) for key, _ in STATS_COLUMNS])
+        state = "enabled" if d["enabled"] else "disabled"
+        if d.get("breaker_open_until", 0) > now:  # why nothing goes out: the vendor did not answer
+            state += f", breaker open until {iso_ms(d['breaker_open_until'])}"
+        rows.append([d["name"], d["type"], state] + [str(d.get(key, 0)) for key, _ in STATS_COLUMNS])
     if len(rows) == 1:
         click.echo("no destinations configured")
         return

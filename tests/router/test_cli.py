@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from router.cli import hoist_config, main
 from router.config import load_config
+from router.records import iso_ms
 from router.redis_server import EmbeddedRedis
 from router.runtime import Runtime
 from tests.fakes.http import FakeServer, Reply
@@ -264,6 +265,28 @@ def test_dead_letters_and_retrying_redact_a_secret_configured_after_the_record_w
             assert result.exit_code == 0 and "[redacted]" in result.output, result.output
             assert "tok-late-secret-99" not in result.output
     finally:
+        keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+        if keys:
+            redis_client.delete(*keys)
+
+
+def test_stats_shows_an_open_circuit_breaker_with_its_iso_time(tmp_path, redis_url, redis_client):
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=[
+        {"name": "down", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}, "breaker": {"pause": "10m"}}])
+    rt = runtime_for(path, redis_client)
+    try:
+        from router.app import create_app
+
+        create_app(runtime=rt).test_client().post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e"})
+        work(rt)  # no answer: the breaker opens for 10 minutes
+        until = rt.queue.depth("down")["breaker_open_until"]
+        assert until > 0
+        out = invoke("stats", "--config", str(path), env={"REDIS_URL": redis_url}).output
+        row = out.splitlines()[2]
+        assert row.startswith("down ") and f"breaker open until {iso_ms(until)}" in row
+    finally:
+        Runtime.set_current(None)
         keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
         if keys:
             redis_client.delete(*keys)
