@@ -134,6 +134,8 @@ def stats(as_json: bool) -> None:
         state = "enabled" if d["enabled"] else "disabled"
         if d.get("breaker_open_until", 0) > now:  # why nothing goes out: the vendor did not answer
             state += f", breaker open until {iso_ms(d['breaker_open_until'])}"
+        if d.get("ordered_users"):  # ordering: per_user: users with an event in flight, retrying or held
+            state += f", {d['ordered_users']} users waiting in order"
         rows.append([d["name"], d["type"], state] + [str(d.get(key, 0)) for key, _ in STATS_COLUMNS])
     if len(rows) == 1:
         click.echo("no destinations configured")

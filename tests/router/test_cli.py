@@ -290,3 +290,24 @@ def test_stats_shows_an_open_circuit_breaker_with_its_iso_time(tmp_path, redis_u
         keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
         if keys:
             redis_client.delete(*keys)
+
+
+def test_stats_shows_the_users_whose_events_wait_in_order(tmp_path, redis_url, redis_client):
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    with FakeServer(lambda req: Reply(503, "down")) as hook:
+        path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=[
+            {"name": "crm", "type": "webhook", "ordering": "per_user", "settings": {"url": hook.base_url}}])
+        rt = runtime_for(path, redis_client)
+        try:
+            from router.app import create_app
+
+            create_app(runtime=rt).test_client().post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e"})
+            work(rt)  # its first event waits for a retry: the user is held
+            assert rt.queue.depth("crm")["ordered_users"] == 1
+            row = invoke("stats", "--config", str(path), env={"REDIS_URL": redis_url}).output.splitlines()[2]
+            assert row.startswith("crm ") and "1 users waiting in order" in row
+        finally:
+            Runtime.set_current(None)
+            keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+            if keys:
+                redis_client.delete(*keys)
