@@ -18,7 +18,7 @@ from rq import Worker
 from router import records, timeseries
 from router.body import BadRequest, json_object
 from router.dashboard import session
-from router.replay import replay
+from router.replay import replayed_entries
 from router.runtime import Runtime
 from router.schemas import error_list
 
@@ -109,10 +109,15 @@ def _destination(name: str) -> str:
 @bp.get("/v1/admin/dead-letters/<name>")
 @admin_only
 def dead_letters(name: str) -> Response:
+    """Newest first, ``limit`` a page; ``next`` (null on the last page) is the ``before`` of the next page."""
     rt = runtime()
     limit = page_size()
-    entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True)
-    return jsonify({"destination": name, "dead_letters": [records.dead_letter(eid, rec) for eid, rec in entries]})
+    before = request.args.get("before", "")
+    if before and records.stream_id(before) is None:
+        raise BadRequest(400, f"before takes a dead letter's entry id (like 1700000000000-0): {before[:60]!r}", "before")
+    entries = rt.queue.dead_letters(_destination(name), count=limit, newest_first=True, before=before)
+    return jsonify({"destination": name, "dead_letters": [records.dead_letter(eid, rec) for eid, rec in entries],
+                    "next": entries[-1][0] if len(entries) == limit else None})
 
 
 @bp.get("/v1/admin/retrying/<name>")
@@ -120,6 +125,12 @@ def dead_letters(name: str) -> Response:
 def retrying(name: str) -> Response:
     limit = page_size()
     return jsonify({"destination": name, "retrying": runtime().queue.retrying(_destination(name), limit)})
+
+
+def entry_id(value: str) -> None:
+    """An entry id Redis accepts (``<ms>-<seq>``, each part 64-bit): another would fail the read as a storage error."""
+    if records.stream_id(value) is None:
+        raise ValidationError("not a dead letter entry id")
 
 
 class ReplaySchema(Schema):
@@ -130,7 +141,7 @@ class ReplaySchema(Schema):
 
     since_ms = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=2**53))
     entry_ids = fields.List(
-        fields.String(validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$", error="not a dead letter entry id")),
+        fields.String(validate=entry_id),
         load_default=None,
         allow_none=True,
         validate=validate.Length(min=1, max=10000),
@@ -145,8 +156,11 @@ def replay_dead_letters(name: str) -> tuple[Response, int]:
         body = ReplaySchema().load(json_object(request.get_data(cache=True), empty_ok=True))
     except ValidationError as exc:
         return jsonify({"success": False, "errors": error_list(exc.messages)}), 400
-    count = replay(runtime(), _destination(name), since_ms=body["since_ms"], ids=body["entry_ids"])
-    return jsonify({"success": True, "replayed": count}), 200
+    moved = replayed_entries(runtime(), _destination(name), since_ms=body["since_ms"], ids=body["entry_ids"])
+    answer: dict[str, Any] = {"success": True, "replayed": len(moved)}
+    if body["entry_ids"]:  # the chosen ones not there: replayed or discarded meanwhile, or expired
+        answer["not_found"] = sorted(set(body["entry_ids"]) - set(moved))
+    return jsonify(answer), 200
 
 
 @bp.get("/v1/admin/rejected")

@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
 from router.config_fields import parse_duration
-from router.records import dead_letter, destination_counts, with_iso_times
+from router.records import dead_letter, destination_counts, iso_ms, with_iso_times
+from router.redact import Redactor
 
 
 def _since_ms(since: str | None) -> int:
-    """``--since``: an ISO date-time, or a duration ago (``2h``, ``7d``)."""
+    """``--since``: an ISO date-time (UTC unless it says otherwise, as every time shown), or a
+    duration ago (``2h``, ``7d``); never before the epoch (a stream id can't be negative)."""
     if not since:
         return 0
     try:
-        return int((time.time() - parse_duration(since)) * 1000)
+        return max(0, int((time.time() - parse_duration(since)) * 1000))
     except ValueError:
         pass
     try:
-        return int(datetime.fromisoformat(since).timestamp() * 1000)
+        at = datetime.fromisoformat(since)
     except ValueError:
         fail(f"--since takes an ISO date-time or a duration like 2h: {since!r}", 2)
-    return 0
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return max(0, int(at.timestamp() * 1000))
 
 
 @click.command("replay")
@@ -42,7 +46,15 @@ def replay_cmd(destination: str, since: str | None) -> None:
     click.echo(f"{destination}: {n} dead letters re-queued")
 
 
+#: ``--limit``: at least one (Redis reads 0 or less as "everything", or refuses it)
+LIMIT = click.IntRange(min=1)
 JSON_HELP = "JSON lines, times in epoch milliseconds (for scripts)"
+
+
+def redacted(redactor: Redactor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with every configured secret redacted as the operator API's answers are (router/app.py
+    ``redacted``): also records stored before the secret was configured."""
+    return [json.loads(redactor.json_text(json.dumps(rec, ensure_ascii=False)) or "{}") for rec in records]
 
 
 def show_records(records: list[dict[str, Any]], as_json: bool, fields: list[tuple[str, str]], empty: str) -> None:
@@ -66,14 +78,14 @@ def show_records(records: list[dict[str, Any]], as_json: bool, fields: list[tupl
 
 @click.command("dead-letters")
 @click.argument("destination")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=LIMIT)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def dead_letters_cmd(destination: str, limit: int, as_json: bool) -> None:
     """Show a destination's newest dead letters (secrets redacted)."""
     cfg = load_checked_config()
     known_destination(cfg, destination)
     rt = load_runtime(cfg)
-    found = [dead_letter(eid, rec) for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True)]
+    found = redacted(rt.redactor, [dead_letter(eid, rec) for eid, rec in rt.queue.dead_letters(destination, count=limit, newest_first=True)])
     show_records(found, as_json, [
         ("entry_id", "dead letter"), ("failed_at", "failed at"), ("reason", "reason"), ("status", "HTTP status"),
         ("attempts", "attempts"), ("first_attempt_at", "first attempt"), ("received_at", "received at"),
@@ -83,13 +95,14 @@ def dead_letters_cmd(destination: str, limit: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("destination")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=LIMIT)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def retrying(destination: str, limit: int, as_json: bool) -> None:
     """Show events waiting to be retried, soonest first, with their last error."""
     cfg = load_checked_config()
     known_destination(cfg, destination)
-    found = load_runtime(cfg).queue.retrying(destination, limit)
+    rt = load_runtime(cfg)
+    found = redacted(rt.redactor, rt.queue.retrying(destination, limit))
     show_records(found, as_json, [
         ("id", "event id"), ("next_attempt_at", "next attempt"), ("attempts", "attempts"),
         ("first_attempt_at", "first attempt"), ("last_error", "last error"), ("event", "event"),
@@ -116,9 +129,14 @@ def stats(as_json: bool) -> None:
         return
     click.echo("ingest: " + ", ".join(f"{v} {k}" for k, v in ingest.items()))
     rows = [["DESTINATION", "TYPE", "STATE"] + [label for _, label in STATS_COLUMNS]]
+    now = time.time() * 1000
     for d in dests:
-        rows.append([d["name"], d["type"], "enabled" if d["enabled"] else "disabled"]
-                    + [str(d.get(key, 0)) for key, _ in STATS_COLUMNS])
+        state = "enabled" if d["enabled"] else "disabled"
+        if d.get("breaker_open_until", 0) > now:  # why nothing goes out: the vendor did not answer
+            state += f", breaker open until {iso_ms(d['breaker_open_until'])}"
+        if d.get("ordered_users"):  # ordering: per_user: users with an event in flight, retrying or held
+            state += f", {d['ordered_users']} users waiting in order"
+        rows.append([d["name"], d["type"], state] + [str(d.get(key, 0)) for key, _ in STATS_COLUMNS])
     if len(rows) == 1:
         click.echo("no destinations configured")
         return
@@ -129,7 +147,7 @@ def stats(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (for scripts)")
 def regulations(limit: int, as_json: bool) -> None:
     """GDPR regulations, newest first, with their status per destination."""
@@ -151,14 +169,15 @@ def regulations(limit: int, as_json: bool) -> None:
 @click.command("trace")
 @click.option("--message-id", default=None, help="the event's messageId")
 @click.option("--user-id", default=None, help="the user's latest events (newest first)")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=LIMIT)
 def trace_cmd(message_id: str | None, user_id: str | None, limit: int) -> None:
     """What happened to an event: received when, routed where and why (not), each attempt (JSON lines)."""
     from router.trace import search
 
     if not (message_id or user_id):
         fail("give --message-id or --user-id", 2)
-    found = search(load_runtime(), message_id=message_id, user_id=user_id, limit=limit)
+    rt = load_runtime()
+    found = redacted(rt.redactor, search(rt, message_id=message_id, user_id=user_id, limit=limit))
     if not found:
         fail("no trace found (traces are kept for dedup_ttl, the newest trace.max_events events)", 1)
     for t in found:

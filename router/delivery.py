@@ -520,6 +520,7 @@ class Drainer:
             "failed_at": now,
             "event": env["e"],
             "payload": payload,
+            **({"regulation": env["g"]} if env.get("g") else {}),  # a GDPR delete's: a replay tracks it again
             **self.stored_exchanges(outcome),  # observe: the request made and the vendor's answer
         }
         return self.scrubber(outcome).record(env["u"], json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=jsonable))

@@ -128,10 +128,14 @@ def _paths() -> dict[str, Any]:
     }
     paths["/v1/admin/dead-letters/{name}"] = {
         "get": {"tags": ["admin"], "summary": "A destination's dead letters, newest first (secrets redacted)",
-                "security": ADMIN, "parameters": [NAME, LIMIT],
+                "security": ADMIN, "parameters": [NAME, LIMIT, {
+                    "name": "before", "in": "query", "schema": {"type": "string"},
+                    "description": "only dead letters older than this entry id: the previous page's next"}],
                 "responses": {"200": _json({"type": "object", "properties": {
-                    "destination": {"type": "string"}, "dead_letters": {"type": "array", "items": _ref("DeadLetter")}}},
-                    "the dead letters"), "404": _error("no such destination"), **ADMIN_ERRORS}},
+                    "destination": {"type": "string"}, "dead_letters": {"type": "array", "items": _ref("DeadLetter")},
+                    "next": {"type": ["string", "null"], "description": "before of the next page; null on the last"}}},
+                    "the dead letters"), "400": _error("before is not an entry id"), "404": _error("no such destination"),
+                    **ADMIN_ERRORS}},
     }
     paths["/v1/admin/dead-letters/{name}/replay"] = {
         "post": {"tags": ["admin"], "summary": "Re-queue dead letters (all since since_ms, or the entry ids given)",
@@ -139,7 +143,10 @@ def _paths() -> dict[str, Any]:
                  "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
                      "since_ms": {"type": "integer"}, "entry_ids": {"type": "array", "items": {"type": "string"}}}}}}},
                  "responses": {"200": _json({"type": "object", "properties": {
-                     "success": {"const": True}, "replayed": {"type": "integer"}}}, "how many were re-queued"),
+                     "success": {"const": True}, "replayed": {"type": "integer"},
+                     "not_found": {"type": "array", "items": {"type": "string"},
+                                   "description": "with entry_ids: those not there (replayed, discarded or expired)"}}},
+                     "how many were re-queued"),
                      "404": _error("no such destination"), **ADMIN_ERRORS}},
     }
     paths["/v1/admin/retrying/{name}"] = {

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 import redis
 
 from router import timeseries
-from router.scripts import FORGET_SECONDS, INGEST, PUSH, CLAIM, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
+from router.scripts import FORGET_SECONDS, INGEST, PUSH, REPLAY, CLAIM, EXTEND, SETTLE, RELEASE, RETURN, TICK, PURGE
 from router.scripts_ordered import UNHOLD, CLAIM_ORDERED, SETTLE_ORDERED, RETURN_ORDERED, TICK_ORDERED, RELEASE_ORDERED
 
 
@@ -217,6 +217,7 @@ class DeliveryQueue:
         self.pickup_ms = int(max(pickup, lease) * 1000)
         self._ingest = client.register_script(INGEST)
         self._push = client.register_script(PUSH)
+        self._replay = client.register_script(REPLAY)
         self._claim = client.register_script(CLAIM)
         self._extend = client.register_script(EXTEND)
         self._settle = client.register_script(SETTLE)
@@ -420,12 +421,18 @@ class DeliveryQueue:
         pipe.execute()
 
     # dead letters ----------------------------------------------------------
-    def dead_letters(self, dest: str, *, since_ms: int = 0, count: int | None = None, newest_first: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    def dead_letters(self, dest: str, *, since_ms: int = 0, until_ms: int | None = None, count: int | None = None,
+                     newest_first: bool = False, before: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """Dead letters failed from ``since_ms`` through ``until_ms`` (ms, inclusive), at most ``count``;
+        ``before``: only those older than that entry id (the next page, newest first)."""
         key = self.keys.dead(dest)
+        last = "+" if until_ms is None else str(until_ms)  # a bare ms ends at that ms's last entry
+        if before:
+            last = f"({before}"
         if newest_first:
-            entries = self.redis.xrevrange(key, "+", f"{since_ms}-0", count=count)
+            entries = self.redis.xrevrange(key, last, f"{since_ms}-0", count=count)
         else:
-            entries = self.redis.xrange(key, f"{since_ms}-0", "+", count=count)
+            entries = self.redis.xrange(key, f"{since_ms}-0", last, count=count)
         return [(eid.decode(), json.loads(fields[b"d"])) for eid, fields in entries]
 
     def retrying(self, dest: str, count: int = 50) -> list[dict[str, Any]]:
@@ -436,6 +443,16 @@ class DeliveryQueue:
             out.append({"id": env["id"], "next_attempt_at": int(due), "attempts": env["a"],
                         "first_attempt_at": env["f"], "last_error": env.get("l", ""), "event": env["e"]})
         return out
+
+    def replay_dead(self, dest: str, entries: Sequence[tuple[str, str, str, str]], trace: str = "") -> tuple[list[str], str]:
+        """Move dead letters (entry id, messageId, regulation id or '', envelope) back to the buffer in one step: only those
+        still there, so concurrent replays and discards never double or lose one; ``trace``: the
+        ``replayed`` entry for their traces ('' for none). (the entry ids moved, drain token)"""
+        if not entries:
+            return [], ""
+        trace = trace if self.trace_cap else ""
+        tok, *moved = self._replay(args=[self.ns, dest, now_ms(), self.pickup_ms, trace, *(x for one in entries for x in one)])
+        return [m.decode() for m in moved], tok.decode() if isinstance(tok, bytes) else tok
 
     def delete_dead(self, dest: str, entry_ids: Sequence[str]) -> int:
         return int(self.redis.xdel(self.keys.dead(dest), *entry_ids)) if entry_ids else 0

@@ -12,6 +12,7 @@ CLI, the operator API, the dashboard and the README:
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -23,6 +24,20 @@ INGEST_COUNTS = ("accepted", "rejected", "duplicate", "suppressed")
 
 #: a dead letter's stored request and response (up to 16 KB): shown by its own endpoint, not in lists
 EXCHANGE_KEYS = ("exchanges", "exchanges_left_out")
+
+
+_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+#: what Redis takes as a stream id's parts (unsigned 64-bit)
+_MAX_U64 = 2**64 - 1
+
+
+def stream_id(value: Any) -> str | None:
+    """``value`` when it is a stream entry id Redis accepts (``<ms>-<seq>``), else None: a bad id is
+    the client's mistake (404 / 400), not a storage error."""
+    m = _STREAM_ID.fullmatch(value) if isinstance(value, str) else None
+    if m is None or int(m.group(1)) > _MAX_U64 or int(m.group(2)) > _MAX_U64:
+        return None
+    return value
 
 
 def dead_letter(entry_id: str, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -165,6 +165,39 @@ end
 return ''
 """
 
+# Replay: each dead letter (ARGV 6.. quadruples: entry id, messageId, regulation id or '', envelope)
+# goes back to the buffer only when this call removed it from the dead letters, so two replays at
+# once (or a replay and a discard) never both act on one; ARGV[5], the ``replayed`` trace entry
+# ('' for none), is appended to its trace if that exists. A GDPR delete's regulation counts it as
+# pending again instead of failed (while the regulation is kept). Returns {a drain token or ''
+# (as PUSH), the entry ids moved...}.
+REPLAY = """
+local ns, d, now, lease, entry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local dead, buf = ns .. ':dead:' .. d, ns .. ':buf:' .. d
+local out = {''}
+for i = 6, #ARGV, 4 do
+  if redis.call('XDEL', dead, ARGV[i]) == 1 then
+    redis.call('RPUSH', buf, ARGV[i + 3])
+    out[#out + 1] = ARGV[i]
+    local tk = ns .. ':trace:' .. ARGV[i + 1]
+    if entry ~= '' and redis.call('EXISTS', tk) == 1 then redis.call('APPEND', tk, '\\n' .. entry) end
+    local rk = ns .. ':reg:' .. ARGV[i + 2]
+    if ARGV[i + 2] ~= '' and redis.call('EXISTS', rk) == 1 then
+      redis.call('HINCRBY', rk, d .. ':pending', 1)
+      if redis.call('HINCRBY', rk, d .. ':failed', -1) <= 0 then redis.call('HDEL', rk, d .. ':reason') end
+    end
+  end
+end
+local dk = ns .. ':drainers:' .. d
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', now)
+if #out > 1 and redis.call('ZCARD', dk) == 0 then
+  local tok = tostring(redis.call('INCR', ns .. ':seq'))
+  redis.call('ZADD', dk, now + lease, tok)
+  out[1] = tok
+end
+return out
+"""
+
 #: GDPR: how long a deleted user's delete time is kept (forgotten:<u>): their events received
 #: before it are refused at send time (purging already removed the queued ones)
 FORGET_SECONDS = 86400

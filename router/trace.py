@@ -15,7 +15,8 @@
 
 INGEST writes the ``received`` entry (where the event was routed, and why not
 elsewhere; accepted / duplicate / suppressed), SETTLE appends one ``attempt``
-entry per event and outcome (only to a trace that exists: one already dropped stays dropped).
+entry per event and outcome (only to a trace that exists: one already dropped stays dropped),
+REPLAY a ``replayed`` entry per dead letter put back.
 Both ride on the scripts' existing round trip. Trace entries carry reasons
 and times, never the event or the user id.
 """
@@ -75,6 +76,11 @@ def attempt_entry(dest: str, outcome: Outcome, attempts: int, at_ms: int, redact
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
 
 
+def replayed_entry(dest: str, at_ms: int) -> str:
+    """A dead letter at ``dest`` was put back in its buffer: it waits for its next attempt (numbered from 1 again)."""
+    return json.dumps({"at": at_ms, "kind": "replayed", "destination": dest}, separators=(",", ":"))
+
+
 def by_message(rt: Runtime, message_ids: list[str]) -> list[dict[str, Any]]:
     """The traces of the messageIds that have one, in the order given (an older version's list
     entries first: they are the older)."""
@@ -130,6 +136,8 @@ def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
         elif e["kind"] == "attempt":
             o = e["outcome"]
             state[e["destination"]] = {"delivered": "delivered", "skipped": "skipped", "rejected": "dead letter"}.get(o, "retrying")
+        elif e["kind"] == "replayed":
+            state[e["destination"]] = "waiting"
     received = next((e for e in entries if e["kind"] == "received"), None)
     return {"messageId": mid, "received_at": received["at"] if received else None, "destinations": state, "entries": entries}
 

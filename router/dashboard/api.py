@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from router.admin import admin_only, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
-from router.records import EXCHANGE_KEYS
+from router.records import EXCHANGE_KEYS, destination_counts, stream_id
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
 from router.timeseries import Series, add_up, ingest_totals, minute_of
@@ -24,19 +24,8 @@ RANGES = {"hour": (60, 1), "day": (1440, 15), "week": (10080, 60)}
 #: how many of the newest dead letters the error table and the search read
 SCAN = 5000
 _GAVE_UP = re.compile(r"^gave up after \d+ attempts over \d+s: ")
-_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 #: what Redis takes as a stream id's parts (unsigned 64-bit); times are kept below the signed limit
-_MAX_U64 = 2**64 - 1
 _MAX_MS = 2**63 - 1
-
-
-def stream_id(value: Any) -> str | None:
-    """``value`` when it is a stream entry id Redis accepts (``<ms>-<seq>``), else None: a bad id is
-    the client's mistake (404 / 400), not a storage error."""
-    m = _STREAM_ID.fullmatch(value) if isinstance(value, str) else None
-    if m is None or int(m.group(1)) > _MAX_U64 or int(m.group(2)) > _MAX_U64:
-        return None
-    return value
 
 
 def runtime() -> Runtime:
@@ -72,7 +61,7 @@ def overview() -> Response:
             points["retrying"].append(chunk.get("retried", 0))
         window = add_up(minutes)
         out.append({
-            "name": d.name, "type": d.type, "enabled": d.enabled, **rt.queue.depth(d.name),
+            "name": d.name, "type": d.type, "enabled": d.enabled, **destination_counts(rt.queue.depth(d.name)),
             "window": {k: window.counts.get(v, 0) for k, v in
                        (("delivered", "delivered"), ("failed", "rejected"), ("retrying", "retried"), ("skipped", "skipped"))},
             "latency_ms": {f"p{int(q * 100)}": _round(window.quantile(q)) for q in (0.5, 0.95, 0.99)},
@@ -107,14 +96,26 @@ def errors(name: str) -> Response:
 
 
 def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> list[tuple[str, dict[str, Any]]]:
+    """The matches among the SCAN newest dead letters of the time range."""
     found = []
-    for eid, rec in rt.queue.dead_letters(name, since_ms=since, count=SCAN, newest_first=True):
-        if until is not None and int(eid.split("-")[0]) > until:
-            continue
+    # the time range goes to Redis: newer entries than ``until`` must not use up the SCAN newest read
+    for eid, rec in rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True):
         if reason and reason_group(rec.get("reason", "")) != reason:
             continue
         found.append((eid, rec))
     return found
+
+
+def discard_matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> int:
+    """Discard every match, SCAN dead letters read at a time: "all matching" is all, not the newest SCAN."""
+    discarded, before = 0, ""
+    while True:
+        page = rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True, before=before)
+        if not page:
+            return discarded
+        discarded += rt.queue.delete_dead(name, [eid for eid, rec in page
+                                                 if not reason or reason_group(rec.get("reason", "")) == reason])
+        before = page[-1][0]
 
 
 def _int_arg(value: Any, what: str) -> int | None:
@@ -164,9 +165,9 @@ def discard(name: str) -> Response:
             raise BadRequest(400, f"not a dead letter's entry id: {str(bad)[:60]!r} (they look like 1700000000000-0)",
                              "entry_ids")
     elif body.get("all") is True:
-        ids = [eid for eid, _ in matching(rt, name, _reason(body.get("reason")),
-                                          _int_arg(body.get("since_ms"), "since_ms") or 0,
-                                          _int_arg(body.get("until_ms"), "until_ms"))]
+        return jsonify({"success": True, "discarded": discard_matching(
+            rt, name, _reason(body.get("reason")), _int_arg(body.get("since_ms"), "since_ms") or 0,
+            _int_arg(body.get("until_ms"), "until_ms"))})
     else:
         raise BadRequest(400, 'send {"entry_ids": [...]} or {"all": true} (with reason / since_ms / until_ms)')
     return jsonify({"success": True, "discarded": rt.queue.delete_dead(name, ids)})

@@ -37,7 +37,7 @@ def test_an_operator_sees_why_an_event_failed_and_replays_it(make_runtime, clien
         assert not {"u", "r"} & set(dead) and isinstance(dead["received_at"], int)
         state["ok"] = True
         r = client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [dead["entry_id"]]}, headers=ADMIN)
-        assert r.get_json() == {"success": True, "replayed": 1}
+        assert r.get_json() == {"success": True, "replayed": 1, "not_found": []}
         work(rt)
         assert hook.requests[-1].json()["messageId"] == "m1"
         assert client.get("/v1/admin/dead-letters/nope", headers=ADMIN).status_code == 404
@@ -70,3 +70,45 @@ def test_an_operator_sees_why_an_event_is_still_waiting(make_runtime, client_for
         assert (waiting["id"], waiting["attempts"], waiting["last_error"]) == ("m1", 1, "webhook answered 503")
         assert waiting["event"]["messageId"] == "m1"
         assert waiting["next_attempt_at"] > waiting["first_attempt_at"]
+
+
+def test_replaying_dead_letters_that_are_no_longer_there_says_which(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        for mid in ("m1", "m2"):
+            client.post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e", "messageId": mid})
+        work(rt)
+        (gone, _), (kept, _) = rt.queue.dead_letters("hook")
+        assert client.post("/v1/admin/dead-letters/hook/discard", json={"entry_ids": [gone]}, headers=ADMIN).get_json()["discarded"] == 1
+        r = client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [gone, kept, "1-0"]}, headers=ADMIN)
+        assert r.get_json() == {"success": True, "replayed": 1, "not_found": sorted([gone, "1-0"])}
+        assert client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [kept]}, headers=ADMIN).get_json() == {
+            "success": True, "replayed": 0, "not_found": [kept]}
+        assert rt.queue.depth("hook")["buffered"] == 1
+
+
+def test_dead_letters_page_through_with_next_without_skipping_or_repeating_one(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [
+            {"type": "track", "userId": "u", "event": "e", "messageId": f"m{i}"} for i in range(5)]})
+        work(rt)
+        seen, query = [], "limit=2"
+        for _ in range(5):
+            page = client.get(f"/v1/admin/dead-letters/hook?{query}", headers=ADMIN).get_json()
+            seen += [d["entry_id"] for d in page["dead_letters"]]
+            if not page.get("next"):
+                break
+            query = f"limit=2&before={page['next']}"
+        assert seen == [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)] and len(seen) == 5
+        assert client.get("/v1/admin/dead-letters/hook?before=nope", headers=ADMIN).status_code == 400
+
+
+def test_replaying_entry_ids_redis_would_refuse_is_a_400_not_a_storage_error(make_runtime, client_for):
+    client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")]))
+    ids = ["99999999999999999999-0", "1-0\n"]
+    for bad in ids:
+        r = client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [bad]}, headers=ADMIN)
+        assert r.status_code == 400 and r.get_json()["errors"][0]["message"] == "not a dead letter entry id"

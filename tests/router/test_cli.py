@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from router.cli import hoist_config, main
 from router.config import load_config
+from router.records import iso_ms
 from router.redis_server import EmbeddedRedis
 from router.runtime import Runtime
 from tests.fakes.http import FakeServer, Reply
@@ -204,3 +206,108 @@ def test_retrying_shows_the_next_attempt_as_an_iso_time_and_the_last_error(faili
     (line,) = invoke("retrying", "slow", "--json", "--config", str(path), env=env).output.splitlines()
     assert isinstance(json.loads(line)["next_attempt_at"], int)
     assert invoke("retrying", "hook", "--config", str(path), env=env).output == "hook: nothing waiting for a retry\n"
+
+
+@pytest.mark.parametrize("since", ["100000000d", "1960-01-01T00:00:00Z"])
+def test_replay_since_further_back_than_1970_replays_every_dead_letter_instead_of_crashing(failing_hook, since):
+    path, env = failing_hook
+    result = CliRunner().invoke(main, ["replay", "hook", "--since", since, "--config", str(path)], env=env)
+    assert (result.exit_code, result.output) == (0, "hook: 1 dead letters re-queued\n"), result.exception
+
+
+@pytest.mark.parametrize("since", ["garbage", "2h ago", "-2h", "2026-13-01"])
+def test_replay_since_garbage_is_a_clear_error_with_exit_code_2(failing_hook, since):
+    path, env = failing_hook
+    result = CliRunner().invoke(main, ["replay", "hook", "--since", since, "--config", str(path)], env=env)
+    assert result.exit_code == 2 and "--since takes an ISO date-time or a duration like 2h" in result.output
+
+
+def test_replay_since_an_iso_time_without_an_offset_reads_it_as_utc_like_every_time_shown(monkeypatch):
+    from router.cli_records import _since_ms
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _since_ms("2026-12-01T10:00:00") == _since_ms("2026-12-01T10:00:00Z") == 1796119200000
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("command", ["retrying", "dead-letters"])
+def test_a_limit_below_one_is_a_usage_error_rather_than_everything_or_a_traceback(failing_hook, command):
+    path, env = failing_hook
+    for limit in ("0", "-1"):
+        result = CliRunner().invoke(main, [command, "slow" if command == "retrying" else "hook", "--limit", limit,
+                                           "--json", "--config", str(path)], env=env)
+        assert result.exit_code == 2 and "Invalid value for '--limit'" in result.output, result.exception
+
+
+def test_dead_letters_and_retrying_redact_a_secret_configured_after_the_record_was_stored(tmp_path, redis_url, redis_client):
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    with FakeServer(lambda req: Reply(503 if req.path == "/slow" else 422, {"error": "no"})) as hook:
+        dests = [{"name": "hook", "type": "webhook", "settings": {"url": hook.base_url}},
+                 {"name": "slow", "type": "webhook", "settings": {"url": hook.base_url + "/slow"}}]
+        path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=dests)
+        rt = runtime_for(path, redis_client)
+        from router.app import create_app
+
+        create_app(runtime=rt).test_client().post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e", "properties": {"key": "tok-late-secret-99"}})
+        work(rt)
+    Runtime.set_current(None)
+    try:
+        assert rt.queue.dead_letters("hook")[0][1]["event"]["properties"] == {"key": "tok-late-secret-99"}
+        for d in dests:  # the key is now a header value: a secret
+            d["settings"]["headers"] = {"X-Key": "tok-late-secret-99"}
+        write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=dests)
+        for command in (["dead-letters", "hook"], ["dead-letters", "hook", "--json"], ["retrying", "slow", "--json"]):
+            result = invoke(*command, "--config", str(path), env={"REDIS_URL": redis_url})
+            assert result.exit_code == 0 and "[redacted]" in result.output, result.output
+            assert "tok-late-secret-99" not in result.output
+    finally:
+        keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+        if keys:
+            redis_client.delete(*keys)
+
+
+def test_stats_shows_an_open_circuit_breaker_with_its_iso_time(tmp_path, redis_url, redis_client):
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=[
+        {"name": "down", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}, "breaker": {"pause": "10m"}}])
+    rt = runtime_for(path, redis_client)
+    try:
+        from router.app import create_app
+
+        create_app(runtime=rt).test_client().post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e"})
+        work(rt)  # no answer: the breaker opens for 10 minutes
+        until = rt.queue.depth("down")["breaker_open_until"]
+        assert until > 0
+        out = invoke("stats", "--config", str(path), env={"REDIS_URL": redis_url}).output
+        row = out.splitlines()[2]
+        assert row.startswith("down ") and f"breaker open until {iso_ms(until)}" in row
+    finally:
+        Runtime.set_current(None)
+        keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+        if keys:
+            redis_client.delete(*keys)
+
+
+def test_stats_shows_the_users_whose_events_wait_in_order(tmp_path, redis_url, redis_client):
+    ns = f"c{uuid.uuid4().hex[:10]}"
+    with FakeServer(lambda req: Reply(503, "down")) as hook:
+        path = write(tmp_path, namespace=ns, sources=[{"name": "web", "write_keys": [WRITE_KEY]}], destinations=[
+            {"name": "crm", "type": "webhook", "ordering": "per_user", "settings": {"url": hook.base_url}}])
+        rt = runtime_for(path, redis_client)
+        try:
+            from router.app import create_app
+
+            create_app(runtime=rt).test_client().post("/v1/track", json={"writeKey": WRITE_KEY, "userId": "u", "event": "e"})
+            work(rt)  # its first event waits for a retry: the user is held
+            assert rt.queue.depth("crm")["ordered_users"] == 1
+            row = invoke("stats", "--config", str(path), env={"REDIS_URL": redis_url}).output.splitlines()[2]
+            assert row.startswith("crm ") and "1 users waiting in order" in row
+        finally:
+            Runtime.set_current(None)
+            keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
+            if keys:
+                redis_client.delete(*keys)

@@ -304,3 +304,21 @@ def test_a_delete_delivered_before_the_web_process_recorded_it_shows_finished(ma
     status = regulation_status(rt, "del-m1")
     assert (status["status"], status["destinations"]["hook"]) == (
         "finished", {"status": "finished", "finished": 1, "failed": 0, "pending": 0})
+
+
+def test_a_rejected_delete_replayed_once_the_destination_is_fixed_shows_finished(make_runtime, client_for):
+    state = {"fixed": False}
+    with FakeServer(lambda req: Reply(200, {}) if state["fixed"] else Reply(403, "forbidden")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+        work(rt)
+        assert client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()["status"] == "failed"
+        state["fixed"] = True
+        assert client.post("/v1/admin/dead-letters/hook/replay", json={}, headers=ADMIN).get_json()["replayed"] == 1
+        assert client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()["status"] == "pending"
+        work(rt)
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+    assert delivered_deletes(hook) == ["u1", "u1"]  # refused, then delivered
+    assert status["status"] == "finished"
+    assert status["destinations"]["hook"] == {"status": "finished", "finished": 1, "failed": 0, "pending": 0}

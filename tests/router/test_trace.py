@@ -66,6 +66,24 @@ def test_a_duplicate_and_a_dead_letter_show_in_the_trace(make_runtime, client_fo
     assert t["destinations"] == {"hook": "dead letter"}
 
 
+
+def test_a_replayed_dead_letter_shows_in_its_trace_as_replayed_and_waiting_until_its_next_attempt(make_runtime, client_for):
+    state = {"ok": False}
+    with FakeServer(lambda req: Reply(200, {}) if state["ok"] else Reply(422, "no such list")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("m1")})
+        work(rt)
+        state["ok"] = True
+        assert client.post("/v1/admin/dead-letters/hook/replay", json={}, headers=ADMIN).get_json()["replayed"] == 1
+        (t,) = trace_of(client, messageId="m1")
+        assert [e["kind"] for e in t["entries"]] == ["received", "attempt", "replayed"]
+        assert t["entries"][-1]["destination"] == "hook" and t["destinations"] == {"hook": "waiting"}
+        work(rt)
+        (t,) = trace_of(client, messageId="m1")
+    assert [e["kind"] for e in t["entries"]] == ["received", "attempt", "replayed", "attempt"]
+    assert t["destinations"] == {"hook": "delivered"}
+
 def test_a_users_latest_events_are_found_by_user_id_without_keeping_the_id(make_runtime, client_for):
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
     client = client_for(rt)

@@ -266,3 +266,50 @@ def test_bad_dead_letter_requests_are_answered_4xx_and_change_nothing(make_runti
             assert r.status_code == status, (path, body, r.get_data())
             assert message in r.get_json()["errors"][0]["message"], (path, body)
         assert rt.queue.depth("hook")["dead_letters"] == 1
+
+
+def test_the_search_until_a_time_finds_older_dead_letters_behind_more_recent_ones_than_it_reads(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        for mid in ("old", "new-1", "new-2"):
+            client.post("/v1/track", json={"writeKey": WRITE_KEY, **track(mid)})
+            work(rt)
+        (old_id, _), *_ = rt.queue.dead_letters("hook")
+        until = int(old_id.split("-")[0])
+        assert all(int(eid.split("-")[0]) > until for eid, _ in rt.queue.dead_letters("hook")[1:])
+        found = client.get(f"/v1/admin/dead-letters/hook/search?until_ms={until}", headers=ADMIN).get_json()
+        assert [d["id"] for d in found["dead_letters"]] == ["old"] and found["total"] == 1
+        r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True, "until_ms": until}, headers=ADMIN)
+        assert r.get_json()["discarded"] == 1
+        assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["new-1", "new-2"]
+
+
+def test_discard_all_matching_discards_every_match_not_only_the_newest_the_search_reads(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(5)]})
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 5
+        r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True}, headers=ADMIN)
+        assert r.get_json() == {"success": True, "discarded": 5}
+        assert rt.queue.depth("hook")["dead_letters"] == 0
+
+
+def test_the_overview_counts_a_destinations_queue_in_the_words_of_the_destinations_api(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(422, "bad list")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
+        work(rt)
+        (listed,) = client.get("/v1/admin/destinations", headers=ADMIN).get_json()["destinations"]
+        (shown,) = client.get("/v1/admin/overview", headers=ADMIN).get_json()["destinations"]
+    assert listed["dead_lettered"] == 1 and "rejected" not in listed  # "rejected" is what ingest refuses
+    assert {k: shown[k] for k in listed} == listed and "rejected" not in shown

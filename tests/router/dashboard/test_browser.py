@@ -136,3 +136,58 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         assert len(hook.requests) == sent_before
         assert page.inner_text("#error") == ""
         page.close()
+
+
+def test_replay_all_matching_a_reason_replays_those_dead_letters_in_the_dashboard(make_runtime, client_for, served, browser):
+    state = {"fixed": False}
+
+    def vendor(req):
+        if state["fixed"]:
+            return Reply(200, {})
+        return Reply(422, {"error": "unknown list"}) if req.json()["messageId"].startswith("bad") else Reply(401, "no")
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=1)])
+        client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("bad-1"), track("bad-2"), track("other-1")]})
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 3
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
+        page.select_option("#dl-reason", "webhook answered 422")
+        page.click("#dl-filter")
+        state["fixed"] = True
+        page.click("#dl-replay-all")
+        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("2 re-queued", "")
+        work(rt)
+        assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["other-1"]
+        page.close()
+
+
+def test_the_dead_letter_time_filter_reads_utc_like_the_times_the_table_shows(make_runtime, client_for, served, browser):
+    from datetime import datetime, timedelta, timezone
+
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client_for(rt).post("/v1/track", json={"writeKey": WRITE_KEY, **track("bad-1")})
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        failed = datetime.fromtimestamp(dead["failed_at"] / 1000, timezone.utc).replace(second=0, microsecond=0)
+        page = browser.new_context(timezone_id="Asia/Tokyo").new_page()  # a browser east of UTC
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dead tbody tr")
+        assert page.inner_text("#dead tbody tr td:nth-child(2)").startswith(failed.strftime("%Y-%m-%d %H:%M"))
+        for since, count in ((failed + timedelta(minutes=1), "0 matching"), (failed, "1 matching")):
+            page.fill("#dl-since", since.strftime("%Y-%m-%dT%H:%M"))
+            page.click("#dl-filter")
+            page.wait_for_function(f"document.querySelector('#dl-count').textContent === '{count}'")
+        page.close()
