@@ -206,36 +206,11 @@ def is_blank(value: Any) -> bool:
     return value is None or value == ""
 
 
-def customer_keyer() -> Callable[[list[dict[str, Any]]], int | None]:
-    """A key per record, called in received order, so that the records of one customer share it:
-    the same external_id, or a record without one and a record with the same email (else phone),
-    such as an identify before login and one after. Records with different external_ids never
-    share a key, whatever email they share."""
-    ids: list[str | None] = []  # per customer: its external_id, when a record gave one
-    names: list[set[tuple[str, Any]]] = []  # per customer: the emails and phones its records gave
-
-    def key_of(records: list[dict[str, Any]]) -> int | None:
-        record = records[0]
-        own = record.get("external_id") or None
-        mine = {(k, record[k]) for k in ("email", "phone_number") if record.get(k)}
-        if own is None and not mine:
-            return None
-        found = ids.index(own) if own is not None and own in ids else None
-        for key in ("email", "phone_number"):
-            if found is not None:
-                break
-            # the latest customer this email (else phone) names, unless its external_id is another
-            found = next((n for n in reversed(range(len(ids)))
-                          if (key, record.get(key)) in names[n] and (own is None or ids[n] is None)), None)
-        if found is None:
-            ids.append(None)
-            names.append(set())
-            found = len(ids) - 1
-        ids[found] = ids[found] or own
-        names[found] |= mine
-        return found
-
-    return key_of
+def customer_names(records: list[dict[str, Any]]) -> tuple[Any, list[tuple[str, Any]]]:
+    """Who an identify's record is, for :func:`destinations.ordering.same_customer`: its
+    external_id, and its email and phone (in the order they name a customer)."""
+    record = records[0]
+    return record.get("external_id") or None, [(k, record[k]) for k in ("email", "phone_number") if record.get(k)]
 
 
 def merge_customers(older: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
