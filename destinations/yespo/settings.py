@@ -6,9 +6,8 @@ behaviour as the default: the host (yespo.io / api.yespo.io / esputnik.com),
 """
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates
 
@@ -143,5 +142,5 @@ class YespoSettings(BaseSettings):
     def host_only(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         """The paths start with /api/: a base_url copied from Yespo's docs (https://yespo.io/api/v1)
         would double them, and the 404s that follow would count GDPR erasures as done."""
-        data["base_url"] = re.sub(r"/api(/v[12])?/*$", "", data["base_url"].rstrip("/"))
+        data["base_url"] = re.sub(r"/api(/v[12])?/*\Z", "", data["base_url"].rstrip("/"))
         return data
