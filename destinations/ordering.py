@@ -187,6 +187,40 @@ def send_in_order(
     return send_calls(len(batch), calls(), outcomes)
 
 
+def same_customer(
+    names: Callable[[Any], tuple[Hashable | None, Sequence[Hashable]]],
+) -> Callable[[Any], int | None]:
+    """A ``key_of`` for :func:`merge_units` (call it in received order, one per step) that gives the
+    profile writes of one customer the same key. ``names(payload)`` is the payload's own id (the
+    vendor's external id) or None, and the other keys naming it (email, phone), first the one that
+    counts most. Two payloads are one customer when they have the same id, or when one has no id
+    and they share a name: an identify before login and one after. Payloads with different ids
+    are never one, whatever email they share."""
+    ids: list[Hashable | None] = []  # per customer: its id, when a payload gave one
+    known: list[set[Hashable]] = []  # per customer: the names its payloads gave
+
+    def key_of(payload: Any) -> int | None:
+        own, mine = names(payload)
+        if own is None and not mine:
+            return None
+        found = ids.index(own) if own is not None and own in ids else None
+        for name in mine:
+            if found is not None:
+                break
+            # the latest customer this name names, unless it has another id
+            found = next((n for n in reversed(range(len(ids)))
+                          if name in known[n] and (own is None or ids[n] is None)), None)
+        if found is None:
+            ids.append(None)
+            known.append(set())
+            found = len(ids) - 1
+        ids[found] = ids[found] if ids[found] is not None else own
+        known[found].update(mine)
+        return found
+
+    return key_of
+
+
 def merge_units(
     indexes: Sequence[int],
     payloads: Callable[[int], Any],

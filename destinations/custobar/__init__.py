@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any, Iterator, Sequence
 
 from destinations.base import Call, Destination, Outcome, OutcomeStatus, Prepared, not_attempted
-from destinations.custobar.customers import customer_identity, merge_customers
-from destinations.ordering import Kinds, members, merge_units, plan_steps, send_in_order, spread
+from destinations.custobar.customers import customer_names, merge_customers
+from destinations.ordering import Kinds, members, merge_units, plan_steps, same_customer, send_in_order, spread
 from destinations.custobar.client import CustobarClient
 from destinations.custobar.mapper import map_event
 from destinations.custobar.settings import CustobarSettings
@@ -61,8 +61,8 @@ class CustobarDestination(Destination):
         endpoint = Endpoint.CUSTOMERS if kind == DELETE else Endpoint(kind)
         if endpoint is Endpoint.CUSTOMERS and kind != DELETE:
             # one record per customer, the newest value of each field: Custobar documents no
-            # order for two records of one customer in an upload
-            units = merge_units(indexes, lambda i: batch[i].payload.records, customer_identity, merge_customers)
+            # order for two records of one customer in an upload (one named by email only too)
+            units = merge_units(indexes, lambda i: batch[i].payload.records, same_customer(customer_names), merge_customers)
         else:
             units = [([i], batch[i].payload.records) for i in indexes]
         for chunk in chunks(units, self.settings["max_records_per_request"]):

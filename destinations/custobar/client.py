@@ -31,7 +31,8 @@ class CustobarClient:
         if settings.get("token"):
             headers["Authorization"] = f"{settings['auth_scheme']} {settings['token']}"
         else:
-            auth = HTTPBasicAuth(settings["username"], settings["password"])
+            # as UTF-8 bytes (RFC 7617): requests would encode a str as Latin-1 and fail on "€"
+            auth = HTTPBasicAuth(settings["username"].encode(), settings["password"].encode())
         self.paths = {**UPLOAD_PATHS, Endpoint.EVENTS: settings["events_path"]}
         self.http = HttpClient(
             settings["base_url"], timeout=settings["timeout"], headers=headers, auth=auth, throttle=throttle, vendor="Custobar"

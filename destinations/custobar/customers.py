@@ -206,12 +206,11 @@ def is_blank(value: Any) -> bool:
     return value is None or value == ""
 
 
-def customer_identity(records: list[dict[str, Any]]) -> tuple[str, Any] | None:
-    """Which Custobar customer an identify's record is: external_id, else email, else phone."""
-    for key in ("external_id", "email", "phone_number"):
-        if records[0].get(key):
-            return (key, records[0][key])
-    return None
+def customer_names(records: list[dict[str, Any]]) -> tuple[Any, list[tuple[str, Any]]]:
+    """Who an identify's record is, for :func:`destinations.ordering.same_customer`: its
+    external_id, and its email and phone (in the order they name a customer)."""
+    record = records[0]
+    return record.get("external_id") or None, [(k, record[k]) for k in ("email", "phone_number") if record.get(k)]
 
 
 def merge_customers(older: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:

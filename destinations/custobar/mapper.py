@@ -25,7 +25,7 @@ EVENT_FIELDS: FieldTable = {
 }
 
 #: Custobar's event types are capitals (BROWSE, BASKET_ADD, ORDER_SHIPPED, ...)
-CUSTOBAR_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+CUSTOBAR_TYPE = re.compile(r"[A-Z][A-Z0-9_]*")
 
 #: how the customer is named on an event
 EVENT_CUSTOMER_KEYS = {"external_id": "customer_id", "email": "email", "phone_number": "phone_number"}
@@ -56,7 +56,7 @@ def event_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[
     """A Custobar event: ``type`` from the event_types map, ``date``, the customer, and product/path details."""
     name = event.get("event")
     # a name that is already a Custobar type (events.rename {"Product Viewed": "BROWSE"}) is that type
-    custobar_type = settings["event_types"].get(name) or (name if isinstance(name, str) and CUSTOBAR_TYPE.match(name) else None)
+    custobar_type = settings["event_types"].get(name) or (name if isinstance(name, str) and CUSTOBAR_TYPE.fullmatch(name) else None)
     if not custobar_type:
         raise SkippedEvent(f"track {name!r} has no Custobar event type (add it to event_types)")
     record: dict[str, Any] = {"type": custobar_type, "date": event["timestamp"]}

@@ -63,10 +63,10 @@ def line(product: Any, n: int, order_id: str) -> dict[str, Any]:
     if product.get("price") is not None:
         price = values.decimal(product["price"], f"{where}.price")
         discount = values.decimal(product.get("discount") or 0, f"{where}.discount")
-        row["unit_price"] = values.to_cents(price)
-        row["total"] = values.to_cents(price * quantity - discount)
+        row["unit_price"] = values.to_cents(price, f"{where}.price")
+        row["total"] = values.to_cents(price * quantity - discount, f"{where}: price x quantity - discount")
         if product.get("discount") is not None:
-            row["discount"] = values.to_cents(discount)
+            row["discount"] = values.to_cents(discount, f"{where}.discount")
     return row
 
 

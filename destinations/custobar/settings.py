@@ -21,7 +21,7 @@ EXTERNAL_ID_RULES = ("reject", "strip", "hash")
 class CustobarSettings(BaseSettings):
     company = fields.String(
         load_default=None,
-        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]*$"),
+        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]*\Z"),
         metadata={"description": "the account's subdomain: https://<company>.custobar.com (or set base_url)"},
     )
     token = fields.String(
@@ -61,7 +61,7 @@ class CustobarSettings(BaseSettings):
     )
     default_region = fields.String(
         load_default=None,
-        validate=validate.Regexp(r"^[A-Za-z]{2}$"),
+        validate=validate.Regexp(r"^[A-Za-z]{2}\Z"),
         metadata={"description": (
             "ISO 3166 region for phone numbers written without a country prefix (e.g. \"FI\"); None: such "
             "numbers are rejected"
@@ -69,7 +69,7 @@ class CustobarSettings(BaseSettings):
     )
     company_prefix = fields.String(
         load_default=None,
-        validate=validate.Regexp(r"^[A-Za-z0-9]+$"),
+        validate=validate.Regexp(r"^[A-Za-z0-9]+\Z"),
         metadata={"description": (
             "traits with no Custobar field go to custom fields <company_prefix>__<snake_case>; None: left "
             "out and counted"
@@ -77,7 +77,7 @@ class CustobarSettings(BaseSettings):
     )
     event_types = fields.Dict(
         keys=fields.String(),
-        values=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="Custobar event types are in capitals")),
+        values=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*\Z", error="Custobar event types are in capitals")),
         load_default=lambda: dict(DEFAULT_EVENT_TYPES),
         metadata={"description": "Segment track name -> Custobar event type (capitals); other track events are skipped"},
     )
@@ -88,7 +88,7 @@ class CustobarSettings(BaseSettings):
     )
     account_currency = fields.String(
         load_default=None,
-        validate=validate.Regexp(r"^[A-Za-z]{3}$"),
+        validate=validate.Regexp(r"^[A-Za-z]{3}\Z"),
         metadata={"description": "the Custobar account's currency: orders in it are sent with sale_exchange_rate 1"},
     )
     forget_on_delete = fields.Boolean(

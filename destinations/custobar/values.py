@@ -12,7 +12,8 @@ import phonenumbers
 
 from destinations.errors import RejectedEvent
 
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9-]+$")
+#: matched with fullmatch: "$" would also take a final newline
+EXTERNAL_ID = re.compile(r"[A-Za-z0-9-]+")
 NOT_IN_EXTERNAL_ID = re.compile(r"[^A-Za-z0-9-]")
 CENT = Decimal("1")
 
@@ -27,7 +28,7 @@ def external_id(value: Any, rule: str, field: str = "userId") -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RejectedEvent(f"{field} must be a string or a number to become Custobar's external_id")
     text = str(value)
-    if EXTERNAL_ID.match(text):
+    if EXTERNAL_ID.fullmatch(text):
         return text
     if rule == "hash":
         return hashlib.sha256(text.encode()).hexdigest()
@@ -55,13 +56,17 @@ def decimal(value: Any, field: str) -> Decimal:
     return number
 
 
-def to_cents(amount: Decimal) -> int:
-    return int((amount * 100).quantize(CENT, rounding=ROUND_HALF_UP))
+def to_cents(amount: Decimal, field: str) -> int:
+    """``amount`` in whole cents; one with more digits than Decimal keeps (28) is refused, naming ``field``."""
+    try:
+        return int((amount * 100).quantize(CENT, rounding=ROUND_HALF_UP))
+    except InvalidOperation:
+        raise RejectedEvent(f"{field} is too large to send as cents: {amount}") from None
 
 
 def cents(value: Any, field: str) -> int:
     """Money as integer cents, rounded half up from the decimal text (19.99 -> 1999, never 1998)."""
-    return to_cents(decimal(value, field))
+    return to_cents(decimal(value, field), field)
 
 
 def phone(value: Any, region: str | None, field: str) -> str:

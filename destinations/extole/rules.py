@@ -59,7 +59,10 @@ def cart_value(value: Any) -> str:
         raise RejectedEvent(f"cart_value {value!r} is not a number") from None
     if not amount.is_finite():
         raise RejectedEvent(f"cart_value must be a finite number, got {value!r}")
-    return str(amount.quantize(CENTS, rounding=ROUND_HALF_UP))
+    try:
+        return str(amount.quantize(CENTS, rounding=ROUND_HALF_UP))
+    except InvalidOperation:  # more digits than Decimal keeps (28)
+        raise RejectedEvent(f"cart_value {value!r} is too large") from None
 
 
 def parse_time(value: str) -> datetime:

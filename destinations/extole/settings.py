@@ -76,7 +76,7 @@ class ExtoleSettings(BaseSettings):
     client_id = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"),
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]+\Z"),
         metadata={"description": (
             "the client id in event file names (<client_id>_<event>_<yyyyMMddHHmmss>.csv), used by the "
             "backfill"

@@ -180,8 +180,12 @@ def amount(event: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     if settings["amount_unit"] == "points":
         # whole points, never more than the order earned
         points = (value * Decimal(str(settings["points_per_dollar"]))).to_integral_value(ROUND_FLOOR)
-        return str(points)
-    return str(value.quantize(Decimal("0.01"), ROUND_HALF_UP))
+        # plain digits: str() of Decimal("1E+2") is "1E+2"
+        return format(points, "f")
+    try:
+        return str(value.quantize(Decimal("0.01"), ROUND_HALF_UP))
+    except InvalidOperation:  # more digits than Decimal keeps (28)
+        raise RejectedEvent(f"the order amount {raw!r} is too large") from None
 
 
 def require_code(event: Mapping[str, Any], kind: str) -> str:

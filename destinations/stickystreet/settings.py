@@ -15,7 +15,7 @@ from destinations.base import BaseSettings
 
 DEFAULT_BASE_URL = "https://api.clienttoolbox.com"
 DELIMITERS = ("pipe", "comma", "tab")
-CUSTOM_FIELD = r"^custom_field_[1-9][0-9]*$"
+CUSTOM_FIELD = r"^custom_field_[1-9][0-9]*\Z"
 
 
 class Scalar(fields.Field):

@@ -6,8 +6,8 @@ from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
 from destinations.base import Call, Destination, Outcome, Prepared
-from destinations.ordering import Kinds, members, merge_units, plan_steps, send_in_order, spread
-from destinations.yespo.contacts import contact_field_names, contact_identity, merge_contacts
+from destinations.ordering import Kinds, members, merge_units, plan_steps, same_customer, send_in_order, spread
+from destinations.yespo.contacts import contact_field_names, contact_names, merge_contacts
 from destinations.yespo.client import YespoClient
 from destinations.yespo.limits import (
     CONTACTS_PER_REQUEST,
@@ -82,7 +82,7 @@ class YespoDestination(Destination):
         field wins); bulk: contacts carrying the same fields share a request."""
         bulk = self.settings["identify_via"] == "contacts"
         dedupe_on = self.settings["dedupe_on"] if bulk else "email_or_sms"
-        units = merge_units(indexes, lambda i: batch[i].payload.body, partial(contact_identity, dedupe_on=dedupe_on), merge_contacts)
+        units = merge_units(indexes, lambda i: batch[i].payload.body, same_customer(partial(contact_names, dedupe_on=dedupe_on)), merge_contacts)
         if not bulk:
             for unit in units:
                 yield unit[0], partial(self.client.upsert_contact, unit[1])

@@ -95,15 +95,14 @@ IDENTITY_CHANNELS = {
 }
 
 
-def contact_identity(contact: Mapping[str, Any], dedupe_on: str) -> tuple[str, str] | None:
-    """Which Yespo contact this is: its externalCustomerId, else the channel Yespo dedupes on."""
-    if contact.get("externalCustomerId"):
-        return ("externalCustomerId", str(contact["externalCustomerId"]))
+def contact_names(contact: Mapping[str, Any], dedupe_on: str) -> tuple[str | None, list[tuple[str, str]]]:
+    """Who a contact is, for :func:`destinations.ordering.same_customer`: its externalCustomerId,
+    and the channels Yespo dedupes on."""
+    own = str(contact["externalCustomerId"]) if contact.get("externalCustomerId") else None
     channels = {c["type"]: str(c["value"]) for c in contact.get("channels", ())}
-    for kind in IDENTITY_CHANNELS[dedupe_on]:
-        if kind in channels:
-            return (kind, channels[kind].lower() if kind == "email" else channels[kind])
-    return None
+    found = [(kind, channels[kind].lower() if kind == "email" else channels[kind])
+             for kind in IDENTITY_CHANNELS[dedupe_on] if kind in channels]
+    return own, found
 
 
 def merge_contacts(older: Mapping[str, Any], newer: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,10 @@ behaviour as the default: the host (yespo.io / api.yespo.io / esputnik.com),
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, post_load, validate, validates
 
 from destinations.base import BaseSettings
 from destinations.yespo.limits import FORBIDDEN_CHARS
@@ -26,7 +27,7 @@ class YespoSettings(BaseSettings):
     base_url = fields.Url(
         require_tld=False,
         load_default="https://yespo.io",
-        metadata={"description": "Yespo API host"},
+        metadata={"description": "Yespo API host (a trailing /api, /api/v1 or /api/v2 copied from the docs is ignored)"},
     )
     api_key = fields.String(
         required=True,
@@ -136,3 +137,10 @@ class YespoSettings(BaseSettings):
         bad = sorted(set(value) & FORBIDDEN_CHARS)
         if bad:
             raise ValidationError(f"must not contain characters Yespo forbids: {' '.join(bad)}")
+
+    @post_load
+    def host_only(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The paths start with /api/: a base_url copied from Yespo's docs (https://yespo.io/api/v1)
+        would double them, and the 404s that follow would count GDPR erasures as done."""
+        data["base_url"] = re.sub(r"/api(/v[12])?/*\Z", "", data["base_url"].rstrip("/"))
+        return data

@@ -60,6 +60,14 @@ def test_basic_auth_is_the_alternative_to_a_token():
         assert client.upload(Endpoint.CUSTOMERS, [CUSTOMER]).status is OutcomeStatus.DELIVERED
 
 
+def test_basic_auth_sends_a_password_beyond_latin_1_as_utf_8():
+    """requests encodes a str password as Latin-1: a "€" made every upload fail with
+    UnicodeEncodeError before it was sent. Basic auth credentials are UTF-8 (RFC 7617)."""
+    with FakeCustobar(basic=("api-user", "sä€ret")) as vendor:
+        client = CustobarClient(load_settings(token=None, username="api-user", password="sä€ret", base_url=vendor.base_url))
+        assert client.upload(Endpoint.CUSTOMERS, [CUSTOMER]).status is OutcomeStatus.DELIVERED
+
+
 def test_a_refused_upload_is_rejected_with_custobars_reason():
     with FakeCustobar() as vendor, pytest.raises(RejectedEvent) as caught:
         client_for(vendor).upload(Endpoint.CUSTOMERS, [{"first_name": "Ada"}])

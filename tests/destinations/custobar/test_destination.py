@@ -227,3 +227,36 @@ def test_events_about_a_customer_follow_its_identify_and_a_delete_follows_its_ev
         ("/api/customers/upload/", {"customers": [{"external_id": "user-1", "is_deleted": True}]}),
         ("/api/customers/upload/", {"customers": [{"external_id": "user-1", "email": "back@example.com"}]}),
     ]
+
+
+def test_an_identify_naming_the_customer_by_email_only_merges_with_its_user_id_record(destination_for):
+    """The same customer as userId + email and, in a later identify, by the email alone: one record,
+    the later values winning; two records of one customer in an upload have no documented order."""
+    events = [
+        event("identify", userId="user-7", messageId="m-1", traits={"email": "ada@example.com", "firstName": "Old"}),
+        event("identify", userId=None, anonymousId="anon-1", messageId="m-2", traits={"email": "ada@example.com", "firstName": "New"}),
+        event("identify", userId=None, anonymousId="anon-2", messageId="m-3", traits={"email": "bob@example.com", "firstName": "Bob"}),
+        event("identify", userId="user-8", messageId="m-4", traits={"email": "bob@example.com", "lastName": "Builder"}),
+    ]
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, events))
+    assert statuses(outcomes) == ["delivered"] * 4
+    assert [r.json() for r in vendor.requests] == [{"customers": [
+        {"external_id": "user-7", "email": "ada@example.com", "first_name": "New"},
+        {"email": "bob@example.com", "first_name": "Bob", "external_id": "user-8", "last_name": "Builder"},
+    ]}]
+
+
+def test_customers_with_different_user_ids_are_never_merged_through_a_shared_email(destination_for):
+    events = [
+        event("identify", userId="user-7", messageId="m-1", traits={"email": "shared@example.com", "firstName": "Ada"}),
+        event("identify", userId="user-8", messageId="m-2", traits={"email": "shared@example.com", "firstName": "Bob"}),
+    ]
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        dest.send(prepare(dest, events))
+    assert [r.json() for r in vendor.requests] == [{"customers": [
+        {"external_id": "user-7", "email": "shared@example.com", "first_name": "Ada"},
+        {"external_id": "user-8", "email": "shared@example.com", "first_name": "Bob"},
+    ]}]

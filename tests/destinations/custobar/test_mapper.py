@@ -124,6 +124,8 @@ def test_user_id_becomes_external_id_by_the_configured_rule(rule, user_id, exter
 REJECTED_IDENTIFY = [
     ({}, {"userId": "user_1"}, {}, "letters, numbers and dashes only"),
     ({}, {"userId": "..."}, {"external_id_rule": "strip"}, "letters, numbers and dashes only"),
+    # Python's $ also matches before a final newline: the id must be checked whole
+    ({}, {"userId": "user-1\n"}, {}, "letters, numbers and dashes only"),
     ({"firstName": "Ada"}, {"userId": None}, {}, "needs a userId, an email or a phone"),
     ({"email": None}, {"userId": ""}, {}, "needs a userId, an email or a phone"),
     ({"phone": "12"}, {}, {}, "traits.phone '12' is not a phone number"),
@@ -217,6 +219,9 @@ REJECTED_ORDERS = [
     ({"order_id": "o-1", "products": [{"product_id": "p"}], "discount": True}, "properties.discount must be a number"),
     ({"order_id": "o-1", "products": [{"product_id": "p"}], "currency": "USD"}, "needs properties.exchange_rate"),
     ({"order_id": "o-1", "products": [{"product_id": "p"}], "currency": "dollars"}, "not an ISO 4217 code"),
+    # more digits than Decimal's 28: a clear reason, not "mapping failed: InvalidOperation"
+    ({"order_id": "o-1", "products": [{"product_id": "p"}], "total": 1e30}, "properties.total is too large"),
+    ({"order_id": "o-1", "products": [{"product_id": "p", "price": "1e27"}]}, "properties.products[0].price is too large"),
 ]
 
 
@@ -250,6 +255,11 @@ def test_mapped_track_events_become_custobar_events_of_the_configured_type(name,
 def test_a_track_event_with_no_custobar_type_is_skipped_with_the_reason():
     with pytest.raises(SkippedEvent, match="'Signed Up' has no Custobar event type"):
         map_event(event("track", event="Signed Up", properties={}), load_settings())
+
+
+def test_a_name_that_is_a_custobar_type_only_up_to_a_final_newline_is_not_one():
+    with pytest.raises(SkippedEvent, match="has no Custobar event type"):
+        map_event(event("track", event="BROWSE\n", properties={}), load_settings())
 
 
 def test_a_custobar_event_for_an_unknown_person_is_rejected():

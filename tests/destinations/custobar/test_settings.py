@@ -33,6 +33,10 @@ def test_base_url_wins_over_company_and_may_be_copied_with_api(base_url):
         ({"company": "acme", "token": "t", "event_types": {"Product Viewed": "browse"}}, "event_types", "capitals"),
         ({"company": "acme", "token": "t", "external_id_rule": "truncate"}, "external_id_rule", "Must be one of"),
         ({"company": "acme", "token": "t", "company_prefix": "acme__"}, "company_prefix", "String does not match"),
+        # a YAML block scalar ends in a newline, which "$" lets through
+        ({"company": "acme\n", "token": "t"}, "company", "String does not match"),
+        ({"company": "acme", "token": "t", "event_types": {"Product Viewed": "BROWSE\n"}}, "event_types", "capitals"),
+        ({"company": "acme", "token": "t", "default_region": "FI\n"}, "default_region", "String does not match"),
     ],
 )
 def test_a_wrong_configuration_is_refused_naming_the_setting(raw, field, message):

@@ -150,6 +150,9 @@ def test_the_config_refuses_a_missing_key_or_an_unknown_endpoint():
         parse_config({"destinations": [{"name": "x", "type": "extole", "settings": {}}]})
     with pytest.raises(ConfigError, match="track_endpoint"):
         config(settings={"api_key": "k", "track_endpoint": "/v7/events"})
+    # a YAML block scalar ends in a newline, which "$" let through into the event file's name
+    with pytest.raises(ConfigError, match="client_id"):
+        config(settings={"api_key": "k", "client_id": "2147483647\n"})
 
 
 def test_a_personas_identify_with_all_false_and_extole_platform_true_still_reaches_extole():

@@ -266,6 +266,8 @@ REJECTED = [
     pytest.param(event("track", event="conversion", userId="u", properties={"revenue": "lots"}), "cart_value 'lots' is not a number", id="text-amount"),
     pytest.param(event("track", event="conversion", userId="u", properties={"total": True}), "cart_value must be a number, got bool", id="bool-amount"),
     pytest.param(event("track", event="conversion", userId="u", properties={"total": float("nan")}), "cart_value must be a finite number", id="nan-amount"),
+    # more digits than Decimal keeps: a clear reason, not "mapping failed: InvalidOperation"
+    pytest.param(event("track", event="conversion", userId="u", properties={"total": 1e30}), "cart_value 1e+30 is too large", id="huge-amount"),
     pytest.param(event("track", event="conversion", userId={"id": 1}), "partner_user_id must be text, got dict", id="object-user-id"),
     pytest.param(event("track", event="", userId="u"), "needs an event name", id="no-event-name"),
     pytest.param(event("track", event="conversion", userId="u", timestamp="yesterday"), "timestamp 'yesterday' is not an ISO 8601", id="bad-timestamp"),

@@ -221,6 +221,13 @@ def test_identify_without_user_id_is_rejected_because_code_is_the_key():
             id="points per dollar",
         ),
         pytest.param(
+            # Decimal("1e2") prints as "1E+2": the form field must carry plain digits
+            order({"revenue": "1e2"}),
+            {"amount_unit": "points"},
+            {"type": "record_activity", "code": "u-1", "campaign_id": "4242", "amount": "100"},
+            id="points in plain digits",
+        ),
+        pytest.param(
             {**order({"value": 5}), "event": "Purchase"},
             {"activity_event": "Purchase", "amount_from": ["value"]},
             {"type": "record_activity", "code": "u-1", "campaign_id": "4242", "amount": "5.00"},
@@ -251,6 +258,8 @@ def test_other_track_events_are_skipped_with_the_reason(event, overrides, why):
         ({"revenue": "lots"}, "is not a number"),
         ({"revenue": True}, "is not a number"),
         ({"revenue": -5}, "refunds are not recorded"),
+        # more digits than Decimal keeps: a clear reason, not "mapping failed: InvalidOperation"
+        ({"revenue": 1e30}, "is too large"),
     ],
 )
 def test_order_without_a_usable_amount_is_rejected(properties, why):

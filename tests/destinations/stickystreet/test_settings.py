@@ -42,6 +42,8 @@ def test_campaigns_to_include_take_a_comma_list_a_number_or_a_yaml_list(campaign
         ({"output": "csv"}, "output"),
         ({"record_activity": True}, "campaign_id"),
         ({"custom_fields": {"store": "field_1"}}, "custom_fields"),
+        # a YAML block scalar ends in a newline, which "$" lets through into profiles_header_N
+        ({"custom_fields": {"store": "custom_field_1\n"}}, "custom_fields"),
         ({"custom_fields": {"a": "custom_field_1", "b": "custom_field_1"}}, "custom_fields"),
         ({"card_number_generate": 0}, "card_number_generate"),
         ({"auto_add": True}, "auto_add"),

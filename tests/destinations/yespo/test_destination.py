@@ -347,3 +347,19 @@ def test_a_refused_contact_rejects_its_users_later_events_of_the_batch_and_nothi
     assert [(r.path, r.json().get("eventTypeKey")) for r in vendor.requests] == [
         ("/api/v1/contacts", None), ("/api/v1/event", "Early"), ("/api/v1/event", "Other"),
     ]
+
+
+def test_bulk_identify_naming_a_contact_by_email_only_merges_with_its_user_id_contact(vendor: FakeYespo) -> None:
+    """P's later identify names them by email only: it must not go in another request before the
+    older one (here the request of Q's contact, which carries the same fields), nor beside it."""
+    events = [
+        {**identify("q", email="q@example.com", firstName="Quinn"), "userId": None, "anonymousId": "anon-q"},
+        {**identify("u7", email="p@example.com", firstName="Old"), "messageId": "id-old"},
+        {**identify("u7", email="p@example.com", firstName="New"), "messageId": "id-new", "userId": None, "anonymousId": "anon-p"},
+    ]
+    outcomes = deliver(destination(vendor, identify_via="contacts", dedupe_on="email"), events)
+    assert statuses(outcomes) == ["delivered"] * 3
+    assert [r.json()["contacts"] for r in vendor.requests] == [
+        [{"channels": [{"type": "email", "value": "q@example.com"}], "firstName": "Quinn"}],
+        [{"channels": [{"type": "email", "value": "p@example.com"}], "firstName": "New", "externalCustomerId": "u7"}],
+    ]
