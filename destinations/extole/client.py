@@ -18,6 +18,7 @@ REFUSED = frozenset({400, 402, 403, 415})
 class ExtoleClient:
     def __init__(self, settings: Mapping[str, Any], throttle: Callable[[], None] | None = None) -> None:
         self.on_empty_204 = settings["on_empty_204"]
+        self.erasure_404 = settings["erasure_404"]
         self.events_base_url = (settings.get("events_base_url") or settings["base_url"]).rstrip("/")
         self.http = HttpClient(
             settings["base_url"],
@@ -32,21 +33,23 @@ class ExtoleClient:
         path = payload["path"]
         url = self.http.url(path) if path == ERASURE_PATH else f"{self.events_base_url}{path}"
         body = json.dumps(payload["body"], separators=(",", ":"), ensure_ascii=False).encode()
-        return judge(self.http.post(url, data=body), erasure=path == ERASURE_PATH, on_empty_204=self.on_empty_204)
+        return judge(self.http.post(url, data=body), erasure=path == ERASURE_PATH, on_empty_204=self.on_empty_204,
+                     erasure_404=self.erasure_404)
 
     def close(self) -> None:
         self.http.close()
 
 
-def judge(response: requests.Response, *, erasure: bool = False, on_empty_204: str = "reject") -> Outcome:
+def judge(response: requests.Response, *, erasure: bool = False, on_empty_204: str = "reject",
+          erasure_404: str = "reject") -> Outcome:
     """Extole's answer as an outcome (429/5xx never get here: HttpClient raised RetryableError)."""
     status = response.status_code
     if status == 204:
         return empty_204(on_empty_204)
     if 200 <= status < 300:
         return Outcome.delivered(status)
-    if erasure and status == 404:
-        # nobody left to erase: a repeated delete is done, not failed
+    if erasure and status == 404 and erasure_404 == "done":
+        # nobody left to erase (the setting says Extole answers so): a repeated delete is done, not failed
         return Outcome.delivered(status, excerpt(response.content))
     code, message = error_envelope(response)
     if status == 401:

@@ -64,6 +64,14 @@ class ExtoleSettings(BaseSettings):
         validate=validate.OneOf(ON_204),
         metadata={"description": "what an empty 204 means (Extole documents it as a misrouted request): reject, retry or deliver"},
     )
+    erasure_404 = fields.String(
+        load_default="reject",
+        validate=validate.OneOf(("reject", "done")),
+        metadata={"description": (
+            "what a 404 to an erasure means: Extole documents 400/401/402/403/415/429 for the call, not 404, so "
+            "reject (a dead letter: a wrong host or path must not count GDPR erasures as done) or done "
+            "(once Extole is known to answer 404 for a person it no longer has)")},
+    )
     erasure_note = fields.String(
         load_default="Erasure request from eventrouter",
         metadata={"description": "note sent with GDPR erasure requests"},

@@ -143,9 +143,14 @@ def test_erasure_is_posted_to_v4_erasures_and_delivered(extole):
     assert extole.requests[0].path == "/v4/erasures" and extole.requests[0].json() == ERASURE["body"]
 
 
-def test_erasing_someone_extole_no_longer_knows_is_done_not_failed(extole):
+def test_a_404_to_an_erasure_is_rejected_unless_the_setting_says_it_means_done(extole):
+    """Extole documents no 404 for erasures: by default it may be a wrong host or path, and a GDPR
+    erasure must not count as done on its word; erasure_404: done is there once it is known."""
     extole.script.append(error(404, "person_not_found", "No such person"))
-    assert client(extole).post(ERASURE).status is OutcomeStatus.DELIVERED
+    with pytest.raises(RejectedEvent, match=r"Extole answered 404: person_not_found: No such person"):
+        client(extole).post(ERASURE)
+    extole.script.append(error(404, "person_not_found", "No such person"))
+    assert client(extole, erasure_404="done").post(ERASURE).status is OutcomeStatus.DELIVERED
 
 
 def test_a_404_on_an_event_is_rejected_with_extoles_code(extole):

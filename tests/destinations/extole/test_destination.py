@@ -127,10 +127,10 @@ def test_flat_identify_is_accepted_by_the_identify_endpoint(extole):
     assert extole.requests[0].json() == {"partner_user_id": "u-1", "traits": {"first_name": "Ann"}}
 
 
-def test_repeating_a_delete_is_harmless(extole):
+def test_repeating_a_delete_is_harmless_where_extole_answers_404_for_someone_erased(extole):
     delete = {"type": "delete", "userId": "u-1", "messageId": "m", "timestamp": TS}
     extole.script += [Reply(200, {"id": "er-1", "status": "PENDING"}), error(404, "person_not_found", "gone")]
-    outcomes = deliver(destination(extole), [delete, delete])
+    outcomes = deliver(destination(extole, erasure_404="done"), [delete, delete])
     assert [o.status for o in outcomes] == [OutcomeStatus.DELIVERED] * 2
 
 
