@@ -29,6 +29,8 @@ from router.redis_server import SentinelURL
 from router.transforms import Transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
+#: far more values than any real config has; more means aliases expanding without end (or a billion of them)
+MAX_VALUES = 100_000
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -172,12 +174,14 @@ class ConfigSchema(StrictSchema):
         errors: dict[str, Any] = {}
         seen: set[str] = set()
         for i, d in enumerate(data.get("destinations", [])):
+            if "name" not in d:
+                continue  # missing or not a string: reported by the field
             if d["name"] in seen:
                 errors.setdefault("destinations", {})[i] = {"name": [f"duplicate destination name {d['name']!r}"]}
             seen.add(d["name"])
         keys: set[str] = set()
         for i, s in enumerate(data.get("sources", [])):
-            for k in s["write_keys"]:
+            for k in s.get("write_keys", []):
                 if k in keys:
                     errors.setdefault("sources", {})[i] = {"write_keys": ["write key used by two sources"]}
                 keys.add(k)
@@ -342,8 +346,12 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         raise ConfigError("the file is empty: the configuration must be a YAML mapping (`key: value` lines; `{}` for all defaults)")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"the configuration must be a YAML mapping (`key: value` lines), not a {_yaml_kind(raw)}")
+    _check_size(raw)
     env_errors: dict[str, str] = {}
-    raw = interpolate(raw, errors=env_errors)
+    try:
+        raw = interpolate(raw, errors=env_errors)
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply") from None
     if env_errors:
         raise ConfigError(env_errors)
     raw = dict(raw)
@@ -410,6 +418,22 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     )
 
 
+def _check_size(raw: Any) -> None:
+    """Refuse a tree with more than MAX_VALUES values before walking it: a YAML alias inside itself
+    (``a: &a [*a]``) is endless, and nested aliases multiply, so that a few lines would hang every command."""
+    todo, count = [raw], 0
+    while todo:
+        node = todo.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"the configuration has more than {MAX_VALUES:,} values: "
+                              "a YAML alias that contains itself, or aliases expanding too far")
+        if isinstance(node, Mapping):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
 def _yaml_kind(value: Any) -> str:
     if isinstance(value, list):
         return "list"
@@ -434,6 +458,28 @@ def config_warnings(cfg: Config) -> list[str]:
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, but a key written twice in one mapping is an error: YAML would keep the last one
+    silently, so a second ``destinations:`` further down would drop the first list without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: keys written next to it override the merged ones, by design
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader's own error says so
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def config_path(path: str | None = None) -> str:
     return path or os.environ.get("EVENTROUTER_CONFIG") or DEFAULT_PATH
 
@@ -446,7 +492,9 @@ def load_config(path: str | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply") from None
     return parse_config(raw, path)
