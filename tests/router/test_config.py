@@ -248,3 +248,10 @@ def test_a_destination_or_source_that_is_not_a_mapping_is_reported_with_its_path
     }
     assert errors_of({"sources": [{"name": "s", "write_keys": [["k"]]}]}) == {
         "sources[0].write_keys[0]": "Not a valid string."}
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_byte_not_a_traceback(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes("admin_token: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 .*byte 0xe9 at offset 16"):
+        load_config(str(path))
