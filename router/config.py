@@ -31,7 +31,8 @@ from router.transforms import Transform
 DEFAULT_PATH = "config/eventrouter.yaml"
 #: far more values than any real config has; more means aliases expanding without end (or a billion of them)
 MAX_VALUES = 100_000
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+#: a reference, or (group 3) a ``${`` that starts none: unterminated, or not a variable name
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}|(\$\{)")
 
 
 class SourceSchema(StrictSchema):
@@ -301,12 +302,20 @@ def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None)
     errors = {} if errors is None else errors
     if isinstance(node, str):
 
+        def error(text: str) -> str:
+            errors[path] = f"{errors[path]}; {text}" if path in errors else text  # every one of a value
+            return ""
+
         def sub(m: re.Match[str]) -> str:
+            if m.group(3) or (m.group(2) and "${" in m.group(2)):
+                # left as text, a typo'd reference would become the secret itself; a value with a
+                # literal "${" can come from an environment variable (its value is not read again)
+                return error("${ without a matching ${VAR} or ${VAR:-default} (unterminated, nested, or not a "
+                             "variable name); set such a value through an environment variable")
             value = os.environ.get(m.group(1))
             if value is None:
                 if m.group(2) is None:
-                    errors[path] = f"environment variable {m.group(1)} is not set"
-                    return ""
+                    return error(f"environment variable {m.group(1)} is not set")
                 return m.group(2)
             return value
 

@@ -255,3 +255,23 @@ def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_byte_not_a_traceba
     path.write_bytes("admin_token: café\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"not UTF-8 .*byte 0xe9 at offset 16"):
         load_config(str(path))
+
+
+def test_every_unset_variable_of_one_value_is_named_not_only_the_last(monkeypatch):
+    monkeypatch.delenv("NOPE_HOST", raising=False)
+    monkeypatch.delenv("NOPE_PORT", raising=False)
+    assert errors_of({"admin_token": "${NOPE_HOST}:${NOPE_PORT}"}) == {
+        "admin_token": "environment variable NOPE_HOST is not set; environment variable NOPE_PORT is not set"}
+
+
+@pytest.mark.parametrize("value", ["${NOPE_SECRET", "${NOPE_A:-${NOPE_B}}", "x${1BAD}"])
+def test_a_dollar_brace_that_is_no_reference_is_an_error_not_taken_as_the_value(monkeypatch, value):
+    monkeypatch.delenv("NOPE_SECRET", raising=False)
+    monkeypatch.delenv("NOPE_A", raising=False)
+    assert "without a matching ${VAR}" in errors_of({"admin_token": value})["admin_token"]
+
+
+def test_dollars_in_a_value_or_in_the_environment_are_kept_as_they_are(monkeypatch):
+    monkeypatch.setenv("ODD_SECRET", "a${HOME}b$c}")
+    cfg = parse_config({"admin_token": "pa$$word-${ODD_SECRET}-$HOME-${NOPE_D:-x:y}}"})
+    assert cfg.admin_token == "pa$$word-a${HOME}b$c}-$HOME-x:y}"
