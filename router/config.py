@@ -361,8 +361,6 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         raw = interpolate(raw, errors=env_errors)
     except RecursionError:
         raise ConfigError("the configuration is nested too deeply") from None
-    if env_errors:
-        raise ConfigError(env_errors)
     raw = dict(raw)
     if os.environ.get("REDIS_URL"):
         raw["redis_url"] = os.environ["REDIS_URL"]
@@ -372,7 +370,11 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:
-        raise ConfigError(flatten_errors(exc.messages)) from None
+        # with the unset variables, so that the file's every error is said at once; a variable's
+        # error stands for its key (an empty value there may be invalid too)
+        raise ConfigError({**flatten_errors(exc.messages), **env_errors}) from None
+    if env_errors:
+        raise ConfigError(env_errors)
     delivery = data["delivery"]
     dests = []
     for d in data["destinations"]:

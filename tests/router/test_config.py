@@ -275,3 +275,11 @@ def test_dollars_in_a_value_or_in_the_environment_are_kept_as_they_are(monkeypat
     monkeypatch.setenv("ODD_SECRET", "a${HOME}b$c}")
     cfg = parse_config({"admin_token": "pa$$word-${ODD_SECRET}-$HOME-${NOPE_D:-x:y}}"})
     assert cfg.admin_token == "pa$$word-a${HOME}b$c}-$HOME-x:y}"
+
+
+def test_an_unset_variable_is_reported_together_with_the_files_other_errors(monkeypatch):
+    monkeypatch.delenv("NOPE_URL", raising=False)
+    assert errors_of({"dedup_tll": "1h", "destinations": [{"name": "h", "type": "webhook", "settings": {"url": "${NOPE_URL}"}}]}) == {
+        "dedup_tll": "unknown key; did you mean dedup_ttl?",
+        "destinations[0].settings.url": "environment variable NOPE_URL is not set",
+    }
