@@ -9,6 +9,8 @@ before it sends anything; its ``Segment.io`` entry decides where events go
 """
 from __future__ import annotations
 
+import ipaddress
+import os
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -23,8 +25,24 @@ CORS_HEADERS = {
 }
 
 
+def trusted_proxy(remote_addr: str | None) -> bool:
+    """Whether the peer is a proxy whose ``X-Forwarded-*`` headers count: the addresses gunicorn trusts
+    with them, ``FORWARDED_ALLOW_IPS`` (addresses or networks; ``*``: any), by default the host itself.
+    Anyone else could otherwise point analytics.js, through a shared cache, at a host of their choosing."""
+    allowed = [a.strip() for a in os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").split(",") if a.strip()]
+    if "*" in allowed or not remote_addr:  # no address: a UNIX socket, which gunicorn trusts too
+        return True
+    try:
+        peer = ipaddress.ip_address(remote_addr)
+        return any(peer in ipaddress.ip_network(a, strict=False) for a in allowed)
+    except ValueError:
+        return False
+
+
 def public_origin() -> tuple[str, str]:
     """(scheme, host[:port]) the client used, trusting a reverse proxy's ``X-Forwarded-Proto/-Host``."""
+    if not trusted_proxy(request.remote_addr):
+        return request.scheme, request.host
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
     host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
     scheme = proto if proto in ("http", "https") else request.scheme

@@ -29,7 +29,10 @@ from router.redis_server import SentinelURL
 from router.transforms import Transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+#: far more values than any real config has; more means aliases expanding without end (or a billion of them)
+MAX_VALUES = 100_000
+#: a reference, or (group 3) a ``${`` that starts none: unterminated, or not a variable name
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}|(\$\{)")
 
 
 class SourceSchema(StrictSchema):
@@ -172,12 +175,14 @@ class ConfigSchema(StrictSchema):
         errors: dict[str, Any] = {}
         seen: set[str] = set()
         for i, d in enumerate(data.get("destinations", [])):
+            if "name" not in d:
+                continue  # missing or not a string: reported by the field
             if d["name"] in seen:
                 errors.setdefault("destinations", {})[i] = {"name": [f"duplicate destination name {d['name']!r}"]}
             seen.add(d["name"])
         keys: set[str] = set()
         for i, s in enumerate(data.get("sources", [])):
-            for k in s["write_keys"]:
+            for k in s.get("write_keys", []):
                 if k in keys:
                     errors.setdefault("sources", {})[i] = {"write_keys": ["write key used by two sources"]}
                 keys.add(k)
@@ -297,12 +302,20 @@ def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None)
     errors = {} if errors is None else errors
     if isinstance(node, str):
 
+        def error(text: str) -> str:
+            errors[path] = f"{errors[path]}; {text}" if path in errors else text  # every one of a value
+            return ""
+
         def sub(m: re.Match[str]) -> str:
+            if m.group(3) or (m.group(2) and "${" in m.group(2)):
+                # left as text, a typo'd reference would become the secret itself; a value with a
+                # literal "${" can come from an environment variable (its value is not read again)
+                return error("${ without a matching ${VAR} or ${VAR:-default} (unterminated, nested, or not a "
+                             "variable name); set such a value through an environment variable")
             value = os.environ.get(m.group(1))
             if value is None:
                 if m.group(2) is None:
-                    errors[path] = f"environment variable {m.group(1)} is not set"
-                    return ""
+                    return error(f"environment variable {m.group(1)} is not set")
                 return m.group(2)
             return value
 
@@ -342,10 +355,12 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         raise ConfigError("the file is empty: the configuration must be a YAML mapping (`key: value` lines; `{}` for all defaults)")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"the configuration must be a YAML mapping (`key: value` lines), not a {_yaml_kind(raw)}")
+    _check_size(raw)
     env_errors: dict[str, str] = {}
-    raw = interpolate(raw, errors=env_errors)
-    if env_errors:
-        raise ConfigError(env_errors)
+    try:
+        raw = interpolate(raw, errors=env_errors)
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply") from None
     raw = dict(raw)
     if os.environ.get("REDIS_URL"):
         raw["redis_url"] = os.environ["REDIS_URL"]
@@ -355,7 +370,11 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:
-        raise ConfigError(flatten_errors(exc.messages)) from None
+        # with the unset variables, so that the file's every error is said at once; a variable's
+        # error stands for its key (an empty value there may be invalid too)
+        raise ConfigError({**flatten_errors(exc.messages), **env_errors}) from None
+    if env_errors:
+        raise ConfigError(env_errors)
     delivery = data["delivery"]
     dests = []
     for d in data["destinations"]:
@@ -410,6 +429,22 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     )
 
 
+def _check_size(raw: Any) -> None:
+    """Refuse a tree with more than MAX_VALUES values before walking it: a YAML alias inside itself
+    (``a: &a [*a]``) is endless, and nested aliases multiply, so that a few lines would hang every command."""
+    todo, count = [raw], 0
+    while todo:
+        node = todo.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"the configuration has more than {MAX_VALUES:,} values: "
+                              "a YAML alias that contains itself, or aliases expanding too far")
+        if isinstance(node, Mapping):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
 def _yaml_kind(value: Any) -> str:
     if isinstance(value, list):
         return "list"
@@ -434,6 +469,28 @@ def config_warnings(cfg: Config) -> list[str]:
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, but a key written twice in one mapping is an error: YAML would keep the last one
+    silently, so a second ``destinations:`` further down would drop the first list without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: keys written next to it override the merged ones, by design
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader's own error says so
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def config_path(path: str | None = None) -> str:
     return path or os.environ.get("EVENTROUTER_CONFIG") or DEFAULT_PATH
 
@@ -445,8 +502,12 @@ def load_config(path: str | None = None) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # e.g. saved as Latin-1 by an editor
+        raise ConfigError(f"{path} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply") from None
     return parse_config(raw, path)

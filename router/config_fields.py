@@ -5,6 +5,7 @@ Each is a marshmallow field that turns what people write (``30s``, ``50/s``,
 what was expected."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -23,11 +24,16 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 def parse_duration(value: Any) -> float:
     """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``, ``"500ms"``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 7d)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+        seconds = float(value) if abs(value) < 1e300 else math.inf  # a huge int would overflow float()
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 7d)")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    # YAML's -5, .nan and .inf are numbers too: none is a time to wait or keep something for
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"not a duration: {value!r} (a finite number of seconds, 0 or more; e.g. 30s, 5m, 4h, 7d)")
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,9 @@ class RedisCollector:
         series = Series(rt.redis, rt.config.namespace)
         dests = [d.name for d in rt.config.destinations]
         enabled = {d.name for d in rt.config.enabled_destinations}
-        sources = [s.name for s in rt.config.sources]
+        # sources may share a name (a write key and a webhook secret of one site); their counters are one
+        # series, and a sample repeated with the same labels makes Prometheus refuse the whole scrape
+        sources = list(dict.fromkeys(s.name for s in rt.config.sources))
         pipe = rt.redis.pipeline(transaction=False)
         for d in dests:
             pipe.llen(keys.buf(d))

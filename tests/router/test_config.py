@@ -202,3 +202,84 @@ def test_data_dir_is_relative_to_the_config_file_not_the_working_directory(tmp_p
     path.write_text("data_dir: ../state\n")
     monkeypatch.chdir("/")
     assert load_config(str(path)).data_dir == tmp_path / "state"
+
+
+def test_a_key_written_twice_in_the_file_is_an_error_not_the_last_one_silently_winning(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("destinations:\n  - {name: a, type: webhook, settings: {url: 'http://127.0.0.1:9/x'}}\n"
+                    "dedup_ttl: 1h\ndestinations: []\n")
+    with pytest.raises(ConfigError, match="duplicate key 'destinations'"):
+        load_config(str(path))
+
+
+def test_merge_keys_may_still_be_overridden_by_the_keys_written_next_to_them(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("destinations:\n  - &base {name: a, type: webhook, settings: {url: 'http://127.0.0.1:9/x'}}\n"
+                    "  - {<<: *base, name: b}\n")
+    assert [d.name for d in load_config(str(path)).destinations] == ["a", "b"]
+
+
+def test_a_yaml_alias_that_contains_itself_is_a_config_error_not_a_traceback(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: &s [*s]\n")
+    with pytest.raises(ConfigError, match="alias"):
+        load_config(str(path))
+
+
+def test_aliases_that_multiply_to_millions_of_values_are_refused_before_they_are_walked():
+    raw = {"sources": ["x"] * 10}
+    for _ in range(8):  # 10**9 values once expanded; the same few lists in memory
+        raw = {"sources": [raw["sources"]] * 10}
+    with pytest.raises(ConfigError, match="more than 100,000 values"):
+        parse_config(raw)
+
+
+def test_a_file_nested_too_deeply_for_the_yaml_parser_is_a_config_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(str(path))
+
+
+def test_a_destination_or_source_that_is_not_a_mapping_is_reported_with_its_path_not_a_key_error():
+    assert errors_of({"destinations": [None, {"name": 1, "type": "webhook", "settings": {"url": "http://127.0.0.1:9/x"}}]}) == {
+        "destinations[0]": "Field may not be null.",
+        "destinations[1].name": "Not a valid string.",
+    }
+    assert errors_of({"sources": [{"name": "s", "write_keys": [["k"]]}]}) == {
+        "sources[0].write_keys[0]": "Not a valid string."}
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_byte_not_a_traceback(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes("admin_token: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 .*byte 0xe9 at offset 16"):
+        load_config(str(path))
+
+
+def test_every_unset_variable_of_one_value_is_named_not_only_the_last(monkeypatch):
+    monkeypatch.delenv("NOPE_HOST", raising=False)
+    monkeypatch.delenv("NOPE_PORT", raising=False)
+    assert errors_of({"admin_token": "${NOPE_HOST}:${NOPE_PORT}"}) == {
+        "admin_token": "environment variable NOPE_HOST is not set; environment variable NOPE_PORT is not set"}
+
+
+@pytest.mark.parametrize("value", ["${NOPE_SECRET", "${NOPE_A:-${NOPE_B}}", "x${1BAD}"])
+def test_a_dollar_brace_that_is_no_reference_is_an_error_not_taken_as_the_value(monkeypatch, value):
+    monkeypatch.delenv("NOPE_SECRET", raising=False)
+    monkeypatch.delenv("NOPE_A", raising=False)
+    assert "without a matching ${VAR}" in errors_of({"admin_token": value})["admin_token"]
+
+
+def test_dollars_in_a_value_or_in_the_environment_are_kept_as_they_are(monkeypatch):
+    monkeypatch.setenv("ODD_SECRET", "a${HOME}b$c}")
+    cfg = parse_config({"admin_token": "pa$$word-${ODD_SECRET}-$HOME-${NOPE_D:-x:y}}"})
+    assert cfg.admin_token == "pa$$word-a${HOME}b$c}-$HOME-x:y}"
+
+
+def test_an_unset_variable_is_reported_together_with_the_files_other_errors(monkeypatch):
+    monkeypatch.delenv("NOPE_URL", raising=False)
+    assert errors_of({"dedup_tll": "1h", "destinations": [{"name": "h", "type": "webhook", "settings": {"url": "${NOPE_URL}"}}]}) == {
+        "dedup_tll": "unknown key; did you mean dedup_ttl?",
+        "destinations[0].settings.url": "environment variable NOPE_URL is not set",
+    }
