@@ -36,7 +36,9 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}|(\$\{)")
 
 
 class SourceSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1))
+    # as a destination's: it is part of Redis keys (dedup:<source>:<messageId>), where a ":" in it
+    # would let source "a" with messageId "b:c" and source "a:b" with "c" share one dedup key
+    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, . _ - only"))
     write_keys = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
     webhook_secret = fields.String(load_default=None, allow_none=True)
     #: accept Segment's Webhooks (Actions) batches signed over their first element only; then only

@@ -250,6 +250,14 @@ def test_a_destination_or_source_that_is_not_a_mapping_is_reported_with_its_path
         "sources[0].write_keys[0]": "Not a valid string."}
 
 
+def test_a_source_name_is_letters_digits_and_dot_underscore_dash_as_a_destinations():
+    """Source names are parts of Redis keys: with a ":" in them, source "a" and messageId "b:c" would
+    share source "a:b" and messageId "c"'s dedup key, one of the two events dropped as a duplicate."""
+    assert errors_of({"sources": [{"name": "a:b", "write_keys": ["k"]}, {"name": "web site", "write_keys": ["k2"]}]}) == {
+        "sources[0].name": "letters, digits, . _ - only", "sources[1].name": "letters, digits, . _ - only"}
+    assert parse_config({"sources": [{"name": "web.eu-1_b", "write_keys": ["k"]}]}).sources[0].name == "web.eu-1_b"
+
+
 def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_byte_not_a_traceback(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_bytes("admin_token: café\n".encode("latin-1"))

