@@ -115,7 +115,8 @@ class EventSchema(Schema):
     integrations = NullableDict(allow_none=True)
     traits = fields.Dict(allow_none=True)
     properties = fields.Dict(allow_none=True)
-    event = fields.String(validate=validate.Length(min=1, max=200))
+    #: null on other calls too (rudder-sdk-js sends it so); a track without one fails ``by_type``
+    event = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
     name = fields.String(allow_none=True)
     groupId = Identifier()
     previousId = Identifier()
@@ -204,7 +205,7 @@ _FIELDS: dict[str, Any] = {
     "integrations": lambda v: _mapping(v, True),
     "traits": lambda v: _mapping(v, False),
     "properties": lambda v: _mapping(v, False),
-    "event": lambda v: _string(v, False, 1, 200),
+    "event": lambda v: _string(v, True, 1, 200),
     "name": lambda v: _string(v, True),
     "groupId": _required(identifier),
     "previousId": _required(identifier),

@@ -230,3 +230,13 @@ def test_an_empty_user_id_beside_an_anonymous_id_is_an_anonymous_event_as_segmen
     assert queued["anonymousId"] == "a1" and not queued.get("userId")
     r = client.post("/v1/track", json={"userId": "", "event": "e"}, headers=AUTH)
     assert r.get_json()["errors"] == [{"path": "userId", "message": "either userId or anonymousId is required"}]
+
+
+def test_a_page_or_identify_with_a_null_event_field_is_accepted_as_rudderstacks_browser_sdk_sends_it(rt, client):
+    # rudder-sdk-js builds every message with "event": null; only a track needs an event name
+    for path, body in [("/v1/page", {"anonymousId": "a", "name": "Home", "event": None}),
+                       ("/v1/identify", {"userId": "u", "traits": {}, "event": None})]:
+        assert client.post(path, json=body, headers=AUTH).status_code == 200, path
+    assert [e["type"] for e in buffered(rt)] == ["page", "identify"]
+    r = client.post("/v1/track", json={"userId": "u", "event": None}, headers=AUTH)
+    assert r.get_json()["errors"] == [{"path": "event", "message": "a track call needs an event name"}]
