@@ -63,6 +63,12 @@ def identifier(value: Any) -> str:
     return text
 
 
+def user_identifier(value: Any) -> str | None:
+    """A userId/anonymousId: ``""`` is none at all (analytics-python sends ``user_id=""`` as it is,
+    and Segment takes the event as anonymous); else ``identifier``. Raises ``ValidationError``."""
+    return None if value == "" else identifier(value)
+
+
 class Timestamp(fields.Field):
     """An ISO 8601 date-time; naive ones are taken as UTC."""
 
@@ -75,6 +81,13 @@ class Identifier(fields.Field):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> str:
         return identifier(value)
+
+
+class UserIdentifier(fields.Field):
+    """A userId/anonymousId: as ``Identifier``, with ``""`` taken as none (``user_identifier``)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> str | None:
+        return user_identifier(value)
 
 
 class NullableDict(fields.Dict):
@@ -92,8 +105,8 @@ class EventSchema(Schema):
 
     type = fields.String(required=True, validate=validate.OneOf(sorted(EVENT_TYPES)))
     messageId = fields.String(validate=validate.Length(min=1, max=MAX_MESSAGE_ID))
-    userId = Identifier(allow_none=True)
-    anonymousId = Identifier(allow_none=True)
+    userId = UserIdentifier(allow_none=True)
+    anonymousId = UserIdentifier(allow_none=True)
     timestamp = Timestamp(allow_none=True)
     originalTimestamp = Timestamp(allow_none=True)
     sentAt = Timestamp(allow_none=True)
@@ -102,7 +115,8 @@ class EventSchema(Schema):
     integrations = NullableDict(allow_none=True)
     traits = fields.Dict(allow_none=True)
     properties = fields.Dict(allow_none=True)
-    event = fields.String(validate=validate.Length(min=1, max=200))
+    #: null on other calls too (rudder-sdk-js sends it so); a track without one fails ``by_type``
+    event = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
     name = fields.String(allow_none=True)
     groupId = Identifier()
     previousId = Identifier()
@@ -181,8 +195,8 @@ def _type(value: Any) -> str:
 _FIELDS: dict[str, Any] = {
     "type": _type,
     "messageId": lambda v: _string(v, False, 1, MAX_MESSAGE_ID),
-    "userId": _nullable(identifier),
-    "anonymousId": _nullable(identifier),
+    "userId": _nullable(user_identifier),
+    "anonymousId": _nullable(user_identifier),
     "timestamp": _nullable(timestamp),
     "originalTimestamp": _nullable(timestamp),
     "sentAt": _nullable(timestamp),
@@ -191,7 +205,7 @@ _FIELDS: dict[str, Any] = {
     "integrations": lambda v: _mapping(v, True),
     "traits": lambda v: _mapping(v, False),
     "properties": lambda v: _mapping(v, False),
-    "event": lambda v: _string(v, False, 1, 200),
+    "event": lambda v: _string(v, True, 1, 200),
     "name": lambda v: _string(v, True),
     "groupId": _required(identifier),
     "previousId": _required(identifier),

@@ -220,3 +220,23 @@ def test_redis_unavailable_is_a_503_so_clients_retry(tmp_path, client_for):
     r = client.post("/v1/track", json={"userId": "u", "event": "e"}, headers=AUTH)
     assert r.status_code == 503 and r.headers["Retry-After"] == "2"
     assert r.get_json() == {"success": False, "errors": [{"path": "", "message": "storage unavailable; retry later"}]}
+
+
+def test_an_empty_user_id_beside_an_anonymous_id_is_an_anonymous_event_as_segment_takes_it(rt, client):
+    # analytics-python sends user_id="" as "userId": "" (it only checks user_id or anonymous_id)
+    r = client.post("/v1/track", json={"userId": "", "anonymousId": "a1", "event": "e"}, headers=AUTH)
+    assert r.status_code == 200
+    (queued,) = buffered(rt)
+    assert queued["anonymousId"] == "a1" and not queued.get("userId")
+    r = client.post("/v1/track", json={"userId": "", "event": "e"}, headers=AUTH)
+    assert r.get_json()["errors"] == [{"path": "userId", "message": "either userId or anonymousId is required"}]
+
+
+def test_a_page_or_identify_with_a_null_event_field_is_accepted_as_rudderstacks_browser_sdk_sends_it(rt, client):
+    # rudder-sdk-js builds every message with "event": null; only a track needs an event name
+    for path, body in [("/v1/page", {"anonymousId": "a", "name": "Home", "event": None}),
+                       ("/v1/identify", {"userId": "u", "traits": {}, "event": None})]:
+        assert client.post(path, json=body, headers=AUTH).status_code == 200, path
+    assert [e["type"] for e in buffered(rt)] == ["page", "identify"]
+    r = client.post("/v1/track", json={"userId": "u", "event": None}, headers=AUTH)
+    assert r.get_json()["errors"] == [{"path": "event", "message": "a track call needs an event name"}]
