@@ -69,7 +69,8 @@ def person(env: dict[str, Any]) -> str:
 
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    # the exponent bounded: past ~1000 attempts 2**n no longer fits a float (OverflowError)
+    delay = min(cap, base * 2.0 ** min(max(0, attempts - 1), 64))
     return delay * random.uniform(0.5, 1.0)
 
 
