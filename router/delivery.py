@@ -240,6 +240,7 @@ class Drainer:
                     order.note(env, settlement, before)
             if order:
                 order.done(settlement)
+            settlement.metrics = delivery_fields(settlement.counts, ())  # the minute series counts them as the totals do
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 self.log.flush(True, ("", ""))  # the give-ups among them
                 return
