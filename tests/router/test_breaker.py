@@ -166,4 +166,4 @@ def test_batches_of_one_outage_that_time_out_together_open_the_breaker_once_not_
     for batch in ("b1", "b2"):
         rt.queue.settle("hook", batch, Settlement(verdict=Verdict.NO_ANSWER), 60, minute)
     pause = (int(rt.redis.hget(rt.queue.keys.breaker("hook"), "until")) - before) / 1000
-    assert round(pause) == 60
+    assert 60 <= pause < 90  # not 120: the second silence did not count as a failed probe
