@@ -69,7 +69,8 @@ def person(env: dict[str, Any]) -> str:
 
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    # the exponent bounded: past ~1000 attempts 2**n no longer fits a float (OverflowError)
+    delay = min(cap, base * 2.0 ** min(max(0, attempts - 1), 64))
     return delay * random.uniform(0.5, 1.0)
 
 
@@ -239,6 +240,7 @@ class Drainer:
                     order.note(env, settlement, before)
             if order:
                 order.done(settlement)
+            settlement.metrics = delivery_fields(settlement.counts, ())  # the minute series counts them as the totals do
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 self.log.flush(True, ("", ""))  # the give-ups among them
                 return

@@ -18,10 +18,14 @@ BUCKET = """
 local key, now, rate, burst, want = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local state = redis.call('HMGET', key, 'tokens', 'ts')
 local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
+-- a time further ahead than a full refill is a clock that was wrong: it must not stall the others
+if ts > now + burst / rate then ts = now end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local grant = math.min(want, math.floor(tokens))
 tokens = tokens - grant
-redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+-- ts never goes back: a worker whose reading of the time is older (it reached Redis later, or
+-- its host's clock is behind) would otherwise have the next caller refill that span again
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(math.max(ts, now)))
 redis.call('PEXPIRE', key, math.ceil(burst / rate) + 1000)
 local wait = 0
 if grant == 0 then wait = math.ceil((1 - tokens) / rate) end

@@ -299,13 +299,14 @@ local function gone(item)
 end
 -- breaker: what this batch said about the vendor, applied even when the lease was lost.
 -- 'ok' (it answered) closes; 'fail' (no answer) counts, and from ``threshold`` consecutive
--- ones opens for pause * 2^(fails - threshold), at most maxpause; '' tells nothing
+-- ones opens for pause * 2^(fails - threshold), at most maxpause; '' tells nothing. A silence
+-- while it is open is of the outage that opened it (batches that were out together): no count
 local now, verdict, threshold, pause, maxpause =
   tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local bk = ns .. ':breaker:' .. d
 if verdict == 'ok' then
   redis.call('DEL', bk)
-elseif verdict == 'fail' then
+elseif verdict == 'fail' and tonumber(redis.call('HGET', bk, 'until') or '0') <= now then
   local fails = redis.call('HINCRBY', bk, 'fails', 1)
   if fails >= threshold then
     local wait = math.floor(math.min(maxpause, pause * 2 ^ math.min(fails - threshold, 30)))

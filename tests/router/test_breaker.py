@@ -152,3 +152,18 @@ def test_breaker_settings_are_checked_with_their_key_path():
         "destinations[0].breaker.pause": "not a duration: 'soon' (use e.g. 30s, 5m, 4h, 7d)",
         "destinations[0].breaker.after": "unknown key",
     }
+
+
+def test_batches_of_one_outage_that_time_out_together_open_the_breaker_once_not_for_twice_as_long(make_runtime):
+    # concurrency 2: both drain jobs were mid-request when the vendor went silent; the second
+    # silence is the same outage, not a failed probe
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9")])
+    queued(rt, 10)
+    minute = Breaker(failures=1, pause=60, max_pause=600)
+    first, second = rt.queue.claim("hook", "t1", "b1", 1, 2), rt.queue.claim("hook", "t2", "b2", 1, 2)
+    assert first.items and second.items
+    before = now_ms()
+    for batch in ("b1", "b2"):
+        rt.queue.settle("hook", batch, Settlement(verdict=Verdict.NO_ANSWER), 60, minute)
+    pause = (int(rt.redis.hget(rt.queue.keys.breaker("hook"), "until")) - before) / 1000
+    assert 60 <= pause < 90  # not 120: the second silence did not count as a failed probe

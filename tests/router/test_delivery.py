@@ -342,3 +342,22 @@ def test_a_batch_claimed_with_the_last_settle_goes_back_when_the_drain_stops_on_
         assert len(hook.requests) == 2  # the first batch, one request per event
         depth = rt.queue.depth("hook")
         assert (depth["inflight_batches"], depth["buffered"]) == (0, 4)
+
+
+def test_an_event_with_a_thousand_attempts_behind_it_is_still_scheduled_for_a_retry(make_runtime, client_for):
+    # a vendor that asked for a short Retry-After every time: over a 4 h window an event can
+    # pass a thousand attempts; the next answer without Retry-After backs off at the cap
+    with FakeServer(lambda req: Reply(503, "down")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        post_batch(client_for(rt), [track(1)])
+        buf = rt.queue.keys.buf("hook")
+        env = json.loads(rt.redis.lpop(buf))
+        env.update(a=1100, f=int(time.time() * 1000))
+        env["e"] = env.pop("e")  # the event stays last
+        rt.redis.rpush(buf, json.dumps(env, separators=(",", ":")))
+        work(rt)
+        depth = rt.queue.depth("hook")
+        assert depth["retrying"] == 1 and depth["buffered"] == 0 and depth["retried"] == 1
+        ((stored, due),) = rt.redis.zrange(rt.queue.keys.retry("hook"), 0, -1, withscores=True)
+        assert json.loads(stored)["a"] == 1101
+        assert due / 1000 - time.time() <= rt.config.delivery["retry_max"]

@@ -40,3 +40,22 @@ def test_the_config_may_only_name_buckets_the_vendor_has():
         "destinations[0].rate_limits": "yespo has no rate limit bucket contacts (buckets: event, past_events)"}
     dc = parse_config({"destinations": [dict(YESPO, rate_limits={"event": "50/second"})]}).destination("y")
     assert dc.rate_limits == {"event": RateLimit(50, 1), "past_events": RateLimit(100, 1)}
+
+
+
+def test_a_worker_whose_clock_reading_is_older_does_not_refill_the_shared_bucket_for_the_others(redis_client):
+    # two workers read the time, and the one that read it later reaches Redis first: a
+    # millisecond is a token at 1000/second, and it must not be granted twice
+    key = "test-rl-skew"
+    redis_client.delete(key)
+    limiter = Limiter(redis_client, key, RateLimit(1000, 1))
+    later, earlier = 10_000_000, 10_000_000 - 5  # the two readings (ms)
+
+    def take(now_ms: int, want: int) -> int:
+        granted, _ = limiter._script(keys=[key], args=[now_ms, limiter.rate_per_ms, limiter.burst, want])
+        return int(granted)
+
+    assert take(later, 1000) == 1000  # the whole bucket
+    assert take(earlier, 20) == 0  # empty, whichever reading asks
+    # no time has passed since ``later``: the bucket is still empty
+    assert take(later, 20) == 0

@@ -1,6 +1,7 @@
 """Numbers over time: per-minute counters and the latency histogram, written by the queue scripts."""
 from __future__ import annotations
 
+from destinations.base import Outcome, OutcomeStatus
 from router.queue import now_ms
 from router.envelopes import user_hash
 from router.timeseries import LATENCY_BUCKETS_MS, Series, add_up, latency_fields, minute_of, quantile
@@ -85,3 +86,14 @@ def test_quantiles_interpolate_inside_their_bucket_like_prometheus():
     buckets[-1] = 900  # most took longer than the last bound
     assert quantile(buckets, 0.95) == float(LATENCY_BUCKETS_MS[-1])
     assert quantile([0] * len(buckets), 0.5) is None
+
+
+
+def test_the_retries_of_a_batch_whose_handling_crashed_are_counted_per_minute_as_in_the_totals(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9")])
+    # a plugin's outcome the drainer cannot handle (a text Retry-After): the batch is retried as a whole
+    rt.build("hook").send = lambda batch: [Outcome(OutcomeStatus.RETRY, "later", 503, retry_after="soon")] * len(batch)
+    client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("a"), track("b")]})
+    work(rt)
+    assert rt.queue.depth("hook")["retried"] == 2
+    assert this_minute_window(Series(rt.redis, rt.config.namespace), "hook").counts == {"retried": 2}
