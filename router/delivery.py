@@ -77,7 +77,11 @@ def backoff(attempts: int, base: float, cap: float) -> float:
 def bounded(delay: float | None, ceiling: float) -> float | None:
     """A vendor's (or a plugin's) retry delay made safe for arithmetic: None when absent or NaN,
     else between 0 and ``ceiling`` seconds (inf, 1e308 and negatives included)."""
-    if delay is None or math.isnan(delay):
+    if delay is None:
+        return None
+    if isinstance(delay, int) and not isinstance(delay, bool):  # compared as an int: 10**400 is no float
+        return float(min(max(0, delay), ceiling))
+    if math.isnan(delay):
         return None
     return min(max(0.0, float(delay)), ceiling)
 

@@ -57,9 +57,10 @@ def test_a_retry_after_that_is_not_a_sane_number_is_kept_inside_the_retry_window
             assert parked_until / 1000 <= time.time() + WINDOW
 
 
-def test_a_plugin_that_asks_for_an_infinite_wait_gets_the_retry_window(make_runtime):
+@pytest.mark.parametrize("wait", [float("inf"), 10**400], ids=["inf", "10**400"])  # an int too large for a float too
+def test_a_plugin_that_asks_for_an_infinite_wait_gets_the_retry_window(make_runtime, wait):
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9", retry_window=f"{WINDOW}s")])
-    rt.build("hook").send = lambda batch: [Outcome(OutcomeStatus.RETRY, "later", 503, retry_after=float("inf"))] * len(batch)
+    rt.build("hook").send = lambda batch: [Outcome(OutcomeStatus.RETRY, "later", 503, retry_after=wait)] * len(batch)
     queued(rt, 1)
     work(rt)
     ((env, due),) = retries(rt)
