@@ -103,7 +103,10 @@ for _ = 1, nu do
   local hk = heldp .. u
   for k = i + 2 + nh, i + 3, -1 do if not gone(ARGV[k]) then redis.call('LPUSH', hk, ARGV[k]) end end
   i = i + 3 + nh
-  if keep == '1' and redis.call('EXISTS', ns .. ':forgotten:' .. u) == 0 then
+  local owner = redis.call('HGET', busyk, u)
+  if owner and owner ~= bid then
+    -- a purge cleared this batch's mark and a newer batch holds the user: its settle decides
+  elseif keep == '1' and redis.call('EXISTS', ns .. ':forgotten:' .. u) == 0 then
     redis.call('HSET', busyk, u, 'r')
   elseif redis.call('EXISTS', hk) == 1 then
     redis.call('HSET', busyk, u, 'ready')
