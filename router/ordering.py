@@ -43,7 +43,7 @@ class Sequencer:
                 self.order.held[user].append(item[1])
             else:
                 s.retry.append(item)
-                self.order.busy.add(user)
+                self.order.busy[user] = env["r"]
             self._unfinished.add(user)
         elif len(s.front) > front:
             self.order.held[user].append(s.front.pop())

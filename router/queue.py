@@ -127,8 +127,8 @@ class UserOrder:
 
     #: every user of the batch -> its unfinished events, oldest first, back to the head of its held list
     held: dict[str, list[str]] = field(default_factory=dict)
-    #: users whose oldest event went to retry: they stay busy
-    busy: set[str] = field(default_factory=set)
+    #: users whose oldest event went to retry -> its received ms: they stay busy while SETTLE stores it
+    busy: dict[str, int] = field(default_factory=dict)
     #: (user, dead-letter record): SETTLE adds how many of the user's later events continue
     dead: list[tuple[str, str]] = field(default_factory=list)
 
@@ -366,7 +366,7 @@ class DeliveryQueue:
             o = s.ordered
             args += [len(o.held)]
             for user, envs in o.held.items():
-                args += [user, "1" if user in o.busy else "0", len(envs), *envs]
+                args += [user, str(o.busy[user]) if user in o.busy else "", len(envs), *envs]
             args += [len(o.dead)]
             for user, record in o.dead:
                 args += [user, record]

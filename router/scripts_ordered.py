@@ -94,8 +94,9 @@ end
 """
 
 # SETTLE: per user of the batch, its unfinished later events go back to the head of its held
-# list; the user stays busy when its oldest went to retry, else it is released (ready when
-# events wait). A dead letter of a user says how many of its later events now continue.
+# list; the user stays busy when its oldest went to retry (``keep``: its received ms, '' for
+# none) and gone() did not drop that retry, else it is released (ready when events wait).
+# A dead letter of a user says how many of its later events now continue.
 ORDER_SETTLE = """
 local nu = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nu do
@@ -103,7 +104,10 @@ for _ = 1, nu do
   local hk = heldp .. u
   for k = i + 2 + nh, i + 3, -1 do if not gone(ARGV[k]) then redis.call('LPUSH', hk, ARGV[k]) end end
   i = i + 3 + nh
-  if keep == '1' and redis.call('EXISTS', ns .. ':forgotten:' .. u) == 0 then
+  local owner = redis.call('HGET', busyk, u)
+  if owner and owner ~= bid then
+    -- a purge cleared this batch's mark and a newer batch holds the user: its settle decides
+  elseif keep ~= '' and tonumber(keep) > tonumber(redis.call('GET', ns .. ':forgotten:' .. u) or '-1') then
     redis.call('HSET', busyk, u, 'r')
   elseif redis.call('EXISTS', hk) == 1 then
     redis.call('HSET', busyk, u, 'ready')

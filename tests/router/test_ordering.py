@@ -13,6 +13,8 @@ import pytest
 
 from router.delivery import Drainer
 from router.errors import ConfigError
+from router.ordering import Sequencer
+from router.queue import Settlement, now_ms
 from router.envelopes import user_hash
 from router.runtime import Runtime
 from router.scheduler import Scheduler
@@ -283,3 +285,33 @@ def test_users_with_long_backlogs_do_not_starve_a_newcomer(make_runtime, client_
         drain_concurrently(rt, "hook", settled(rt, "hook", total + 1), drainers=1)
         assert all(seqs == list(range(400)) for u, seqs in vendor.per_user().items() if u != 99)
         assert vendor.accepted.index((99, 0)) < 100  # in the first batch, not behind 3,200 held events
+
+
+def test_a_batch_settling_after_a_purge_does_not_free_its_user_from_a_newer_batch(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_user")])
+    client = client_for(rt)
+    user = hold_user(rt, client)  # b1 is at the vendor with m-1-0
+    rt.queue.mark_forgotten([user], now_ms() - 1000)  # deleted while b1 was out
+    rt.queue.purge_users("hook", [user])
+    r = client.post("/v1/batch", json={"batch": [event(1, 3), event(1, 4)]}, headers=AUTH)  # sent after the delete
+    assert r.status_code == 200
+    assert [json.loads(x)["e"]["messageId"] for x in rt.queue.claim("hook", "t", "b3", 1, 1, ordered=True).items] == ["m-1-3"]
+    assert rt.queue.settle("hook", "b1", Sequencer([{"u": user}]).done(Settlement()), 3600)
+    # m-1-4 waits until b3 (m-1-3) is settled: b1's late settle is not the user's to release
+    assert rt.queue.claim("hook", "t", "b4", 1, 1, ordered=True).items == []
+
+
+def test_a_user_deleted_earlier_who_sends_again_keeps_their_order_through_a_retry(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/", ordering="per_user")])
+    rt.queue.mark_forgotten([user_hash("user-1")], now_ms() - 1000)  # a GDPR delete a moment ago
+    user = hold_user(rt, client_for(rt))  # the user's new events: m-1-0 in b1, m-1-1 and m-1-2 held
+    raw = rt.redis.lrange(f"{rt.queue.ns}:batch:hook:b1", 0, -1)[0].decode()
+    env, s = json.loads(raw), Settlement()
+    order = Sequencer([env])
+    before = Sequencer.mark(s)
+    s.retry.append((now_ms() + 60_000, raw))  # m-1-0 failed: its retry is stored (received after the delete)
+    order.note(env, s, before)
+    assert rt.queue.settle("hook", "b1", order.done(s), 3600)
+    assert rt.redis.zcard(rt.queue.keys.retry("hook")) == 1
+    assert rt.queue.claim("hook", "t", "b3", 10, 1, ordered=True).items == []  # m-1-1 waits for m-1-0's retry
+    assert held_ids(rt, user) == ["m-1-1", "m-1-2"]
