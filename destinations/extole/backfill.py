@@ -58,8 +58,13 @@ def normalize(column: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", snake.lower()).strip("_")
 
 
-def resolve_columns(header: Iterable[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Which input column feeds each Extole field: ``overrides`` (field -> column) first, then the defaults."""
+def resolve_columns(
+    header: Iterable[str], overrides: Mapping[str, str] | None = None, strict: bool = True
+) -> dict[str, str]:
+    """Which input column feeds each Extole field: ``overrides`` (field -> column) first, then the defaults.
+
+    ``strict=False`` is for one JSON line, whose keys are only that line's: a mapped key it lacks
+    is an empty field of that row, not a wrong mapping."""
     header = list(header)
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(FIELDS))
@@ -73,6 +78,9 @@ def resolve_columns(header: Iterable[str], overrides: Mapping[str, str] | None =
         if name in overrides:
             column = overrides[name]
             if column not in header and normalize(column) not in by_norm:
+                if not strict:
+                    resolved[name] = column
+                    continue
                 raise BackfillError(f"column {column!r} for {name} is not in the input (columns: {', '.join(header)})")
             resolved[name] = column if column in header else by_norm[normalize(column)]
             continue
@@ -102,30 +110,67 @@ def input_format(path: Path, fmt: str | None = None) -> str:
 
 def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator[Row]]:
     """The column names and the rows of a CSV (UTF-8, BOM allowed) or JSON lines file."""
-    if fmt == "csv":
-        return _read_csv(path)
-    if fmt == "jsonl":
-        return [], _read_json_lines(path)
-    raise BackfillError(f"unknown input format {fmt!r} (csv or jsonl)")
+    try:
+        if fmt == "csv":
+            header, rows = _read_csv(path)
+        elif fmt == "jsonl":
+            header, rows = [], _read_json_lines(path)
+        else:
+            raise BackfillError(f"unknown input format {fmt!r} (csv or jsonl)")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    return header, _utf8_rows(path, rows)
+
+
+def _utf8_rows(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
+    """The rows, with a file that is not UTF-8 a BackfillError rather than a traceback."""
+    try:
+        yield from rows
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> BackfillError:
+    return BackfillError(f"{path} is not UTF-8 ({exc.reason}): save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
 
 
 def _read_csv(path: Path) -> tuple[list[str], Iterator[Row]]:
     handle = path.open(newline="", encoding="utf-8-sig")
     reader = csv.reader(handle)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        handle.close()
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        raise BackfillError(f"{path}: the header row is not valid CSV ({exc})") from None
     if not header:
         handle.close()
         raise BackfillError(f"{path} is empty: a header row is needed")
 
     def rows() -> Iterator[Row]:
         with handle:
-            for number, values in enumerate(reader, start=2):
+            number = 1
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # e.g. a field over csv.field_size_limit(): that row only
+                    number += 1
+                    yield Row(number, {}, f"is not valid CSV ({exc})")
+                    continue
+                number += 1
                 if not any(values):
                     continue  # a blank line is not a row
+                # with a duplicate column name the first one is kept, the one resolve_columns() chose
+                record: dict[str, Any] = {}
+                for column, value in zip(header, values):
+                    record.setdefault(column, value)
                 if len(values) != len(header):
-                    yield Row(number, dict(zip(header, values)), f"has {len(values)} values for {len(header)} columns")
+                    yield Row(number, record, f"has {len(values)} values for {len(header)} columns")
                 else:
-                    yield Row(number, dict(zip(header, values)))
+                    yield Row(number, record)
 
     return header, rows()
 
@@ -278,7 +323,7 @@ def plan(
         if fmt == "jsonl" and not row.error:
             keys = tuple(row.record)
             if keys not in column_cache:
-                column_cache[keys] = resolve_columns(keys, columns)
+                column_cache[keys] = resolve_columns(keys, columns, strict=False)
             cols = column_cache[keys]
         else:
             cols = result.columns

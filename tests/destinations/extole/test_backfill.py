@@ -327,3 +327,38 @@ def test_a_100000_row_export_is_planned_and_written_in_seconds_with_exact_counts
         "kept": len(customers),
     }
     assert sum(1 for _ in out.open(encoding="utf-8")) == len(customers) + 1
+
+
+def test_a_json_line_without_a_mapped_optional_column_is_loaded_without_that_field(tmp_path):
+    path = tmp_path / "orders.jsonl"
+    path.write_text(
+        json.dumps({"email": "a@example.com", "date": "2026-10-01", "price": "5"}) + "\n"
+        + json.dumps({"email": "b@example.com", "date": "2026-10-01"}) + "\n"
+    )
+    p = bf.plan(path, now=NOW, columns={"cart_value": "price"})
+    assert counts(p) == {"read": 2, "too_old": 0, "superseded": 0, "rejected": 0, "kept": 2}
+    assert [a.fields.get("cart_value") for a in p.actions] == ["5.00", None]
+
+
+def test_a_csv_field_too_large_for_the_csv_reader_is_a_rejected_row_not_a_crash(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("email,date,first_name\na@example.com,2026-10-01," + "x" * 200_000 + "\nb@example.com,2026-10-01,B\n")
+    p = bf.plan(path, now=NOW)
+    assert counts(p) == {"read": 2, "too_old": 0, "superseded": 0, "rejected": 1, "kept": 1}
+    assert p.rejects[0][0] == 2 and "field larger than field limit" in p.rejects[0][1]
+    assert [a.fields["email"] for a in p.actions] == ["b@example.com"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_an_input_that_is_not_utf8_is_refused_with_a_clear_error_not_a_traceback(tmp_path, suffix):
+    path = tmp_path / f"orders{suffix}"
+    text = "email,date\nj\xf6rg@example.com,2026-10-01\n" if suffix == ".csv" else '{"email": "j\xf6rg@example.com", "date": "2026-10-01"}\n'
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(bf.BackfillError, match="is not UTF-8"):
+        bf.plan(path, now=NOW)
+
+
+def test_a_duplicate_column_name_reads_the_column_the_mapping_chose(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ["email", "date", "email"], [["a@example.com", "2026-10-01", ""]])
+    p = bf.plan(path, now=NOW)
+    assert counts(p)["kept"] == 1 and p.actions[0].fields["email"] == "a@example.com"
