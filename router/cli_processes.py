@@ -82,8 +82,9 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     def stop(*_: Any) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # SIGHUP too (a closed terminal or ssh session): by default it ends `up` alone, orphaning its children and Redis
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         supervisor.run(stopping)
     finally:

@@ -128,3 +128,24 @@ def test_up_demo_prints_the_first_event_as_the_local_receiver_gets_it(tmp_path):
     assert 'demo receiver got track "Order Completed" from u1: {"type":"track","userId":"u1"' in out, out
     assert "2 enabled destinations" in out and "demo: webhook destination demo-receiver delivers to http://127.0.0.1:" in out
     assert "warning: destinations[1] cb: account_currency is not set: orders that carry properties.currency" in out
+
+
+def test_a_hangup_stops_up_with_every_child_and_the_embedded_redis(tmp_path):
+    """A closed terminal or ssh session sends SIGHUP: by default it killed `up` alone, leaving
+    gunicorn, the workers and the embedded Redis running with nothing to stop them."""
+    config = write_config(tmp_path, [])
+    port = free_port()
+    up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
+        os.kill(up.popen.pid, signal.SIGHUP)
+        up.popen.wait(30)
+        left = subprocess.run(["pgrep", "-g", str(up.popen.pid)], capture_output=True, text=True).stdout.split()
+    finally:
+        try:
+            os.killpg(up.popen.pid, signal.SIGKILL)  # whatever was left behind
+        except ProcessLookupError:
+            pass
+        up.popen.wait(10)
+    assert left == [], up.output()
+    assert "eventrouter stopped" in up.output()
