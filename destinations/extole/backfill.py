@@ -46,6 +46,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 FIELDS = tuple(DEFAULT_COLUMNS)
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+#: a CSV row's values past the header's columns (csv.DictReader's restkey), kept for the rejects file
+EXTRA_VALUES = None
 
 
 class BackfillError(Exception):
@@ -164,9 +166,11 @@ def _read_csv(path: Path) -> tuple[list[str], Iterator[Row]]:
                 if not any(values):
                     continue  # a blank line is not a row
                 # with a duplicate column name the first one is kept, the one resolve_columns() chose
-                record: dict[str, Any] = {}
+                record: dict[Any, Any] = {}
                 for column, value in zip(header, values):
                     record.setdefault(column, value)
+                if len(values) > len(header):
+                    record[EXTRA_VALUES] = values[len(header):]
                 if len(values) != len(header):
                     yield Row(number, record, f"has {len(values)} values for {len(header)} columns")
                 else:
@@ -408,7 +412,7 @@ def write_rejects(p: Plan, path: Path) -> Path | None:
         if p.header:
             writer.writerow(["row", "reason", *p.header])
             for number, reason, record in p.rejects:
-                writer.writerow([number, reason, *(record.get(c, "") for c in p.header)])
+                writer.writerow([number, reason, *(record.get(c, "") for c in p.header), *record.get(EXTRA_VALUES, [])])
         else:
             writer.writerow(["row", "reason", "record"])
             for number, reason, record in p.rejects:

@@ -362,3 +362,13 @@ def test_a_duplicate_column_name_reads_the_column_the_mapping_chose(tmp_path):
     path = write_csv(tmp_path / "orders.csv", ["email", "date", "email"], [["a@example.com", "2026-10-01", ""]])
     p = bf.plan(path, now=NOW)
     assert counts(p)["kept"] == 1 and p.actions[0].fields["email"] == "a@example.com"
+
+
+def test_a_rejected_csv_row_with_too_many_values_keeps_them_all_in_the_rejects_file(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("email,date,first_name\na@example.com,2026-10-01,Smith, John\n", encoding="utf-8")
+    p = bf.plan(path, now=NOW)
+    rejects = bf.write_rejects(p, tmp_path / "rejects.csv")
+    assert rejects is not None
+    lines = rejects.read_text(encoding="utf-8").splitlines()
+    assert lines[1] == "2,row has 4 values for 3 columns,a@example.com,2026-10-01,Smith, John"
