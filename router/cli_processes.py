@@ -92,6 +92,8 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         if receiver:
             receiver.stop()
         click.echo("eventrouter stopped")
+    if supervisor.gave_up:
+        raise SystemExit(1)  # a supervisor (systemd's Restart=on-failure, a script) must see the failure
 
 
 #: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of

@@ -58,6 +58,8 @@ class Supervisor:
         # fail fast: a retry loop here would delay noticing the next exit
         self._client = connect(redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         self._dead_workers: set[int] = set()
+        #: set when something kept exiting and everything was stopped: `up` then exits 1, not 0
+        self.gave_up = False
 
     def spawn(self, role: str, args: list[str]) -> None:
         child = Child(role, args)
@@ -102,6 +104,7 @@ class Supervisor:
             how = f"exited with code {server.process.returncode}"
         if self._redis_child.too_many_restarts():
             self.log(f"embedded Redis keeps exiting ({len(self._redis_child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
+            self.gave_up = True
             stopping.set()
             return
         self.log(f"embedded Redis {how}; starting it again on {server.data_dir}")
@@ -118,6 +121,7 @@ class Supervisor:
             return
         if child.too_many_restarts():
             self.log(f"{child.role} keeps exiting ({len(child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
+            self.gave_up = True
             stopping.set()
             return
         self.log(f"{child.role} exited with code {child.popen.returncode}; starting it again")

@@ -182,3 +182,27 @@ def test_a_second_up_on_the_same_data_dir_keeps_working_after_the_first_one_stop
                 assert second.stop() == 0, second.output()
         assert "starting it again" in second.output()
         assert not (tmp_path / "data" / "redis.sock").exists(), "the second up stops the Redis it started"
+
+
+def test_up_that_gives_up_on_a_child_that_keeps_exiting_stops_everything_and_exits_non_zero(tmp_path):
+    """Exit 0 would tell systemd (Restart=on-failure) or a shell script that all is well."""
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    # the scheduler child dies at start-up, every time
+    (crash / "sitecustomize.py").write_text('import os, sys\nif sys.argv[-1:] == ["scheduler"]:\n    os._exit(3)\n')
+    config = write_config(tmp_path, [])
+    up = Proc(config, "up", "--port", str(free_port()), "--workers", "1", "--web-workers", "1",
+              env={"PYTHONPATH": os.pathsep.join(filter(None, [str(crash), os.environ.get("PYTHONPATH")]))})
+    try:
+        code = up.popen.wait(90)
+        left = subprocess.run(["pgrep", "-g", str(up.popen.pid)], capture_output=True, text=True).stdout.split()
+    finally:
+        try:
+            os.killpg(up.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        up.popen.wait(10)
+    out = up.output()
+    assert "scheduler keeps exiting" in out and "eventrouter stopped" in out, out
+    assert left == [], out
+    assert code == 1, out
