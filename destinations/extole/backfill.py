@@ -217,6 +217,9 @@ def parse_when(value: Any, date_format: str | None = None) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{type(value).__name__}")
     text = value.strip()
+    if not date_format and re.fullmatch(r"\d{9,}(\.\d+)?", text):
+        # a CSV has only text: epoch seconds or ms as digits (8 digits is ISO's basic 20260501)
+        return parse_when(float(text))
     when = datetime.strptime(text, date_format) if date_format else datetime.fromisoformat(text)
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 

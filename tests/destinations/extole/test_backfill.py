@@ -372,3 +372,18 @@ def test_a_rejected_csv_row_with_too_many_values_keeps_them_all_in_the_rejects_f
     assert rejects is not None
     lines = rejects.read_text(encoding="utf-8").splitlines()
     assert lines[1] == "2,row has 4 values for 3 columns,a@example.com,2026-10-01,Smith, John"
+
+
+def test_epoch_seconds_and_milliseconds_in_a_csv_are_read_as_dates(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ["email", "date"], [
+        ["a@example.com", "1790000000"],       # 2026-09-21T14:13:20Z
+        ["b@example.com", "1790000000123"],
+        ["c@example.com", "20261001"],         # ISO 8601 basic, not epoch
+    ])
+    p = bf.plan(path, now=NOW)
+    assert p.rejects == []
+    assert [a.when for a in p.actions] == [
+        datetime(2026, 9, 21, 14, 13, 20, tzinfo=timezone.utc),
+        datetime(2026, 9, 21, 14, 13, 20, 123000, tzinfo=timezone.utc),
+        datetime(2026, 10, 1, tzinfo=timezone.utc),
+    ]
