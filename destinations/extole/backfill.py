@@ -316,7 +316,10 @@ def plan(
     if months < 1:
         raise BackfillError("--months must be at least 1")
     now = now or datetime.now(timezone.utc)
-    cutoff = months_before(now, months)
+    try:
+        cutoff = months_before(now, months)
+    except ValueError:  # before year 1
+        raise BackfillError(f"--months {months} reaches back before year 1") from None
     fmt = input_format(path, fmt)
     header, rows = read_rows(path, fmt)
     result = Plan(event=event, columns=resolve_columns(header, columns) if header else {}, fmt=fmt, header=header)

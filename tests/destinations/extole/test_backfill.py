@@ -387,3 +387,9 @@ def test_epoch_seconds_and_milliseconds_in_a_csv_are_read_as_dates(tmp_path):
         datetime(2026, 9, 21, 14, 13, 20, 123000, tzinfo=timezone.utc),
         datetime(2026, 10, 1, tzinfo=timezone.utc),
     ]
+
+
+def test_months_reaching_before_year_1_is_an_option_error_not_a_traceback(tmp_path):
+    path = orders(tmp_path, [["a@example.com", "", "", "", "A1", "10", "2026-10-01"]])
+    with pytest.raises(bf.BackfillError, match="--months"):
+        bf.plan(path, now=NOW, months=30_000)
