@@ -54,9 +54,9 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     embedded = None
     if cfg.embedded:
         embedded = EmbeddedRedis(cfg.data_dir)
-        if not embedded.start():
-            embedded = None  # another `up` owns it; share it
-        env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
+        # False: another `up` owns it; share it (the supervisor starts it again if that `up` stops)
+        embedded.start()
+        env["REDIS_URL"] = embedded.url
         where = f"embedded Redis, data in {cfg.data_dir}"
     else:
         where = f"Redis at {safe_url(cfg.redis_url)}"
@@ -82,8 +82,9 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     def stop(*_: Any) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # SIGHUP too (a closed terminal or ssh session): by default it ends `up` alone, orphaning its children and Redis
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         supervisor.run(stopping)
     finally:
@@ -91,6 +92,8 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         if receiver:
             receiver.stop()
         click.echo("eventrouter stopped")
+    if supervisor.gave_up:
+        raise SystemExit(1)  # a supervisor (systemd's Restart=on-failure, a script) must see the failure
 
 
 #: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of

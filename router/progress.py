@@ -8,7 +8,8 @@ from tqdm import tqdm
 
 from router.runtime import Runtime
 
-SETTLED = ("delivered", "rejected", "skipped", "forgotten")
+#: every way an event is done with; one left out (filtered) would keep a follower waiting for ever
+SETTLED = ("delivered", "rejected", "skipped", "filtered", "forgotten")
 #: how long without progress before saying that no worker seems to run
 QUIET_WARNING = 5.0
 
@@ -45,7 +46,7 @@ def follow_delivery(rt: Runtime, dest: str, baseline: dict[str, int], total: int
         except KeyboardInterrupt:
             click.echo(f"\nstopped watching; {total - done} events stay queued and workers keep delivering them", err=True)
     parts = [f"delivered {counts['delivered']}", f"dead-lettered {counts['rejected']}"]
-    parts += [f"{k} {counts[k]}" for k in ("skipped", "forgotten") if counts[k]]
+    parts += [f"{k} {counts[k]}" for k in ("skipped", "filtered", "forgotten") if counts[k]]
     if done < total:
         parts.append(f"still queued {total - done}")
     line = f"{dest}: {', '.join(parts)} (of {total})"

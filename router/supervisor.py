@@ -58,6 +58,8 @@ class Supervisor:
         # fail fast: a retry loop here would delay noticing the next exit
         self._client = connect(redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         self._dead_workers: set[int] = set()
+        #: set when something kept exiting and everything was stopped: `up` then exits 1, not 0
+        self.gave_up = False
 
     def spawn(self, role: str, args: list[str]) -> None:
         child = Child(role, args)
@@ -89,14 +91,23 @@ class Supervisor:
 
     def _check_redis(self, stopping: threading.Event) -> None:
         server = self.redis
-        if server is None or server.process is None or server.process.poll() is None:
+        if server is None:
             return
-        code = server.process.returncode
+        if server.process is None:
+            # another `up`'s Redis on this data dir: when that `up` stops it, this one starts it again
+            if server.running():
+                return
+            how = "of another eventrouter up went away"
+        elif server.process.poll() is None:
+            return
+        else:
+            how = f"exited with code {server.process.returncode}"
         if self._redis_child.too_many_restarts():
             self.log(f"embedded Redis keeps exiting ({len(self._redis_child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
+            self.gave_up = True
             stopping.set()
             return
-        self.log(f"embedded Redis exited with code {code}; starting it again on {server.data_dir}")
+        self.log(f"embedded Redis {how}; starting it again on {server.data_dir}")
         try:
             if not server.start():
                 # something else answers on the socket now; it is not ours to stop
@@ -110,6 +121,7 @@ class Supervisor:
             return
         if child.too_many_restarts():
             self.log(f"{child.role} keeps exiting ({len(child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
+            self.gave_up = True
             stopping.set()
             return
         self.log(f"{child.role} exited with code {child.popen.returncode}; starting it again")

@@ -46,6 +46,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 FIELDS = tuple(DEFAULT_COLUMNS)
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+#: a CSV row's values past the header's columns (csv.DictReader's restkey), kept for the rejects file
+EXTRA_VALUES = None
 
 
 class BackfillError(Exception):
@@ -58,8 +60,13 @@ def normalize(column: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", snake.lower()).strip("_")
 
 
-def resolve_columns(header: Iterable[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Which input column feeds each Extole field: ``overrides`` (field -> column) first, then the defaults."""
+def resolve_columns(
+    header: Iterable[str], overrides: Mapping[str, str] | None = None, strict: bool = True
+) -> dict[str, str]:
+    """Which input column feeds each Extole field: ``overrides`` (field -> column) first, then the defaults.
+
+    ``strict=False`` is for one JSON line, whose keys are only that line's: a mapped key it lacks
+    is an empty field of that row, not a wrong mapping."""
     header = list(header)
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(FIELDS))
@@ -73,6 +80,9 @@ def resolve_columns(header: Iterable[str], overrides: Mapping[str, str] | None =
         if name in overrides:
             column = overrides[name]
             if column not in header and normalize(column) not in by_norm:
+                if not strict:
+                    resolved[name] = column
+                    continue
                 raise BackfillError(f"column {column!r} for {name} is not in the input (columns: {', '.join(header)})")
             resolved[name] = column if column in header else by_norm[normalize(column)]
             continue
@@ -102,30 +112,69 @@ def input_format(path: Path, fmt: str | None = None) -> str:
 
 def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator[Row]]:
     """The column names and the rows of a CSV (UTF-8, BOM allowed) or JSON lines file."""
-    if fmt == "csv":
-        return _read_csv(path)
-    if fmt == "jsonl":
-        return [], _read_json_lines(path)
-    raise BackfillError(f"unknown input format {fmt!r} (csv or jsonl)")
+    try:
+        if fmt == "csv":
+            header, rows = _read_csv(path)
+        elif fmt == "jsonl":
+            header, rows = [], _read_json_lines(path)
+        else:
+            raise BackfillError(f"unknown input format {fmt!r} (csv or jsonl)")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    return header, _utf8_rows(path, rows)
+
+
+def _utf8_rows(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
+    """The rows, with a file that is not UTF-8 a BackfillError rather than a traceback."""
+    try:
+        yield from rows
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> BackfillError:
+    return BackfillError(f"{path} is not UTF-8 ({exc.reason}): save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
 
 
 def _read_csv(path: Path) -> tuple[list[str], Iterator[Row]]:
     handle = path.open(newline="", encoding="utf-8-sig")
     reader = csv.reader(handle)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        handle.close()
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        raise BackfillError(f"{path}: the header row is not valid CSV ({exc})") from None
     if not header:
         handle.close()
         raise BackfillError(f"{path} is empty: a header row is needed")
 
     def rows() -> Iterator[Row]:
         with handle:
-            for number, values in enumerate(reader, start=2):
+            number = 1
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # e.g. a field over csv.field_size_limit(): that row only
+                    number += 1
+                    yield Row(number, {}, f"is not valid CSV ({exc})")
+                    continue
+                number += 1
                 if not any(values):
                     continue  # a blank line is not a row
+                # with a duplicate column name the first one is kept, the one resolve_columns() chose
+                record: dict[Any, Any] = {}
+                for column, value in zip(header, values):
+                    record.setdefault(column, value)
+                if len(values) > len(header):
+                    record[EXTRA_VALUES] = values[len(header):]
                 if len(values) != len(header):
-                    yield Row(number, dict(zip(header, values)), f"has {len(values)} values for {len(header)} columns")
+                    yield Row(number, record, f"has {len(values)} values for {len(header)} columns")
                 else:
-                    yield Row(number, dict(zip(header, values)))
+                    yield Row(number, record)
 
     return header, rows()
 
@@ -168,6 +217,9 @@ def parse_when(value: Any, date_format: str | None = None) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{type(value).__name__}")
     text = value.strip()
+    if not date_format and re.fullmatch(r"\d{9,}(\.\d+)?", text):
+        # a CSV has only text: epoch seconds or ms as digits (8 digits is ISO's basic 20260501)
+        return parse_when(float(text))
     when = datetime.strptime(text, date_format) if date_format else datetime.fromisoformat(text)
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
@@ -264,7 +316,10 @@ def plan(
     if months < 1:
         raise BackfillError("--months must be at least 1")
     now = now or datetime.now(timezone.utc)
-    cutoff = months_before(now, months)
+    try:
+        cutoff = months_before(now, months)
+    except ValueError:  # before year 1
+        raise BackfillError(f"--months {months} reaches back before year 1") from None
     fmt = input_format(path, fmt)
     header, rows = read_rows(path, fmt)
     result = Plan(event=event, columns=resolve_columns(header, columns) if header else {}, fmt=fmt, header=header)
@@ -278,7 +333,7 @@ def plan(
         if fmt == "jsonl" and not row.error:
             keys = tuple(row.record)
             if keys not in column_cache:
-                column_cache[keys] = resolve_columns(keys, columns)
+                column_cache[keys] = resolve_columns(keys, columns, strict=False)
             cols = column_cache[keys]
         else:
             cols = result.columns
@@ -363,7 +418,7 @@ def write_rejects(p: Plan, path: Path) -> Path | None:
         if p.header:
             writer.writerow(["row", "reason", *p.header])
             for number, reason, record in p.rejects:
-                writer.writerow([number, reason, *(record.get(c, "") for c in p.header)])
+                writer.writerow([number, reason, *(record.get(c, "") for c in p.header), *record.get(EXTRA_VALUES, [])])
         else:
             writer.writerow(["row", "reason", "record"])
             for number, reason, record in p.rejects:

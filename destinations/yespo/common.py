@@ -28,7 +28,10 @@ def event_time(event: Mapping[str, Any]) -> datetime:
         raise RejectedEvent(f"timestamp {raw!r} is not ISO 8601") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is after year 9999 in UTC
+        raise RejectedEvent(f"timestamp {raw!r} is out of range in UTC") from None
 
 
 def number(value: Any, what: str) -> int | float:

@@ -162,9 +162,15 @@ class Importer:
 
 
 def read_rows(path: Path, settings: dict[str, Any]) -> Iterator[Row]:
-    """Each non-blank line as a Row: with the mapped body, or already given a local status."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    """Each non-blank line as a Row: with the mapped body, or already given a local status.
+    Lines are decoded one by one, so a line that is not UTF-8 is that line's problem only."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8-sig")  # a byte order mark (Windows editors) is not part of the line
+            except UnicodeDecodeError as exc:
+                yield Row(number, status=INVALID_LINE, detail=f"not UTF-8: {exc.reason} at byte {exc.start}")
+                continue
             if line.strip():
                 yield parse_row(number, line, settings)
 

@@ -128,3 +128,81 @@ def test_up_demo_prints_the_first_event_as_the_local_receiver_gets_it(tmp_path):
     assert 'demo receiver got track "Order Completed" from u1: {"type":"track","userId":"u1"' in out, out
     assert "2 enabled destinations" in out and "demo: webhook destination demo-receiver delivers to http://127.0.0.1:" in out
     assert "warning: destinations[1] cb: account_currency is not set: orders that carry properties.currency" in out
+
+
+def test_a_hangup_stops_up_with_every_child_and_the_embedded_redis(tmp_path):
+    """A closed terminal or ssh session sends SIGHUP: by default it killed `up` alone, leaving
+    gunicorn, the workers and the embedded Redis running with nothing to stop them."""
+    config = write_config(tmp_path, [])
+    port = free_port()
+    up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
+        os.kill(up.popen.pid, signal.SIGHUP)
+        up.popen.wait(30)
+        left = subprocess.run(["pgrep", "-g", str(up.popen.pid)], capture_output=True, text=True).stdout.split()
+    finally:
+        try:
+            os.killpg(up.popen.pid, signal.SIGKILL)  # whatever was left behind
+        except ProcessLookupError:
+            pass
+        up.popen.wait(10)
+    assert left == [], up.output()
+    assert "eventrouter stopped" in up.output()
+
+
+def test_a_second_up_on_the_same_data_dir_keeps_working_after_the_first_one_stops(tmp_path):
+    """The second `up` shares the first one's embedded Redis; when the first stops it takes Redis
+    with it, and the second must start it again (on the same data) rather than run without one."""
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("about the embedded Redis")
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        first_port, second_port = free_port(), free_port()
+        first = Proc(config, "up", "--port", str(first_port), "--workers", "1", "--web-workers", "1")
+        second = None
+        try:
+            assert wait_http(f"http://127.0.0.1:{first_port}/healthz"), first.output()
+            second = Proc(config, "up", "--port", str(second_port), "--workers", "1", "--web-workers", "1")
+            assert wait_http(f"http://127.0.0.1:{second_port}/healthz"), second.output()
+            assert first.stop() == 0, first.output()
+            status, deadline = 0, time.monotonic() + 30
+            while status != 200 and time.monotonic() < deadline:
+                try:
+                    status = requests.post(f"http://127.0.0.1:{second_port}/v1/track", auth=("e2e-write-key", ""),
+                                           json={"userId": "u1", "event": "After The First Stopped"}, timeout=5).status_code
+                except requests.RequestException:
+                    pass
+                time.sleep(0.2)
+            assert status == 200, second.output()
+            assert hook.wait_for(1, timeout=20)[0].json()["event"] == "After The First Stopped"
+        finally:
+            first.stop()
+            if second is not None:
+                assert second.stop() == 0, second.output()
+        assert "starting it again" in second.output()
+        assert not (tmp_path / "data" / "redis.sock").exists(), "the second up stops the Redis it started"
+
+
+def test_up_that_gives_up_on_a_child_that_keeps_exiting_stops_everything_and_exits_non_zero(tmp_path):
+    """Exit 0 would tell systemd (Restart=on-failure) or a shell script that all is well."""
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    # the scheduler child dies at start-up, every time
+    (crash / "sitecustomize.py").write_text('import os, sys\nif sys.argv[-1:] == ["scheduler"]:\n    os._exit(3)\n')
+    config = write_config(tmp_path, [])
+    up = Proc(config, "up", "--port", str(free_port()), "--workers", "1", "--web-workers", "1",
+              env={"PYTHONPATH": os.pathsep.join(filter(None, [str(crash), os.environ.get("PYTHONPATH")]))})
+    try:
+        code = up.popen.wait(90)
+        left = subprocess.run(["pgrep", "-g", str(up.popen.pid)], capture_output=True, text=True).stdout.split()
+    finally:
+        try:
+            os.killpg(up.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        up.popen.wait(10)
+    out = up.output()
+    assert "scheduler keeps exiting" in out and "eventrouter stopped" in out, out
+    assert left == [], out
+    assert code == 1, out

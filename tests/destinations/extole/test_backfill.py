@@ -327,3 +327,69 @@ def test_a_100000_row_export_is_planned_and_written_in_seconds_with_exact_counts
         "kept": len(customers),
     }
     assert sum(1 for _ in out.open(encoding="utf-8")) == len(customers) + 1
+
+
+def test_a_json_line_without_a_mapped_optional_column_is_loaded_without_that_field(tmp_path):
+    path = tmp_path / "orders.jsonl"
+    path.write_text(
+        json.dumps({"email": "a@example.com", "date": "2026-10-01", "price": "5"}) + "\n"
+        + json.dumps({"email": "b@example.com", "date": "2026-10-01"}) + "\n"
+    )
+    p = bf.plan(path, now=NOW, columns={"cart_value": "price"})
+    assert counts(p) == {"read": 2, "too_old": 0, "superseded": 0, "rejected": 0, "kept": 2}
+    assert [a.fields.get("cart_value") for a in p.actions] == ["5.00", None]
+
+
+def test_a_csv_field_too_large_for_the_csv_reader_is_a_rejected_row_not_a_crash(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("email,date,first_name\na@example.com,2026-10-01," + "x" * 200_000 + "\nb@example.com,2026-10-01,B\n")
+    p = bf.plan(path, now=NOW)
+    assert counts(p) == {"read": 2, "too_old": 0, "superseded": 0, "rejected": 1, "kept": 1}
+    assert p.rejects[0][0] == 2 and "field larger than field limit" in p.rejects[0][1]
+    assert [a.fields["email"] for a in p.actions] == ["b@example.com"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_an_input_that_is_not_utf8_is_refused_with_a_clear_error_not_a_traceback(tmp_path, suffix):
+    path = tmp_path / f"orders{suffix}"
+    text = "email,date\nj\xf6rg@example.com,2026-10-01\n" if suffix == ".csv" else '{"email": "j\xf6rg@example.com", "date": "2026-10-01"}\n'
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(bf.BackfillError, match="is not UTF-8"):
+        bf.plan(path, now=NOW)
+
+
+def test_a_duplicate_column_name_reads_the_column_the_mapping_chose(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ["email", "date", "email"], [["a@example.com", "2026-10-01", ""]])
+    p = bf.plan(path, now=NOW)
+    assert counts(p)["kept"] == 1 and p.actions[0].fields["email"] == "a@example.com"
+
+
+def test_a_rejected_csv_row_with_too_many_values_keeps_them_all_in_the_rejects_file(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("email,date,first_name\na@example.com,2026-10-01,Smith, John\n", encoding="utf-8")
+    p = bf.plan(path, now=NOW)
+    rejects = bf.write_rejects(p, tmp_path / "rejects.csv")
+    assert rejects is not None
+    lines = rejects.read_text(encoding="utf-8").splitlines()
+    assert lines[1] == "2,row has 4 values for 3 columns,a@example.com,2026-10-01,Smith, John"
+
+
+def test_epoch_seconds_and_milliseconds_in_a_csv_are_read_as_dates(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ["email", "date"], [
+        ["a@example.com", "1790000000"],       # 2026-09-21T14:13:20Z
+        ["b@example.com", "1790000000123"],
+        ["c@example.com", "20261001"],         # ISO 8601 basic, not epoch
+    ])
+    p = bf.plan(path, now=NOW)
+    assert p.rejects == []
+    assert [a.when for a in p.actions] == [
+        datetime(2026, 9, 21, 14, 13, 20, tzinfo=timezone.utc),
+        datetime(2026, 9, 21, 14, 13, 20, 123000, tzinfo=timezone.utc),
+        datetime(2026, 10, 1, tzinfo=timezone.utc),
+    ]
+
+
+def test_months_reaching_before_year_1_is_an_option_error_not_a_traceback(tmp_path):
+    path = orders(tmp_path, [["a@example.com", "", "", "", "A1", "10", "2026-10-01"]])
+    with pytest.raises(bf.BackfillError, match="--months"):
+        bf.plan(path, now=NOW, months=30_000)

@@ -223,3 +223,22 @@ def test_backfill_out_with_sftp_writes_then_uploads(orders, sftp, tmp_path):
     [uploaded] = (server.root / "events").iterdir()
     assert uploaded.read_bytes() == (tmp_path / "out" / uploaded.name).read_bytes()
     assert f"uploaded: acme@127.0.0.1:/events/{uploaded.name}" in result.output
+
+
+def test_send_wait_ends_when_the_destinations_filters_drop_some_of_the_events(tmp_path, redis_url):
+    orders = tmp_path / "two.csv"
+    orders.write_text("Email,Order ID,Total,Created At\nann@example.com,1,20,2999-01-01\nstaff@example.com,2,20,2999-01-01\n")
+    with FakeServer(lambda req: Reply(200, {"event_id": "1"})) as extole:
+        config = write_config(tmp_path, [{"name": "ext", "type": "extole", "rate_limit": "50/second",
+                                          "filters": [{"if": {"properties.email": {"equals": "staff@example.com"}}, "then": "drop"}],
+                                          "settings": {"api_key": "k", "base_url": extole.base_url}}])
+        worker = Proc(config, "worker", "--with-scheduler", env={"REDIS_URL": redis_url})
+        backfill = Proc(config, "extole", "backfill", str(orders), "--send", "--wait", env={"REDIS_URL": redis_url})
+        try:
+            code = backfill.popen.wait(60)  # it waited for ever for the filtered event
+        finally:
+            backfill.stop()
+            worker.stop()
+    assert code == 0, backfill.output()
+    assert "ext: delivered 1, dead-lettered 0, filtered 1 (of 2)" in backfill.output()
+    assert len(extole.requests) == 1

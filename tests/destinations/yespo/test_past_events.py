@@ -236,3 +236,28 @@ def test_import_events_command_refuses_a_destination_that_is_not_yespo(
     result = CliRunner().invoke(mounted(), ["import-events", str(source), "--destination", "hook"])
     assert result.exit_code == 2
     assert "destination 'hook' is of type webhook, not yespo" in result.output
+
+
+def test_a_file_saved_with_a_byte_order_mark_imports_its_first_line(vendor: FakeYespo, tmp_path: Path) -> None:
+    source = tmp_path / "history.jsonl"
+    source.write_text(json.dumps(track("Signed Up")) + "\n", encoding="utf-8-sig")
+    summary = importer(vendor).run(source, progress=False)
+    assert summary.counts == {"ACCEPTED": 1}
+
+
+def test_a_line_that_is_not_utf8_is_reported_and_the_other_lines_are_imported(vendor: FakeYespo, tmp_path: Path) -> None:
+    source = tmp_path / "history.jsonl"
+    source.write_bytes(json.dumps(track("Signed Up", user="j\u00f6rg"), ensure_ascii=False).encode("latin-1") + b"\n"
+                       + json.dumps(track("Signed Up")).encode() + b"\n")
+    summary = importer(vendor).run(source, progress=False)
+    rows = report_rows(summary.report_path)
+    assert [(r["line"], r["status"]) for r in rows] == [("1", "INVALID_LINE"), ("2", "ACCEPTED")]
+    assert "UTF-8" in rows[0]["detail"]
+
+
+def test_a_timestamp_out_of_range_in_utc_is_a_rejected_line_not_a_crash(vendor: FakeYespo, tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "history.jsonl", [track("Signed Up", timestamp="9999-12-31T23:59:59-05:00"), track("Signed Up")])
+    summary = importer(vendor).run(source, progress=False)
+    rows = report_rows(summary.report_path)
+    assert [(r["line"], r["status"]) for r in rows] == [("1", "REJECTED"), ("2", "ACCEPTED")]
+    assert "9999-12-31T23:59:59-05:00" in rows[0]["detail"]
