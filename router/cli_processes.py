@@ -54,9 +54,9 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     embedded = None
     if cfg.embedded:
         embedded = EmbeddedRedis(cfg.data_dir)
-        # False: another `up` owns it; share it (the supervisor starts it again if that `up` stops)
-        embedded.start()
-        env["REDIS_URL"] = embedded.url
+        if not embedded.start():
+            embedded = None  # another `up` owns it; share it
+        env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
         where = f"embedded Redis, data in {cfg.data_dir}"
     else:
         where = f"Redis at {safe_url(cfg.redis_url)}"

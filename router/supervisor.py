@@ -91,23 +91,15 @@ class Supervisor:
 
     def _check_redis(self, stopping: threading.Event) -> None:
         server = self.redis
-        if server is None:
+        if server is None or server.process is None or server.process.poll() is None:
             return
-        if server.process is None:
-            # another `up`'s Redis on this data dir: when that `up` stops it, this one starts it again
-            if server.running():
-                return
-            how = "of another eventrouter up went away"
-        elif server.process.poll() is None:
-            return
-        else:
-            how = f"exited with code {server.process.returncode}"
+        code = server.process.returncode
         if self._redis_child.too_many_restarts():
             self.log(f"embedded Redis keeps exiting ({len(self._redis_child.restarts)} in {RESTART_WINDOW:.0f}s); stopping")
             self.gave_up = True
             stopping.set()
             return
-        self.log(f"embedded Redis {how}; starting it again on {server.data_dir}")
+        self.log(f"embedded Redis exited with code {code}; starting it again on {server.data_dir}")
         try:
             if not server.start():
                 # something else answers on the socket now; it is not ours to stop

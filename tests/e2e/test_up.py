@@ -151,39 +151,6 @@ def test_a_hangup_stops_up_with_every_child_and_the_embedded_redis(tmp_path):
     assert "eventrouter stopped" in up.output()
 
 
-def test_a_second_up_on_the_same_data_dir_keeps_working_after_the_first_one_stops(tmp_path):
-    """The second `up` shares the first one's embedded Redis; when the first stops it takes Redis
-    with it, and the second must start it again (on the same data) rather than run without one."""
-    if os.environ.get("REDIS_URL"):
-        pytest.skip("about the embedded Redis")
-    with FakeServer() as hook:
-        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
-        first_port, second_port = free_port(), free_port()
-        first = Proc(config, "up", "--port", str(first_port), "--workers", "1", "--web-workers", "1")
-        second = None
-        try:
-            assert wait_http(f"http://127.0.0.1:{first_port}/healthz"), first.output()
-            second = Proc(config, "up", "--port", str(second_port), "--workers", "1", "--web-workers", "1")
-            assert wait_http(f"http://127.0.0.1:{second_port}/healthz"), second.output()
-            assert first.stop() == 0, first.output()
-            status, deadline = 0, time.monotonic() + 30
-            while status != 200 and time.monotonic() < deadline:
-                try:
-                    status = requests.post(f"http://127.0.0.1:{second_port}/v1/track", auth=("e2e-write-key", ""),
-                                           json={"userId": "u1", "event": "After The First Stopped"}, timeout=5).status_code
-                except requests.RequestException:
-                    pass
-                time.sleep(0.2)
-            assert status == 200, second.output()
-            assert hook.wait_for(1, timeout=20)[0].json()["event"] == "After The First Stopped"
-        finally:
-            first.stop()
-            if second is not None:
-                assert second.stop() == 0, second.output()
-        assert "starting it again" in second.output()
-        assert not (tmp_path / "data" / "redis.sock").exists(), "the second up stops the Redis it started"
-
-
 def test_up_that_gives_up_on_a_child_that_keeps_exiting_stops_everything_and_exits_non_zero(tmp_path):
     """Exit 0 would tell systemd (Restart=on-failure) or a shell script that all is well."""
     crash = tmp_path / "crash"
