@@ -54,7 +54,7 @@ JSON_HELP = "JSON lines, times in epoch milliseconds (for scripts)"
 def redacted(redactor: Redactor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records with every configured secret redacted as the operator API's answers are (router/app.py
     ``redacted``): also records stored before the secret was configured."""
-    return [json.loads(redactor.json_text(json.dumps(rec, ensure_ascii=False)) or "{}") for rec in records]
+    return [redactor.value(rec) for rec in records]
 
 
 def show_records(records: list[dict[str, Any]], as_json: bool, fields: list[tuple[str, str]], empty: str) -> None:

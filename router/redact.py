@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 REDACTED = "[redacted]"
 #: a JSON string (or a Prometheus label value: the same quoting) or number
@@ -44,6 +44,11 @@ class Redactor:
         if token[0] == '"':
             return self.text(token) or token
         return f'"{REDACTED}"' if numbers and (token in self._whole or token.lstrip("-") in self._whole) else token
+
+    def value(self, value: Any, default: Callable[[Any], Any] = str) -> Any:
+        """A JSON value (a record, an answer) redacted as ``json_text`` redacts its text; ``default``
+        writes what JSON has no type for."""
+        return json.loads(self.json_text(json.dumps(value, ensure_ascii=False, default=default)) or "null")
 
     def record(self, u: str, text: str) -> str:
         """A stored record's JSON object ``text`` redacted, with ``"u": u``, its user hash, put first

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import urllib.parse
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -31,7 +30,7 @@ from router.admin import admin_only
 from router.config import DestinationConfig
 from router.delivery import jsonable
 from router.errors import DeliveryError
-from router.exchanges import credentials
+from router.exchanges import credentials, url_forms
 from router.body import BadRequest, json_object, problems, size
 from router.intake import MAX_EVENT_BYTES, Intake, Rejection, iso
 from router.envelopes import subject_hash
@@ -103,11 +102,7 @@ class Scrubber:
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = list(secrets)
-        forms = set(secrets)
-        for s in secrets:
-            forms.add(urllib.parse.quote(s, safe=""))
-            forms.add(urllib.parse.quote_plus(s))
-        self.redactor = Redactor(forms)
+        self.redactor = Redactor(url_forms(secrets))
 
     def text(self, value: str | None) -> str | None:
         return self.redactor.text(value)
@@ -116,7 +111,7 @@ class Scrubber:
         return {k: REDACTED if _SECRET_HEADER.search(k) else (self.text(str(v)) or "") for k, v in headers.items()}
 
     def value(self, value: Any) -> Any:
-        return json.loads(self.redactor.json_text(json.dumps(value, ensure_ascii=False, default=jsonable)) or "null")
+        return self.redactor.value(value, default=jsonable)
 
 
 def _body_text(body: Any) -> str:
