@@ -2,23 +2,22 @@
 
 One file (default ``config/eventrouter.yaml``; ``--config`` or
 ``EVENTROUTER_CONFIG`` override it). String values may use ``${VAR}`` and
-``${VAR:-default}``. Every error names its key path, e.g.
+``${VAR:-default}`` (router/config_file.py reads the file). Every error names its key path, e.g.
 ``destinations[2].settings.api_key: missing (required)``.
 """
 from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from destinations import registry
 from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_values
+from router.config_file import check_size, interpolate, read_yaml
 from router.config_fields import BreakerField, Duration, FiltersField, Rate, RateLimit, TransformField
 from router.demo import DEMO_ENV, demo_destination
 from router.errors import ConfigError
@@ -29,12 +28,6 @@ from router.redis_server import SentinelURL
 from router.transforms import Transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
-#: far more values than any real config has; more means aliases expanding without end (or a billion of them)
-MAX_VALUES = 100_000
-#: a reference, or (group 3) a ``${`` that starts none: unterminated, or not a variable name
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}|(\$\{)")
-
-
 class SourceSchema(StrictSchema):
     # as a destination's: it is part of Redis keys (dedup:<source>:<messageId>), where a ":" in it
     # would let source "a" with messageId "b:c" and source "a:b" with "c" share one dedup key
@@ -299,36 +292,6 @@ class Config:
         return self.redis_url == "embedded"
 
 
-def interpolate(node: Any, path: str = "", errors: dict[str, str] | None = None) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a YAML tree."""
-    errors = {} if errors is None else errors
-    if isinstance(node, str):
-
-        def error(text: str) -> str:
-            errors[path] = f"{errors[path]}; {text}" if path in errors else text  # every one of a value
-            return ""
-
-        def sub(m: re.Match[str]) -> str:
-            if m.group(3) or (m.group(2) and "${" in m.group(2)):
-                # left as text, a typo'd reference would become the secret itself; a value with a
-                # literal "${" can come from an environment variable (its value is not read again)
-                return error("${ without a matching ${VAR} or ${VAR:-default} (unterminated, nested, or not a "
-                             "variable name); set such a value through an environment variable")
-            value = os.environ.get(m.group(1))
-            if value is None:
-                if m.group(2) is None:
-                    return error(f"environment variable {m.group(1)} is not set")
-                return m.group(2)
-            return value
-
-        return _ENV_REF.sub(sub, node)
-    if isinstance(node, Mapping):
-        return {k: interpolate(v, f"{path}.{k}" if path else str(k), errors) for k, v in node.items()}
-    if isinstance(node, list):
-        return [interpolate(v, f"{path}[{i}]", errors) for i, v in enumerate(node)]
-    return node
-
-
 def flatten_errors(messages: Any, path: str = "") -> dict[str, str]:
     """marshmallow's nested error dict -> ``{"destinations[2].settings.api_key": "missing (required)"}``."""
     out: dict[str, str] = {}
@@ -357,7 +320,7 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
         raise ConfigError("the file is empty: the configuration must be a YAML mapping (`key: value` lines; `{}` for all defaults)")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"the configuration must be a YAML mapping (`key: value` lines), not a {_yaml_kind(raw)}")
-    _check_size(raw)
+    check_size(raw)
     env_errors: dict[str, str] = {}
     try:
         raw = interpolate(raw, errors=env_errors)
@@ -431,22 +394,6 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     )
 
 
-def _check_size(raw: Any) -> None:
-    """Refuse a tree with more than MAX_VALUES values before walking it: a YAML alias inside itself
-    (``a: &a [*a]``) is endless, and nested aliases multiply, so that a few lines would hang every command."""
-    todo, count = [raw], 0
-    while todo:
-        node = todo.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise ConfigError(f"the configuration has more than {MAX_VALUES:,} values: "
-                              "a YAML alias that contains itself, or aliases expanding too far")
-        if isinstance(node, Mapping):
-            todo.extend(node.values())
-        elif isinstance(node, list):
-            todo.extend(node)
-
-
 def _yaml_kind(value: Any) -> str:
     if isinstance(value, list):
         return "list"
@@ -471,28 +418,6 @@ def config_warnings(cfg: Config) -> list[str]:
     return out
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """safe_load, but a key written twice in one mapping is an error: YAML would keep the last one
-    silently, so a second ``destinations:`` further down would drop the first list without a word."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *base`: keys written next to it override the merged ones, by design
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:
-                continue  # an unhashable key: SafeLoader's own error says so
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
 def config_path(path: str | None = None) -> str:
     return path or os.environ.get("EVENTROUTER_CONFIG") or DEFAULT_PATH
 
@@ -500,16 +425,4 @@ def config_path(path: str | None = None) -> str:
 def load_config(path: str | None = None) -> Config:
     """Read and validate the configuration file (``--config``, ``EVENTROUTER_CONFIG``, or the default)."""
     path = config_path(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:  # e.g. saved as Latin-1 by an editor
-        raise ConfigError(f"{path} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}") from None
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is nested too deeply") from None
-    return parse_config(raw, path)
+    return parse_config(read_yaml(path), path)
