@@ -4,7 +4,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
-from destinations.extole.backfill import BackfillError
+from destinations.extole.backfill_input import BackfillError
 
 DEFAULT_SFTP_HOST = "sftp.extole.io"
 DEFAULT_SFTP_DIR = "/events"
