@@ -251,6 +251,10 @@ BAD_DEAD_LETTER_REQUESTS = [
     ("GET", "/v1/admin/dead-letters/hook/search?since_ms=99999999999999999999999", b"", 400, "whole milliseconds"),
     ("GET", "/v1/admin/dead-letters/hook/search?until_ms=-5", b"", 400, "whole milliseconds"),
     ("GET", "/v1/admin/dead-letters/hook/99999999999999999999999-0", b"", 404, "no dead letter"),
+    # more digits than Python's int() takes from text (4300)
+    ("GET", "/v1/admin/dead-letters/hook/search?since_ms=" + "9" * 5000, b"", 400, "whole milliseconds"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "until_ms": "' + b"9" * 5000 + b'"}', 400,
+     "whole milliseconds"),
 ]
 
 
