@@ -15,6 +15,15 @@ def test_the_operator_api_needs_the_admin_token(make_runtime, client_for):
     assert client.get("/v1/admin/destinations", headers={"Authorization": "bearer admin-secret-token"}).status_code == 200
 
 
+def test_a_non_ascii_admin_token_opens_the_operator_api_as_its_utf8_bytes(make_runtime, client_for):
+    client = client_for(make_runtime(admin_token="tökén-secretà"))
+    # a server hands a header's bytes on as latin-1 text: what curl sends for "Bearer tökén-secretà"
+    sent = "Bearer " + "tökén-secretà".encode().decode("latin-1")
+    assert client.get("/v1/admin/destinations", headers={"Authorization": sent}).status_code == 200
+    assert client.get("/v1/admin/destinations", headers={"Authorization": sent[:-1]}).status_code == 401
+    assert client.get("/v1/admin/destinations", headers={"Authorization": "Bearer tökén-secretà"}).status_code == 401
+
+
 def test_without_an_admin_token_the_operator_api_is_off(make_runtime, client_for):
     r = client_for(make_runtime(admin_token=None)).get("/v1/admin/destinations", headers=ADMIN)
     assert r.status_code == 403
