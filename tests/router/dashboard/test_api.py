@@ -317,3 +317,32 @@ def test_the_overview_counts_a_destinations_queue_in_the_words_of_the_destinatio
         (shown,) = client.get("/v1/admin/overview", headers=ADMIN).get_json()["destinations"]
     assert listed["dead_lettered"] == 1 and "rejected" not in listed  # "rejected" is what ingest refuses
     assert {k: shown[k] for k in listed} == listed and "rejected" not in shown
+
+
+def csp_of(r) -> dict[str, str]:
+    return {d.split()[0]: d.partition(" ")[2] for d in (p.strip() for p in r.headers["Content-Security-Policy"].split(";")) if d}
+
+
+def test_dashboard_pages_may_not_be_framed_sniffed_cached_or_run_scripts_but_their_own(make_runtime, client_for):
+    client = client_for(make_runtime())
+    login_page = client.get("/dashboard")
+    refused = client.post("/dashboard/login", data={"token": "guess"})
+    logged_in(client)
+    page = client.get("/dashboard")
+    static = client.get("/dashboard/static/uPlot.min.css")
+    for r in (login_page, refused, page, static):
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+    for r in (login_page, refused, page):
+        assert r.headers["Cache-Control"] == "no-store"
+        html = r.get_data(as_text=True)
+        nonce = html.split('<style nonce="')[1].split('"')[0]
+        assert len(nonce) >= 16 and html.count(f'nonce="{nonce}"') == (2 if r is page else 1)  # its style, and its script
+        assert csp_of(r) == {"default-src": "'none'", "script-src": f"'self' 'nonce-{nonce}'",
+                             "style-src": f"'self' 'nonce-{nonce}'", "img-src": "'self' data:", "connect-src": "'self'",
+                             "form-action": "'self'", "frame-ancestors": "'none'", "base-uri": "'none'"}
+        assert ' style="' not in html and "<script>" not in html  # nothing the policy would block
+    assert csp_of(login_page)["script-src"] != csp_of(page)["script-src"]  # a nonce per answer
+    api = client.get("/v1/admin/overview")
+    assert api.headers["X-Content-Type-Options"] == "nosniff" and api.headers["Cache-Control"] == "no-store"

@@ -25,6 +25,16 @@ def track(mid: str) -> dict:
     return {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid}
 
 
+def wait_until(page, expression: str, tries: int = 300) -> None:
+    """``page.wait_for_function`` builds its predicate with eval, which the dashboard's CSP refuses:
+    ask the page (``evaluate`` is not the page's own script) every 50 ms, at most ``tries`` times."""
+    for _ in range(tries):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never true in the page: {expression}")
+
+
 @pytest.fixture
 def browser() -> Iterator[object]:
     with sync_api.sync_playwright() as p:
@@ -66,6 +76,8 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         base = served(rt)
         page = browser.new_page()
         page.set_default_timeout(15_000)
+        blocked = []  # what the Content-Security-Policy refused: nothing of the page's own
+        page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
 
         # log in once: the token goes in a form, a session cookie comes back, HttpOnly
         page.goto(base + "/dashboard")
@@ -77,7 +89,7 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         assert page.evaluate("document.cookie") == ""
 
         # the chart's numbers: the plotted series and the totals beside it
-        page.wait_for_function("window.erCharts.hook && window.erCharts.hook.data[1].length === 60")
+        wait_until(page, "window.erCharts.hook && window.erCharts.hook.data[1].length === 60")
         plotted = page.evaluate("window.erCharts.hook.data.slice(1).map(s => s.reduce((a, b) => a + b, 0))")
         assert plotted == [2, 1, 0]  # delivered, failed, retrying over the last hour
         assert page.inner_text("#card-hook dd[data-k='delivered']") == "2"
@@ -112,7 +124,7 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         state["fixed"] = True
         page.check("#dead tbody tr .pick")
         page.click("#dl-replay-selected")
-        page.wait_for_function("document.querySelector('#dl-done').textContent === '1 re-queued'")
+        wait_until(page, "document.querySelector('#dl-done').textContent === '1 re-queued'")
         work(rt)
         assert [r.json()["messageId"] for r in hook.requests].count("bad-1") == 2
         assert rt.queue.depth("hook")["dead_letters"] == 0
@@ -129,12 +141,13 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         sent_before = len(hook.requests)
         page.fill("#tester-event", json.dumps({"type": "track", "userId": "u9", "event": "Signed Up", "messageId": "t-1"}))
         page.click("#tester-dry")
-        page.wait_for_function("document.querySelector('#tester-out').textContent.length > 0")
+        wait_until(page, "document.querySelector('#tester-out').textContent.length > 0")
         assert page.inner_text("#tester-verdict").startswith("it would be routed here")
         report = json.loads(page.inner_text("#tester-out"))
         assert report["requests"][0]["url"] == hook.base_url + "/in" and report["sent"] is False
         assert len(hook.requests) == sent_before
         assert page.inner_text("#error") == ""
+        assert blocked == []
         page.close()
 
 
@@ -162,7 +175,7 @@ def test_replay_all_matching_a_reason_replays_those_dead_letters_in_the_dashboar
         page.click("#dl-filter")
         state["fixed"] = True
         page.click("#dl-replay-all")
-        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("2 re-queued", "")
         work(rt)
         assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["other-1"]
@@ -189,5 +202,5 @@ def test_the_dead_letter_time_filter_reads_utc_like_the_times_the_table_shows(ma
         for since, count in ((failed + timedelta(minutes=1), "0 matching"), (failed, "1 matching")):
             page.fill("#dl-since", since.strftime("%Y-%m-%dT%H:%M"))
             page.click("#dl-filter")
-            page.wait_for_function(f"document.querySelector('#dl-count').textContent === '{count}'")
+            wait_until(page, f"document.querySelector('#dl-count').textContent === '{count}'")
         page.close()
