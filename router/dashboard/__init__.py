@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request
 
 from router.dashboard import session
 
@@ -70,6 +70,11 @@ def login() -> Any:
 
 @bp.post("/dashboard/logout")
 def logout() -> Response:
+    token, cookie = _token(), request.cookies.get(session.COOKIE)
+    # another site's page can post this form too (a top-level navigation may set cookies): only the
+    # page's own form, which carries its CSRF token, ends a session
+    if token and session.valid(cookie, token) and not session.csrf_ok(cookie, token, request.form.get("csrf")):
+        abort(403, description="missing or wrong CSRF token: reload the dashboard")
     response = redirect("/dashboard", code=303)
     response.delete_cookie(session.COOKIE, path="/")
     return response

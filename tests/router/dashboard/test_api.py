@@ -33,7 +33,7 @@ def test_logging_in_once_gives_a_session_cookie_that_opens_the_operator_api(make
     csrf = logged_in(client)
     assert client.get("/v1/admin/destinations").status_code == 200
     assert client.get("/metrics").status_code == 200
-    client.post("/dashboard/logout")
+    client.post("/dashboard/logout", data={"csrf": csrf})
     assert client.get("/v1/admin/destinations").status_code == 401
     assert csrf
 
@@ -46,6 +46,22 @@ def test_state_changing_requests_with_the_cookie_need_the_csrf_token(make_runtim
     assert client.post("/v1/admin/dead-letters/hook/replay", json={}, headers={"X-CSRF-Token": "x" * 64}).status_code == 403
     ok = client.post("/v1/admin/dead-letters/hook/replay", json={}, headers={"X-CSRF-Token": csrf})
     assert ok.get_json() == {"success": True, "replayed": 0}
+
+
+def test_another_sites_form_cannot_log_the_operator_out(make_runtime, client_for):
+    client = client_for(make_runtime())
+    csrf = logged_in(client)
+    for form in ({}, {"csrf": "x" * 64}, {"csrf": "é"}):
+        r = client.post("/dashboard/logout", data=form)
+        assert r.status_code == 403 and "missing or wrong CSRF token: reload the dashboard" in r.get_data(as_text=True)
+        assert "Set-Cookie" not in r.headers
+        assert client.get("/v1/admin/destinations").status_code == 200
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert f'<input type="hidden" name="csrf" value="{csrf}">' in page  # the page's own form sends it
+    r = client.post("/dashboard/logout", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["Location"] == "/dashboard"
+    assert client.get("/v1/admin/destinations").status_code == 401
+    assert client.post("/dashboard/logout").status_code == 303  # no session: nothing to protect
 
 
 def test_a_session_expires_and_dies_with_a_new_admin_token():

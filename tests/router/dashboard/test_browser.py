@@ -147,6 +147,11 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         assert report["requests"][0]["url"] == hook.base_url + "/in" and report["sent"] is False
         assert len(hook.requests) == sent_before
         assert page.inner_text("#error") == ""
+
+        # log out: the page's own form (with its CSRF token) ends the session
+        page.click("header form button")
+        page.wait_for_selector("#token")
+        assert [c for c in page.context.cookies() if c["name"] == "er_session"] == []
         assert blocked == []
         page.close()
 
