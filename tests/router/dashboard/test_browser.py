@@ -209,3 +209,49 @@ def test_the_dead_letter_time_filter_reads_utc_like_the_times_the_table_shows(ma
             page.click("#dl-filter")
             wait_until(page, f"document.querySelector('#dl-count').textContent === '{count}'")
         page.close()
+
+
+HOSTILE = '<img src=x onerror="window.erXss=1"><script>window.erXss=2</script>'
+
+
+def test_what_senders_and_vendors_write_is_shown_as_text_never_as_markup(make_runtime, client_for, served, browser):
+    def vendor(req):
+        echo = {"X-Echo": HOSTILE}
+        return Reply(200, "<b>" + HOSTILE, headers=echo) if req.json()["messageId"] == "ok" else Reply(422, HOSTILE, headers=echo)
+
+    hostile_event = {"type": "track", "userId": "u" + HOSTILE, "event": "e" + HOSTILE, "messageId": "m" + HOSTILE,
+                     "properties": {HOSTILE: HOSTILE}}
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=1)])
+        r = client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [
+            hostile_event, {**track("ok"), "properties": {"p": HOSTILE}}, {"type": "track", "userId": HOSTILE}]})
+        assert r.get_json()["accepted"] == 2
+        work(rt)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")  # the reasons, the dead letters' messageIds
+        page.click("#dead tbody tr .open-detail")  # what was sent, the request, the vendor's answer
+        page.wait_for_selector("#detail:not([hidden])")
+        page.click("#card-hook .open-recent")  # a delivered request and its answer
+        page.wait_for_selector("#recent-table tbody tr td pre")
+        page.click("#show-rejected")  # the event refused at ingest
+        page.wait_for_selector("#rejected tbody tr")
+        page.fill("#trace-q", "m" + HOSTILE)
+        page.click("#trace-form button")
+        page.wait_for_selector(".trace")
+        page.fill("#tester-event", json.dumps(hostile_event))
+        page.click("#tester-dry")
+        wait_until(page, "document.querySelector('#tester-out').textContent.length > 0")
+        wait_until(page, "document.querySelector('#live tbody tr') !== null")
+        assert page.evaluate("document.querySelectorAll('body img, body script:not([nonce]), body b').length") == 0
+        assert page.evaluate("window.erXss") is None
+        assert HOSTILE in page.inner_text("#detail-response") and f"X-Echo: {HOSTILE}" in page.inner_text("#detail-response")
+        assert page.inner_text("#dead tbody tr td:nth-child(6)") == "m" + HOSTILE
+        assert "<b>" + HOSTILE in page.inner_text("#recent-table")
+        assert page.get_attribute(".trace", "data-mid") == "m" + HOSTILE
+        assert "m" + HOSTILE in page.inner_text("#live") and json.dumps(HOSTILE) in page.inner_text("#rejected")
+        assert json.dumps(HOSTILE) in page.inner_text("#tester-out")
+        page.close()
