@@ -431,7 +431,8 @@ class Drainer:
         key = (outcome.status, outcome.reason, outcome.http_status, attempts, final)
         entry = self._entries.get(key)  # most of a batch shares one outcome: one JSON entry for them
         if entry is None:
-            entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
+            # the call's scrubber, as for its dead letter: a vendor may quote the credentials it was sent
+            entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.scrubber(outcome), final)
         return s.trace.setdefault(entry, [])
 
     def stored_exchanges(self, outcome: Outcome) -> dict[str, Any]:
@@ -504,7 +505,7 @@ class Drainer:
         delay = min(delay, (first + self.dc.retry_window * 1000 - now) / 1000)
         # the event stays last (router/queue.py; passthrough reads the fields before it alone)
         env = {**{k: v for k, v in env.items() if k != "e"}, "a": attempts, "f": first,
-               "l": self.redact.text(outcome.reason), "e": env["e"]}
+               "l": self.scrubber(outcome).text(outcome.reason), "e": env["e"]}
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
 

@@ -207,6 +207,49 @@ def test_basic_auth_of_the_session_is_redacted_from_a_stored_request_and_its_ech
         assert encoded not in text and "pa55word-xyz" not in text
 
 
+def test_a_session_credential_the_vendor_quotes_in_its_error_is_redacted_from_the_trace_as_from_the_dead_letter(
+        make_runtime, client_for):
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[custobar(hook.base_url, username="shop", password="pa55word-xyz")])
+        client = client_for(rt)
+        client.post("/v1/identify", json={"writeKey": WRITE_KEY, **IDENTIFY})
+        work(rt)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]  # base64 of shop:pa55word-xyz
+        reason = "Custobar refused the upload (400): bad credentials [redacted]"
+        ((_, dead),) = rt.queue.dead_letters("cb")
+        assert dead["reason"] == reason
+        for path in ("/v1/admin/trace?messageId=id-1", "/v1/admin/live"):
+            answer = client.get(path, headers=ADMIN)
+            ((trace,),) = answer.get_json().values()
+            assert trace["entries"][-1]["reason"] == reason and encoded not in answer.get_data(as_text=True)
+        assert encoded not in json.dumps([v.decode() for v in rt.redis.lrange(f"{rt.config.namespace}:tr:id-1", 0, -1)])
+
+
+def test_a_session_credential_the_vendor_quotes_in_a_retry_reason_is_redacted_from_the_last_error(make_runtime, client_for):
+    import base64
+
+    from tests.destinations.yespo.fake_yespo import API_KEY, FakeYespo
+
+    pair = base64.b64encode(f"shop:{API_KEY}".encode()).decode()  # the Basic auth Yespo's client sends
+    with FakeYespo() as vendor:
+        vendor.script("POST", "/api/v1/orders", Reply(200, {"failedOrders": [{"order": {}, "error": f"auth Basic {pair}"}]}))
+        rt = make_runtime(destinations=[{"name": "ye", "type": "yespo", "settings": {
+            "base_url": vendor.base_url, "api_key": API_KEY, "username": "shop", "orders_via": "orders_api"}}])
+        client = client_for(rt)
+        order = {"order_id": "o1", "total": 5, "currency": "EUR", "products": [{"sku": "s", "price": 5}]}
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "type": "track", "event": "Order Completed", "userId": "u1",
+                                       "messageId": "o-1", "context": {"traits": {"email": "u1@example.com"}}, "properties": order})
+        work(rt)
+        assert vendor.requests[-1].headers["Authorization"] == f"Basic {pair}"
+        answer = client.get("/v1/admin/retrying/ye", headers=ADMIN)
+        (waiting,) = answer.get_json()["retrying"]
+        assert waiting["last_error"] == "Yespo refused 1 order(s) without saying which (auth [redacted]); sending again"
+        assert pair not in answer.get_data(as_text=True)
+
+
 def test_a_token_header_is_redacted_from_a_stored_request_and_its_echo(make_runtime, client_for):
     with FakeServer(echo_credentials(400)) as vendor:
         rt = make_runtime(destinations=[custobar(vendor.base_url, token="cb-token-98765")])
