@@ -339,7 +339,7 @@ class Drainer:
         settlement.sample = self.sample(envs, outcomes, now)
         settlement.sample_cap = int(self.rt.config.metrics.get("samples", DEFAULT_SAMPLES))
         settlement.metrics = delivery_fields(settlement.counts, latencies)
-        settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
+        settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.scrubber, now)
         return settlement, pause
 
     def prepare(self, i: int, event: dict[str, Any], prepared: list[tuple[int, Prepared]], s: Settlement) -> Outcome | None:
@@ -511,7 +511,8 @@ class Drainer:
 
     def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
         attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
-        self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up)  # observe: logged once settled
+        self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up,  # observe: logged once settled
+                             self.scrubber(outcome))
         # a vendor's answer to a call that carried several people's events may quote them all: as
         # for the call's bodies, their data stays out of this person's record (its reason stays)
         shared = len(self.carried(outcome.exchanges)) if outcome.exchanges else 1

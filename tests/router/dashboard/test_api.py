@@ -228,6 +228,25 @@ def test_a_session_credential_the_vendor_quotes_in_its_error_is_redacted_from_th
         assert encoded not in json.dumps([v.decode() for v in rt.redis.lrange(f"{rt.config.namespace}:tr:id-1", 0, -1)])
 
 
+def test_a_session_credential_the_vendor_quotes_in_its_error_stays_out_of_the_log_lines_and_failing_note(make_runtime, client_for, caplog):
+    import logging
+
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook, caplog.at_level(logging.INFO):
+        rt = make_runtime(destinations=[custobar(hook.base_url, username="shop", password="pa55word-xyz")])
+        client_for(rt).post("/v1/identify", json={"writeKey": WRITE_KEY, **IDENTIFY})
+        work(rt)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]
+        assert encoded not in rt.redis.get(f"{rt.config.namespace}:failing:cb").decode()  # the note the line is made of
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(("dead letter at cb", "cb started failing"))]
+    assert lines == ["dead letter at cb: Custobar refused the upload (400): bad credentials [redacted] (status 400, "
+                     "messageId id-1, 1 attempts)",
+                     "cb started failing: Custobar refused the upload (400): bad credentials [redacted] (status 400)"]
+    assert encoded not in caplog.text
+
+
 def test_a_session_credential_the_vendor_quotes_in_a_retry_reason_is_redacted_from_the_last_error(make_runtime, client_for):
     import base64
 
