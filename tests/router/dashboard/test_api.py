@@ -247,6 +247,19 @@ def test_a_session_credential_the_vendor_quotes_in_its_error_stays_out_of_the_lo
     assert encoded not in caplog.text
 
 
+def test_the_tester_redacts_a_session_credential_the_vendor_quotes_in_its_error_from_the_outcome(make_runtime, client_for):
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[custobar(hook.base_url, username="shop", password="pa55word-xyz")])
+        r = client_for(rt).post("/v1/admin/test/cb", json={**IDENTIFY, "send": True}, headers=ADMIN)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]
+    assert r.get_json()["outcome"] == {"status": "rejected", "http_status": 400,
+                                       "reason": "Custobar refused the upload (400): bad credentials [redacted]"}
+    assert encoded not in r.get_data(as_text=True)
+
+
 def test_a_session_credential_the_vendor_quotes_in_a_retry_reason_is_redacted_from_the_last_error(make_runtime, client_for):
     import base64
 
