@@ -38,8 +38,11 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
         given = request.headers.get("Authorization", "")
         if not given and dashboard_session(token):  # observe: the dashboard's cookie (router/dashboard/session.py)
             return view(*args, **kwargs)
-        # the scheme is case-insensitive (RFC 9110); the header's bytes are compared as bytes, whatever they are
-        if not (given[:7].lower() == "bearer " and hmac.compare_digest(given[7:].strip().encode(), token.encode())):
+        # the scheme is case-insensitive (RFC 9110); the header's bytes are compared as bytes, whatever they are:
+        # the server gave them as latin-1 text, so a UTF-8 token's bytes come back by encoding them so (and
+        # only spaces and tabs are stripped: str.strip() would also take a trailing byte 0x85 or 0xA0)
+        if not (given[:7].lower() == "bearer "
+                and hmac.compare_digest(given[7:].strip(" \t").encode("latin-1", "replace"), token.encode())):
             raise BadRequest(401, "send Authorization: Bearer <admin_token>")
         return view(*args, **kwargs)
 

@@ -48,6 +48,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(dashboard_api.bp)  # observe
     app.register_error_handler(ingest.BadRequest, ingest.bad_request_answer)
     app.after_request(redacted)
+    app.after_request(private)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
@@ -98,6 +99,14 @@ def redacted(response: Response) -> Response:
     redacted_text = clean(text)
     if redacted_text != text:
         response.set_data(redacted_text)
+    return response
+
+
+def private(response: Response) -> Response:
+    """Operator answers hold people's events: no browser or proxy keeps a copy, none is read as HTML."""
+    if request.path.startswith(REDACTED_PATHS):
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

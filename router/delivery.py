@@ -339,7 +339,7 @@ class Drainer:
         settlement.sample = self.sample(envs, outcomes, now)
         settlement.sample_cap = int(self.rt.config.metrics.get("samples", DEFAULT_SAMPLES))
         settlement.metrics = delivery_fields(settlement.counts, latencies)
-        settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.redact, now)
+        settlement.health, settlement.health_note = health([o for o in outcomes if o is not None], self.scrubber, now)
         return settlement, pause
 
     def prepare(self, i: int, event: dict[str, Any], prepared: list[tuple[int, Prepared]], s: Settlement) -> Outcome | None:
@@ -431,7 +431,8 @@ class Drainer:
         key = (outcome.status, outcome.reason, outcome.http_status, attempts, final)
         entry = self._entries.get(key)  # most of a batch shares one outcome: one JSON entry for them
         if entry is None:
-            entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.redact, final)
+            # the call's scrubber, as for its dead letter: a vendor may quote the credentials it was sent
+            entry = self._entries[key] = attempt_entry(self.dest, outcome, attempts, now, self.scrubber(outcome), final)
         return s.trace.setdefault(entry, [])
 
     def stored_exchanges(self, outcome: Outcome) -> dict[str, Any]:
@@ -504,13 +505,14 @@ class Drainer:
         delay = min(delay, (first + self.dc.retry_window * 1000 - now) / 1000)
         # the event stays last (router/queue.py; passthrough reads the fields before it alone)
         env = {**{k: v for k, v in env.items() if k != "e"}, "a": attempts, "f": first,
-               "l": self.redact.text(outcome.reason), "e": env["e"]}
+               "l": self.scrubber(outcome).text(outcome.reason), "e": env["e"]}
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
 
     def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
         attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
-        self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up)  # observe: logged once settled
+        self.log.dead_letter(env["e"].get("messageId") or env["id"], outcome, attempts, gave_up,  # observe: logged once settled
+                             self.scrubber(outcome))
         # a vendor's answer to a call that carried several people's events may quote them all: as
         # for the call's bodies, their data stays out of this person's record (its reason stays)
         shared = len(self.carried(outcome.exchanges)) if outcome.exchanges else 1

@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from destinations.base import Outcome, OutcomeStatus
 from router.redact import Redactor
@@ -64,9 +64,10 @@ def is_vendor_failure(outcome: Outcome) -> bool:
     return outcome.status is OutcomeStatus.REJECTED and outcome.http_status is not None
 
 
-def health(outcomes: Iterable[Outcome], redact: Redactor, now_ms: int) -> tuple[str, str]:
+def health(outcomes: Iterable[Outcome], scrub: Callable[[Outcome], Redactor], now_ms: int) -> tuple[str, str]:
     """A batch's verdict on its destination: ("ok", "") when anything was delivered,
-    ("fail", note) when only the vendor's failures came back, ("", "") otherwise."""
+    ("fail", note) when only the vendor's failures came back, ("", "") otherwise. ``scrub``: an
+    outcome's redactor (its call's: the credentials a vendor may quote back too)."""
     failure = None
     for o in outcomes:
         if o.status is OutcomeStatus.DELIVERED:
@@ -75,7 +76,7 @@ def health(outcomes: Iterable[Outcome], redact: Redactor, now_ms: int) -> tuple[
             failure = o
     if failure is None:
         return "", ""
-    note = {"since": now_ms, "reason": redact.text(failure.reason), "status": failure.http_status}
+    note = {"since": now_ms, "reason": scrub(failure).text(failure.reason), "status": failure.http_status}
     return "fail", json.dumps(note, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -87,10 +88,12 @@ class DeliveryLog:
         self.redact = redact
         self.pending: list[tuple[str, dict[str, Any]]] = []
 
-    def dead_letter(self, message_id: str, outcome: Outcome, attempts: int, gave_up: bool) -> None:
+    def dead_letter(self, message_id: str, outcome: Outcome, attempts: int, gave_up: bool,
+                    scrub: Redactor | None = None) -> None:
+        """``scrub``: the outcome's call's redactor, when it has one (its credentials too)."""
         fields = {
             "destination": self.dest,
-            "reason": self.redact.text(outcome.reason),
+            "reason": (scrub or self.redact).text(outcome.reason),
             "messageId": self.redact.text(str(message_id)),
             "status": outcome.http_status,
             "attempts": attempts,

@@ -428,6 +428,8 @@ class DeliveryQueue:
         key = self.keys.dead(dest)
         last = "+" if until_ms is None else str(until_ms)  # a bare ms ends at that ms's last entry
         if before:
+            if not any(int(part) for part in before.split("-")):
+                return []  # nothing is older than 0-0 (Redis refuses the range "(0-0" as an error)
             last = f"({before}"
         if newest_first:
             entries = self.redis.xrevrange(key, last, f"{since_ms}-0", count=count)

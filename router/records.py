@@ -26,7 +26,7 @@ INGEST_COUNTS = ("accepted", "rejected", "duplicate", "suppressed")
 EXCHANGE_KEYS = ("exchanges", "exchanges_left_out")
 
 
-_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")  # not \d: Redis reads no other script's digits
 #: what Redis takes as a stream id's parts (unsigned 64-bit)
 _MAX_U64 = 2**64 - 1
 

@@ -11,7 +11,7 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 
 class Redactor:
-    """Replaces each secret value (and its JSON-escaped form) with ``[redacted]``."""
+    """Replaces each secret value (and its JSON-escaped forms) with ``[redacted]``."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[str] = set()
@@ -19,6 +19,7 @@ class Redactor:
             if s and len(s) >= 4:  # shorter values would redact ordinary text
                 forms.add(s)
                 forms.add(json.dumps(s)[1:-1])
+                forms.add(json.dumps(s)[1:-1].replace("/", "\\/"))  # JSON may escape "/" too (PHP does)
         # longest first, so a secret containing another is replaced whole
         self.forms = sorted(forms, key=len, reverse=True)
         self._whole = frozenset(forms)

@@ -258,7 +258,9 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
         if report["sent"]:
             count_tested(rt, name)
         if adapter.passthrough:
-            report["outcome"] = _outcome(outcome, scrub)
+            # the vendor's error may quote the credentials the requests carried (a session's Basic auth)
+            carried = [c for req, _ in adapter.exchanges for c in credentials(dict(req.headers))]
+            report["outcome"] = _outcome(outcome, Scrubber(scrub.secrets + carried) if carried else scrub)
             if outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt and outcome.retry_after is not None:
                 wait = max(1, math.ceil(outcome.retry_after))
                 report["rate_limited"] = wait

@@ -125,8 +125,8 @@ def _int_arg(value: Any, what: str) -> int | None:
     ms: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         ms = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
-        ms = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value.lstrip("0")) <= len(str(_MAX_MS)):
+        ms = int(value)  # the length first: int() refuses text of more than 4300 digits (a 500)
     if ms is None or not 0 <= ms <= _MAX_MS:
         raise BadRequest(400, f"{what} must be whole milliseconds since the epoch", what)
     return ms

@@ -15,6 +15,15 @@ def test_the_operator_api_needs_the_admin_token(make_runtime, client_for):
     assert client.get("/v1/admin/destinations", headers={"Authorization": "bearer admin-secret-token"}).status_code == 200
 
 
+def test_a_non_ascii_admin_token_opens_the_operator_api_as_its_utf8_bytes(make_runtime, client_for):
+    client = client_for(make_runtime(admin_token="tökén-secretà"))
+    # a server hands a header's bytes on as latin-1 text: what curl sends for "Bearer tökén-secretà"
+    sent = "Bearer " + "tökén-secretà".encode().decode("latin-1")
+    assert client.get("/v1/admin/destinations", headers={"Authorization": sent}).status_code == 200
+    assert client.get("/v1/admin/destinations", headers={"Authorization": sent[:-1]}).status_code == 401
+    assert client.get("/v1/admin/destinations", headers={"Authorization": "Bearer tökén-secretà"}).status_code == 401
+
+
 def test_without_an_admin_token_the_operator_api_is_off(make_runtime, client_for):
     r = client_for(make_runtime(admin_token=None)).get("/v1/admin/destinations", headers=ADMIN)
     assert r.status_code == 403
@@ -108,7 +117,24 @@ def test_dead_letters_page_through_with_next_without_skipping_or_repeating_one(m
 
 def test_replaying_entry_ids_redis_would_refuse_is_a_400_not_a_storage_error(make_runtime, client_for):
     client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")]))
-    ids = ["99999999999999999999-0", "1-0\n"]
+    ids = ["99999999999999999999-0", "1-0\n", "١-٠"]  # Arabic-Indic digits: \d to Python, not to Redis
     for bad in ids:
         r = client.post("/v1/admin/dead-letters/hook/replay", json={"entry_ids": [bad]}, headers=ADMIN)
         assert r.status_code == 400 and r.get_json()["errors"][0]["message"] == "not a dead letter entry id"
+
+
+def test_entry_ids_in_digits_redis_does_not_read_are_a_4xx_not_a_storage_error(make_runtime, client_for):
+    client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")]))
+    r = client.get("/v1/admin/dead-letters/hook/١-٠", headers=ADMIN)
+    assert r.status_code == 404 and r.get_json()["errors"][0]["message"] == "no dead letter ١-٠ at hook"
+    r = client.get("/v1/admin/dead-letters/hook?before=١-٠", headers=ADMIN)
+    assert r.status_code == 400 and r.get_json()["errors"][0]["path"] == "before"
+    r = client.post("/v1/admin/dead-letters/hook/discard", json={"entry_ids": ["١-٠"]}, headers=ADMIN)
+    assert r.status_code == 400 and "not a dead letter's entry id" in r.get_json()["errors"][0]["message"]
+
+
+def test_the_page_before_the_first_possible_entry_id_is_empty(make_runtime, client_for):
+    client = client_for(make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")]))
+    for before in ("0-0", "00-000"):
+        r = client.get(f"/v1/admin/dead-letters/hook?before={before}", headers=ADMIN)
+        assert (r.status_code, r.get_json()) == (200, {"destination": "hook", "dead_letters": [], "next": None})

@@ -55,6 +55,26 @@ def test_a_webhook_header_echoed_by_the_vendor_never_reaches_dead_letters_or_the
         assert shown.status_code == 200 and "hdr-token-5678" not in shown.get_data(as_text=True)
 
 
+def test_a_secret_the_vendor_echoes_with_json_escaped_slashes_is_redacted_too(make_runtime, client_for):
+    token = "Bearer ab/cd+ef=="  # a base64 key has slashes; PHP's json_encode writes each as \/
+
+    def echo(req):
+        sent = json.dumps(req.headers["Authorization"]).replace("/", "\\/")
+        return Reply(401, '{"error":"bad token","you_sent":' + sent + "}", headers={"Content-Type": "application/json"})
+
+    with FakeServer(echo) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"headers": {"Authorization": token}})])
+        client = client_for(rt)
+        assert client.post("/v1/batch", json={"batch": [{"type": "identify", "userId": "u1"}]}, headers=AUTH).status_code == 200
+        work(rt)
+        ((entry_id, dead),) = rt.queue.dead_letters("hook")
+        assert dead["response"] == '{"error":"bad token","you_sent":"[redacted]"}'
+        assert "ab\\/cd" not in stored_text(rt)
+        shown = client.get(f"/v1/admin/dead-letters/hook/{entry_id}", headers=ADMIN).get_json()
+        assert shown["response"]["body"] == '{"error":"bad token","you_sent":"[redacted]"}'
+        assert shown["requests"][0]["response"]["body"] == '{"error":"bad token","you_sent":"[redacted]"}'
+
+
 def test_write_keys_inside_batch_members_are_neither_forwarded_nor_stored(make_runtime, client_for):
     with FakeServer() as hook:
         rt = make_runtime(sources=SOURCES, destinations=[webhook_destination(hook.base_url)])

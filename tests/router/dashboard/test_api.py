@@ -33,7 +33,7 @@ def test_logging_in_once_gives_a_session_cookie_that_opens_the_operator_api(make
     csrf = logged_in(client)
     assert client.get("/v1/admin/destinations").status_code == 200
     assert client.get("/metrics").status_code == 200
-    client.post("/dashboard/logout")
+    client.post("/dashboard/logout", data={"csrf": csrf})
     assert client.get("/v1/admin/destinations").status_code == 401
     assert csrf
 
@@ -46,6 +46,22 @@ def test_state_changing_requests_with_the_cookie_need_the_csrf_token(make_runtim
     assert client.post("/v1/admin/dead-letters/hook/replay", json={}, headers={"X-CSRF-Token": "x" * 64}).status_code == 403
     ok = client.post("/v1/admin/dead-letters/hook/replay", json={}, headers={"X-CSRF-Token": csrf})
     assert ok.get_json() == {"success": True, "replayed": 0}
+
+
+def test_another_sites_form_cannot_log_the_operator_out(make_runtime, client_for):
+    client = client_for(make_runtime())
+    csrf = logged_in(client)
+    for form in ({}, {"csrf": "x" * 64}, {"csrf": "é"}):
+        r = client.post("/dashboard/logout", data=form)
+        assert r.status_code == 403 and "missing or wrong CSRF token: reload the dashboard" in r.get_data(as_text=True)
+        assert "Set-Cookie" not in r.headers
+        assert client.get("/v1/admin/destinations").status_code == 200
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert f'<input type="hidden" name="csrf" value="{csrf}">' in page  # the page's own form sends it
+    r = client.post("/dashboard/logout", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["Location"] == "/dashboard"
+    assert client.get("/v1/admin/destinations").status_code == 401
+    assert client.post("/dashboard/logout").status_code == 303  # no session: nothing to protect
 
 
 def test_a_session_expires_and_dies_with_a_new_admin_token():
@@ -191,6 +207,81 @@ def test_basic_auth_of_the_session_is_redacted_from_a_stored_request_and_its_ech
         assert encoded not in text and "pa55word-xyz" not in text
 
 
+def test_a_session_credential_the_vendor_quotes_in_its_error_is_redacted_from_the_trace_as_from_the_dead_letter(
+        make_runtime, client_for):
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[custobar(hook.base_url, username="shop", password="pa55word-xyz")])
+        client = client_for(rt)
+        client.post("/v1/identify", json={"writeKey": WRITE_KEY, **IDENTIFY})
+        work(rt)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]  # base64 of shop:pa55word-xyz
+        reason = "Custobar refused the upload (400): bad credentials [redacted]"
+        ((_, dead),) = rt.queue.dead_letters("cb")
+        assert dead["reason"] == reason
+        for path in ("/v1/admin/trace?messageId=id-1", "/v1/admin/live"):
+            answer = client.get(path, headers=ADMIN)
+            ((trace,),) = answer.get_json().values()
+            assert trace["entries"][-1]["reason"] == reason and encoded not in answer.get_data(as_text=True)
+        assert encoded not in json.dumps([v.decode() for v in rt.redis.lrange(f"{rt.config.namespace}:tr:id-1", 0, -1)])
+
+
+def test_a_session_credential_the_vendor_quotes_in_its_error_stays_out_of_the_log_lines_and_failing_note(make_runtime, client_for, caplog):
+    import logging
+
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook, caplog.at_level(logging.INFO):
+        rt = make_runtime(destinations=[custobar(hook.base_url, username="shop", password="pa55word-xyz")])
+        client_for(rt).post("/v1/identify", json={"writeKey": WRITE_KEY, **IDENTIFY})
+        work(rt)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]
+        assert encoded not in rt.redis.get(f"{rt.config.namespace}:failing:cb").decode()  # the note the line is made of
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(("dead letter at cb", "cb started failing"))]
+    assert lines == ["dead letter at cb: Custobar refused the upload (400): bad credentials [redacted] (status 400, "
+                     "messageId id-1, 1 attempts)",
+                     "cb started failing: Custobar refused the upload (400): bad credentials [redacted] (status 400)"]
+    assert encoded not in caplog.text
+
+
+def test_the_tester_redacts_a_session_credential_the_vendor_quotes_in_its_error_from_the_outcome(make_runtime, client_for):
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[custobar(hook.base_url, username="shop", password="pa55word-xyz")])
+        r = client_for(rt).post("/v1/admin/test/cb", json={**IDENTIFY, "send": True}, headers=ADMIN)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]
+    assert r.get_json()["outcome"] == {"status": "rejected", "http_status": 400,
+                                       "reason": "Custobar refused the upload (400): bad credentials [redacted]"}
+    assert encoded not in r.get_data(as_text=True)
+
+
+def test_a_session_credential_the_vendor_quotes_in_a_retry_reason_is_redacted_from_the_last_error(make_runtime, client_for):
+    import base64
+
+    from tests.destinations.yespo.fake_yespo import API_KEY, FakeYespo
+
+    pair = base64.b64encode(f"shop:{API_KEY}".encode()).decode()  # the Basic auth Yespo's client sends
+    with FakeYespo() as vendor:
+        vendor.script("POST", "/api/v1/orders", Reply(200, {"failedOrders": [{"order": {}, "error": f"auth Basic {pair}"}]}))
+        rt = make_runtime(destinations=[{"name": "ye", "type": "yespo", "settings": {
+            "base_url": vendor.base_url, "api_key": API_KEY, "username": "shop", "orders_via": "orders_api"}}])
+        client = client_for(rt)
+        order = {"order_id": "o1", "total": 5, "currency": "EUR", "products": [{"sku": "s", "price": 5}]}
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, "type": "track", "event": "Order Completed", "userId": "u1",
+                                       "messageId": "o-1", "context": {"traits": {"email": "u1@example.com"}}, "properties": order})
+        work(rt)
+        assert vendor.requests[-1].headers["Authorization"] == f"Basic {pair}"
+        answer = client.get("/v1/admin/retrying/ye", headers=ADMIN)
+        (waiting,) = answer.get_json()["retrying"]
+        assert waiting["last_error"] == "Yespo refused 1 order(s) without saying which (auth [redacted]); sending again"
+        assert pair not in answer.get_data(as_text=True)
+
+
 def test_a_token_header_is_redacted_from_a_stored_request_and_its_echo(make_runtime, client_for):
     with FakeServer(echo_credentials(400)) as vendor:
         rt = make_runtime(destinations=[custobar(vendor.base_url, token="cb-token-98765")])
@@ -251,6 +342,10 @@ BAD_DEAD_LETTER_REQUESTS = [
     ("GET", "/v1/admin/dead-letters/hook/search?since_ms=99999999999999999999999", b"", 400, "whole milliseconds"),
     ("GET", "/v1/admin/dead-letters/hook/search?until_ms=-5", b"", 400, "whole milliseconds"),
     ("GET", "/v1/admin/dead-letters/hook/99999999999999999999999-0", b"", 404, "no dead letter"),
+    # more digits than Python's int() takes from text (4300)
+    ("GET", "/v1/admin/dead-letters/hook/search?since_ms=" + "9" * 5000, b"", 400, "whole milliseconds"),
+    ("POST", "/v1/admin/dead-letters/hook/discard", b'{"all": true, "until_ms": "' + b"9" * 5000 + b'"}', 400,
+     "whole milliseconds"),
 ]
 
 
@@ -313,3 +408,32 @@ def test_the_overview_counts_a_destinations_queue_in_the_words_of_the_destinatio
         (shown,) = client.get("/v1/admin/overview", headers=ADMIN).get_json()["destinations"]
     assert listed["dead_lettered"] == 1 and "rejected" not in listed  # "rejected" is what ingest refuses
     assert {k: shown[k] for k in listed} == listed and "rejected" not in shown
+
+
+def csp_of(r) -> dict[str, str]:
+    return {d.split()[0]: d.partition(" ")[2] for d in (p.strip() for p in r.headers["Content-Security-Policy"].split(";")) if d}
+
+
+def test_dashboard_pages_may_not_be_framed_sniffed_cached_or_run_scripts_but_their_own(make_runtime, client_for):
+    client = client_for(make_runtime())
+    login_page = client.get("/dashboard")
+    refused = client.post("/dashboard/login", data={"token": "guess"})
+    logged_in(client)
+    page = client.get("/dashboard")
+    static = client.get("/dashboard/static/uPlot.min.css")
+    for r in (login_page, refused, page, static):
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+    for r in (login_page, refused, page):
+        assert r.headers["Cache-Control"] == "no-store"
+        html = r.get_data(as_text=True)
+        nonce = html.split('<style nonce="')[1].split('"')[0]
+        assert len(nonce) >= 16 and html.count(f'nonce="{nonce}"') == (2 if r is page else 1)  # its style, and its script
+        assert csp_of(r) == {"default-src": "'none'", "script-src": f"'self' 'nonce-{nonce}'",
+                             "style-src": f"'self' 'nonce-{nonce}'", "img-src": "'self' data:", "connect-src": "'self'",
+                             "form-action": "'self'", "frame-ancestors": "'none'", "base-uri": "'none'"}
+        assert ' style="' not in html and "<script>" not in html  # nothing the policy would block
+    assert csp_of(login_page)["script-src"] != csp_of(page)["script-src"]  # a nonce per answer
+    api = client.get("/v1/admin/overview")
+    assert api.headers["X-Content-Type-Options"] == "nosniff" and api.headers["Cache-Control"] == "no-store"

@@ -25,6 +25,16 @@ def track(mid: str) -> dict:
     return {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid}
 
 
+def wait_until(page, expression: str, tries: int = 300) -> None:
+    """``page.wait_for_function`` builds its predicate with eval, which the dashboard's CSP refuses:
+    ask the page (``evaluate`` is not the page's own script) every 50 ms, at most ``tries`` times."""
+    for _ in range(tries):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never true in the page: {expression}")
+
+
 @pytest.fixture
 def browser() -> Iterator[object]:
     with sync_api.sync_playwright() as p:
@@ -66,6 +76,8 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         base = served(rt)
         page = browser.new_page()
         page.set_default_timeout(15_000)
+        blocked = []  # what the Content-Security-Policy refused: nothing of the page's own
+        page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
 
         # log in once: the token goes in a form, a session cookie comes back, HttpOnly
         page.goto(base + "/dashboard")
@@ -77,7 +89,7 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         assert page.evaluate("document.cookie") == ""
 
         # the chart's numbers: the plotted series and the totals beside it
-        page.wait_for_function("window.erCharts.hook && window.erCharts.hook.data[1].length === 60")
+        wait_until(page, "window.erCharts.hook && window.erCharts.hook.data[1].length === 60")
         plotted = page.evaluate("window.erCharts.hook.data.slice(1).map(s => s.reduce((a, b) => a + b, 0))")
         assert plotted == [2, 1, 0]  # delivered, failed, retrying over the last hour
         assert page.inner_text("#card-hook dd[data-k='delivered']") == "2"
@@ -112,7 +124,7 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         state["fixed"] = True
         page.check("#dead tbody tr .pick")
         page.click("#dl-replay-selected")
-        page.wait_for_function("document.querySelector('#dl-done').textContent === '1 re-queued'")
+        wait_until(page, "document.querySelector('#dl-done').textContent === '1 re-queued'")
         work(rt)
         assert [r.json()["messageId"] for r in hook.requests].count("bad-1") == 2
         assert rt.queue.depth("hook")["dead_letters"] == 0
@@ -129,12 +141,18 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
         sent_before = len(hook.requests)
         page.fill("#tester-event", json.dumps({"type": "track", "userId": "u9", "event": "Signed Up", "messageId": "t-1"}))
         page.click("#tester-dry")
-        page.wait_for_function("document.querySelector('#tester-out').textContent.length > 0")
+        wait_until(page, "document.querySelector('#tester-out').textContent.length > 0")
         assert page.inner_text("#tester-verdict").startswith("it would be routed here")
         report = json.loads(page.inner_text("#tester-out"))
         assert report["requests"][0]["url"] == hook.base_url + "/in" and report["sent"] is False
         assert len(hook.requests) == sent_before
         assert page.inner_text("#error") == ""
+
+        # log out: the page's own form (with its CSRF token) ends the session
+        page.click("header form button")
+        page.wait_for_selector("#token")
+        assert [c for c in page.context.cookies() if c["name"] == "er_session"] == []
+        assert blocked == []
         page.close()
 
 
@@ -162,7 +180,7 @@ def test_replay_all_matching_a_reason_replays_those_dead_letters_in_the_dashboar
         page.click("#dl-filter")
         state["fixed"] = True
         page.click("#dl-replay-all")
-        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("2 re-queued", "")
         work(rt)
         assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["other-1"]
@@ -189,5 +207,51 @@ def test_the_dead_letter_time_filter_reads_utc_like_the_times_the_table_shows(ma
         for since, count in ((failed + timedelta(minutes=1), "0 matching"), (failed, "1 matching")):
             page.fill("#dl-since", since.strftime("%Y-%m-%dT%H:%M"))
             page.click("#dl-filter")
-            page.wait_for_function(f"document.querySelector('#dl-count').textContent === '{count}'")
+            wait_until(page, f"document.querySelector('#dl-count').textContent === '{count}'")
+        page.close()
+
+
+HOSTILE = '<img src=x onerror="window.erXss=1"><script>window.erXss=2</script>'
+
+
+def test_what_senders_and_vendors_write_is_shown_as_text_never_as_markup(make_runtime, client_for, served, browser):
+    def vendor(req):
+        echo = {"X-Echo": HOSTILE}
+        return Reply(200, "<b>" + HOSTILE, headers=echo) if req.json()["messageId"] == "ok" else Reply(422, HOSTILE, headers=echo)
+
+    hostile_event = {"type": "track", "userId": "u" + HOSTILE, "event": "e" + HOSTILE, "messageId": "m" + HOSTILE,
+                     "properties": {HOSTILE: HOSTILE}}
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=1)])
+        r = client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [
+            hostile_event, {**track("ok"), "properties": {"p": HOSTILE}}, {"type": "track", "userId": HOSTILE}]})
+        assert r.get_json()["accepted"] == 2
+        work(rt)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")  # the reasons, the dead letters' messageIds
+        page.click("#dead tbody tr .open-detail")  # what was sent, the request, the vendor's answer
+        page.wait_for_selector("#detail:not([hidden])")
+        page.click("#card-hook .open-recent")  # a delivered request and its answer
+        page.wait_for_selector("#recent-table tbody tr td pre")
+        page.click("#show-rejected")  # the event refused at ingest
+        page.wait_for_selector("#rejected tbody tr")
+        page.fill("#trace-q", "m" + HOSTILE)
+        page.click("#trace-form button")
+        page.wait_for_selector(".trace")
+        page.fill("#tester-event", json.dumps(hostile_event))
+        page.click("#tester-dry")
+        wait_until(page, "document.querySelector('#tester-out').textContent.length > 0")
+        wait_until(page, "document.querySelector('#live tbody tr') !== null")
+        assert page.evaluate("document.querySelectorAll('body img, body script:not([nonce]), body b').length") == 0
+        assert page.evaluate("window.erXss") is None
+        assert HOSTILE in page.inner_text("#detail-response") and f"X-Echo: {HOSTILE}" in page.inner_text("#detail-response")
+        assert page.inner_text("#dead tbody tr td:nth-child(6)") == "m" + HOSTILE
+        assert "<b>" + HOSTILE in page.inner_text("#recent-table")
+        assert page.get_attribute(".trace", "data-mid") == "m" + HOSTILE
+        assert "m" + HOSTILE in page.inner_text("#live") and json.dumps(HOSTILE) in page.inner_text("#rejected")
+        assert json.dumps(HOSTILE) in page.inner_text("#tester-out")
         page.close()
