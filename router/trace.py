@@ -134,7 +134,7 @@ def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
             for d in e["to"]:
                 state.setdefault(d, "waiting")
         elif e["kind"] == "attempt":
-            o = e["outcome"]
+            o = "rejected" if e["outcome"] == "retry" and e.get("final") else e["outcome"]  # a retry_window give-up
             state[e["destination"]] = {"delivered": "delivered", "skipped": "skipped", "rejected": "dead letter"}.get(o, "retrying")
         elif e["kind"] == "replayed":
             state[e["destination"]] = "waiting"

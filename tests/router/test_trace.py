@@ -150,3 +150,15 @@ def test_a_users_event_is_found_by_user_id_when_another_source_sent_that_message
     assert [t["messageId"] for t in trace_of(client, userId="bob")] == ["m1"]
     (t,) = trace_of(client, messageId="m1")
     assert [e["source"] for e in t["entries"]] == ["website", "app"]
+
+
+def test_an_event_whose_retries_ran_out_shows_as_a_dead_letter_not_retrying(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(503, "down")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, retry_window="0s")])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("m1")})
+        work(rt)
+        (t,) = trace_of(client, messageId="m1")
+        assert rt.queue.dead_letters("hook")[0][1]["reason"] == "gave up after 1 attempts over 0s: webhook answered 503"
+    assert [(e["outcome"], e["final"]) for e in t["entries"] if e["kind"] == "attempt"] == [("retry", True)]
+    assert t["destinations"] == {"hook": "dead letter"}
