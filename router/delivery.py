@@ -237,8 +237,10 @@ class Drainer:
             now = now_ms()
             envs = [json.loads(raw) for raw in items]
             order = Sequencer(envs) if self.ordered else None
+            self._entries, self._traced = {}, {}  # the crashed attempt's trace entries were never stored
             for env in envs:
                 before = Sequencer.mark(settlement)
+                self.trace(env, failed, now, settlement)  # observe: the attempt used, in the event's trace
                 self.schedule_retry(env, failed, None, now, settlement)
                 if order:
                     order.note(env, settlement, before)
