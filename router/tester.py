@@ -76,8 +76,11 @@ class CaptureAdapter(HTTPAdapter):
         return response
 
 
-def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[requests.Session]:
-    """The requests sessions a plugin holds (its clients' HttpClient sessions), found by walking its attributes."""
+def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None,
+             packages: tuple[str, ...] = ()) -> Iterator[requests.Session]:
+    """The requests sessions a plugin holds (its clients' HttpClient sessions), found by walking its attributes:
+    of the objects of the host, the kit and the plugin's own package (a third-party plugin's too)."""
+    packages = packages or ("destinations", "router", type(obj).__module__.split(".")[0])
     seen = set() if seen is None else seen
     if id(obj) in seen or depth > 5:
         return
@@ -89,12 +92,12 @@ def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator
         children: Any = obj.values()
     elif isinstance(obj, (list, tuple)):
         children = obj
-    elif type(obj).__module__.split(".")[0] in ("destinations", "router") and hasattr(obj, "__dict__"):
+    elif type(obj).__module__.split(".")[0] in packages and hasattr(obj, "__dict__"):
         children = vars(obj).values()
     else:
         return
     for child in children:
-        yield from sessions(child, depth + 1, seen)
+        yield from sessions(child, depth + 1, seen, packages)
 
 
 class Scrubber:

@@ -6,8 +6,13 @@ import hmac
 import json
 import urllib.parse
 
+import pytest
 import yaml
 from click.testing import CliRunner
+
+from destinations import registry
+from destinations.errors import RejectedEvent
+from destinations.webhook import WebhookDestination
 
 from router.cli import main
 from tests.destinations.stickystreet.fake_stickystreet import ACCOUNT_ID, API_KEY, USER_ID
@@ -231,3 +236,39 @@ def test_a_clock_skew_beyond_the_calendar_is_the_reports_error_not_a_500(make_ru
     assert r.get_json() == {"destination": "hook", "type": "webhook", "valid": False, "errors": [
         {"path": "sentAt", "message": "sentAt and originalTimestamp are too far apart to correct the clock skew "
                                       "(the result is outside the years 1-9999)"}]}
+
+
+class Picky(WebhookDestination):
+    """A webhook whose mapper refuses some products and has a bug for others."""
+
+    slug = "picky"
+    display_name = "Picky"
+    passthrough = False  # its mapper does more than pass the event on
+
+    def map(self, event):
+        if event.get("properties", {}).get("refuse"):
+            raise RejectedEvent("picky takes no refused products")
+        if event.get("properties", {}).get("crash"):
+            return event["properties"]["no_such_key"]
+        return super().map(event)
+
+
+@pytest.fixture
+def picky(monkeypatch):
+    """The plugin, registered for this test only (the registry reads its list once)."""
+    monkeypatch.setitem(registry.BUILTIN, "picky", "tests.router.test_tester:Picky")
+    registry.sources.cache_clear()
+    yield
+    monkeypatch.undo()
+    registry.sources.cache_clear()
+
+
+
+def test_a_dry_run_of_a_plugin_from_another_package_sends_nothing(make_runtime, client_for, picky):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url}}])
+        report = client_for(rt).post("/v1/admin/test/p", json=EVENT, headers=ADMIN).get_json()
+        assert hook.requests == []
+    assert (report["sent"], report["note"]) == (False, "dry run: nothing was sent; each request was answered locally with 200 {}")
+    (req,) = report["requests"]
+    assert json.loads(req["body"])["messageId"] == "m1" and "response" not in req
