@@ -242,25 +242,33 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
         if staged.outcome is not None:
             report.update(mapped=None, outcome=_outcome(staged.outcome, scrub), requests=[], sent=False)
             return report
-        prepared = []
+        # as the drainer does: the events the mapper took are sent, each refused one is its part of the outcome
+        prepared, refused = [], []
         for one in staged.events:
             seen = renamed(one, dc.rename)
             try:
                 prepared.append(Prepared(seen, plugin.map(seen)))
+                refused.append(None)
             except DeliveryError as exc:
-                report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
-                return report
-        payloads = [p.payload for p in prepared]
-        report["mapped"] = scrub.value(payloads[0] if len(payloads) == 1 else payloads)
+                refused.append(Outcome.from_error(exc))
+            except Exception as exc:  # a mapper's bug: router/delivery.py makes it the event's rejection
+                refused.append(Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}"))
+        if not prepared:
+            report.update(mapped=None, outcome=_outcome(combine([o for o in refused if o]), scrub), requests=[], sent=False)
+            return report
+        payloads = iter([p.payload for p in prepared])
+        mapped = [None if o else next(payloads) for o in refused]
+        report["mapped"] = scrub.value(mapped[0] if len(mapped) == 1 else mapped)
         try:
-            outcome = combine(plugin.send(prepared))
+            sent = iter(plugin.send(prepared))
+            outcome = combine([o or next(sent) for o in refused])
         except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
         report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
         report["sent"] = adapter.passthrough and bool(adapter.exchanges)
         if report["sent"]:
             count_tested(rt, name)
-        if adapter.passthrough:
+        if adapter.passthrough or any(refused):  # a part the mapper refused decides without the vendor
             report["outcome"] = _outcome(outcome, scrub)
             if outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt and outcome.retry_after is not None:
                 wait = max(1, math.ceil(outcome.retry_after))

@@ -263,7 +263,6 @@ def picky(monkeypatch):
     registry.sources.cache_clear()
 
 
-
 def test_a_dry_run_of_a_plugin_from_another_package_sends_nothing(make_runtime, client_for, picky):
     with FakeServer() as hook:
         rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url}}])
@@ -272,3 +271,43 @@ def test_a_dry_run_of_a_plugin_from_another_package_sends_nothing(make_runtime, 
     assert (report["sent"], report["note"]) == (False, "dry run: nothing was sent; each request was answered locally with 200 {}")
     (req,) = report["requests"]
     assert json.loads(req["body"])["messageId"] == "m1" and "response" not in req
+
+
+def order(mid: str, *products: dict) -> dict:
+    return {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid, "properties": {"products": list(products)}}
+
+
+def test_the_tester_shows_the_requests_a_delivery_makes_when_the_mapper_refuses_one_of_a_transforms_events(
+    make_runtime, client_for, picky
+):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url},
+                                         "transform": "tests.router.transform_examples:split_products"}])
+        client = client_for(rt)
+        report = client.post("/v1/admin/test/p", json=order("m1", {"sku": "a"}, {"refuse": True}), headers=ADMIN).get_json()
+        assert hook.requests == []
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **order("m1", {"sku": "a"}, {"refuse": True})})
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("p")
+        delivered = [r.json() for r in hook.requests]
+    assert [(e["messageId"], e["properties"]) for e in delivered] == [("m1-0", {"sku": "a"})]
+    assert dead["reason"] == "event 2 of 2: picky takes no refused products"
+    assert [json.loads(r["body"])["messageId"] for r in report["requests"]] == ["m1-0"]
+    assert [m and m["properties"] for m in report["mapped"]] == [{"sku": "a"}, None]
+    assert report["outcome"] == {"status": "rejected", "reason": dead["reason"], "http_status": None}
+
+
+def test_a_mapper_that_fails_is_the_testers_rejection_as_it_is_a_deliverys_not_a_500(make_runtime, client_for, picky):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url}}])
+        client = client_for(rt)
+        event = {**EVENT, "properties": {"crash": True}}
+        r = client.post("/v1/admin/test/p", json=event, headers=ADMIN)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **event})
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("p")
+    assert dead["reason"] == "mapping failed: KeyError: 'no_such_key'" and hook.requests == []
+    assert r.status_code == 200
+    report = r.get_json()
+    assert (report["mapped"], report["requests"], report["sent"]) == (None, [], False)
+    assert report["outcome"] == {"status": "rejected", "reason": dead["reason"], "http_status": None}
