@@ -191,3 +191,21 @@ def test_the_dead_letter_time_filter_reads_utc_like_the_times_the_table_shows(ma
             page.click("#dl-filter")
             page.wait_for_function(f"document.querySelector('#dl-count').textContent === '{count}'")
         page.close()
+
+
+def test_the_charts_time_axis_is_utc_like_every_other_time_the_dashboard_shows(make_runtime, client_for, served, browser):
+    from datetime import datetime, timezone
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    page = browser.new_context(timezone_id="Asia/Tokyo").new_page()  # a browser east of UTC
+    page.set_default_timeout(15_000)
+    page.goto(served(rt) + "/dashboard")
+    page.fill("#token", "admin-secret-token")
+    page.click("#login button")
+    page.wait_for_function("window.erCharts && window.erCharts.hook && window.erCharts.hook.data[0].length === 60")
+    page.evaluate("window.erCharts.hook.setCursor({left: 100, top: 10})")
+    at = datetime.fromtimestamp(page.evaluate("window.erCharts.hook.data[0][window.erCharts.hook.cursor.idx]"), timezone.utc)
+    label, value = (page.inner_text(f".u-legend .u-series:first-child {part}") for part in (".u-label", ".u-value"))
+    page.close()
+    hour = at.hour % 12 or 12
+    assert (label, value) == ("Time (UTC)", f"{at:%Y-%m-%d} {hour}:{at:%M}{'am' if at.hour < 12 else 'pm'}")
