@@ -261,6 +261,7 @@ class Drainer:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause.
         ``claimed``: what CLAIM said about the batch (its users' GDPR delete times)."""
         self._unparsed: dict[int, bytes] = {}  # id(envelope) -> its event's JSON, not parsed (yet)
+        self._tallied: dict[int, dict[str, int]] = {}  # envelope index -> the plugin's counters of its mapped events
         envs = self.envelopes(items)
         settlement = Settlement()
         order = Sequencer(envs) if self.ordered else None
@@ -320,6 +321,8 @@ class Drainer:
             if outcome.status is OutcomeStatus.DELIVERED:
                 delivered += 1
                 latencies.append(now - env["r"])
+                for name, n in self._tallied.get(i, {}).items():
+                    settlement.count(name, n)
             elif outcome.status is OutcomeStatus.SKIPPED:
                 settlement.count("filtered" if i in dropped else "skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
@@ -356,8 +359,9 @@ class Drainer:
             log.exception("mapper of %s failed", self.dest)
             return Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         prepared.append((i, Prepared(event, payload)))
+        counts = self._tallied.setdefault(i, {})  # counted once the event is delivered: a retry maps it again
         for name, n in tallied.items():
-            s.count(name, n)
+            counts[name] = counts.get(name, 0) + n
         return None
 
     def envelopes(self, items: list[bytes]) -> list[dict[str, Any]]:
