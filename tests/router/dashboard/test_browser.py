@@ -209,3 +209,26 @@ def test_the_charts_time_axis_is_utc_like_every_other_time_the_dashboard_shows(m
     page.close()
     hour = at.hour % 12 or 12
     assert (label, value) == ("Time (UTC)", f"{at:%Y-%m-%d} {hour}:{at:%M}{'am' if at.hour < 12 else 'pm'}")
+
+
+def test_replay_all_matching_replays_every_match_past_a_thousand(make_runtime, client_for, served, browser):
+    state = {"fixed": False}
+    with FakeServer(lambda req: Reply(200, {}) if state["fixed"] else Reply(422, {"error": "unknown list"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=500, settings={"batch": True})])
+        r = client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"bad-{i}") for i in range(1001)]})
+        assert r.get_json()["accepted"] == 1001
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 1001
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
+        state["fixed"] = True
+        page.click("#dl-replay-all")
+        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1001 re-queued", "")
+        page.close()
+        assert rt.queue.depth("hook")["dead_letters"] == 0 and rt.queue.depth("hook")["buffered"] == 1001
