@@ -182,3 +182,12 @@ def test_an_attempt_whose_handling_crashed_joins_the_trace_and_a_give_up_shows_a
         {"destination": "hook", "outcome": "retry", "reason": "delivery failed: TypeError", "status": None, "attempt": 1, "final": False},
     ]
     assert t["destinations"] == {"hook": "retrying", "brief": "dead letter"}
+
+
+def test_a_users_events_sent_in_one_batch_are_found_newest_first(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    sent = ["m-c", "m-a", "m-d", "m-b"]  # the order they happened in, as a client library batches them
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(m, "alice") for m in sent]})
+    assert [t["messageId"] for t in trace_of(client, userId="alice")] == ["m-b", "m-d", "m-a", "m-c"]
+    assert [t["messageId"] for t in trace_of(client, userId="alice", limit=1)] == ["m-b"]
