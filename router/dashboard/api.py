@@ -87,23 +87,29 @@ def errors(name: str) -> Response:
     """The newest dead letters grouped by reason: count, last seen, a sample entry."""
     rt = runtime()
     groups: dict[str, dict[str, Any]] = {}
-    for eid, rec in rt.queue.dead_letters(_destination(name), count=SCAN, newest_first=True):
+    newest, complete = newest_dead(rt, _destination(name))
+    for eid, rec in newest:
         g = groups.setdefault(reason_group(rec.get("reason", "")), {"count": 0, "last_seen": rec.get("failed_at"),
                                                                     "status": rec.get("status"), "sample": eid})
         g["count"] += 1
     table = [{"reason": r, **g} for r, g in sorted(groups.items(), key=lambda kv: -kv[1]["count"])]
-    return jsonify({"destination": name, "errors": table})
+    return jsonify({"destination": name, "errors": table, "read": len(newest), "complete": complete})
 
 
-def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> list[tuple[str, dict[str, Any]]]:
-    """The matches among the SCAN newest dead letters of the time range."""
-    found = []
+def newest_dead(rt: Runtime, name: str, since: int = 0, until: int | None = None) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """The SCAN newest dead letters of the time range, and whether they are all of them (counts over
+    them are exact, else a lower bound: one more is read to know)."""
     # the time range goes to Redis: newer entries than ``until`` must not use up the SCAN newest read
-    for eid, rec in rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True):
-        if reason and reason_group(rec.get("reason", "")) != reason:
-            continue
-        found.append((eid, rec))
-    return found
+    read = rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN + 1, newest_first=True)
+    return read[:SCAN], len(read) <= SCAN
+
+
+def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> tuple[list[tuple[str, dict[str, Any]]], int, bool]:
+    """The matches among the SCAN newest dead letters of the time range, how many were read, and
+    whether that was all of them."""
+    newest, complete = newest_dead(rt, name, since, until)
+    found = [(eid, rec) for eid, rec in newest if not reason or reason_group(rec.get("reason", "")) == reason]
+    return found, len(newest), complete
 
 
 def discard_matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> int:
@@ -143,10 +149,11 @@ def _reason(value: Any) -> str | None:
 def search_dead(name: str) -> Response:
     """Dead letters filtered by ``reason`` (a group of /errors) and ``since_ms`` / ``until_ms``, newest first."""
     rt = runtime()
-    found = matching(rt, _destination(name), request.args.get("reason"),
-                     _int_arg(request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
+    found, read, complete = matching(rt, _destination(name), request.args.get("reason"), _int_arg(
+        request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
     limit = page_size(100)
-    return jsonify({"destination": name, "total": len(found),
+    # ``total`` counts the matches among the ``read`` newest; not ``complete``: there may be more
+    return jsonify({"destination": name, "total": len(found), "read": read, "complete": complete,
                     "dead_letters": [{"entry_id": eid, **{k: v for k, v in rec.items() if k not in EXCHANGE_KEYS},
                                       "request_stored": bool(rec.get("exchanges"))} for eid, rec in found[:limit]]})
 

@@ -313,3 +313,24 @@ def test_the_overview_counts_a_destinations_queue_in_the_words_of_the_destinatio
         (shown,) = client.get("/v1/admin/overview", headers=ADMIN).get_json()["destinations"]
     assert listed["dead_lettered"] == 1 and "rejected" not in listed  # "rejected" is what ingest refuses
     assert {k: shown[k] for k in listed} == listed and "rejected" not in shown
+
+
+def test_counts_over_more_dead_letters_than_the_dashboard_reads_say_they_are_a_lower_bound(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(3)]})
+        work(rt)
+        errors = client.get("/v1/admin/errors/hook", headers=ADMIN).get_json()
+        found = client.get("/v1/admin/dead-letters/hook/search?reason=webhook answered 422", headers=ADMIN).get_json()
+        everything = client.get("/v1/admin/dead-letters/hook/search?since_ms=1", headers=ADMIN).get_json()
+        monkeypatch.setattr(api, "SCAN", 3)
+        exact = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
+    assert [(e["reason"], e["count"]) for e in errors["errors"]] == [("webhook answered 422", 2)]
+    assert (errors["complete"], errors["read"]) == (False, 2)
+    assert (found["total"], found["complete"], found["read"]) == (2, False, 2)
+    assert (everything["total"], everything["complete"]) == (2, False)
+    assert (exact["total"], exact["complete"], exact["read"]) == (3, True, 3)
