@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from router.admin import admin_only, page_size
+from router.admin import admin_only, ingest_counts, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
 from router.records import EXCHANGE_KEYS, destination_counts, stream_id
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
-from router.timeseries import Series, add_up, ingest_totals, minute_of
+from router.timeseries import Series, add_up, minute_of
 from router.trace import by_message, newest
 
 bp = Blueprint("dashboard_api", __name__)
@@ -67,9 +67,8 @@ def overview() -> Response:
             "latency_ms": {f"p{int(q * 100)}": _round(window.quantile(q)) for q in (0.5, 0.95, 0.99)},
             "points": points,
         })
-    ingest, _ = ingest_totals(rt.redis.hgetall(rt.queue.keys.ingest_stats))
     return jsonify({"range": request.args.get("range", "hour") if request.args.get("range") in RANGES else "hour",
-                    "step_seconds": step * 60, "ingest": ingest, "destinations": out})
+                    "step_seconds": step * 60, "ingest": ingest_counts(rt), "destinations": out})
 
 
 def _round(v: float | None) -> float | None:

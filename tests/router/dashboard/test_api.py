@@ -334,3 +334,12 @@ def test_counts_over_more_dead_letters_than_the_dashboard_reads_say_they_are_a_l
     assert (found["total"], found["complete"], found["read"]) == (2, False, 2)
     assert (everything["total"], everything["complete"]) == (2, False)
     assert (exact["total"], exact["complete"], exact["read"]) == (3, True, 3)
+
+
+def test_the_overview_counts_ingest_in_the_words_and_order_of_the_destinations_api(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("a"), track("a")]})
+    shown = client.get("/v1/admin/overview", headers=ADMIN).get_json()["ingest"]
+    listed = client.get("/v1/admin/destinations", headers=ADMIN).get_json()["ingest"]
+    assert list(shown.items()) == list(listed.items()) == [("accepted", 1), ("rejected", 0), ("duplicate", 1), ("suppressed", 0)]
