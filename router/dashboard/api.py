@@ -95,20 +95,22 @@ def errors(name: str) -> Response:
     return jsonify({"destination": name, "errors": table, "read": len(newest), "complete": complete})
 
 
-def newest_dead(rt: Runtime, name: str, since: int = 0, until: int | None = None) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
-    """The SCAN newest dead letters of the time range, and whether they are all of them (counts over
-    them are exact, else a lower bound: one more is read to know)."""
+def newest_dead(rt: Runtime, name: str, since: int = 0, until: int | None = None,
+                before: str = "") -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """The SCAN newest dead letters of the time range (older than the entry ``before``), and whether they
+    are all of them (counts over them are exact, else a lower bound: one more is read to know)."""
     # the time range goes to Redis: newer entries than ``until`` must not use up the SCAN newest read
-    read = rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN + 1, newest_first=True)
+    read = rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN + 1, newest_first=True, before=before)
     return read[:SCAN], len(read) <= SCAN
 
 
-def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> tuple[list[tuple[str, dict[str, Any]]], int, bool]:
-    """The matches among the SCAN newest dead letters of the time range, how many were read, and
-    whether that was all of them."""
-    newest, complete = newest_dead(rt, name, since, until)
+def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None,
+             before: str = "") -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], bool]:
+    """The matches among the SCAN newest dead letters of the time range (older than ``before``), the
+    dead letters read, and whether that was all of them."""
+    newest, complete = newest_dead(rt, name, since, until, before)
     found = [(eid, rec) for eid, rec in newest if not reason or reason_group(rec.get("reason", "")) == reason]
-    return found, len(newest), complete
+    return found, newest, complete
 
 
 def discard_matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> int:
@@ -148,11 +150,15 @@ def _reason(value: Any) -> str | None:
 def search_dead(name: str) -> Response:
     """Dead letters filtered by ``reason`` (a group of /errors) and ``since_ms`` / ``until_ms``, newest first."""
     rt = runtime()
+    before = request.args.get("before") or ""
+    if before and stream_id(before) is None:
+        raise BadRequest(400, f"not a dead letter's entry id: {before[:60]!r} (they look like 1700000000000-0)", "before")
     found, read, complete = matching(rt, _destination(name), request.args.get("reason"), _int_arg(
-        request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
+        request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"), before)
     limit = page_size(100)
-    # ``total`` counts the matches among the ``read`` newest; not ``complete``: there may be more
-    return jsonify({"destination": name, "total": len(found), "read": read, "complete": complete,
+    # ``total`` counts the matches among the ``read`` newest; not ``complete``: there may be more, older than ``next``
+    return jsonify({"destination": name, "total": len(found), "read": len(read), "complete": complete,
+                    "next": None if complete or not read else read[-1][0],
                     "dead_letters": [{"entry_id": eid, **{k: v for k, v in rec.items() if k not in EXCHANGE_KEYS},
                                       "request_stored": bool(rec.get("exchanges"))} for eid, rec in found[:limit]]})
 

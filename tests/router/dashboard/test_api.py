@@ -343,3 +343,21 @@ def test_the_overview_counts_ingest_in_the_words_and_order_of_the_destinations_a
     shown = client.get("/v1/admin/overview", headers=ADMIN).get_json()["ingest"]
     listed = client.get("/v1/admin/destinations", headers=ADMIN).get_json()["ingest"]
     assert list(shown.items()) == list(listed.items()) == [("accepted", 1), ("rejected", 0), ("duplicate", 1), ("suppressed", 0)]
+
+
+def test_a_search_past_the_dead_letters_it_reads_names_where_the_next_one_starts(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(3)]})
+        work(rt)
+        ids = [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)]
+        first = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
+        rest = client.get(f"/v1/admin/dead-letters/hook/search?before={first['next']}", headers=ADMIN).get_json()
+        bad = client.get("/v1/admin/dead-letters/hook/search?before=soon", headers=ADMIN)
+    assert ([d["entry_id"] for d in first["dead_letters"]], first["complete"], first["next"]) == (ids[:2], False, ids[1])
+    assert ([d["entry_id"] for d in rest["dead_letters"]], rest["complete"], rest["next"]) == (ids[2:], True, None)
+    assert bad.status_code == 400 and "entry id" in bad.get_json()["errors"][0]["message"]

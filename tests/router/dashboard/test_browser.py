@@ -232,3 +232,39 @@ def test_replay_all_matching_replays_every_match_past_a_thousand(make_runtime, c
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1001 re-queued", "")
         page.close()
         assert rt.queue.depth("hook")["dead_letters"] == 0 and rt.queue.depth("hook")["buffered"] == 1001
+
+
+def test_replay_all_matching_finds_matches_behind_more_newer_dead_letters_than_a_search_reads(
+    make_runtime, client_for, served, browser, monkeypatch
+):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters a search reads
+    state = {"fixed": False}
+
+    def vendor(req):
+        if state["fixed"]:
+            return Reply(200, {})
+        return Reply(422, {"error": "unknown list"}) if req.json()["messageId"].startswith("bad") else Reply(401, "no")
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        for mid in ("bad-1", "other-1", "other-2"):  # the 422 first: older than the two newest
+            client_for(rt).post("/v1/track", json={"writeKey": WRITE_KEY, **track(mid)})
+            work(rt)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dl-reason option[value='webhook answered 401']", state="attached")
+        page.evaluate("""() => { const o = document.createElement("option"); o.value = o.textContent = "webhook answered 422";
+                                 document.querySelector("#dl-reason").append(o); }""")  # a reason the table did not reach
+        page.select_option("#dl-reason", "webhook answered 422")
+        state["fixed"] = True
+        page.click("#dl-replay-all")
+        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1 re-queued", "")
+        page.close()
+        assert sorted(rec["id"] for _, rec in rt.queue.dead_letters("hook")) == ["other-1", "other-2"]
