@@ -54,15 +54,20 @@ class CaptureAdapter(HTTPAdapter):
         super().__init__()
         self.passthrough = passthrough
         self.exchanges: list[tuple[requests.PreparedRequest, requests.Response | None]] = []
+        #: a request reached the vendor: it answered, or it timed out reading the answer (a
+        #: connection that failed carried nothing there)
+        self.reached = False
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if self.passthrough:
             try:
                 response = super().send(request, **kwargs)
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self.exchanges.append((request, None))
+                self.reached = self.reached or isinstance(exc, requests.ReadTimeout)
                 raise
             self.exchanges.append((request, response))
+            self.reached = True
             return response
         self.exchanges.append((request, None))
         response = requests.Response()
@@ -265,7 +270,7 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
         except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
         report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
-        report["sent"] = adapter.passthrough and bool(adapter.exchanges)
+        report["sent"] = adapter.passthrough and adapter.reached
         if report["sent"]:
             count_tested(rt, name)
         if adapter.passthrough or any(refused):  # a part the mapper refused decides without the vendor

@@ -311,3 +311,15 @@ def test_a_mapper_that_fails_is_the_testers_rejection_as_it_is_a_deliverys_not_a
     report = r.get_json()
     assert (report["mapped"], report["requests"], report["sent"]) == (None, [], False)
     assert report["outcome"] == {"status": "rejected", "reason": dead["reason"], "http_status": None}
+
+
+def test_a_test_send_that_could_not_connect_did_not_reach_the_vendor_and_is_not_counted(make_runtime, client_for):
+    with FakeServer() as closed:
+        url = closed.base_url  # a port nothing listens on once the server is gone
+    rt = make_runtime(destinations=[webhook_destination(url)])
+    client = client_for(rt)
+    report = client.post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN).get_json()
+    assert report["outcome"]["status"] == "retry" and report["outcome"]["reason"] == "could not connect to webhook (ConnectionError)"
+    (req,) = report["requests"]
+    assert "response" not in req and report["sent"] is False
+    assert 'eventrouter_tester_sends_total{destination="hook"} 0.0' in client.get("/metrics", headers=ADMIN).get_data(as_text=True)
