@@ -241,7 +241,9 @@ class Drainer:
             for env in envs:
                 before = Sequencer.mark(settlement)
                 self.trace(env, failed, now, settlement)  # observe: the attempt used, in the event's trace
-                self.schedule_retry(env, failed, None, now, settlement)
+                settled_as = self.schedule_retry(env, failed, None, now, settlement)
+                if env.get("g"):
+                    settlement.regulations.append((env["g"], settled_as))
                 if order:
                     order.note(env, settlement, before)
             if order:
@@ -249,6 +251,7 @@ class Drainer:
             settlement.metrics = delivery_fields(settlement.counts, ())  # the minute series counts them as the totals do
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 self.log.flush(True, ("", ""))  # the give-ups among them
+                track_regulations(self.rt, self.dest, settlement.regulations)
                 return
         except Exception as again:
             log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
@@ -314,8 +317,7 @@ class Drainer:
         delivered = 0
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
-            if env.get("g"):
-                settlement.regulations.append((env["g"], outcome))
+            settled_as = outcome
             self.trace(env, outcome, now, settlement)  # observe
             before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
@@ -330,10 +332,12 @@ class Drainer:
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
                 pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
             elif outcome.status is OutcomeStatus.RETRY:
-                self.schedule_retry(self.whole(env), outcome, self.payloads().get(i), now, settlement)
+                settled_as = self.schedule_retry(self.whole(env), outcome, self.payloads().get(i), now, settlement)
             else:
                 settlement.dead.append(self.dead_letter(self.whole(env), outcome, self.payloads().get(i), now))
                 settlement.count("rejected")
+            if env.get("g"):  # a GDPR delete: its regulation counts what became of it here
+                settlement.regulations.append((env["g"], settled_as))
             if order and before:
                 order.note(env, settlement, before)
         if delivered:
@@ -488,7 +492,9 @@ class Drainer:
             return [Outcome(OutcomeStatus.RETRY, f"destination returned {len(outcomes)} outcomes for {len(batch)} events") for _ in batch]
         return outcomes
 
-    def schedule_retry(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, s: Settlement) -> None:
+    def schedule_retry(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, s: Settlement) -> Outcome:
+        """Schedule the event's next attempt, or past its retry_window make it a dead letter; the
+        outcome it was settled with (the give-up's rejection, a GDPR delete's regulation counts it)."""
         attempts = env["a"] + 1
         first = env["f"] or now
         if (now - first) / 1000 >= self.dc.retry_window:
@@ -502,7 +508,7 @@ class Drainer:
             s.dead.append(self.dead_letter(env, failed, payload, now, gave_up=True))
             s.count("rejected")
             s.count("gave_up")
-            return
+            return failed
         delay = bounded(outcome.retry_after, self.dc.retry_window)
         if delay is None:
             delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
@@ -513,6 +519,7 @@ class Drainer:
                "l": self.redact.text(outcome.reason), "e": env["e"]}
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
+        return outcome
 
     def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
         attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)
