@@ -209,7 +209,7 @@ class Destination:
         raise NotImplementedError
 
     def tally(self, payload: Any) -> dict[str, int]:
-        """Counters a mapped event adds to this destination's stats (e.g. traits left out)."""
+        """Counters a mapped event adds to this destination's stats once it is delivered (e.g. traits left out)."""
         return {}
 
     def send(self, batch: Sequence[Prepared]) -> list[Outcome]:

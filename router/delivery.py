@@ -237,9 +237,13 @@ class Drainer:
             now = now_ms()
             envs = [json.loads(raw) for raw in items]
             order = Sequencer(envs) if self.ordered else None
+            self._entries, self._traced = {}, {}  # the crashed attempt's trace entries were never stored
             for env in envs:
                 before = Sequencer.mark(settlement)
-                self.schedule_retry(env, failed, None, now, settlement)
+                self.trace(env, failed, now, settlement)  # observe: the attempt used, in the event's trace
+                settled_as = self.schedule_retry(env, failed, None, now, settlement)
+                if env.get("g"):
+                    settlement.regulations.append((env["g"], settled_as))
                 if order:
                     order.note(env, settlement, before)
             if order:
@@ -247,6 +251,7 @@ class Drainer:
             settlement.metrics = delivery_fields(settlement.counts, ())  # the minute series counts them as the totals do
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 self.log.flush(True, ("", ""))  # the give-ups among them
+                track_regulations(self.rt, self.dest, settlement.regulations)
                 return
         except Exception as again:
             log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
@@ -259,6 +264,7 @@ class Drainer:
         """Map, send and judge one claimed batch. Returns the settlement and how long to pause.
         ``claimed``: what CLAIM said about the batch (its users' GDPR delete times)."""
         self._unparsed: dict[int, bytes] = {}  # id(envelope) -> its event's JSON, not parsed (yet)
+        self._tallied: dict[int, dict[str, int]] = {}  # envelope index -> the plugin's counters of its mapped events
         envs = self.envelopes(items)
         settlement = Settlement()
         order = Sequencer(envs) if self.ordered else None
@@ -311,13 +317,14 @@ class Drainer:
         delivered = 0
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
-            if env.get("g"):
-                settlement.regulations.append((env["g"], outcome))
+            settled_as = outcome
             self.trace(env, outcome, now, settlement)  # observe
             before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
                 delivered += 1
                 latencies.append(now - env["r"])
+                for name, n in self._tallied.get(i, {}).items():
+                    settlement.count(name, n)
             elif outcome.status is OutcomeStatus.SKIPPED:
                 settlement.count("filtered" if i in dropped else "skipped")
             elif outcome.status is OutcomeStatus.RETRY and not outcome.counts_as_attempt:
@@ -325,10 +332,12 @@ class Drainer:
                 settlement.front.append(json.dumps(env, separators=(",", ":"), ensure_ascii=False))
                 pause = max(pause, bounded(outcome.retry_after, self.dc.retry_window) or self.delivery["retry_base"])
             elif outcome.status is OutcomeStatus.RETRY:
-                self.schedule_retry(self.whole(env), outcome, self.payloads().get(i), now, settlement)
+                settled_as = self.schedule_retry(self.whole(env), outcome, self.payloads().get(i), now, settlement)
             else:
                 settlement.dead.append(self.dead_letter(self.whole(env), outcome, self.payloads().get(i), now))
                 settlement.count("rejected")
+            if env.get("g"):  # a GDPR delete: its regulation counts what became of it here
+                settlement.regulations.append((env["g"], settled_as))
             if order and before:
                 order.note(env, settlement, before)
         if delivered:
@@ -354,8 +363,9 @@ class Drainer:
             log.exception("mapper of %s failed", self.dest)
             return Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         prepared.append((i, Prepared(event, payload)))
+        counts = self._tallied.setdefault(i, {})  # counted once the event is delivered: a retry maps it again
         for name, n in tallied.items():
-            s.count(name, n)
+            counts[name] = counts.get(name, 0) + n
         return None
 
     def envelopes(self, items: list[bytes]) -> list[dict[str, Any]]:
@@ -483,7 +493,9 @@ class Drainer:
             return [Outcome(OutcomeStatus.RETRY, f"destination returned {len(outcomes)} outcomes for {len(batch)} events") for _ in batch]
         return outcomes
 
-    def schedule_retry(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, s: Settlement) -> None:
+    def schedule_retry(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, s: Settlement) -> Outcome:
+        """Schedule the event's next attempt, or past its retry_window make it a dead letter; the
+        outcome it was settled with (the give-up's rejection, a GDPR delete's regulation counts it)."""
         attempts = env["a"] + 1
         first = env["f"] or now
         if (now - first) / 1000 >= self.dc.retry_window:
@@ -497,7 +509,7 @@ class Drainer:
             s.dead.append(self.dead_letter(env, failed, payload, now, gave_up=True))
             s.count("rejected")
             s.count("gave_up")
-            return
+            return failed
         delay = bounded(outcome.retry_after, self.dc.retry_window)
         if delay is None:
             delay = backoff(attempts, self.delivery["retry_base"], self.delivery["retry_max"])
@@ -508,6 +520,7 @@ class Drainer:
                "l": self.scrubber(outcome).text(outcome.reason), "e": env["e"]}
         s.retry.append((now + int(delay * 1000), json.dumps(env, separators=(",", ":"), ensure_ascii=False)))
         s.count("retried")
+        return outcome
 
     def dead_letter(self, env: dict[str, Any], outcome: Outcome, payload: Any, now: int, gave_up: bool = False) -> str:
         attempts = env["a"] + (1 if outcome.counts_as_attempt else 0)

@@ -46,13 +46,24 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` with the time in UTC as ISO 8601 (``2026-12-01T18:00:00.123Z``), as every
+    other time the router shows: the host's zone would make lines disagree with the dashboard."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
 def configure(log_format: str = "text") -> None:
     """Apply ``log_format`` to the root logger's handlers (adding one on stderr when there is none)."""
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))
         root.setLevel(logging.INFO)
-    formatter: logging.Formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    formatter: logging.Formatter = JsonFormatter() if log_format == "json" else TextFormatter()
     for handler in root.handlers:
         handler.setFormatter(formatter)
 

@@ -76,7 +76,7 @@ while i <= nargs do
     if uh ~= '' and st ~= 'suppressed' then  -- a suppressed user is not indexed by their hash
       local u = users[uh]
       if not u then u = {}; users[uh] = u; uorder[#uorder + 1] = uh end
-      u[#u + 1] = now; u[#u + 1] = mid
+      u[#u + 1] = mid
     end
   end
   i = i + 5 + n
@@ -87,8 +87,19 @@ for _, d in ipairs(order) do call_all('RPUSH', ns .. ':buf:' .. d, bufs[d]) end
 -- cache miss per level of its skiplist, dearer than the writes it saves.
 for _, uh in ipairs(uorder) do
   local uk, u = ns .. ':tu:' .. uh, users[uh]
-  -- more than USER_TRACES of a user in one request: their newest (the older would be trimmed at once)
-  call_all('ZADD', uk, #u > 200 and {unpack(u, #u - 199)} or u)
+  -- more than USER_TRACES of a user in one request: their newest (the older would be trimmed at once).
+  -- Scored by the request's ms plus a fraction in arrival order, so that a client's batch of one
+  -- user's events is found newest first (equal scores would order them by messageId)
+  local first = math.max(1, #u - 99)
+  local n, scored = #u - first + 1, {now, u[first]}  -- one event: the ms as text (a number costs an snprintf)
+  if n > 1 then
+    local t0 = tonumber(now)
+    for k = first + 1, #u do
+      scored[#scored + 1] = t0 + (k - first) / n
+      scored[#scored + 1] = u[k]
+    end
+  end
+  call_all('ZADD', uk, scored)
   if redis.call('ZCARD', uk) > 100 then redis.call('ZREMRANGEBYRANK', uk, 0, -101) end
   redis.call('PEXPIRE', uk, ttl)
 end

@@ -54,15 +54,20 @@ class CaptureAdapter(HTTPAdapter):
         super().__init__()
         self.passthrough = passthrough
         self.exchanges: list[tuple[requests.PreparedRequest, requests.Response | None]] = []
+        #: a request reached the vendor: it answered, or it timed out reading the answer (a
+        #: connection that failed carried nothing there)
+        self.reached = False
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if self.passthrough:
             try:
                 response = super().send(request, **kwargs)
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self.exchanges.append((request, None))
+                self.reached = self.reached or isinstance(exc, requests.ReadTimeout)
                 raise
             self.exchanges.append((request, response))
+            self.reached = True
             return response
         self.exchanges.append((request, None))
         response = requests.Response()
@@ -76,8 +81,11 @@ class CaptureAdapter(HTTPAdapter):
         return response
 
 
-def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[requests.Session]:
-    """The requests sessions a plugin holds (its clients' HttpClient sessions), found by walking its attributes."""
+def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None,
+             packages: tuple[str, ...] = ()) -> Iterator[requests.Session]:
+    """The requests sessions a plugin holds (its clients' HttpClient sessions), found by walking its attributes:
+    of the objects of the host, the kit and the plugin's own package (a third-party plugin's too)."""
+    packages = packages or ("destinations", "router", type(obj).__module__.split(".")[0])
     seen = set() if seen is None else seen
     if id(obj) in seen or depth > 5:
         return
@@ -89,12 +97,12 @@ def sessions(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator
         children: Any = obj.values()
     elif isinstance(obj, (list, tuple)):
         children = obj
-    elif type(obj).__module__.split(".")[0] in ("destinations", "router") and hasattr(obj, "__dict__"):
+    elif type(obj).__module__.split(".")[0] in packages and hasattr(obj, "__dict__"):
         children = vars(obj).values()
     else:
         return
     for child in children:
-        yield from sessions(child, depth + 1, seen)
+        yield from sessions(child, depth + 1, seen, packages)
 
 
 class Scrubber:
@@ -239,25 +247,33 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
         if staged.outcome is not None:
             report.update(mapped=None, outcome=_outcome(staged.outcome, scrub), requests=[], sent=False)
             return report
-        prepared = []
+        # as the drainer does: the events the mapper took are sent, each refused one is its part of the outcome
+        prepared, refused = [], []
         for one in staged.events:
             seen = renamed(one, dc.rename)
             try:
                 prepared.append(Prepared(seen, plugin.map(seen)))
+                refused.append(None)
             except DeliveryError as exc:
-                report.update(mapped=None, outcome=_outcome(Outcome.from_error(exc), scrub), requests=[], sent=False)
-                return report
-        payloads = [p.payload for p in prepared]
-        report["mapped"] = scrub.value(payloads[0] if len(payloads) == 1 else payloads)
+                refused.append(Outcome.from_error(exc))
+            except Exception as exc:  # a mapper's bug: router/delivery.py makes it the event's rejection
+                refused.append(Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}"))
+        if not prepared:
+            report.update(mapped=None, outcome=_outcome(combine([o for o in refused if o]), scrub), requests=[], sent=False)
+            return report
+        payloads = iter([p.payload for p in prepared])
+        mapped = [None if o else next(payloads) for o in refused]
+        report["mapped"] = scrub.value(mapped[0] if len(mapped) == 1 else mapped)
         try:
-            outcome = combine(plugin.send(prepared))
+            sent = iter(plugin.send(prepared))
+            outcome = combine([o or next(sent) for o in refused])
         except Exception as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
         report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
-        report["sent"] = adapter.passthrough and bool(adapter.exchanges)
+        report["sent"] = adapter.passthrough and adapter.reached
         if report["sent"]:
             count_tested(rt, name)
-        if adapter.passthrough:
+        if adapter.passthrough or any(refused):  # a part the mapper refused decides without the vendor
             # the vendor's error may quote the credentials the requests carried (a session's Basic auth)
             carried = [c for req, _ in adapter.exchanges for c in credentials(dict(req.headers))]
             report["outcome"] = _outcome(outcome, Scrubber(scrub.secrets + carried) if carried else scrub)

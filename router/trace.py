@@ -9,7 +9,8 @@
     ns:trring           list    ``:<received ms>:<messageId>`` per trace begun, in that order
                                 (older versions rang bare messageIds); past ``trace.max_events`` the
                                 oldest traces are deleted, so traces take bounded memory
-    ns:tu:<user hash>   zset    messageId -> received ms, the user's last USER_TRACES events (user
+    ns:tu:<user hash>   zset    messageId -> received ms (+ a fraction: the order inside a request), the
+                                user's last USER_TRACES events (user
                                 ids are kept only as router/envelopes.py user_hash); one ZADD per user
                                 and request; it expires with the user's newest trace
 
@@ -134,7 +135,7 @@ def summary(mid: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
             for d in e["to"]:
                 state.setdefault(d, "waiting")
         elif e["kind"] == "attempt":
-            o = e["outcome"]
+            o = "rejected" if e["outcome"] == "retry" and e.get("final") else e["outcome"]  # a retry_window give-up
             state[e["destination"]] = {"delivered": "delivered", "skipped": "skipped", "rejected": "dead letter"}.get(o, "retrying")
         elif e["kind"] == "replayed":
             state[e["destination"]] = "waiting"

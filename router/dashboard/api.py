@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from router.admin import admin_only, page_size
+from router.admin import admin_only, ingest_counts, page_size
 from router.body import BadRequest, json_object
 from router.queue import now_ms
 from router.records import EXCHANGE_KEYS, destination_counts, stream_id
 from router.runtime import Runtime
 from router.tester import CaptureAdapter, Scrubber, exchange_report, sessions
-from router.timeseries import Series, add_up, ingest_totals, minute_of
+from router.timeseries import Series, add_up, minute_of
 from router.trace import by_message, newest
 
 bp = Blueprint("dashboard_api", __name__)
@@ -67,9 +67,8 @@ def overview() -> Response:
             "latency_ms": {f"p{int(q * 100)}": _round(window.quantile(q)) for q in (0.5, 0.95, 0.99)},
             "points": points,
         })
-    ingest, _ = ingest_totals(rt.redis.hgetall(rt.queue.keys.ingest_stats))
     return jsonify({"range": request.args.get("range", "hour") if request.args.get("range") in RANGES else "hour",
-                    "step_seconds": step * 60, "ingest": ingest, "destinations": out})
+                    "step_seconds": step * 60, "ingest": ingest_counts(rt), "destinations": out})
 
 
 def _round(v: float | None) -> float | None:
@@ -87,23 +86,31 @@ def errors(name: str) -> Response:
     """The newest dead letters grouped by reason: count, last seen, a sample entry."""
     rt = runtime()
     groups: dict[str, dict[str, Any]] = {}
-    for eid, rec in rt.queue.dead_letters(_destination(name), count=SCAN, newest_first=True):
+    newest, complete = newest_dead(rt, _destination(name))
+    for eid, rec in newest:
         g = groups.setdefault(reason_group(rec.get("reason", "")), {"count": 0, "last_seen": rec.get("failed_at"),
                                                                     "status": rec.get("status"), "sample": eid})
         g["count"] += 1
     table = [{"reason": r, **g} for r, g in sorted(groups.items(), key=lambda kv: -kv[1]["count"])]
-    return jsonify({"destination": name, "errors": table})
+    return jsonify({"destination": name, "errors": table, "read": len(newest), "complete": complete})
 
 
-def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> list[tuple[str, dict[str, Any]]]:
-    """The matches among the SCAN newest dead letters of the time range."""
-    found = []
+def newest_dead(rt: Runtime, name: str, since: int = 0, until: int | None = None,
+                before: str = "") -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """The SCAN newest dead letters of the time range (older than the entry ``before``), and whether they
+    are all of them (counts over them are exact, else a lower bound: one more is read to know)."""
     # the time range goes to Redis: newer entries than ``until`` must not use up the SCAN newest read
-    for eid, rec in rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN, newest_first=True):
-        if reason and reason_group(rec.get("reason", "")) != reason:
-            continue
-        found.append((eid, rec))
-    return found
+    read = rt.queue.dead_letters(name, since_ms=since, until_ms=until, count=SCAN + 1, newest_first=True, before=before)
+    return read[:SCAN], len(read) <= SCAN
+
+
+def matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None,
+             before: str = "") -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], bool]:
+    """The matches among the SCAN newest dead letters of the time range (older than ``before``), the
+    dead letters read, and whether that was all of them."""
+    newest, complete = newest_dead(rt, name, since, until, before)
+    found = [(eid, rec) for eid, rec in newest if not reason or reason_group(rec.get("reason", "")) == reason]
+    return found, newest, complete
 
 
 def discard_matching(rt: Runtime, name: str, reason: str | None, since: int, until: int | None) -> int:
@@ -143,10 +150,15 @@ def _reason(value: Any) -> str | None:
 def search_dead(name: str) -> Response:
     """Dead letters filtered by ``reason`` (a group of /errors) and ``since_ms`` / ``until_ms``, newest first."""
     rt = runtime()
-    found = matching(rt, _destination(name), request.args.get("reason"),
-                     _int_arg(request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"))
+    before = request.args.get("before") or ""
+    if before and stream_id(before) is None:
+        raise BadRequest(400, f"not a dead letter's entry id: {before[:60]!r} (they look like 1700000000000-0)", "before")
+    found, read, complete = matching(rt, _destination(name), request.args.get("reason"), _int_arg(
+        request.args.get("since_ms"), "since_ms") or 0, _int_arg(request.args.get("until_ms"), "until_ms"), before)
     limit = page_size(100)
-    return jsonify({"destination": name, "total": len(found),
+    # ``total`` counts the matches among the ``read`` newest; not ``complete``: there may be more, older than ``next``
+    return jsonify({"destination": name, "total": len(found), "read": len(read), "complete": complete,
+                    "next": None if complete or not read else read[-1][0],
                     "dead_letters": [{"entry_id": eid, **{k: v for k, v in rec.items() if k not in EXCHANGE_KEYS},
                                       "request_stored": bool(rec.get("exchanges"))} for eid, rec in found[:limit]]})
 

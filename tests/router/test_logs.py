@@ -114,3 +114,26 @@ def test_configure_switches_the_root_handlers_to_json_lines():
         root.removeHandler(handler)
         for h, f in saved:
             h.setFormatter(f)
+
+
+def test_text_log_lines_carry_utc_times_as_json_lines_do_whatever_the_hosts_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a host east of UTC
+    time.tzset()
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    saved = [(h, h.formatter) for h in root.handlers]
+    root.addHandler(handler)
+    try:
+        configure("text")
+        record = logging.LogRecord("router.delivery", logging.WARNING, __file__, 1, "dead letter at %s", ("hook",), None)
+        record.created, record.msecs = 1764583200.123, 123.0  # 2025-12-01T10:00:00.123Z
+        text = handler.formatter.format(record)
+        json_time = json.loads(JsonFormatter().format(record))["time"]
+    finally:
+        root.removeHandler(handler)
+        for h, f in saved:
+            h.setFormatter(f)
+        monkeypatch.undo()
+        time.tzset()
+    assert json_time == "2025-12-01T10:00:00.123Z"
+    assert text == "2025-12-01T10:00:00.123Z WARNING router.delivery: dead letter at hook"

@@ -223,6 +223,40 @@ def test_a_destination_that_rejects_the_delete_shows_failed_with_the_reason(make
                                                   "reason": "webhook answered 403"}
 
 
+def test_a_delete_whose_retries_ran_out_shows_failed_with_the_reason_and_a_replay_makes_it_pending_again(
+    make_runtime, client_for
+):
+    with FakeServer(lambda req: Reply(503, "maintenance")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, retry_window="0s")])
+        client = client_for(rt)
+        reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+        work(rt)
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert dead["reason"] == "gave up after 1 attempts over 0s: webhook answered 503"
+        assert status["status"] == "failed"
+        assert status["destinations"]["hook"] == {"status": "failed", "finished": 0, "failed": 1, "pending": 0,
+                                                  "reason": dead["reason"]}
+        assert client.post("/v1/admin/dead-letters/hook/replay", json={}, headers=ADMIN).get_json()["replayed"] == 1
+        status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+        assert status["destinations"]["hook"] == {"status": "pending", "finished": 0, "failed": 0, "pending": 1}
+
+
+def test_a_delete_whose_handling_crashed_until_its_retries_ran_out_shows_failed(make_runtime, client_for):
+    from destinations.base import Outcome, OutcomeStatus
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9", retry_window="0s")])
+    # a plugin's outcome the drainer cannot handle (a text Retry-After): the batch is retried as a whole
+    rt.build("hook").send = lambda batch: [Outcome(OutcomeStatus.RETRY, "later", 503, retry_after="soon",
+                                                   counts_as_attempt=False)] * len(batch)
+    client = client_for(rt)
+    reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+    work(rt)
+    status = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN).get_json()
+    assert status["destinations"]["hook"] == {"status": "failed", "finished": 0, "failed": 1, "pending": 0,
+                                              "reason": "gave up after 1 attempts over 0s: delivery failed: TypeError"}
+
+
 def test_a_suppressed_user_can_still_be_deleted_through_a_delete_call(make_runtime, client_for):
     with FakeServer() as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url)])

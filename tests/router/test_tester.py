@@ -6,8 +6,13 @@ import hmac
 import json
 import urllib.parse
 
+import pytest
 import yaml
 from click.testing import CliRunner
+
+from destinations import registry
+from destinations.errors import RejectedEvent
+from destinations.webhook import WebhookDestination
 
 from router.cli import main
 from tests.destinations.stickystreet.fake_stickystreet import ACCOUNT_ID, API_KEY, USER_ID
@@ -231,3 +236,90 @@ def test_a_clock_skew_beyond_the_calendar_is_the_reports_error_not_a_500(make_ru
     assert r.get_json() == {"destination": "hook", "type": "webhook", "valid": False, "errors": [
         {"path": "sentAt", "message": "sentAt and originalTimestamp are too far apart to correct the clock skew "
                                       "(the result is outside the years 1-9999)"}]}
+
+
+class Picky(WebhookDestination):
+    """A webhook whose mapper refuses some products and has a bug for others."""
+
+    slug = "picky"
+    display_name = "Picky"
+    passthrough = False  # its mapper does more than pass the event on
+
+    def map(self, event):
+        if event.get("properties", {}).get("refuse"):
+            raise RejectedEvent("picky takes no refused products")
+        if event.get("properties", {}).get("crash"):
+            return event["properties"]["no_such_key"]
+        return super().map(event)
+
+
+@pytest.fixture
+def picky(monkeypatch):
+    """The plugin, registered for this test only (the registry reads its list once)."""
+    monkeypatch.setitem(registry.BUILTIN, "picky", "tests.router.test_tester:Picky")
+    registry.sources.cache_clear()
+    yield
+    monkeypatch.undo()
+    registry.sources.cache_clear()
+
+
+def test_a_dry_run_of_a_plugin_from_another_package_sends_nothing(make_runtime, client_for, picky):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url}}])
+        report = client_for(rt).post("/v1/admin/test/p", json=EVENT, headers=ADMIN).get_json()
+        assert hook.requests == []
+    assert (report["sent"], report["note"]) == (False, "dry run: nothing was sent; each request was answered locally with 200 {}")
+    (req,) = report["requests"]
+    assert json.loads(req["body"])["messageId"] == "m1" and "response" not in req
+
+
+def order(mid: str, *products: dict) -> dict:
+    return {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid, "properties": {"products": list(products)}}
+
+
+def test_the_tester_shows_the_requests_a_delivery_makes_when_the_mapper_refuses_one_of_a_transforms_events(
+    make_runtime, client_for, picky
+):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url},
+                                         "transform": "tests.router.transform_examples:split_products"}])
+        client = client_for(rt)
+        report = client.post("/v1/admin/test/p", json=order("m1", {"sku": "a"}, {"refuse": True}), headers=ADMIN).get_json()
+        assert hook.requests == []
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **order("m1", {"sku": "a"}, {"refuse": True})})
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("p")
+        delivered = [r.json() for r in hook.requests]
+    assert [(e["messageId"], e["properties"]) for e in delivered] == [("m1-0", {"sku": "a"})]
+    assert dead["reason"] == "event 2 of 2: picky takes no refused products"
+    assert [json.loads(r["body"])["messageId"] for r in report["requests"]] == ["m1-0"]
+    assert [m and m["properties"] for m in report["mapped"]] == [{"sku": "a"}, None]
+    assert report["outcome"] == {"status": "rejected", "reason": dead["reason"], "http_status": None}
+
+
+def test_a_mapper_that_fails_is_the_testers_rejection_as_it_is_a_deliverys_not_a_500(make_runtime, client_for, picky):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[{"name": "p", "type": "picky", "settings": {"url": hook.base_url}}])
+        client = client_for(rt)
+        event = {**EVENT, "properties": {"crash": True}}
+        r = client.post("/v1/admin/test/p", json=event, headers=ADMIN)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **event})
+        work(rt)
+        ((_, dead),) = rt.queue.dead_letters("p")
+    assert dead["reason"] == "mapping failed: KeyError: 'no_such_key'" and hook.requests == []
+    assert r.status_code == 200
+    report = r.get_json()
+    assert (report["mapped"], report["requests"], report["sent"]) == (None, [], False)
+    assert report["outcome"] == {"status": "rejected", "reason": dead["reason"], "http_status": None}
+
+
+def test_a_test_send_that_could_not_connect_did_not_reach_the_vendor_and_is_not_counted(make_runtime, client_for):
+    with FakeServer() as closed:
+        url = closed.base_url  # a port nothing listens on once the server is gone
+    rt = make_runtime(destinations=[webhook_destination(url)])
+    client = client_for(rt)
+    report = client.post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN).get_json()
+    assert report["outcome"]["status"] == "retry" and report["outcome"]["reason"] == "could not connect to webhook (ConnectionError)"
+    (req,) = report["requests"]
+    assert "response" not in req and report["sent"] is False
+    assert 'eventrouter_tester_sends_total{destination="hook"} 0.0' in client.get("/metrics", headers=ADMIN).get_data(as_text=True)

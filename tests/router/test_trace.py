@@ -7,6 +7,7 @@ from click.testing import CliRunner
 import yaml
 
 from router.cli import main
+from destinations.base import Outcome, OutcomeStatus
 from router.envelopes import user_hash
 from tests.fakes.http import FakeServer, Reply
 from tests.helpers import WRITE_KEY, base_config, webhook_destination, work
@@ -150,3 +151,43 @@ def test_a_users_event_is_found_by_user_id_when_another_source_sent_that_message
     assert [t["messageId"] for t in trace_of(client, userId="bob")] == ["m1"]
     (t,) = trace_of(client, messageId="m1")
     assert [e["source"] for e in t["entries"]] == ["website", "app"]
+
+
+def test_an_event_whose_retries_ran_out_shows_as_a_dead_letter_not_retrying(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(503, "down")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, retry_window="0s")])
+        client = client_for(rt)
+        client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("m1")})
+        work(rt)
+        (t,) = trace_of(client, messageId="m1")
+        assert rt.queue.dead_letters("hook")[0][1]["reason"] == "gave up after 1 attempts over 0s: webhook answered 503"
+    assert [(e["outcome"], e["final"]) for e in t["entries"] if e["kind"] == "attempt"] == [("retry", True)]
+    assert t["destinations"] == {"hook": "dead letter"}
+
+
+def test_an_attempt_whose_handling_crashed_joins_the_trace_and_a_give_up_shows_as_a_dead_letter(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9"),
+                                    webhook_destination("http://127.0.0.1:9", name="brief", retry_window="0s")])
+    for name in ("hook", "brief"):  # a plugin's outcome the drainer cannot handle (a text Retry-After)
+        rt.build(name).send = lambda batch: [Outcome(OutcomeStatus.RETRY, "later", 503, retry_after="soon",
+                                                     counts_as_attempt=False)] * len(batch)
+    client = client_for(rt)
+    client.post("/v1/track", json={"writeKey": WRITE_KEY, **track("m1")})
+    work(rt)
+    (t,) = trace_of(client, messageId="m1")
+    attempts = sorted(({k: e[k] for k in ("destination", "outcome", "reason", "status", "attempt", "final")}
+                       for e in t["entries"] if e["kind"] == "attempt"), key=lambda e: e["destination"])
+    assert attempts == [
+        {"destination": "brief", "outcome": "retry", "reason": "delivery failed: TypeError", "status": None, "attempt": 1, "final": True},
+        {"destination": "hook", "outcome": "retry", "reason": "delivery failed: TypeError", "status": None, "attempt": 1, "final": False},
+    ]
+    assert t["destinations"] == {"hook": "retrying", "brief": "dead letter"}
+
+
+def test_a_users_events_sent_in_one_batch_are_found_newest_first(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    sent = ["m-c", "m-a", "m-d", "m-b"]  # the order they happened in, as a client library batches them
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(m, "alice") for m in sent]})
+    assert [t["messageId"] for t in trace_of(client, userId="alice")] == ["m-b", "m-d", "m-a", "m-c"]
+    assert [t["messageId"] for t in trace_of(client, userId="alice", limit=1)] == ["m-b"]

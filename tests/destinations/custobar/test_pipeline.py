@@ -54,3 +54,20 @@ def test_traits_left_out_for_want_of_a_company_prefix_are_counted_in_the_stats(m
     assert vendor.accepted["customers"] == [{"external_id": "user-1", "email": "ada@example.com"}]
     depth = rt.queue.depth("my-custobar")
     assert (depth["delivered"], depth["left_out_traits"]) == (1, 2)
+
+
+def test_traits_left_out_of_an_event_retried_before_delivery_are_counted_once(make_runtime, client_for):
+    from tests.fakes.http import Reply
+
+    with FakeCustobar() as vendor:
+        vendor.script(Reply(503, {"detail": "busy"}))
+        rt = make_runtime(delivery={"retry_base": "10ms", "retry_max": "10ms"}, destinations=[custobar(vendor.base_url, {})])
+        event = {"type": "identify", "userId": "user-1", "traits": {"email": "ada@example.com", "plan": "pro", "tier": 2}}
+        client_for(rt).post("/v1/batch", json={"batch": [event]}, headers=AUTH)
+        for _ in range(20):
+            work(rt)
+            if rt.queue.depth("my-custobar").get("delivered"):
+                break
+    assert vendor.accepted["customers"] == [{"external_id": "user-1", "email": "ada@example.com"}]
+    depth = rt.queue.depth("my-custobar")
+    assert (depth["retried"], depth["delivered"], depth["left_out_traits"]) == (1, 1, 2)

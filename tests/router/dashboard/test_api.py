@@ -437,3 +437,51 @@ def test_dashboard_pages_may_not_be_framed_sniffed_cached_or_run_scripts_but_the
     assert csp_of(login_page)["script-src"] != csp_of(page)["script-src"]  # a nonce per answer
     api = client.get("/v1/admin/overview")
     assert api.headers["X-Content-Type-Options"] == "nosniff" and api.headers["Cache-Control"] == "no-store"
+
+
+def test_counts_over_more_dead_letters_than_the_dashboard_reads_say_they_are_a_lower_bound(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(3)]})
+        work(rt)
+        errors = client.get("/v1/admin/errors/hook", headers=ADMIN).get_json()
+        found = client.get("/v1/admin/dead-letters/hook/search?reason=webhook answered 422", headers=ADMIN).get_json()
+        everything = client.get("/v1/admin/dead-letters/hook/search?since_ms=1", headers=ADMIN).get_json()
+        monkeypatch.setattr(api, "SCAN", 3)
+        exact = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
+    assert [(e["reason"], e["count"]) for e in errors["errors"]] == [("webhook answered 422", 2)]
+    assert (errors["complete"], errors["read"]) == (False, 2)
+    assert (found["total"], found["complete"], found["read"]) == (2, False, 2)
+    assert (everything["total"], everything["complete"]) == (2, False)
+    assert (exact["total"], exact["complete"], exact["read"]) == (3, True, 3)
+
+
+def test_the_overview_counts_ingest_in_the_words_and_order_of_the_destinations_api(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    client = client_for(rt)
+    client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("a"), track("a")]})
+    shown = client.get("/v1/admin/overview", headers=ADMIN).get_json()["ingest"]
+    listed = client.get("/v1/admin/destinations", headers=ADMIN).get_json()["ingest"]
+    assert list(shown.items()) == list(listed.items()) == [("accepted", 1), ("rejected", 0), ("duplicate", 1), ("suppressed", 0)]
+
+
+def test_a_search_past_the_dead_letters_it_reads_names_where_the_next_one_starts(make_runtime, client_for, monkeypatch):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    with FakeServer(lambda req: Reply(422, "no")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        client = client_for(rt)
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(3)]})
+        work(rt)
+        ids = [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)]
+        first = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
+        rest = client.get(f"/v1/admin/dead-letters/hook/search?before={first['next']}", headers=ADMIN).get_json()
+        bad = client.get("/v1/admin/dead-letters/hook/search?before=soon", headers=ADMIN)
+    assert ([d["entry_id"] for d in first["dead_letters"]], first["complete"], first["next"]) == (ids[:2], False, ids[1])
+    assert ([d["entry_id"] for d in rest["dead_letters"]], rest["complete"], rest["next"]) == (ids[2:], True, None)
+    assert bad.status_code == 400 and "entry id" in bad.get_json()["errors"][0]["message"]

@@ -255,3 +255,80 @@ def test_what_senders_and_vendors_write_is_shown_as_text_never_as_markup(make_ru
         assert "m" + HOSTILE in page.inner_text("#live") and json.dumps(HOSTILE) in page.inner_text("#rejected")
         assert json.dumps(HOSTILE) in page.inner_text("#tester-out")
         page.close()
+
+
+def test_the_charts_time_axis_is_utc_like_every_other_time_the_dashboard_shows(make_runtime, client_for, served, browser):
+    from datetime import datetime, timezone
+
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
+    page = browser.new_context(timezone_id="Asia/Tokyo").new_page()  # a browser east of UTC
+    page.set_default_timeout(15_000)
+    page.goto(served(rt) + "/dashboard")
+    page.fill("#token", "admin-secret-token")
+    page.click("#login button")
+    page.wait_for_function("window.erCharts && window.erCharts.hook && window.erCharts.hook.data[0].length === 60")
+    page.evaluate("window.erCharts.hook.setCursor({left: 100, top: 10})")
+    at = datetime.fromtimestamp(page.evaluate("window.erCharts.hook.data[0][window.erCharts.hook.cursor.idx]"), timezone.utc)
+    label, value = (page.inner_text(f".u-legend .u-series:first-child {part}") for part in (".u-label", ".u-value"))
+    page.close()
+    hour = at.hour % 12 or 12
+    assert (label, value) == ("Time (UTC)", f"{at:%Y-%m-%d} {hour}:{at:%M}{'am' if at.hour < 12 else 'pm'}")
+
+
+def test_replay_all_matching_replays_every_match_past_a_thousand(make_runtime, client_for, served, browser):
+    state = {"fixed": False}
+    with FakeServer(lambda req: Reply(200, {}) if state["fixed"] else Reply(422, {"error": "unknown list"})) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=500, settings={"batch": True})])
+        r = client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"bad-{i}") for i in range(1001)]})
+        assert r.get_json()["accepted"] == 1001
+        work(rt)
+        assert rt.queue.depth("hook")["dead_letters"] == 1001
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
+        state["fixed"] = True
+        page.click("#dl-replay-all")
+        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1001 re-queued", "")
+        page.close()
+        assert rt.queue.depth("hook")["dead_letters"] == 0 and rt.queue.depth("hook")["buffered"] == 1001
+
+
+def test_replay_all_matching_finds_matches_behind_more_newer_dead_letters_than_a_search_reads(
+    make_runtime, client_for, served, browser, monkeypatch
+):
+    from router.dashboard import api
+
+    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters a search reads
+    state = {"fixed": False}
+
+    def vendor(req):
+        if state["fixed"]:
+            return Reply(200, {})
+        return Reply(422, {"error": "unknown list"}) if req.json()["messageId"].startswith("bad") else Reply(401, "no")
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        for mid in ("bad-1", "other-1", "other-2"):  # the 422 first: older than the two newest
+            client_for(rt).post("/v1/track", json={"writeKey": WRITE_KEY, **track(mid)})
+            work(rt)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(served(rt) + "/dashboard")
+        page.fill("#token", "admin-secret-token")
+        page.click("#login button")
+        page.click("#card-hook .open-dead")
+        page.wait_for_selector("#dl-reason option[value='webhook answered 401']", state="attached")
+        page.evaluate("""() => { const o = document.createElement("option"); o.value = o.textContent = "webhook answered 422";
+                                 document.querySelector("#dl-reason").append(o); }""")  # a reason the table did not reach
+        page.select_option("#dl-reason", "webhook answered 422")
+        state["fixed"] = True
+        page.click("#dl-replay-all")
+        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1 re-queued", "")
+        page.close()
+        assert sorted(rec["id"] for _, rec in rt.queue.dead_letters("hook")) == ["other-1", "other-2"]
