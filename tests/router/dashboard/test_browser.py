@@ -266,7 +266,7 @@ def test_the_charts_time_axis_is_utc_like_every_other_time_the_dashboard_shows(m
     page.goto(served(rt) + "/dashboard")
     page.fill("#token", "admin-secret-token")
     page.click("#login button")
-    page.wait_for_function("window.erCharts && window.erCharts.hook && window.erCharts.hook.data[0].length === 60")
+    wait_until(page, "window.erCharts && window.erCharts.hook && window.erCharts.hook.data[0].length === 60")
     page.evaluate("window.erCharts.hook.setCursor({left: 100, top: 10})")
     at = datetime.fromtimestamp(page.evaluate("window.erCharts.hook.data[0][window.erCharts.hook.cursor.idx]"), timezone.utc)
     label, value = (page.inner_text(f".u-legend .u-series:first-child {part}") for part in (".u-label", ".u-value"))
@@ -292,7 +292,7 @@ def test_replay_all_matching_replays_every_match_past_a_thousand(make_runtime, c
         page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
         state["fixed"] = True
         page.click("#dl-replay-all")
-        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1001 re-queued", "")
         page.close()
         assert rt.queue.depth("hook")["dead_letters"] == 0 and rt.queue.depth("hook")["buffered"] == 1001
@@ -328,7 +328,7 @@ def test_replay_all_matching_finds_matches_behind_more_newer_dead_letters_than_a
         page.select_option("#dl-reason", "webhook answered 422")
         state["fixed"] = True
         page.click("#dl-replay-all")
-        page.wait_for_function("document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
+        wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1 re-queued", "")
         page.close()
         assert sorted(rec["id"] for _, rec in rt.queue.dead_letters("hook")) == ["other-1", "other-2"]
