@@ -11,6 +11,7 @@ import urllib.parse
 from typing import Any, Callable, Mapping
 
 import requests
+import urllib3
 
 from destinations import recording
 from destinations.errors import RejectedEvent, RetryableError
@@ -18,6 +19,10 @@ from destinations.errors import RejectedEvent, RetryableError
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 #: how much of a vendor's answer we keep in outcomes and dead letters
 RESPONSE_EXCERPT = 2000
+#: the most of a vendor's answer read into memory (decoded); a bigger one is a retry, not a worker out of memory
+MAX_RESPONSE_BYTES = 10 * 2**20
+#: how much one read asks for
+_READ_SIZE = 65536
 #: the longest wait a vendor's Retry-After can ask for; delivery also keeps it inside the retry window
 MAX_RETRY_AFTER = 7 * 86400.0
 
@@ -121,9 +126,12 @@ class HttpClient:
             self.throttle()
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
+        timeout = kwargs["timeout"]
+        answer_within = (timeout[1] if isinstance(timeout, tuple) else timeout) or self.timeout[1]
         try:
             try:
-                response = self.session.request(method, self.url(path), **kwargs)
+                response = self.session.request(method, self.url(path), stream=True, **kwargs)
+                self._read_answer(response, answer_within)
             except requests.RequestException as exc:  # what was sent, for the dead letter
                 recording.record(getattr(exc, "request", None), error=type(exc).__name__)
                 raise
@@ -145,6 +153,44 @@ class HttpClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _read_answer(self, response: requests.Response, within: float) -> None:
+        """Read the body into ``response.content``: in ``within`` seconds and at most
+        MAX_RESPONSE_BYTES, else RetryableError. The read timeout alone bounds each socket read,
+        so a vendor trickling a byte at a time, or sending gigabytes, would hold the worker (and
+        its memory) for ever. ``read1`` returns whatever has arrived, so the clock is checked
+        between trickled bytes too."""
+        deadline = time.monotonic() + within
+        body = bytearray()
+        try:
+            while chunk := response.raw.read1(_READ_SIZE, decode_content=True):
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise self._cut_off(response, f"{self.vendor}'s answer is larger than {MAX_RESPONSE_BYTES // 2**20} MB",
+                                        body, response.status_code)
+                if time.monotonic() > deadline:  # no status: a timeout to the circuit breaker, as silence is
+                    raise self._cut_off(response, f"{self.vendor} did not finish its answer within {within:g} s", body)
+        except urllib3.exceptions.ReadTimeoutError as exc:  # as requests names them when it reads the body
+            raise requests.exceptions.ReadTimeout(exc, request=response.request) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise requests.exceptions.SSLError(exc, request=response.request) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc, request=response.request) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc, request=response.request) from exc
+        else:
+            response._content = bytes(body)
+            response._content_consumed = True
+        finally:
+            response.close()  # back to the pool when read to the end, else closed
+
+    def _cut_off(self, response: requests.Response, reason: str, body: bytearray, status: int | None = None) -> RetryableError:
+        """The error for an answer given up half read, recorded with what had arrived."""
+        response.close()
+        response._content = bytes(body[:recording.BODY_LIMIT + RESPONSE_EXCERPT])
+        response._content_consumed = True
+        recording.record(response.request, response, error=reason)
+        return RetryableError(reason, status=status, response=excerpt(response._content))
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("POST", path, **kwargs)

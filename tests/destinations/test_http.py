@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 
 import pytest
 
-from destinations.errors import RejectedEvent
+from destinations import recording
+from destinations.errors import RejectedEvent, RetryableError
 from destinations.http import MAX_RETRY_AFTER, HttpClient, parse_retry_after
 from tests.fakes.http import FakeServer, Reply
+from tests.fakes.raw import RawVendor
 
 
 @pytest.mark.parametrize("value, seconds", [
@@ -60,3 +63,68 @@ def test_a_webhook_whose_url_redirects_dead_letters_the_event_with_the_status(ma
         ((_, dead),) = rt.queue.dead_letters("hook")
         assert dead["status"] == 308 and "308" in dead["reason"]
         assert elsewhere.requests == []
+
+
+def answer_then_trickle(conn) -> None:
+    """Status line and headers at once, then the body one byte at a time for up to 10 s."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    for _ in range(100):
+        conn.sendall(b" ")
+        time.sleep(0.1)
+
+
+def answer_2_gb(conn) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n")
+    for _ in range(1000):  # 64 MB is enough to show it; 2 GB would take the test machine's memory
+        conn.sendall(b"x" * 65536)
+
+
+def answer_endless_chunks(conn) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(1000):
+        conn.sendall(b"10000\r\n" + b"y" * 65536 + b"\r\n")
+
+
+@pytest.mark.parametrize("behave, reason, status, start", [
+    (answer_then_trickle, "Acme did not finish its answer within 1 s", None, " "),
+    (answer_2_gb, "Acme's answer is larger than 10 MB", 200, "x" * 100),
+    (answer_endless_chunks, "Acme's answer is larger than 10 MB", 200, "y" * 100),
+], ids=["trickled", "2 GB", "endless chunked"])
+def test_an_answer_that_never_ends_is_cut_off_and_retried_with_what_had_arrived(behave, reason, status, start):
+    """The read timeout bounds each socket read, not the answer: a byte every 0.1 s, or gigabytes,
+    would hold the worker and its memory for ever."""
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme", timeout=1)
+        with recording.capture() as exchanges, pytest.raises(RetryableError) as caught:
+            client.post("/events", data=b'{"event":"A"}')
+    assert str(caught.value) == reason and caught.value.status == status
+    assert caught.value.response.startswith(start)
+    [exchange] = exchanges
+    assert exchange["error"] == reason and exchange["response"]["status"] == 200
+    assert exchange["response"]["body"].startswith(start)
+
+
+def test_an_answer_cut_off_mid_body_is_a_retry_and_the_next_request_gets_a_fresh_connection():
+    answers = iter([b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+
+    def behave(conn):
+        conn.sendall(next(answers))
+        conn.shutdown(socket.SHUT_WR)
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme", timeout=1)
+        with pytest.raises(RetryableError) as caught:
+            client.post("/events", data=b"{}")
+        assert str(caught.value) == "request to Acme failed (ChunkedEncodingError)"
+        assert client.post("/events", data=b"{}").content == b"ok"
+        assert vendor.connections == 2
+
+
+def test_kept_alive_connections_are_reused_for_answers_read_to_the_end():
+    def behave(conn):
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"ok":true}')
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme")
+        assert [client.post("/events", data=b"{}").json() for _ in range(3)] == [{"ok": True}] * 3
+        assert vendor.connections == 1 and len(vendor.requests) == 3
