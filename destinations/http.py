@@ -135,8 +135,9 @@ class HttpClient:
             except requests.RequestException as exc:  # what was sent, for the dead letter
                 recording.record(getattr(exc, "request", None), error=type(exc).__name__)
                 raise
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
-            # can never be sent, however often it is tried; the message may hold a header value (a token)
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeEncodeError) as exc:
+            # can never be sent, however often it is tried (a header beyond ISO-8859-1: UnicodeEncodeError);
+            # the message may hold a header value (a token)
             raise RejectedEvent(f"the request to {self.vendor} cannot be sent ({type(exc).__name__})") from exc
         except requests.Timeout as exc:
             raise RetryableError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc

@@ -32,6 +32,7 @@ def test_retry_after_as_an_http_date_is_the_seconds_until_then():
 @pytest.mark.parametrize("path, headers, error", [
     ("/x", {"X-Token": "secret\r\nX-Evil: 1"}, "InvalidHeader"),
     ("http://[::1/x", {}, "InvalidURL"),
+    ("/x", {"X-Token": "secret-Zdzisław"}, "UnicodeEncodeError"),  # a header is ISO-8859-1 on the wire
 ])
 def test_a_request_that_can_never_be_sent_is_rejected_not_retried(path, headers, error):
     with FakeServer() as vendor:

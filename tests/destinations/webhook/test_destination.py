@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from marshmallow import ValidationError
 
 from destinations.base import Prepared
 from destinations.webhook import WebhookDestination
@@ -57,3 +58,14 @@ def test_single_events_are_sent_in_order_each_signed_over_its_own_body(signature
         send(receiver, signature=signature)
     assert [r.json() for r in receiver.requests] == events()
     assert [r.headers["X-Signature"] for r in receiver.requests] == [hmac_sha1(r.body) for r in receiver.requests]
+
+
+@pytest.mark.parametrize("headers, error", [
+    ({"X-Who": "Zdzisław"}, "X-Who: not fit for an HTTP header (a control character, or text outside ISO-8859-1)"),
+    ({"X-Who": "a\r\nX-Evil: 1"}, "X-Who: not fit for an HTTP header (a control character, or text outside ISO-8859-1)"),
+    ({"X Who": "a"}, "X Who: not an HTTP header name"),
+])
+def test_headers_that_could_never_be_sent_are_refused_in_the_config_not_at_every_send(headers, error):
+    with pytest.raises(ValidationError) as caught:
+        WebhookDestination.settings_schema().load({"url": "http://127.0.0.1:9/hook", "headers": headers})
+    assert caught.value.messages == {"headers": [error]}
