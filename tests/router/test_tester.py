@@ -231,3 +231,13 @@ def test_a_clock_skew_beyond_the_calendar_is_the_reports_error_not_a_500(make_ru
     assert r.get_json() == {"destination": "hook", "type": "webhook", "valid": False, "errors": [
         {"path": "sentAt", "message": "sentAt and originalTimestamp are too far apart to correct the clock skew "
                                       "(the result is outside the years 1-9999)"}]}
+
+
+def test_a_dry_run_hands_the_plugin_the_local_answer_as_if_a_vendor_had_sent_it():
+    from destinations.http import HttpClient
+    from router.tester import CaptureAdapter
+
+    client = HttpClient("http://127.0.0.1:9", vendor="Acme")
+    client.session.mount("http://", CaptureAdapter(passthrough=False))
+    response = client.post("/events", data=b"{}")
+    assert (response.status_code, response.json()) == (200, {})
