@@ -5,6 +5,7 @@ destination's client, which looks at the response this returns."""
 from __future__ import annotations
 
 import email.utils
+import http.client
 import math
 import time
 import urllib.parse
@@ -55,6 +56,13 @@ def parse_retry_after(value: str | None) -> float | None:
     if math.isnan(seconds):
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def closed_unanswered(exc: requests.ConnectionError) -> bool:
+    """Whether the vendor closed (or reset) the connection before it sent a byte of its answer."""
+    reason = exc.args[0] if exc.args else None
+    cause = reason.args[-1] if isinstance(reason, urllib3.exceptions.ProtocolError) and reason.args else None
+    return isinstance(cause, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
 
 
 class Session(requests.Session):
@@ -130,7 +138,7 @@ class HttpClient:
         answer_within = (timeout[1] if isinstance(timeout, tuple) else timeout) or self.timeout[1]
         try:
             try:
-                response = self.session.request(method, self.url(path), stream=True, **kwargs)
+                response = self._send(method, self.url(path), **kwargs)
                 self._read_answer(response, answer_within)
             except requests.RequestException as exc:  # what was sent, for the dead letter
                 recording.record(getattr(exc, "request", None), error=type(exc).__name__)
@@ -154,6 +162,19 @@ class HttpClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """The request, sent once more on a fresh connection when the vendor closed the connection
+        without a byte of answer: a kept-alive connection its idle timeout closed just as the request
+        went out on it is no failure of the vendor's. Once only, so a vendor that closes every
+        connection is one retryable failure."""
+        try:
+            return self.session.request(method, url, stream=True, **kwargs)
+        except requests.ConnectionError as exc:
+            if not closed_unanswered(exc):
+                raise
+            recording.record(exc.request, error=type(exc).__name__)
+        return self.session.request(method, url, stream=True, **kwargs)
 
     def _read_answer(self, response: requests.Response, within: float) -> None:
         """Read the body into ``response.content``: in ``within`` seconds and at most

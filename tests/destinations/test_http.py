@@ -129,3 +129,37 @@ def test_kept_alive_connections_are_reused_for_answers_read_to_the_end():
         client = HttpClient(vendor.base_url, vendor="Acme")
         assert [client.post("/events", data=b"{}").json() for _ in range(3)] == [{"ok": True}] * 3
         assert vendor.connections == 1 and len(vendor.requests) == 3
+
+
+def test_a_kept_alive_connection_the_vendor_closed_meanwhile_is_not_a_failure():
+    """A vendor's idle timeout can close a pooled connection just as the next request goes out on
+    it: the request is sent again once on a fresh connection, not retried later as a failure (which
+    also opened the circuit breaker)."""
+    served = []
+
+    def behave(conn):
+        served.append(conn)
+        if conn is served[0] and served.count(conn) == 2:  # the first connection's second request: closed unanswered
+            conn.shutdown(socket.SHUT_RDWR)
+            return
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"ok":true}')
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme")
+        with recording.capture() as exchanges:
+            assert [client.post("/events", data=b'{"n":%d}' % i).json() for i in range(3)] == [{"ok": True}] * 3
+        assert vendor.connections == 2
+        assert [r.split(b"\r\n\r\n")[1] for r in vendor.requests] == [b'{"n":0}', b'{"n":1}', b'{"n":1}', b'{"n":2}']
+        assert [e.get("error") for e in exchanges] == [None, "ConnectionError", None, None]
+
+
+def test_a_vendor_that_closes_every_connection_unanswered_is_a_retry_after_one_fresh_try():
+    def behave(conn):
+        conn.shutdown(socket.SHUT_RDWR)
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme")
+        with pytest.raises(RetryableError) as caught:
+            client.post("/events", data=b"{}")
+        assert str(caught.value) == "could not connect to Acme (ConnectionError)"
+        assert vendor.connections == 2
