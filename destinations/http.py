@@ -58,11 +58,18 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
+def broken_by(exc: requests.RequestException) -> BaseException | None:
+    """What broke a connection that was made (a close, a reset, an answer that is not HTTP); None
+    when there was no connection to break (refused, unreachable, a name that does not resolve)."""
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, urllib3.exceptions.ProtocolError) and reason.args:
+        return reason.args[-1] if isinstance(reason.args[-1], BaseException) else reason
+    return None
+
+
 def closed_unanswered(exc: requests.ConnectionError) -> bool:
     """Whether the vendor closed (or reset) the connection before it sent a byte of its answer."""
-    reason = exc.args[0] if exc.args else None
-    cause = reason.args[-1] if isinstance(reason, urllib3.exceptions.ProtocolError) and reason.args else None
-    return isinstance(cause, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+    return isinstance(broken_by(exc), (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
 
 
 class Session(requests.Session):
@@ -149,8 +156,8 @@ class HttpClient:
             raise RejectedEvent(f"the request to {self.vendor} cannot be sent ({type(exc).__name__})") from exc
         except requests.Timeout as exc:
             raise RetryableError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableError(f"could not connect to {self.vendor} ({type(exc).__name__})") from exc
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise RetryableError(self._failure(exc)) from exc
         except requests.RequestException as exc:
             raise RetryableError(f"request to {self.vendor} failed ({type(exc).__name__})") from exc
         recording.record(response.request, response)
@@ -162,6 +169,20 @@ class HttpClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _failure(self, exc: requests.RequestException) -> str:
+        """Why a request got no usable answer, in words that point the operator the right way:
+        "could not connect" only when no connection was made."""
+        cause = broken_by(exc)
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return f"{self.vendor} stopped in the middle of its answer ({type(cause or exc).__name__})"
+        if cause is None:
+            return f"could not connect to {self.vendor} ({type(exc).__name__})"
+        if isinstance(cause, http.client.HTTPException) and not isinstance(cause, http.client.RemoteDisconnected):
+            # only http.client's own words: a BadStatusLine's holds what the vendor sent
+            fixed = type(cause) in (http.client.HTTPException, http.client.LineTooLong)
+            return f"{self.vendor}'s answer is not valid HTTP ({cause if fixed else type(cause).__name__})"
+        return f"{self.vendor} closed the connection without answering ({type(cause).__name__})"
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The request, sent once more on a fresh connection when the vendor closed the connection

@@ -116,7 +116,7 @@ def test_an_answer_cut_off_mid_body_is_a_retry_and_the_next_request_gets_a_fresh
         client = HttpClient(vendor.base_url, vendor="Acme", timeout=1)
         with pytest.raises(RetryableError) as caught:
             client.post("/events", data=b"{}")
-        assert str(caught.value) == "request to Acme failed (ChunkedEncodingError)"
+        assert str(caught.value) == "Acme stopped in the middle of its answer (IncompleteRead)"
         assert client.post("/events", data=b"{}").content == b"ok"
         assert vendor.connections == 2
 
@@ -161,5 +161,35 @@ def test_a_vendor_that_closes_every_connection_unanswered_is_a_retry_after_one_f
         client = HttpClient(vendor.base_url, vendor="Acme")
         with pytest.raises(RetryableError) as caught:
             client.post("/events", data=b"{}")
-        assert str(caught.value) == "could not connect to Acme (ConnectionError)"
+        assert str(caught.value) == "Acme closed the connection without answering (RemoteDisconnected)"
         assert vendor.connections == 2
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (b"", "Acme closed the connection without answering (RemoteDisconnected)"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X-A: a\r\n" * 101 + b"\r\n", "Acme's answer is not valid HTTP (got more than 100 headers)"),
+    (b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 70000 + b"\r\n\r\n",
+     "Acme's answer is not valid HTTP (got more than 65536 bytes when reading header line)"),
+    (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "Acme's answer is not valid HTTP (BadStatusLine)"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf", "Acme stopped in the middle of its answer (IncompleteRead)"),
+], ids=["closed", "101 headers", "a 70 KB header", "not HTTP", "closed mid-body"])
+def test_a_vendor_that_connects_but_answers_no_http_is_a_retry_that_says_what_it_did(answer, reason):
+    """"could not connect" sent the operator to look at the network while the vendor did answer."""
+    def behave(conn):
+        conn.sendall(answer)
+        conn.shutdown(socket.SHUT_RDWR)
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme", timeout=1)
+        with pytest.raises(RetryableError) as caught:
+            client.post("/events", data=b"{}")
+    assert str(caught.value) == reason
+
+
+def test_a_vendor_that_refuses_the_connection_is_one_that_could_not_be_connected_to():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+    client = HttpClient(f"http://127.0.0.1:{port}", vendor="Acme", timeout=1)
+    with pytest.raises(RetryableError) as caught:
+        client.post("/events", data=b"{}")
+    assert str(caught.value) == "could not connect to Acme (ConnectionError)"
