@@ -193,3 +193,18 @@ def test_a_vendor_that_refuses_the_connection_is_one_that_could_not_be_connected
     with pytest.raises(RetryableError) as caught:
         client.post("/events", data=b"{}")
     assert str(caught.value) == "could not connect to Acme (ConnectionError)"
+
+
+def test_a_vendor_that_trickles_its_status_line_and_headers_times_out_like_one_that_is_silent():
+    """Each byte inside the read timeout, the headers take 8 s here, and could take days with the
+    100 headers of 64 KB each that http.client allows."""
+    def behave(conn):
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 40 + b"\r\nContent-Length: 2\r\n\r\nok":
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme", timeout=1)
+        with pytest.raises(RetryableError) as caught:
+            client.post("/events", data=b"{}")
+    assert str(caught.value) == "Acme did not answer in time (ReadTimeout)" and caught.value.status is None
