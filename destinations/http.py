@@ -235,6 +235,8 @@ class HttpClient:
                 recording.record(getattr(exc, "request", None), error=type(exc).__name__)
                 raise
         except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeEncodeError) as exc:
+            if exc.args and isinstance(exc.args[0], urllib3.exceptions.InvalidHeader):  # in the vendor's answer
+                raise RetryableError(f"{self.vendor}'s answer is not valid HTTP ({exc.args[0]})") from exc
             # can never be sent, however often it is tried (a header beyond ISO-8859-1: UnicodeEncodeError);
             # the message may hold a header value (a token)
             raise RejectedEvent(f"the request to {self.vendor} cannot be sent ({type(exc).__name__})") from exc

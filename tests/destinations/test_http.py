@@ -172,7 +172,9 @@ def test_a_vendor_that_closes_every_connection_unanswered_is_a_retry_after_one_f
      "Acme's answer is not valid HTTP (got more than 65536 bytes when reading header line)"),
     (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "Acme's answer is not valid HTTP (BadStatusLine)"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf", "Acme stopped in the middle of its answer (IncompleteRead)"),
-], ids=["closed", "101 headers", "a 70 KB header", "not HTTP", "closed mid-body"])
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nabcde",
+     "Acme's answer is not valid HTTP (Content-Length contained multiple unmatching values (2, 5))"),
+], ids=["closed", "101 headers", "a 70 KB header", "not HTTP", "closed mid-body", "two lengths"])
 def test_a_vendor_that_connects_but_answers_no_http_is_a_retry_that_says_what_it_did(answer, reason):
     """"could not connect" sent the operator to look at the network while the vendor did answer."""
     def behave(conn):
