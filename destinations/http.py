@@ -78,8 +78,9 @@ def closed_unanswered(exc: requests.ConnectionError) -> bool:
 
 
 class _TimedReads(io.RawIOBase):
-    """A socket's reads, with a deadline until the status line and headers are in: the socket's
-    timeout bounds each read only, so a vendor trickling them a byte per read would never time out."""
+    """A socket's reads, with a deadline for the status line and headers, then for the body: the
+    socket's timeout bounds each read only, so a vendor trickling its answer a byte per read, even
+    inside one line (a header, a chunk-size line of 64 KB), would never time out."""
 
     def __init__(self, raw: Any, sock: socket.socket, per_read: float) -> None:
         self.raw = raw  # the socket's SocketIO: it keeps the socket open while the answer is read
@@ -103,7 +104,7 @@ class _TimedReads(io.RawIOBase):
         super().close()
 
     def headers_in(self) -> None:
-        """The body has its own bound (HttpClient._read_answer)."""
+        """The body's deadline is HttpClient._read_answer's (``deadline``), None until it reads."""
         self.deadline = None
         self.sock.settimeout(self.per_read)
 
@@ -292,6 +293,9 @@ class HttpClient:
         if response._content is not False:  # answered without the network (the event tester's dry run)
             return
         deadline = time.monotonic() + within
+        reads = getattr(getattr(response.raw, "_fp", None), "_reads", None)
+        if isinstance(reads, _TimedReads):
+            reads.deadline = deadline
         body = bytearray()
         try:
             while chunk := response.raw.read1(_READ_SIZE, decode_content=True):
@@ -302,6 +306,8 @@ class HttpClient:
                 if time.monotonic() > deadline:  # no status: a timeout to the circuit breaker, as silence is
                     raise self._cut_off(response, f"{self.vendor} did not finish its answer within {within:g} s", body)
         except urllib3.exceptions.ReadTimeoutError as exc:  # as requests names them when it reads the body
+            if time.monotonic() >= deadline:
+                raise self._cut_off(response, f"{self.vendor} did not finish its answer within {within:g} s", body) from exc
             raise requests.exceptions.ReadTimeout(exc, request=response.request) from exc
         except urllib3.exceptions.SSLError as exc:
             raise requests.exceptions.SSLError(exc, request=response.request) from exc

@@ -210,3 +210,20 @@ def test_a_vendor_that_trickles_its_status_line_and_headers_times_out_like_one_t
         with pytest.raises(RetryableError) as caught:
             client.post("/events", data=b"{}")
     assert str(caught.value) == "Acme did not answer in time (ReadTimeout)" and caught.value.status is None
+
+
+def test_a_chunked_answer_whose_chunk_line_trickles_is_cut_off_like_a_trickled_body():
+    """A chunk-size line may be 64 KB long (extensions), read in one go before any body byte."""
+    def behave(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n5;")
+        for _ in range(60):
+            conn.sendall(b"a")
+            time.sleep(0.1)
+        conn.sendall(b"\r\nhello\r\n0\r\n\r\n")
+
+    with RawVendor(behave) as vendor:
+        client = HttpClient(vendor.base_url, vendor="Acme", timeout=1)
+        with pytest.raises(RetryableError) as caught:
+            client.post("/events", data=b"{}")
+    assert str(caught.value) == "Acme did not finish its answer within 1 s"
+    assert (caught.value.status, caught.value.response) == (None, "ok")
