@@ -5,12 +5,19 @@ destination's client, which looks at the response this returns."""
 from __future__ import annotations
 
 import email.utils
+import http.client
+import io
 import math
+import socket
 import time
 import urllib.parse
 from typing import Any, Callable, Mapping
 
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+import urllib3.poolmanager
 
 from destinations import recording
 from destinations.errors import RejectedEvent, RetryableError
@@ -18,6 +25,10 @@ from destinations.errors import RejectedEvent, RetryableError
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 #: how much of a vendor's answer we keep in outcomes and dead letters
 RESPONSE_EXCERPT = 2000
+#: the most of a vendor's answer read into memory (decoded); a bigger one is a retry, not a worker out of memory
+MAX_RESPONSE_BYTES = 10 * 2**20
+#: how much one read asks for
+_READ_SIZE = 65536
 #: the longest wait a vendor's Retry-After can ask for; delivery also keeps it inside the retry window
 MAX_RETRY_AFTER = 7 * 86400.0
 
@@ -52,6 +63,98 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
+def broken_by(exc: requests.RequestException) -> BaseException | None:
+    """What broke a connection that was made (a close, a reset, an answer that is not HTTP); None
+    when there was no connection to break (refused, unreachable, a name that does not resolve)."""
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, urllib3.exceptions.ProtocolError) and reason.args:
+        return reason.args[-1] if isinstance(reason.args[-1], BaseException) else reason
+    return None
+
+
+def closed_unanswered(exc: requests.ConnectionError) -> bool:
+    """Whether the vendor closed (or reset) the connection before it sent a byte of its answer."""
+    return isinstance(broken_by(exc), (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+
+
+class _TimedReads(io.RawIOBase):
+    """A socket's reads, with a deadline for the status line and headers, then for the body: the
+    socket's timeout bounds each read only, so a vendor trickling its answer a byte per read, even
+    inside one line (a header, a chunk-size line of 64 KB), would never time out."""
+
+    def __init__(self, raw: Any, sock: socket.socket, per_read: float) -> None:
+        self.raw = raw  # the socket's SocketIO: it keeps the socket open while the answer is read
+        self.sock = sock
+        self.per_read = per_read
+        self.deadline: float | None = time.monotonic() + per_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            self.sock.settimeout(min(left, self.per_read))
+        return self.raw.readinto(buffer)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+    def headers_in(self) -> None:
+        """The body's deadline is HttpClient._read_answer's (``deadline``), None until it reads."""
+        self.deadline = None
+        self.sock.settimeout(self.per_read)
+
+
+class _Answer(http.client.HTTPResponse):
+    """http.client's response, whose status line and headers must all arrive within the read timeout."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        per_read = sock.gettimeout()
+        self._reads = None if per_read is None else _TimedReads(self.fp.detach(), sock, per_read)
+        if self._reads is not None:
+            self.fp = io.BufferedReader(self._reads)
+
+    def begin(self) -> None:
+        super().begin()
+        if self._reads is not None:
+            self._reads.headers_in()
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    response_class = _Answer
+
+
+class _TlsConnection(urllib3.connection.HTTPSConnection):
+    response_class = _Answer
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TlsPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TlsConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, its connections answering with :class:`_Answer`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:  # not SOCKS's own
+            manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
+        return manager
+
+
 class Session(requests.Session):
     """A ``requests.Session`` that reads the proxy and CA-bundle environment once per vendor host
     rather than at every request (a few hundred µs each: ``os.environ`` is walked twice). The
@@ -62,6 +165,8 @@ class Session(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        self.mount("https://", _Adapter())
+        self.mount("http://", _Adapter())
         self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
@@ -121,19 +226,25 @@ class HttpClient:
             self.throttle()
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
+        timeout = kwargs["timeout"]
+        answer_within = (timeout[1] if isinstance(timeout, tuple) else timeout) or self.timeout[1]
         try:
             try:
-                response = self.session.request(method, self.url(path), **kwargs)
+                response = self._send(method, self.url(path), **kwargs)
+                self._read_answer(response, answer_within)
             except requests.RequestException as exc:  # what was sent, for the dead letter
                 recording.record(getattr(exc, "request", None), error=type(exc).__name__)
                 raise
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
-            # can never be sent, however often it is tried; the message may hold a header value (a token)
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeEncodeError) as exc:
+            if exc.args and isinstance(exc.args[0], urllib3.exceptions.InvalidHeader):  # in the vendor's answer
+                raise RetryableError(f"{self.vendor}'s answer is not valid HTTP ({exc.args[0]})") from exc
+            # can never be sent, however often it is tried (a header beyond ISO-8859-1: UnicodeEncodeError);
+            # the message may hold a header value (a token)
             raise RejectedEvent(f"the request to {self.vendor} cannot be sent ({type(exc).__name__})") from exc
         except requests.Timeout as exc:
             raise RetryableError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableError(f"could not connect to {self.vendor} ({type(exc).__name__})") from exc
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise RetryableError(self._failure(exc)) from exc
         except requests.RequestException as exc:
             raise RetryableError(f"request to {self.vendor} failed ({type(exc).__name__})") from exc
         recording.record(response.request, response)
@@ -145,6 +256,78 @@ class HttpClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _failure(self, exc: requests.RequestException) -> str:
+        """Why a request got no usable answer, in words that point the operator the right way:
+        "could not connect" only when no connection was made."""
+        cause = broken_by(exc)
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return f"{self.vendor} stopped in the middle of its answer ({type(cause or exc).__name__})"
+        if cause is None:
+            return f"could not connect to {self.vendor} ({type(exc).__name__})"
+        if isinstance(cause, http.client.HTTPException) and not isinstance(cause, http.client.RemoteDisconnected):
+            # only http.client's own words: a BadStatusLine's holds what the vendor sent
+            fixed = type(cause) in (http.client.HTTPException, http.client.LineTooLong)
+            return f"{self.vendor}'s answer is not valid HTTP ({cause if fixed else type(cause).__name__})"
+        return f"{self.vendor} closed the connection without answering ({type(cause).__name__})"
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """The request, sent once more on a fresh connection when the vendor closed the connection
+        without a byte of answer: a kept-alive connection its idle timeout closed just as the request
+        went out on it is no failure of the vendor's. Once only, so a vendor that closes every
+        connection is one retryable failure."""
+        try:
+            return self.session.request(method, url, stream=True, **kwargs)
+        except requests.ConnectionError as exc:
+            if not closed_unanswered(exc):
+                raise
+            recording.record(exc.request, error=type(exc).__name__)
+        return self.session.request(method, url, stream=True, **kwargs)
+
+    def _read_answer(self, response: requests.Response, within: float) -> None:
+        """Read the body into ``response.content``: in ``within`` seconds and at most
+        MAX_RESPONSE_BYTES, else RetryableError. The read timeout alone bounds each socket read,
+        so a vendor trickling a byte at a time, or sending gigabytes, would hold the worker (and
+        its memory) for ever. ``read1`` returns whatever has arrived, so the clock is checked
+        between trickled bytes too."""
+        if response._content is not False:  # answered without the network (the event tester's dry run)
+            return
+        deadline = time.monotonic() + within
+        reads = getattr(getattr(response.raw, "_fp", None), "_reads", None)
+        if isinstance(reads, _TimedReads):
+            reads.deadline = deadline
+        body = bytearray()
+        try:
+            while chunk := response.raw.read1(_READ_SIZE, decode_content=True):
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise self._cut_off(response, f"{self.vendor}'s answer is larger than {MAX_RESPONSE_BYTES // 2**20} MB",
+                                        body, response.status_code)
+                if time.monotonic() > deadline:  # no status: a timeout to the circuit breaker, as silence is
+                    raise self._cut_off(response, f"{self.vendor} did not finish its answer within {within:g} s", body)
+        except urllib3.exceptions.ReadTimeoutError as exc:  # as requests names them when it reads the body
+            if time.monotonic() >= deadline:
+                raise self._cut_off(response, f"{self.vendor} did not finish its answer within {within:g} s", body) from exc
+            raise requests.exceptions.ReadTimeout(exc, request=response.request) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise requests.exceptions.SSLError(exc, request=response.request) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc, request=response.request) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc, request=response.request) from exc
+        else:
+            response._content = bytes(body)
+            response._content_consumed = True
+        finally:
+            response.close()  # back to the pool when read to the end, else closed
+
+    def _cut_off(self, response: requests.Response, reason: str, body: bytearray, status: int | None = None) -> RetryableError:
+        """The error for an answer given up half read, recorded with what had arrived."""
+        response.close()
+        response._content = bytes(body[:recording.BODY_LIMIT + RESPONSE_EXCERPT])
+        response._content_consumed = True
+        recording.record(response.request, response, error=reason)
+        return RetryableError(reason, status=status, response=excerpt(response._content))
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("POST", path, **kwargs)

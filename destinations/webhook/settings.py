@@ -1,7 +1,15 @@
 """Settings of the signed webhook destination."""
-from marshmallow import fields, validate
+import re
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates
 
 from destinations.base import BaseSettings
+
+#: an HTTP header name (RFC 9110 token)
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: what a header value can't hold: a control character (CR/LF would start a new header) or beyond ISO-8859-1
+NOT_HEADER_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 
 
 class WebhookSettings(BaseSettings):
@@ -36,3 +44,13 @@ class WebhookSettings(BaseSettings):
             "batch, for receivers written against Segment). A single event is the whole body either way."
         )},
     )
+
+    @validates("headers")
+    def _sendable(self, headers: dict[str, str], **kw: Any) -> None:
+        """A header that can't go on the wire would fail every send; say so when the config is read.
+        The message names the header, never its value (a secret)."""
+        errors = [f"{name}: not an HTTP header name" for name in headers if not HEADER_NAME.fullmatch(name)]
+        errors += [f"{name}: not fit for an HTTP header (a control character, or text outside ISO-8859-1)"
+                   for name, value in headers.items() if NOT_HEADER_TEXT.search(value)]
+        if errors:
+            raise ValidationError(errors)

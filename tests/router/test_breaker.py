@@ -167,3 +167,21 @@ def test_batches_of_one_outage_that_time_out_together_open_the_breaker_once_not_
         rt.queue.settle("hook", batch, Settlement(verdict=Verdict.NO_ANSWER), 60, minute)
     pause = (int(rt.redis.hget(rt.queue.keys.breaker("hook"), "until")) - before) / 1000
     assert 60 <= pause < 90  # not 120: the second silence did not count as a failed probe
+
+
+def test_a_vendor_that_trickles_its_answer_is_retried_and_stops_the_destination_like_one_that_hangs(make_runtime):
+    """Each byte within the read timeout, the whole answer never: a timeout to the breaker too."""
+    from tests.destinations.test_http import answer_then_trickle
+    from tests.fakes.raw import RawVendor
+
+    with RawVendor(answer_then_trickle) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, settings={"timeout": 0.5},
+                                                            breaker={"pause": "3s"})])
+        queued(rt, 3)
+        work(rt)
+        assert len(hook.requests) == 1
+        depth = rt.queue.depth("hook")
+        assert depth["breaker_open_until"] > now_ms()
+        assert (depth["retrying"], depth["buffered"], depth["retried"]) == (1, 2, 1)
+        [(env, _)] = [(json.loads(e), due) for e, due in rt.redis.zrange(rt.queue.keys.retry("hook"), 0, -1, withscores=True)]
+        assert (env["a"], env["l"]) == (1, "webhook did not finish its answer within 0.5 s")

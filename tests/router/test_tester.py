@@ -323,3 +323,13 @@ def test_a_test_send_that_could_not_connect_did_not_reach_the_vendor_and_is_not_
     (req,) = report["requests"]
     assert "response" not in req and report["sent"] is False
     assert 'eventrouter_tester_sends_total{destination="hook"} 0.0' in client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+
+
+def test_a_dry_run_hands_the_plugin_the_local_answer_as_if_a_vendor_had_sent_it():
+    from destinations.http import HttpClient
+    from router.tester import CaptureAdapter
+
+    client = HttpClient("http://127.0.0.1:9", vendor="Acme")
+    client.session.mount("http://", CaptureAdapter(passthrough=False))
+    response = client.post("/events", data=b"{}")
+    assert (response.status_code, response.json()) == (200, {})
