@@ -18,7 +18,7 @@ class WebhookDestination(Destination):
     max_batch_size = 500
     default_batch_size = 100
     default_rate_limit = None
-    passthrough = True  # the event as it is, JSON-encoded as JSON.stringify would (client.encode)
+    passthrough = True  # the event as it is, JSON-encoded by orjson (client.encode)
 
     def __init__(self, settings: dict[str, Any], **kw: Any) -> None:
         super().__init__(settings, **kw)
