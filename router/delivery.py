@@ -39,7 +39,7 @@ from router.logs import DeliveryLog, health
 from router.ordering import Sequencer
 from router.queue import Claimed, Settlement, Verdict, now_ms
 from router.redact import Redactor
-from router.regulations import track_regulations
+from router.regulations import regulation_outcome
 from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
@@ -200,8 +200,6 @@ class Drainer:
                         break
                     finally:
                         keeper.batch_id = ""
-                    if settled:
-                        track_regulations(self.rt, self.dest, settlement.regulations)
                     self.log.flush(settled, settlement.health_change)
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
@@ -312,7 +310,7 @@ class Drainer:
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
-                settlement.regulations.append((env["g"], outcome))
+                settlement.regulations.append(regulation_outcome(env["g"], outcome, self.redact))
             self.trace(env, outcome, now, settlement)  # observe
             before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:

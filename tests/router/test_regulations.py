@@ -295,11 +295,16 @@ def test_a_delete_removes_the_users_records_also_when_a_secret_is_part_of_their_
 def test_a_delete_delivered_before_the_web_process_recorded_it_shows_finished(make_runtime):
     """Ingest wakes the drainers before it records the delete's regulation: a worker quick enough
     counts the delivery first, and the record must add to that count, not reset it to pending."""
-    from destinations.base import Outcome
-    from router.regulations import record_regulation, regulation_status, track_regulations
+    from router.envelopes import envelope
+    from router.queue import now_ms
+    from router.regulations import record_regulation, regulation_status
 
-    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    track_regulations(rt, "hook", [("del-m1", Outcome.delivered())])
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        delete = {"type": "delete", "userId": "u1", "messageId": "m1", "context": {}, "integrations": {}}
+        rt.wake([("hook", rt.queue.push("hook", [envelope(delete, "m1", now_ms(), "del-m1")]))])
+        work(rt)
+        assert [r.json()["type"] for r in hook.requests] == ["delete"]
     record_regulation(rt, "del-m1", "DELETE_ONLY", ["h"], ["hook"], [])
     status = regulation_status(rt, "del-m1")
     assert (status["status"], status["destinations"]["hook"]) == (

@@ -1,0 +1,63 @@
+"""Accepted means kept at the exact points where a killed worker used to leave something behind:
+a real worker process is stopped at the point (tests/e2e/hooked_worker.py) and SIGKILLed there."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from router.config import load_config
+from router.redis_server import EmbeddedRedis
+from router.regulations import regulate, regulation_status
+from router.runtime import Runtime
+from tests.e2e.procs import write_config
+from tests.fakes.http import FakeServer
+from tests.helpers import work
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    server = EmbeddedRedis(tmp_path / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+def killed_at(point: str, config: Path, *args: str) -> None:
+    """Run ``eventrouter --config config *args`` until it reaches ``point``, then SIGKILL it."""
+    flag = config.parent / f"{point}.flag"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.hooked_worker", point, str(flag), "--config", str(config), *args],
+                            cwd=Path(__file__).resolve().parents[2], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert flag.exists(), f"the process never reached {point} (exit code {proc.poll()})"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def test_a_gdpr_delete_delivered_by_a_worker_killed_right_after_settling_it_shows_finished(tmp_path, embedded):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        rt = Runtime(load_config(str(config)))
+        Runtime.set_current(rt)
+        try:
+            reg_id = regulate(rt, "DELETE_ONLY", ["user-1"])
+            killed_at("after-settle", config, "worker", "--burst")
+            assert [(r.json()["type"], r.json()["userId"]) for r in hook.requests] == [("delete", "user-1")]
+            work(rt)  # what the next worker and scheduler do
+            assert regulation_status(rt, reg_id)["destinations"]["crm"] == {
+                "status": "finished", "finished": 1, "failed": 0, "pending": 0}
+            assert regulation_status(rt, reg_id)["status"] == "finished"
+        finally:
+            Runtime.set_current(None)
