@@ -54,7 +54,10 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     embedded = None
     if cfg.embedded:
         embedded = EmbeddedRedis(cfg.data_dir)
-        if not embedded.start():
+        if embedded.orphaned():
+            click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
+                       f"on {cfg.data_dir} under this one", err=True)
+        if not embedded.start(adopt=True):
             embedded = None  # another `up` owns it; share it
         env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
         where = f"embedded Redis, data in {cfg.data_dir}"

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+import requests
+
 from router.config import load_config
 from router.redis_server import EmbeddedRedis
 from router.regulations import regulate, regulation_status
 from router.runtime import Runtime
-from tests.e2e.procs import write_config
+from tests.e2e.procs import Proc, free_port, wait_http, write_config
 from tests.fakes.http import FakeServer
 from tests.helpers import work
 
@@ -61,3 +63,47 @@ def test_a_gdpr_delete_delivered_by_a_worker_killed_right_after_settling_it_show
             assert regulation_status(rt, reg_id)["status"] == "finished"
         finally:
             Runtime.set_current(None)
+
+
+def track(port: int, message_id: str) -> int:
+    return requests.post(f"http://127.0.0.1:{port}/v1/track", auth=("e2e-write-key", ""), timeout=5,
+                         json={"userId": "u1", "event": "Order Completed", "messageId": message_id}).status_code
+
+
+def redis_healthy(port: int, timeout: float) -> bool:
+    """True once the router's /healthz says Redis is ok, within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("redis") == "ok":
+                return True
+        except requests.RequestException:
+            pass  # not listening yet
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="`up` only supervises the embedded Redis")
+def test_an_up_killed_and_started_again_restarts_the_embedded_redis_it_left_behind_when_it_dies(tmp_path):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        port = free_port()
+        first = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        second = None
+        try:
+            assert wait_http(f"http://127.0.0.1:{port}/healthz"), first.output()
+            assert track(port, "before") == 200
+            hook.wait_for(1, timeout=10)
+            first.kill()  # `up` and its children; the embedded Redis runs on in its own session
+            second = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+            assert redis_healthy(port, 20), second.output()
+            os.kill(int((tmp_path / "data" / "redis.pid").read_text()), signal.SIGKILL)
+            assert redis_healthy(port, 10), second.output()
+            assert track(port, "after") == 200
+            hook.wait_for(2, timeout=10)
+            assert [r.json()["messageId"] for r in hook.requests] == ["before", "after"]
+        finally:
+            code = second.stop() if second else None
+        assert "the embedded Redis of an eventrouter up that is gone still runs; starting it again" in second.output()
+        assert "embedded Redis exited with code -9; starting it again" in second.output()
+        assert code == 0, second.output()
