@@ -9,8 +9,11 @@ A worker that died in the middle of a job gets that job requeued (router/rescue)
 """
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +32,24 @@ RESTART_WINDOW = 60.0
 #: how often exits are looked for; a killed Redis is back within about this long
 POLL_INTERVAL = 0.2
 STOP_TIMEOUT = 15.0
+#: prctl(2): the signal a child gets when the thread that started it dies (Linux)
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child that gets SIGTERM when `up` dies, SIGKILLed too: web, workers and scheduler left
+    running without their supervisor would hold the port, so `up` could not be started again."""
+    if _LIBC is None:
+        return subprocess.Popen(args, env=env)
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # in the child, before exec: only the libc call, no Python locks
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # `up` died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return subprocess.Popen(args, env=env, preexec_fn=die_with_parent)
 
 
 @dataclass
@@ -63,7 +84,7 @@ class Supervisor:
 
     def spawn(self, role: str, args: list[str]) -> None:
         child = Child(role, args)
-        child.popen = subprocess.Popen(args, env=self.env)
+        child.popen = _start(args, self.env)
         self.children.append(child)
 
     def run(self, stopping: threading.Event) -> None:
@@ -119,7 +140,7 @@ class Supervisor:
         self.log(f"{child.role} exited with code {child.popen.returncode}; starting it again")
         if child.role == "worker":
             self._dead_workers.add(child.popen.pid)
-        child.popen = subprocess.Popen(child.args, env=self.env)
+        child.popen = _start(child.args, self.env)
 
     def stop(self) -> None:
         """SIGTERM every child, SIGKILL what is left after STOP_TIMEOUT, then stop Redis (it flushes its AOF)."""

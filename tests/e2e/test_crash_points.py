@@ -2,6 +2,7 @@
 a real worker process is stopped at the point (tests/e2e/hooked_worker.py) and SIGKILLed there."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -107,3 +108,42 @@ def test_an_up_killed_and_started_again_restarts_the_embedded_redis_it_left_behi
         assert "the embedded Redis of an eventrouter up that is gone still runs; starting it again" in second.output()
         assert "embedded Redis exited with code -9; starting it again" in second.output()
         assert code == 0, second.output()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie is dead, waiting for its reaper
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_children_of_an_up_killed_alone_stop_so_up_can_be_started_again_on_its_port(tmp_path):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        port = free_port()
+        first = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        second = None
+        try:
+            assert wait_http(f"http://127.0.0.1:{port}/healthz"), first.output()
+            out = subprocess.run(["pgrep", "-P", str(first.popen.pid)], capture_output=True, text=True).stdout
+            redis_pid = int((tmp_path / "data" / "redis.pid").read_text())
+            children = [int(p) for p in out.split() if int(p) != redis_pid]
+            assert len(children) == 3, out  # web, scheduler, worker; the next `up` takes the embedded Redis over
+            os.kill(first.popen.pid, signal.SIGKILL)  # `up` alone: the OOM killer's or an operator's kill -9
+            first.popen.wait(10)
+            deadline = time.monotonic() + 10
+            while any(alive(p) for p in children) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not [p for p in children if alive(p)], "children of the killed up still run"
+            second = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+            assert redis_healthy(port, 20), second.output()
+            assert track(port, "after") == 200
+            hook.wait_for(1, timeout=10)
+            assert [r.json()["messageId"] for r in hook.requests] == ["after"]
+        finally:
+            if second:
+                second.stop()
+            with contextlib.suppress(ProcessLookupError):
+                first.kill()  # whatever of the first one still runs
