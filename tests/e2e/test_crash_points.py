@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from router.redis_server import EmbeddedRedis
 from router.regulations import regulate, regulation_status
 from router.runtime import Runtime
 from tests.e2e.procs import Proc, free_port, wait_http, write_config
-from tests.fakes.http import FakeServer
+from tests.fakes.http import FakeServer, Reply, Request
 from tests.helpers import work
 
 pytestmark = pytest.mark.e2e
@@ -147,3 +148,40 @@ def test_the_children_of_an_up_killed_alone_stop_so_up_can_be_started_again_on_i
                 second.stop()
             with contextlib.suppress(ProcessLookupError):
                 first.kill()  # whatever of the first one still runs
+
+
+def test_a_worker_killed_while_a_users_ordered_batch_is_at_the_vendor_leaves_the_user_flowing_in_order(tmp_path, embedded):
+    release = threading.Event()
+    got: list[list[int]] = []
+
+    def vendor(req: Request) -> Reply:
+        got.append([e["properties"]["seq"] for e in req.json()])
+        if len(got) == 1:
+            release.wait(10)  # held until the worker that sent it is killed
+        return Reply(200, {})
+
+    with FakeServer(vendor) as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "batch_size": 2, "ordering": "per_user",
+                                          "settings": {"url": hook.base_url, "batch": True}}])
+        rt = Runtime(load_config(str(config)))
+        Runtime.set_current(rt)
+        worker = Proc(config, "worker")
+        try:
+            events = [{"type": "track", "userId": "ada", "event": "Step", "messageId": f"m-{i}", "properties": {"seq": i}}
+                      for i in range(5)]
+            rt.enqueue("crm", events)
+            hook.wait_for(1, timeout=20)
+            worker.kill()
+            release.set()
+            deadline = time.monotonic() + 10
+            while sum(len(b) for b in got) < 7 and time.monotonic() < deadline:
+                work(rt)  # the next worker and scheduler
+                time.sleep(0.1)
+            # the killed batch again, first (at least once), then the rest, in order
+            assert got[0] == [0, 1] and [seq for batch in got[1:] for seq in batch] == [0, 1, 2, 3, 4]
+            depth = rt.queue.depth("crm")
+            assert (depth["buffered"], depth["inflight_batches"], depth.get("ordered_users", 0)) == (0, 0, 0)
+        finally:
+            release.set()
+            worker.stop()
+            Runtime.set_current(None)
