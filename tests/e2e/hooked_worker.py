@@ -31,7 +31,17 @@ def after_settle(flag: str) -> None:
     DeliveryQueue._settled = staticmethod(settled)  # type: ignore[method-assign]
 
 
-POINTS = {"after-settle": after_settle}
+def before_start(flag: str) -> None:
+    """A drain job taken off its RQ queue (into RQ's intermediate list), not yet started."""
+    from rq import SimpleWorker
+
+    def prepare_execution(self: Any, job: Any) -> Any:
+        stop_here(flag)
+
+    SimpleWorker.prepare_execution = prepare_execution  # type: ignore[method-assign]
+
+
+POINTS = {"after-settle": after_settle, "before-start": before_start}
 
 if __name__ == "__main__":
     point, flag, *rest = sys.argv[1:]

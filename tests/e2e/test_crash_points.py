@@ -18,6 +18,7 @@ import requests
 from router.config import load_config
 from router.redis_server import EmbeddedRedis
 from router.regulations import regulate, regulation_status
+from router.rescue import requeue_jobs_of_dead_workers
 from router.runtime import Runtime
 from tests.e2e.procs import Proc, free_port, wait_http, write_config
 from tests.fakes.http import FakeServer, Reply, Request
@@ -34,8 +35,8 @@ def embedded(tmp_path):
     server.stop()
 
 
-def killed_at(point: str, config: Path, *args: str) -> None:
-    """Run ``eventrouter --config config *args`` until it reaches ``point``, then SIGKILL it."""
+def killed_at(point: str, config: Path, *args: str) -> int:
+    """Run ``eventrouter --config config *args`` until it reaches ``point``, then SIGKILL it; its pid."""
     flag = config.parent / f"{point}.flag"
     proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.hooked_worker", point, str(flag), "--config", str(config), *args],
                             cwd=Path(__file__).resolve().parents[2], start_new_session=True,
@@ -48,6 +49,7 @@ def killed_at(point: str, config: Path, *args: str) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    return proc.pid
 
 
 def test_a_gdpr_delete_delivered_by_a_worker_killed_right_after_settling_it_shows_finished(tmp_path, embedded):
@@ -184,4 +186,22 @@ def test_a_worker_killed_while_a_users_ordered_batch_is_at_the_vendor_leaves_the
         finally:
             release.set()
             worker.stop()
+            Runtime.set_current(None)
+
+
+def test_a_drain_job_a_dead_worker_had_taken_but_not_started_is_requeued_and_its_events_arrive(tmp_path, embedded):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        rt = Runtime(load_config(str(config)))
+        Runtime.set_current(rt)
+        try:
+            rt.enqueue("crm", [{"type": "track", "userId": "u1", "event": "E", "messageId": f"m-{i}"} for i in range(3)])
+            pid = killed_at("before-start", config, "worker")
+            assert rt.rq_queue("crm").job_ids == []  # taken off the queue by the worker that died
+            # its drain token keeps other drain jobs away for the pickup window (5 minutes): up requeues the job
+            assert requeue_jobs_of_dead_workers(rt.redis, [pid]) == 1
+            work(rt)
+            assert sorted(r.json()["messageId"] for r in hook.requests) == ["m-0", "m-1", "m-2"]
+            assert requeue_jobs_of_dead_workers(rt.redis, [pid]) == 0
+        finally:
             Runtime.set_current(None)
