@@ -310,7 +310,7 @@ class Drainer:
         for i, (env, outcome) in enumerate(zip(envs, outcomes)):
             assert outcome is not None
             if env.get("g"):
-                settlement.regulations.append(regulation_outcome(env["g"], outcome, self.redact))
+                settlement.regulations.append(regulation_outcome(env["g"], outcome, self.scrubber(outcome)))
             self.trace(env, outcome, now, settlement)  # observe
             before = Sequencer.mark(settlement) if order else None
             if outcome.status is OutcomeStatus.DELIVERED:
