@@ -327,3 +327,19 @@ def test_a_rejected_delete_replayed_once_the_destination_is_fixed_shows_finished
     assert delivered_deletes(hook) == ["u1", "u1"]  # refused, then delivered
     assert status["status"] == "finished"
     assert status["destinations"]["hook"] == {"status": "finished", "finished": 1, "failed": 0, "pending": 0}
+
+
+def test_a_session_credential_the_vendor_quotes_refusing_a_delete_is_redacted_from_the_regulation(make_runtime, client_for):
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[{"name": "cb", "type": "custobar", "settings": {
+            "base_url": hook.base_url, "username": "shop", "password": "pa55word-xyz"}}])
+        client = client_for(rt)
+        reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+        work(rt)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]  # base64 of shop:pa55word-xyz
+        answer = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN)
+        assert encoded not in answer.get_data(as_text=True)
+        assert answer.get_json()["destinations"]["cb"]["reason"].endswith("bad credentials [redacted]")
