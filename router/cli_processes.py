@@ -65,6 +65,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         where = f"Redis at {safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
     supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
+    supervisor.rescue_taken([f"{cfg.namespace}-{d.name}" for d in cfg.enabled_destinations])  # Runtime.queue_name
     supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
     supervisor.spawn("scheduler", me + ["scheduler"])
     for _ in range(workers):

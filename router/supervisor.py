@@ -22,9 +22,10 @@ from typing import Callable
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from rq import Queue
 
 from router.redis_server import EmbeddedRedis, connect
-from router.rescue import requeue_jobs_of_dead_workers
+from router.rescue import requeue_jobs_of_dead_workers, requeue_taken
 
 #: a child (or Redis) that exits more often than this is broken, not unlucky: stop everything
 MAX_RESTARTS = 5
@@ -81,6 +82,18 @@ class Supervisor:
         self._dead_workers: set[int] = set()
         #: set when something kept exiting and everything was stopped: `up` then exits 1, not 0
         self.gave_up = False
+
+    def rescue_taken(self, queue_names: list[str]) -> None:
+        """Before the workers start: requeue the drain jobs a worker took off these RQ queues and
+        died before starting (an `up` killed with its workers): their drain tokens would keep the
+        destinations idle for the pickup window."""
+        try:
+            n = sum(requeue_taken(Queue(name, connection=self._client)) for name in queue_names)
+        except redis.RedisError as exc:
+            self.log(f"could not look for jobs of workers that died ({type(exc).__name__}); they run after the pickup window")
+            return
+        if n:
+            self.log(f"requeued {n} job{'s' if n != 1 else ''} taken by a worker that died before starting {'them' if n != 1 else 'it'}")
 
     def spawn(self, role: str, args: list[str]) -> None:
         child = Child(role, args)

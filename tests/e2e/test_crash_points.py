@@ -205,3 +205,22 @@ def test_a_drain_job_a_dead_worker_had_taken_but_not_started_is_requeued_and_its
             assert requeue_jobs_of_dead_workers(rt.redis, [pid]) == 0
         finally:
             Runtime.set_current(None)
+
+
+@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="`up` on the embedded Redis")
+def test_up_started_after_a_worker_died_holding_a_drain_job_it_had_not_started_delivers_at_once(tmp_path, embedded):
+    with FakeServer() as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
+        rt = Runtime(load_config(str(config)))
+        rt.enqueue("crm", [{"type": "track", "userId": "u1", "event": "E", "messageId": f"m-{i}"} for i in range(3)])
+        killed_at("before-start", config, "worker")  # a worker of an `up` killed with it (its pid unknown now)
+        assert rt.rq_queue("crm").job_ids == []
+        port = free_port()
+        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        try:
+            hook.wait_for(3, timeout=15)  # not after the 5-minute pickup window of the job's drain token
+            assert sorted(r.json()["messageId"] for r in hook.requests) == ["m-0", "m-1", "m-2"]
+        finally:
+            code = up.stop()
+        assert "requeued 1 job taken by a worker that died before starting it" in up.output()
+        assert code == 0, up.output()
