@@ -224,3 +224,36 @@ def test_up_started_after_a_worker_died_holding_a_drain_job_it_had_not_started_d
             code = up.stop()
         assert "requeued 1 job taken by a worker that died before starting it" in up.output()
         assert code == 0, up.output()
+
+
+@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="restarts the embedded Redis; REDIS_URL is someone else's server")
+def test_a_redis_killed_while_a_batch_is_at_the_vendor_comes_back_from_its_aof_and_the_batch_settles_once(tmp_path, embedded):
+    release = threading.Event()
+
+    def vendor(req: Request) -> Reply:
+        release.wait(10)  # the first batch is held at the vendor while Redis is killed and started again
+        return Reply(200, {})
+
+    with FakeServer(vendor) as hook:
+        config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "batch_size": 5,
+                                          "settings": {"url": hook.base_url, "batch": True}}])
+        rt = Runtime(load_config(str(config)))
+        worker = Proc(config, "worker", "--with-scheduler")
+        try:
+            rt.enqueue("crm", [{"type": "track", "userId": f"u{i}", "event": "E", "messageId": f"m-{i}"} for i in range(10)])
+            hook.wait_for(1, timeout=20)
+            embedded.process.kill()
+            embedded.process.wait(10)
+            assert embedded.start()
+            release.set()
+            deadline = time.monotonic() + 15
+            while rt.queue.depth("crm").get("delivered", 0) < 10 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            depth = rt.queue.depth("crm")
+            assert (depth["buffered"], depth["inflight_batches"], depth["retrying"], depth["dead_letters"], depth["delivered"]) == (0, 0, 0, 0, 10)
+            sent = [e["messageId"] for r in hook.requests for e in r.json()]
+            # at least once: only the held batch may go twice (when its lease lapsed while Redis was away)
+            assert sorted(set(sent)) == sorted(f"m-{i}" for i in range(10)) and len(sent) <= 15
+        finally:
+            release.set()
+            worker.stop()
