@@ -57,8 +57,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         if embedded.orphaned():
             click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
                        f"on {cfg.data_dir} under this one", err=True)
-        if not embedded.start(adopt=True):
-            embedded = None  # another `up` owns it; share it
+        embedded.start(adopt=True)  # False: another live `up` owns it; share it (the supervisor takes it over if that one goes)
         env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
         where = f"embedded Redis, data in {cfg.data_dir}"
     else:

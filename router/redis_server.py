@@ -57,9 +57,9 @@ class EmbeddedRedis:
         except redis.RedisError:
             return False
 
-    def orphaned(self) -> bool:
-        """A server answers whose starter is gone (an ``up`` killed with SIGKILL leaves its Redis
-        running in its own session): nobody would start it again when it dies."""
+    def owner_gone(self) -> bool:
+        """The process that last started the server here has exited: nobody starts it again when
+        it dies, and nobody keeps it stopped on purpose."""
         try:
             owner = int(self.ownerfile.read_text())
         except (OSError, ValueError):
@@ -67,16 +67,21 @@ class EmbeddedRedis:
         try:
             os.kill(owner, 0)
         except ProcessLookupError:
-            return self.running()
+            return True
         except PermissionError:
             return False  # alive, another user's
         return False
+
+    def orphaned(self) -> bool:
+        """A server answers whose starter is gone (an ``up`` killed with SIGKILL leaves its Redis
+        running in its own session)."""
+        return self.owner_gone() and self.running()
 
     def start(self, timeout: float = 10.0, *, adopt: bool = False) -> bool:
         """Start the server unless one already answers on the socket. True when this call started it.
         ``adopt``: a server left by a starter that is gone is shut down (it writes its AOF) and
         started again by this process, which then owns it."""
-        if self.running() and not (adopt and self.orphaned()):
+        if self.running() and not (adopt and self.owner_gone()):
             return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # processes starting together (gunicorn workers, two `up`s) must not start two servers
@@ -84,7 +89,7 @@ class EmbeddedRedis:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if self.running():
-                    if not (adopt and self.orphaned()):
+                    if not (adopt and self.owner_gone()):
                         return False
                     self._shut_down(timeout)
                 return self._spawn(timeout)

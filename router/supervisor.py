@@ -125,6 +125,15 @@ class Supervisor:
 
     def _check_redis(self, stopping: threading.Event) -> None:
         server = self.redis
+        if server is not None and server.process is None and server.owner_gone():
+            # another `up`'s Redis on this data dir, and that `up` is gone (killed outright: it left
+            # its Redis running; or stopped: with it): this one starts it and supervises it now
+            self.log(f"the eventrouter up that ran the embedded Redis on {server.data_dir} is gone; taking it over")
+            try:
+                server.start(adopt=True)
+            except RuntimeError as exc:
+                self.log(str(exc))  # the next round tries again
+            return
         if server is None or server.process is None or server.process.poll() is None:
             return
         code = server.process.returncode
