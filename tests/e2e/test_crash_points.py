@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import requests
 
 from router.config import load_config
@@ -251,7 +250,8 @@ def test_a_redis_killed_while_a_batch_is_at_the_vendor_comes_back_from_its_aof_a
             while rt.queue.depth("crm").get("delivered", 0) < 10 and time.monotonic() < deadline:
                 time.sleep(0.1)
             depth = rt.queue.depth("crm")
-            assert (depth["buffered"], depth["inflight_batches"], depth["retrying"], depth["dead_letters"], depth["delivered"]) == (0, 0, 0, 0, 10)
+            assert (depth["buffered"], depth["inflight_batches"], depth["retrying"], depth["dead_letters"],
+                    depth["delivered"]) == (0, 0, 0, 0, 10)
             sent = [e["messageId"] for r in hook.requests for e in r.json()]
             # at least once: only the held batch may go twice (when its lease lapsed while Redis was away)
             assert sorted(set(sent)) == sorted(f"m-{i}" for i in range(10)) and len(sent) <= 15

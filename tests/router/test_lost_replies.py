@@ -25,7 +25,8 @@ def sha(script: str) -> bytes:
 
 def test_a_settle_whose_answer_was_lost_delivers_each_event_once_and_counts_it_once(make_runtime, redis_url, redis_client):
     with FakeServer() as hook, RedisProxy(redis_url) as proxy:
-        config = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=2)], delivery={"lease": "1s", "retry_base": "100ms"}).config
+        config = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=2)],
+                              delivery={"lease": "1s", "retry_base": "100ms"}).config
         rt = Runtime(config, connect(proxy.url))
         Runtime.set_current(rt)
         for script in (SETTLE, CLAIM):  # loaded: the first EVALSHA runs (no NOSCRIPT answer to lose instead)
@@ -40,4 +41,5 @@ def test_a_settle_whose_answer_was_lost_delivers_each_event_once_and_counts_it_o
             work(rt)
         assert sorted(r.json()["messageId"] for r in hook.requests) == ["m-0", "m-1", "m-2", "m-3"]
         depth = rt.queue.depth("hook")
-        assert (depth["buffered"], depth["inflight_batches"], depth["retrying"], depth["dead_letters"], depth["delivered"]) == (0, 0, 0, 0, 4)
+        assert (depth["buffered"], depth["inflight_batches"], depth["retrying"], depth["dead_letters"],
+                depth["delivered"]) == (0, 0, 0, 0, 4)
