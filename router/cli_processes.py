@@ -54,14 +54,17 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     embedded = None
     if cfg.embedded:
         embedded = EmbeddedRedis(cfg.data_dir)
-        if not embedded.start():
-            embedded = None  # another `up` owns it; share it
+        if embedded.orphaned():
+            click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
+                       f"on {cfg.data_dir} under this one", err=True)
+        embedded.start(adopt=True)  # False: another live `up` owns it; share it (the supervisor takes it over if that one goes)
         env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
         where = f"embedded Redis, data in {cfg.data_dir}"
     else:
         where = f"Redis at {safe_url(cfg.redis_url)}"
     me = [sys.executable, "-m", "router.cli"]
     supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
+    supervisor.rescue_taken([f"{cfg.namespace}-{d.name}" for d in cfg.enabled_destinations])  # Runtime.queue_name
     supervisor.spawn("web", gunicorn_command(host, port, web_workers, access_log=True))
     supervisor.spawn("scheduler", me + ["scheduler"])
     for _ in range(workers):

@@ -39,7 +39,7 @@ from router.logs import DeliveryLog, health
 from router.ordering import Sequencer
 from router.queue import Claimed, Settlement, Verdict, now_ms
 from router.redact import Redactor
-from router.regulations import track_regulations
+from router.regulations import regulation_outcome
 from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
@@ -200,8 +200,6 @@ class Drainer:
                         break
                     finally:
                         keeper.batch_id = ""
-                    if settled:
-                        track_regulations(self.rt, self.dest, settlement.regulations)
                     self.log.flush(settled, settlement.health_change)
                     for k, v in settlement.counts.items():
                         totals[k] = totals.get(k, 0) + v
@@ -243,7 +241,7 @@ class Drainer:
                 self.trace(env, failed, now, settlement)  # observe: the attempt used, in the event's trace
                 settled_as = self.schedule_retry(env, failed, None, now, settlement)
                 if env.get("g"):
-                    settlement.regulations.append((env["g"], settled_as))
+                    settlement.regulations.append(regulation_outcome(env["g"], settled_as, self.scrubber(settled_as)))
                 if order:
                     order.note(env, settlement, before)
             if order:
@@ -251,7 +249,6 @@ class Drainer:
             settlement.metrics = delivery_fields(settlement.counts, ())  # the minute series counts them as the totals do
             if self.rt.queue.settle(self.dest, batch_id, settlement, self.delivery["dead_letter_ttl"], self.dc.breaker):
                 self.log.flush(True, ("", ""))  # the give-ups among them
-                track_regulations(self.rt, self.dest, settlement.regulations)
                 return
         except Exception as again:
             log.error("could not retry the batch of %s (%s); giving it back", self.dest, type(again).__name__)
@@ -336,8 +333,8 @@ class Drainer:
             else:
                 settlement.dead.append(self.dead_letter(self.whole(env), outcome, self.payloads().get(i), now))
                 settlement.count("rejected")
-            if env.get("g"):  # a GDPR delete: its regulation counts what became of it here
-                settlement.regulations.append((env["g"], settled_as))
+            if env.get("g"):  # a GDPR delete: its regulation counts what became of it here (in SETTLE)
+                settlement.regulations.append(regulation_outcome(env["g"], settled_as, self.scrubber(settled_as)))
             if order and before:
                 order.note(env, settlement, before)
         if delivered:

@@ -97,8 +97,9 @@ class Settlement:
     front: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    #: (regulation id, outcome) of the GDPR deletes in the batch
-    regulations: list[tuple[str, Any]] = field(default_factory=list)
+    #: the GDPR deletes in the batch: (regulation id, 'finished' / 'failed' / 'last_error', reason),
+    #: counted on the regulation by SETTLE itself (router/regulations.py ``regulation_outcome``)
+    regulations: list[tuple[str, str, str]] = field(default_factory=list)
     # observe: what the batch adds to the minute series (router/timeseries.py), and the
     # destination's health ("ok" / "fail" with a note / "" unknown). SETTLE answers with
     # ``health_change``: ("failing", note) or ("recovered", the note it was failing with).
@@ -361,7 +362,9 @@ class DeliveryQueue:
         args += [len(s.retry)]
         for due, env in s.retry:
             args += [due, env]
-        args += [len(s.front), *s.front, len(s.dead), *s.dead]
+        args += [len(s.front), *s.front, len(s.dead), *s.dead, len(s.regulations)]
+        for reg in s.regulations:
+            args += reg
         if s.ordered is not None:
             o = s.ordered
             args += [len(o.held)]

@@ -10,6 +10,7 @@ without it rather than start a server it would not own.
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir)
         self.socket = self.data_dir / SOCKET_NAME
         self.pidfile = self.data_dir / "redis.pid"
+        #: the pid of the process that started the server (``up``): whether it still runs tells a
+        #: server another live ``up`` shares from one a killed ``up`` left behind
+        self.ownerfile = self.data_dir / "redis.owner"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,20 +57,56 @@ class EmbeddedRedis:
         except redis.RedisError:
             return False
 
-    def start(self, timeout: float = 10.0) -> bool:
-        """Start the server unless one already answers on the socket. True when this call started it."""
-        if self.running():
+    def owner_gone(self) -> bool:
+        """The process that last started the server here has exited: nobody starts it again when
+        it dies, and nobody keeps it stopped on purpose."""
+        try:
+            owner = int(self.ownerfile.read_text())
+        except (OSError, ValueError):
+            return False  # started by an older version or by hand: not known to be anyone's
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False
+
+    def orphaned(self) -> bool:
+        """A server answers whose starter is gone (an ``up`` killed with SIGKILL leaves its Redis
+        running in its own session)."""
+        return self.owner_gone() and self.running()
+
+    def start(self, timeout: float = 10.0, *, adopt: bool = False) -> bool:
+        """Start the server unless one already answers on the socket. True when this call started it.
+        ``adopt``: a server left by a starter that is gone is shut down (it writes its AOF) and
+        started again by this process, which then owns it."""
+        if self.running() and not (adopt and self.owner_gone()):
             return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # processes starting together (gunicorn workers) must not start two servers
+        # processes starting together (gunicorn workers, two `up`s) must not start two servers
         with open(self.data_dir / "redis.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if self.running():
-                    return False
+                    if not (adopt and self.owner_gone()):
+                        return False
+                    self._shut_down(timeout)
                 return self._spawn(timeout)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _shut_down(self, timeout: float) -> None:
+        """SHUTDOWN the server on the socket (it fsyncs its AOF first) and wait until it is gone."""
+        try:
+            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=timeout, retry=Retry(NoBackoff(), 0)).shutdown()
+        except redis.ConnectionError:
+            pass  # gone already
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded Redis left on {self.socket} did not shut down")
+            time.sleep(0.02)
 
     def _spawn(self, timeout: float) -> bool:
         if self.socket.exists():
@@ -85,6 +125,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.ownerfile.write_text(str(os.getpid()))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.running():

@@ -27,6 +27,7 @@ from router.admin import admin_only, page_size
 from router.body import json_object
 from router.queue import now_ms
 from router.envelopes import envelope, user_hash
+from router.redact import Redactor
 from router.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], de
             pipe.hsetnx(keys.regulation(reg_id), name, value)
     else:
         # ingest wakes the drainers first: a quick worker may have counted the delete's outcome
-        # already (track_regulations), and the counts are added to, not set
+        # already (SETTLE, regulation_outcome), and the counts are added to, not set
         counts = [name for name in record if name.endswith((":pending", ":finished", ":failed"))]
         pipe.hset(keys.regulation(reg_id), mapping={k: v for k, v in record.items() if k not in counts})
         for name in counts:
@@ -148,25 +149,17 @@ def record_regulation(rt: Runtime, reg_id: str, kind: str, hashes: list[str], de
         pipe.execute()
 
 
-def track_regulations(rt: Runtime, dest: str, results: list[tuple[str, Any]]) -> None:
-    """Update regulation statuses from the outcomes of their delete events at one destination."""
-    if not results:
-        return
+def regulation_outcome(reg_id: str, outcome: Any, redact: Redactor) -> tuple[str, str, str]:
+    """How one delete event's outcome at a destination counts on its regulation: SETTLE applies it
+    in the same step that settles the event, so a worker dying in between can't leave it pending.
+    (regulation id, 'finished' / 'failed' / 'last_error' for a retry, the reason, redacted)."""
     from destinations.base import OutcomeStatus
 
-    pipe = rt.redis.pipeline(transaction=False)
-    for reg_id, outcome in results:
-        key = rt.queue.keys.regulation(reg_id)
-        if outcome.status in (OutcomeStatus.DELIVERED, OutcomeStatus.SKIPPED):
-            pipe.hincrby(key, f"{dest}:pending", -1)
-            pipe.hincrby(key, f"{dest}:finished", 1)
-        elif outcome.status is OutcomeStatus.REJECTED:
-            pipe.hincrby(key, f"{dest}:pending", -1)
-            pipe.hincrby(key, f"{dest}:failed", 1)
-            pipe.hset(key, f"{dest}:reason", rt.redactor.text(outcome.reason))
-        else:
-            pipe.hset(key, f"{dest}:last_error", rt.redactor.text(outcome.reason))
-    pipe.execute()
+    if outcome.status in (OutcomeStatus.DELIVERED, OutcomeStatus.SKIPPED):
+        return reg_id, "finished", ""
+    if outcome.status is OutcomeStatus.REJECTED:
+        return reg_id, "failed", redact.text(outcome.reason)
+    return reg_id, "last_error", redact.text(outcome.reason)
 
 
 def regulation_status(rt: Runtime, reg_id: str) -> dict[str, Any] | None:

@@ -18,7 +18,8 @@ from rq.job import JobStatus
 
 
 def requeue_jobs_of_dead_workers(connection: redis.Redis, dead_pids: Iterable[int]) -> int:
-    """Requeue (at the front) the started jobs of this host's workers with these pids; the count."""
+    """Requeue (at the front) the started jobs of this host's workers with these pids, and the
+    jobs they had taken off their queues but not started; the count."""
     dead = set(dead_pids)
     host = socket.gethostname()
     requeued = 0
@@ -33,5 +34,24 @@ def requeue_jobs_of_dead_workers(connection: redis.Redis, dead_pids: Iterable[in
             queue.started_job_registry.remove_executions(job)
             queue.enqueue_job(job, at_front=True)
             requeued += 1
+        for queue in worker.queues:
+            requeued += requeue_taken(queue)
         worker.register_death()
+    return requeued
+
+
+def requeue_taken(queue: Queue) -> int:
+    """Requeue the jobs of ``queue`` a worker took (RQ moves a job to the queue's intermediate list
+    as it takes it) and never started: the worker died in between. RQ itself only fails such a job,
+    after a minute and at its next maintenance (every 10 minutes). A live worker's job in that
+    list for the milliseconds before it starts may be requeued too: a drain job run twice is one
+    drainer more for a while (delivery is at-least-once), never a lost event."""
+    requeued = 0
+    for job_id in queue.intermediate_queue.get_job_ids():
+        job = queue.fetch_job(job_id)
+        if job is None or job.get_status(refresh=False) != JobStatus.QUEUED or job_id in queue.started_job_registry:
+            continue
+        queue.intermediate_queue.remove(job_id)
+        queue.enqueue_job(job, at_front=True)
+        requeued += 1
     return requeued

@@ -389,6 +389,22 @@ for _ = 1, ndead do
   if not gone(ARGV[i]) then redis.call('XADD', ns .. ':dead:' .. d, 'MINID', '~', minid, '*', 'd', ARGV[i]) end
   i = i + 1
 end
+-- GDPR: the outcomes of the batch's delete events on their regulations, in the settle's own step
+-- (a worker killed after the settle left a delivered delete pending for ever). ARGV: n, n x
+-- (regulation id, 'finished' / 'failed' / 'last_error', reason). Added to, as the record may come
+-- later (ingest wakes the drainers before it records the regulation)
+local nreg = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nreg do
+  local rk, what, why = ns .. ':reg:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if what == 'last_error' then
+    redis.call('HSET', rk, d .. ':last_error', why)
+  else
+    redis.call('HINCRBY', rk, d .. ':pending', -1)
+    redis.call('HINCRBY', rk, d .. ':' .. what, 1)
+    if what == 'failed' then redis.call('HSET', rk, d .. ':reason', why) end
+  end
+  i = i + 3
+end
 local stats = ns .. ':stats:' .. d
 while i < #ARGV do
   if tonumber(ARGV[i + 1]) > 0 then redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end

@@ -9,8 +9,11 @@ A worker that died in the middle of a job gets that job requeued (router/rescue)
 """
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,9 +22,10 @@ from typing import Callable
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from rq import Queue
 
 from router.redis_server import EmbeddedRedis, connect
-from router.rescue import requeue_jobs_of_dead_workers
+from router.rescue import requeue_jobs_of_dead_workers, requeue_taken
 
 #: a child (or Redis) that exits more often than this is broken, not unlucky: stop everything
 MAX_RESTARTS = 5
@@ -29,6 +33,24 @@ RESTART_WINDOW = 60.0
 #: how often exits are looked for; a killed Redis is back within about this long
 POLL_INTERVAL = 0.2
 STOP_TIMEOUT = 15.0
+#: prctl(2): the signal a child gets when the thread that started it dies (Linux)
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child that gets SIGTERM when `up` dies, SIGKILLed too: web, workers and scheduler left
+    running without their supervisor would hold the port, so `up` could not be started again."""
+    if _LIBC is None:
+        return subprocess.Popen(args, env=env)
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # in the child, before exec: only the libc call, no Python locks
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # `up` died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return subprocess.Popen(args, env=env, preexec_fn=die_with_parent)
 
 
 @dataclass
@@ -61,9 +83,21 @@ class Supervisor:
         #: set when something kept exiting and everything was stopped: `up` then exits 1, not 0
         self.gave_up = False
 
+    def rescue_taken(self, queue_names: list[str]) -> None:
+        """Before the workers start: requeue the drain jobs a worker took off these RQ queues and
+        died before starting (an `up` killed with its workers): their drain tokens would keep the
+        destinations idle for the pickup window."""
+        try:
+            n = sum(requeue_taken(Queue(name, connection=self._client)) for name in queue_names)
+        except redis.RedisError as exc:
+            self.log(f"could not look for jobs of workers that died ({type(exc).__name__}); they run after the pickup window")
+            return
+        if n:
+            self.log(f"requeued {n} job{'s' if n != 1 else ''} taken by a worker that died before starting {'them' if n != 1 else 'it'}")
+
     def spawn(self, role: str, args: list[str]) -> None:
         child = Child(role, args)
-        child.popen = subprocess.Popen(args, env=self.env)
+        child.popen = _start(args, self.env)
         self.children.append(child)
 
     def run(self, stopping: threading.Event) -> None:
@@ -91,6 +125,15 @@ class Supervisor:
 
     def _check_redis(self, stopping: threading.Event) -> None:
         server = self.redis
+        if server is not None and server.process is None and server.owner_gone():
+            # another `up`'s Redis on this data dir, and that `up` is gone (killed outright: it left
+            # its Redis running; or stopped: with it): this one starts it and supervises it now
+            self.log(f"the eventrouter up that ran the embedded Redis on {server.data_dir} is gone; taking it over")
+            try:
+                server.start(adopt=True)
+            except RuntimeError as exc:
+                self.log(str(exc))  # the next round tries again
+            return
         if server is None or server.process is None or server.process.poll() is None:
             return
         code = server.process.returncode
@@ -119,7 +162,7 @@ class Supervisor:
         self.log(f"{child.role} exited with code {child.popen.returncode}; starting it again")
         if child.role == "worker":
             self._dead_workers.add(child.popen.pid)
-        child.popen = subprocess.Popen(child.args, env=self.env)
+        child.popen = _start(child.args, self.env)
 
     def stop(self) -> None:
         """SIGTERM every child, SIGKILL what is left after STOP_TIMEOUT, then stop Redis (it flushes its AOF)."""

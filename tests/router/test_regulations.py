@@ -329,11 +329,16 @@ def test_a_delete_removes_the_users_records_also_when_a_secret_is_part_of_their_
 def test_a_delete_delivered_before_the_web_process_recorded_it_shows_finished(make_runtime):
     """Ingest wakes the drainers before it records the delete's regulation: a worker quick enough
     counts the delivery first, and the record must add to that count, not reset it to pending."""
-    from destinations.base import Outcome
-    from router.regulations import record_regulation, regulation_status, track_regulations
+    from router.envelopes import envelope
+    from router.queue import now_ms
+    from router.regulations import record_regulation, regulation_status
 
-    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/")])
-    track_regulations(rt, "hook", [("del-m1", Outcome.delivered())])
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        delete = {"type": "delete", "userId": "u1", "messageId": "m1", "context": {}, "integrations": {}}
+        rt.wake([("hook", rt.queue.push("hook", [envelope(delete, "m1", now_ms(), "del-m1")]))])
+        work(rt)
+        assert [r.json()["type"] for r in hook.requests] == ["delete"]
     record_regulation(rt, "del-m1", "DELETE_ONLY", ["h"], ["hook"], [])
     status = regulation_status(rt, "del-m1")
     assert (status["status"], status["destinations"]["hook"]) == (
@@ -356,3 +361,19 @@ def test_a_rejected_delete_replayed_once_the_destination_is_fixed_shows_finished
     assert delivered_deletes(hook) == ["u1", "u1"]  # refused, then delivered
     assert status["status"] == "finished"
     assert status["destinations"]["hook"] == {"status": "finished", "finished": 1, "failed": 0, "pending": 0}
+
+
+def test_a_session_credential_the_vendor_quotes_refusing_a_delete_is_redacted_from_the_regulation(make_runtime, client_for):
+    def vendor(req):
+        return Reply(400, {"error": "bad credentials " + req.headers["Authorization"]})
+
+    with FakeServer(vendor) as hook:
+        rt = make_runtime(destinations=[{"name": "cb", "type": "custobar", "settings": {
+            "base_url": hook.base_url, "username": "shop", "password": "pa55word-xyz"}}])
+        client = client_for(rt)
+        reg_id = regulation(client, "DELETE_ONLY", ["u1"])
+        work(rt)
+        encoded = hook.requests[0].headers["Authorization"].split(" ")[1]  # base64 of shop:pa55word-xyz
+        answer = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN)
+        assert encoded not in answer.get_data(as_text=True)
+        assert answer.get_json()["destinations"]["cb"]["reason"].endswith("bad credentials [redacted]")
