@@ -37,6 +37,10 @@ class SourceSchema(StrictSchema):
     #: accept Segment's Webhooks (Actions) batches signed over their first element only; then only
     #: that element is taken (the others are not covered by the signature and are rejected)
     webhook_first_element_signature = fields.Boolean(load_default=True)
+    #: take ``delete`` calls sent with this source's write key: off, as a browser's write key is public
+    #: (in every page) and a delete erases the user at every destination; signed webhooks and
+    #: POST /v1/regulations (admin token) delete whatever this says
+    accept_delete_calls = fields.Boolean(load_default=False)
 
 
 class EventFilterSchema(StrictSchema):
@@ -236,6 +240,7 @@ class SourceConfig:
     write_keys: list[str]
     webhook_secret: str | None
     webhook_first_element_signature: bool = True
+    accept_delete_calls: bool = False
 
 
 @dataclass
