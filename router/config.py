@@ -32,7 +32,11 @@ class SourceSchema(StrictSchema):
     # as a destination's: it is part of Redis keys (dedup:<source>:<messageId>), where a ":" in it
     # would let source "a" with messageId "b:c" and source "a:b" with "c" share one dedup key
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, . _ - only"))
-    write_keys = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+    # Basic auth ends the user name at the first ":", so "a:b" would arrive as "a": another source's key, or none
+    write_keys = fields.List(fields.String(validate=[
+        validate.Length(min=1),
+        validate.Regexp(r"^[^:]*$", error="a write key can't contain ':' (Basic auth ends the user name there)"),
+    ]), load_default=list)
     webhook_secret = fields.String(load_default=None, allow_none=True)
     #: accept Segment's Webhooks (Actions) batches signed over their first element only; then only
     #: that element is taken (the others are not covered by the signature and are rejected)

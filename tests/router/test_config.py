@@ -291,3 +291,10 @@ def test_an_unset_variable_is_reported_together_with_the_files_other_errors(monk
         "dedup_tll": "unknown key; did you mean dedup_ttl?",
         "destinations[0].settings.url": "environment variable NOPE_URL is not set",
     }
+
+
+def test_a_write_key_with_a_colon_is_refused_as_basic_auth_would_send_only_its_part_before_the_colon():
+    """``a:b`` sent as Basic auth is the user name ``a``: another source's key, or none."""
+    sources = [{"name": "web", "write_keys": ["ok-key", "a:b"]}, {"name": "other", "write_keys": ["a"]}]
+    assert errors_of({"sources": sources}) == {
+        "sources[0].write_keys[1]": "a write key can't contain ':' (Basic auth ends the user name there)"}
