@@ -189,6 +189,13 @@ class ConfigSchema(StrictSchema):
                 if k in keys:
                     errors.setdefault("sources", {})[i] = {"write_keys": ["write key used by two sources"]}
                 keys.add(k)
+        # write keys are public (every page with analytics.js has one): a secret equal to one is none
+        public = "is also a write key, which is no secret (browsers carry write keys)"
+        for i, s in enumerate(data.get("sources", [])):
+            if s.get("webhook_secret") in keys:
+                errors.setdefault("sources", {}).setdefault(i, {})["webhook_secret"] = [public]
+        if data.get("admin_token") in keys:
+            errors["admin_token"] = [public]
         if errors:
             raise ValidationError(errors)
 
