@@ -32,11 +32,19 @@ class SourceSchema(StrictSchema):
     # as a destination's: it is part of Redis keys (dedup:<source>:<messageId>), where a ":" in it
     # would let source "a" with messageId "b:c" and source "a:b" with "c" share one dedup key
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, . _ - only"))
-    write_keys = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+    # Basic auth ends the user name at the first ":", so "a:b" would arrive as "a": another source's key, or none
+    write_keys = fields.List(fields.String(validate=[
+        validate.Length(min=1),
+        validate.Regexp(r"^[^:]*$", error="a write key can't contain ':' (Basic auth ends the user name there)"),
+    ]), load_default=list)
     webhook_secret = fields.String(load_default=None, allow_none=True)
     #: accept Segment's Webhooks (Actions) batches signed over their first element only; then only
     #: that element is taken (the others are not covered by the signature and are rejected)
     webhook_first_element_signature = fields.Boolean(load_default=True)
+    #: take ``delete`` calls sent with this source's write key: off, as a browser's write key is public
+    #: (in every page) and a delete erases the user at every destination; signed webhooks and
+    #: POST /v1/regulations (admin token) delete whatever this says
+    accept_delete_calls = fields.Boolean(load_default=False)
 
 
 class EventFilterSchema(StrictSchema):
@@ -181,6 +189,13 @@ class ConfigSchema(StrictSchema):
                 if k in keys:
                     errors.setdefault("sources", {})[i] = {"write_keys": ["write key used by two sources"]}
                 keys.add(k)
+        # write keys are public (every page with analytics.js has one): a secret equal to one is none
+        public = "is also a write key, which is no secret (browsers carry write keys)"
+        for i, s in enumerate(data.get("sources", [])):
+            if s.get("webhook_secret") in keys:
+                errors.setdefault("sources", {}).setdefault(i, {})["webhook_secret"] = [public]
+        if data.get("admin_token") in keys:
+            errors["admin_token"] = [public]
         if errors:
             raise ValidationError(errors)
 
@@ -236,6 +251,7 @@ class SourceConfig:
     write_keys: list[str]
     webhook_secret: str | None
     webhook_first_element_signature: bool = True
+    accept_delete_calls: bool = False
 
 
 @dataclass

@@ -85,6 +85,9 @@ def intake() -> Intake:
 SINGLE_KINDS = frozenset(["identify", "track", "page", "screen", "group", "alias", "i", "t", "p", "s", "g", "a"])
 BATCH_KINDS = frozenset(["batch", "b", "import"])
 #: what a client is told when Redis can't take its events (with ``Retry-After: 2``)
+#: why a ``delete`` call sent with the write key of a source without ``accept_delete_calls`` is rejected
+DELETE_REFUSED = ("delete calls are not accepted with this source's write key (a browser's key is public): "
+                  "send them as POST /v1/regulations, or set accept_delete_calls: true on a server-side source")
 STORAGE_UNAVAILABLE = {"success": False, "errors": [{"path": "", "message": "storage unavailable; retry later"}]}
 
 
@@ -128,9 +131,12 @@ def _batch(intake: Intake, source: SourceConfig, body: Any, strict: bool) -> dic
         raise BadRequest(400, f"batch has {len(events)} events; the limit is {MAX_BATCH_EVENTS}", "batch")
     context = body.get("context") if isinstance(body.get("context"), dict) else None
     integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else None
+    refuse = {} if source.accept_delete_calls else {
+        i: DELETE_REFUSED for i, e in enumerate(events) if isinstance(e, dict) and e.get("type") == "delete"}
     result = intake.accept(
         source,
         events,
+        refuse=refuse,
         batch_context=context,
         batch_integrations=integrations,
         sent_at=body.get("sentAt"),

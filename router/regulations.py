@@ -164,7 +164,7 @@ def regulation_outcome(reg_id: str, outcome: Any, redact: Redactor) -> tuple[str
 
 def regulation_status(rt: Runtime, reg_id: str) -> dict[str, Any] | None:
     raw = {k.decode(): v.decode() for k, v in rt.redis.hgetall(rt.queue.keys.regulation(reg_id)).items()}
-    if not raw:
+    if "type" not in raw:  # none, or only a worker's counts: SETTLE may count a delete before it is recorded
         return None
     per: dict[str, dict[str, Any]] = {}
     for key, value in raw.items():
@@ -176,8 +176,9 @@ def regulation_status(rt: Runtime, reg_id: str) -> dict[str, Any] | None:
         if "unsupported" in f:
             destinations[dest] = {"status": "not_supported"}
             continue
-        status = "pending" if f["pending"] > 0 else ("failed" if f["failed"] else "finished")
-        entry = {"status": status, "finished": f["finished"], "failed": f["failed"], "pending": f["pending"]}
+        counts = {n: f.get(n, 0) for n in ("finished", "failed", "pending")}  # a retry's last_error may come first
+        status = "pending" if counts["pending"] > 0 else ("failed" if counts["failed"] else "finished")
+        entry = {"status": status, **counts}
         if "reason" in f:
             entry["reason"] = f["reason"]
         if "last_error" in f and status == "pending":

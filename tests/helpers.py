@@ -18,7 +18,7 @@ def base_config(**overrides: Any) -> dict[str, Any]:
         "namespace": f"t{uuid.uuid4().hex[:12]}",
         "admin_token": "admin-secret-token",
         "sources": [
-            {"name": "website", "write_keys": [WRITE_KEY]},
+            {"name": "website", "write_keys": [WRITE_KEY], "accept_delete_calls": True},
             {"name": "segment", "webhook_secret": "whsec-test"},
         ],
         "delivery": {"retry_base": "100ms", "retry_max": "1s", "lease": "3s", "drain_budget": "5s"},

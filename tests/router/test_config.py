@@ -291,3 +291,19 @@ def test_an_unset_variable_is_reported_together_with_the_files_other_errors(monk
         "dedup_tll": "unknown key; did you mean dedup_ttl?",
         "destinations[0].settings.url": "environment variable NOPE_URL is not set",
     }
+
+
+def test_a_write_key_with_a_colon_is_refused_as_basic_auth_would_send_only_its_part_before_the_colon():
+    """``a:b`` sent as Basic auth is the user name ``a``: another source's key, or none."""
+    sources = [{"name": "web", "write_keys": ["ok-key", "a:b"]}, {"name": "other", "write_keys": ["a"]}]
+    assert errors_of({"sources": sources}) == {
+        "sources[0].write_keys[1]": "a write key can't contain ':' (Basic auth ends the user name there)"}
+
+
+def test_a_webhook_secret_or_admin_token_that_is_also_a_write_key_is_refused_as_browsers_carry_write_keys():
+    """Whoever reads a page's write key could then sign webhooks (GDPR deletes included) or use the operator API."""
+    sources = [{"name": "web", "write_keys": ["shared-value"]}, {"name": "segment", "webhook_secret": "shared-value"}]
+    assert errors_of({"sources": sources, "admin_token": "shared-value"}) == {
+        "sources[1].webhook_secret": "is also a write key, which is no secret (browsers carry write keys)",
+        "admin_token": "is also a write key, which is no secret (browsers carry write keys)",
+    }

@@ -240,3 +240,30 @@ def test_a_page_or_identify_with_a_null_event_field_is_accepted_as_rudderstacks_
     assert [e["type"] for e in buffered(rt)] == ["page", "identify"]
     r = client.post("/v1/track", json={"userId": "u", "event": None}, headers=AUTH)
     assert r.get_json()["errors"] == [{"path": "event", "message": "a track call needs an event name"}]
+
+
+def test_a_public_write_key_cannot_delete_a_user_unless_its_source_accepts_delete_calls(make_runtime, client_for):
+    """A browser's write key is in every page: with it alone nobody may erase a user everywhere."""
+    rt = make_runtime(destinations=[HOOK], sources=[{"name": "website", "write_keys": [WRITE_KEY]}])
+    client = client_for(rt)
+    client.post("/v1/track", json={"userId": "victim", "event": "Bought", "messageId": "m1"}, headers=AUTH)
+    delete = {"type": "delete", "userId": "victim", "messageId": "del-1"}
+    r = client.post("/v1/batch", json={"batch": [delete]}, headers=AUTH)
+    reason = ("delete calls are not accepted with this source's write key (a browser's key is public): "
+              "send them as POST /v1/regulations, or set accept_delete_calls: true on a server-side source")
+    assert (r.status_code, r.get_json()) == (200, {"success": True, "accepted": 0, "duplicates": 0, "suppressed": 0,
+                                                  "rejected": [{"index": 0, "errors": [{"path": "", "message": reason}]}]})
+    assert [(e["type"], e["userId"]) for e in buffered(rt)] == [("track", "victim")]  # not forgotten
+    assert rt.redis.zcard(rt.queue.keys.regulations) == 0
+    kept = [json.loads(f[b"d"]) for _, f in rt.redis.xrange(rt.queue.keys.rejected)]
+    assert [(k["event"], k["errors"][0]["message"]) for k in kept] == [(delete, reason)]
+
+
+def test_a_source_that_accepts_delete_calls_forgets_the_user_a_batch_deletes(make_runtime, client_for):
+    sources = [{"name": "backend", "write_keys": [WRITE_KEY], "accept_delete_calls": True}]
+    rt = make_runtime(destinations=[HOOK], sources=sources)
+    client = client_for(rt)
+    client.post("/v1/track", json={"userId": "gone", "event": "Bought", "messageId": "m1"}, headers=AUTH)
+    r = client.post("/v1/batch", json={"batch": [{"type": "delete", "userId": "gone", "messageId": "del-1"}]}, headers=AUTH)
+    assert r.get_json()["accepted"] == 1
+    assert [(e["type"], e["userId"]) for e in buffered(rt)] == [("delete", "gone")]

@@ -377,3 +377,26 @@ def test_a_session_credential_the_vendor_quotes_refusing_a_delete_is_redacted_fr
         answer = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN)
         assert encoded not in answer.get_data(as_text=True)
         assert answer.get_json()["destinations"]["cb"]["reason"].endswith("bad credentials [redacted]")
+
+
+def test_a_delete_delivered_or_retried_before_its_regulation_is_recorded_is_not_found_yet_rather_than_a_500(
+        make_runtime, client_for):
+    """Ingest wakes the drainers before it records the regulation (and a request that failed after
+    storing the delete records none): a worker may count an outcome on a record that isn't there yet."""
+    from router.envelopes import envelope
+    from router.queue import now_ms
+
+    with FakeServer(lambda req: Reply(200, {}) if req.json()["userId"] == "u1" else Reply(503, "busy")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
+        deletes = [{"type": "delete", "userId": u, "messageId": m, "context": {}, "integrations": {}}
+                   for u, m in (("u1", "m1"), ("u2", "m2"))]
+        envs = [envelope(d, d["messageId"], now_ms(), f"del-{d['messageId']}") for d in deletes]
+        rt.wake([("hook", rt.queue.push("hook", envs))])
+        work(rt)
+        assert sorted(r.json()["userId"] for r in hook.requests) == ["u1", "u2"]
+    client = client_for(rt)
+    for reg_id in ("del-m1", "del-m2"):  # delivered: counted; retrying: its last error noted
+        r = client.get(f"/v1/regulations/{reg_id}", headers=ADMIN)
+        assert (r.status_code, r.get_json()) == (404, {"success": False, "errors": [
+            {"path": "regulateId", "message": "no such regulation"}]})
+    assert client.get("/v1/regulations", headers=ADMIN).get_json() == {"regulations": []}
