@@ -84,10 +84,10 @@ def intake() -> Intake:
 #: the Tracking API's calls of one event, and of many
 SINGLE_KINDS = frozenset(["identify", "track", "page", "screen", "group", "alias", "i", "t", "p", "s", "g", "a"])
 BATCH_KINDS = frozenset(["batch", "b", "import"])
-#: what a client is told when Redis can't take its events (with ``Retry-After: 2``)
 #: why a ``delete`` call sent with the write key of a source without ``accept_delete_calls`` is rejected
 DELETE_REFUSED = ("delete calls are not accepted with this source's write key (a browser's key is public): "
                   "send them as POST /v1/regulations, or set accept_delete_calls: true on a server-side source")
+#: what a client is told when Redis can't take its events (with ``Retry-After: 2``)
 STORAGE_UNAVAILABLE = {"success": False, "errors": [{"path": "", "message": "storage unavailable; retry later"}]}
 
 
