@@ -56,6 +56,11 @@ CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
     "birth_date": values.iso_date,
     "country": values.country_code,
     "language": values.language_code,
+    # Custobar types these as string; a number trait (houseNumber: 3) goes as "3"
+    **{field: values.text for field in (
+        "canonical_id", "first_name", "last_name", "shop_id", "city", "company", "gender", "house_number",
+        "house_number_addition", "province", "street_address", "street_name", "vat_number", "zip_code",
+    )},
 }
 
 #: list fields: the traits that set the list outright, or change it as {"add": [...], "remove": [...]}
