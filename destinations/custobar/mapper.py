@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from destinations.audiences import audience_trait, is_audience_event, profile_form
+from destinations.audiences import profile_form, synced_audience
 from destinations.custobar.customers import customer_keys, customer_record, deletion_record
 from destinations.custobar.sales import sale_rows
 from destinations.custobar.upload import Endpoint, Upload
@@ -32,7 +32,7 @@ EVENT_CUSTOMER_KEYS = {"external_id": "customer_id", "email": "email", "phone_nu
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> Upload:
-    audience = audience_trait(event) if is_audience_event(event) else None
+    audience = synced_audience(dict(event))
     event = profile_form(dict(event))
     kind = event.get("type")
     if kind == "identify":
