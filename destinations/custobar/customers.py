@@ -167,6 +167,9 @@ def custom_fields(found: Mapping[str, Any], prefix: str | None, record: dict[str
             if isinstance(value, Mapping):
                 # the parts of an object no field takes (address.line2, company.id)
                 left_out.extend(f"{key}.{sub}" for sub in value if f"{key}.{sub}" not in KNOWN_PATHS[key])
+            elif value is not None and key not in KNOWN_PATHS[key]:
+                # a plain value where the tables read only inside an object ("address": "42 Red Lane")
+                left_out.append(key)
             continue
         name = f"{prefix}__{values.snake_case(key)}" if prefix else ""
         sendable = custom_value(value)
@@ -189,7 +192,7 @@ def known_paths() -> dict[str, set[str]]:
         for key in keys:
             known[key] |= {f"{key}.{change}" for change in LIST_CHANGES}
             for change in LIST_CHANGES:
-                known.setdefault(f"{key}.{change}", set())
+                known.setdefault(f"{key}.{change}", set()).add(f"{key}.{change}")
     return known
 
 
