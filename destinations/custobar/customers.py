@@ -70,6 +70,8 @@ LIST_FIELDS: FieldTable = {
     "mailing_lists": ("mailing_lists", "mailingLists"),
 }
 LIST_CHANGES = ("add", "remove")
+#: Segment's full-name trait, split into first_name / last_name
+NAME = "name"
 
 
 def customer_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -84,11 +86,24 @@ def customer_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> tu
         if hit is not None:
             path, value = hit
             record[target] = "" if is_blank(value) else convert.get(target, values.scalar)(value, field=f"traits.{path}")
+    record.update(name_parts(found, record))
     record.update(list_fields(found))
     if not any(record.get(key) for key in ("external_id", "email", "phone_number")):
         raise RejectedEvent("Custobar needs a userId, an email or a phone to identify the customer")
     left_out = custom_fields(found, settings["company_prefix"], record)
     return record, left_out
+
+
+def name_parts(found: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, str]:
+    """first_name / last_name from Segment's ``name`` trait where the split ones are missing
+    ("Ada King Lovelace" -> Ada / King Lovelace). ``name`` itself has no Custobar field: as a
+    company field it would be refused unless defined."""
+    name = found.get(NAME)
+    if not isinstance(name, str) or not name.strip():
+        return {}
+    first_name, _, last_name = name.strip().partition(" ")
+    parts = {"first_name": first_name, "last_name": last_name.strip()}
+    return {k: v for k, v in parts.items() if v and k not in record}
 
 
 def deletion_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,6 +203,7 @@ def known_paths() -> dict[str, set[str]]:
         for paths in table.values():
             for path in paths:
                 known.setdefault(path.split(".")[0], set()).add(path)
+    known[NAME] = {NAME}
     for keys in LIST_FIELDS.values():
         for key in keys:
             known[key] |= {f"{key}.{change}" for change in LIST_CHANGES}
