@@ -134,14 +134,16 @@ def engage_identify(**traits: Any) -> dict[str, Any]:
 def test_yespo_skips_an_audience_identify_it_has_no_field_for_instead_of_dropping_the_audience(traits):
     with pytest.raises(SkippedEvent) as caught:
         yespo_map(engage_identify(**traits), yespo_settings(), now=datetime.now(timezone.utc))
-    assert str(caught.value) == f"audience {KEY!r} has no Yespo field: map it in contact_fields (audience key -> additional field id)"
+    assert str(caught.value) == (
+        f"audience {KEY!r} has no Yespo field: map it in contact_fields (audience key -> additional field id)")
 
 
 @pytest.mark.parametrize("traits", [{KEY: True}, {"Order Completed Last 30 Days": False}])
 def test_sticky_street_skips_an_audience_identify_it_has_no_field_for_instead_of_dropping_the_audience(traits):
     with pytest.raises(SkippedEvent) as caught:
         sticky_map(engage_identify(**traits), sticky_settings())
-    assert str(caught.value) == f"audience {KEY!r} has no Sticky Street field: map it in custom_fields (audience key -> custom_field_N)"
+    assert str(caught.value) == (
+        f"audience {KEY!r} has no Sticky Street field: map it in custom_fields (audience key -> custom_field_N)")
 
 
 def test_custobar_skips_an_audience_identify_it_has_no_field_for_instead_of_leaving_the_audience_out():

@@ -275,7 +275,11 @@ def test_numeric_traits_for_custobar_text_fields_are_sent_as_text(destination_fo
 
 
 def test_segments_name_trait_fills_first_and_last_name_instead_of_an_undefined_company_field(destination_for):
-    events = [person(1, name="Ada King Lovelace"), person(2, firstName="Grace", name="Grace Hopper"), person(3, firstName="Alan", lastName="Turing", name="Alan Turing")]
+    events = [
+        person(1, name="Ada King Lovelace"),
+        person(2, firstName="Grace", name="Grace Hopper"),
+        person(3, firstName="Alan", lastName="Turing", name="Alan Turing"),
+    ]
     with FakeCustobar(refuse=refuse_undefined_field) as vendor:
         dest = destination_for(vendor.base_url, company_prefix="acme")
         prepared = prepare(dest, events)

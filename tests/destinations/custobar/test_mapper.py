@@ -107,7 +107,8 @@ def test_traits_without_a_custobar_field_are_left_out_and_named_without_a_prefix
 
 
 def test_an_address_trait_that_is_not_an_object_is_counted_as_left_out_not_dropped_unseen():
-    upload = map_event(identify({"email": "ada@example.com", "address": "42 Red Lane, Epwell"}), load_settings(company_prefix="acme"))
+    traits = {"email": "ada@example.com", "address": "42 Red Lane, Epwell"}
+    upload = map_event(identify(traits), load_settings(company_prefix="acme"))
     assert upload.records == [{"external_id": "user-1", "email": "ada@example.com"}]
     assert upload.left_out == ("address",)
 

@@ -203,7 +203,8 @@ def contact_error(contact: dict[str, Any]) -> str:
     """What Yespo's Contact schema refuses (vendor-specs.md, Contacts: channels [{type: email|sms|viber|
     mobilepush|webpush|..., value}], names and externalCustomerId strings, fields [{id, value}])."""
     for channel in contact.get("channels") or []:
-        if channel.get("type") not in CHANNEL_TYPES or not isinstance(channel.get("value"), str) or not channel["value"]:
+        value = channel.get("value")
+        if channel.get("type") not in CHANNEL_TYPES or not isinstance(value, str) or not value:
             return f"invalid channel {channel!r}"
     for key in ("firstName", "lastName", "externalCustomerId", "languageCode", "timeZone"):
         if key in contact and not isinstance(contact[key], str):

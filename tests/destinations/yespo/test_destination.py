@@ -374,6 +374,7 @@ def test_audience_entered_and_exited_reach_yespo_as_a_contact_field_holding_true
     assert statuses(deliver(dest, [entered, exited])) == ["delivered", "delivered"]
     contacts = {c["externalCustomerId"]: c for r in vendor.requests for c in r.json().get("contacts", [r.json()])}
     assert contacts == {
-        "u1": {"channels": [{"type": "email", "value": "u1@example.com"}], "externalCustomerId": "u1", "fields": [{"id": 777, "value": "true"}]},
-        "u2": {"channels": [{"type": "email", "value": "u2@example.com"}], "externalCustomerId": "u2", "fields": [{"id": 777, "value": "false"}]},
+        user: {"channels": [{"type": "email", "value": f"{user}@example.com"}], "externalCustomerId": user,
+               "fields": [{"id": 777, "value": member}]}
+        for user, member in (("u1", "true"), ("u2", "false"))
     }
