@@ -55,6 +55,25 @@ def profile_form(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def synced_audience(event: dict[str, Any]) -> str | None:
+    """The audience key an event syncs, in either form (None for other events), so a destination
+    with no field for it can skip the event with that reason instead of dropping the audience."""
+    if is_audience_event(event):
+        return audience_trait(event)
+    personas = get_path(event, "context.personas", None)
+    if event.get("type") != "identify" or not is_audience(personas):
+        return None
+    traits = snake_cased(event).get("traits")
+    if not isinstance(traits, Mapping):
+        return None
+    given = personas.get("computation_key")
+    if isinstance(given, str) and given in traits:
+        return given
+    # no computation_key: the trait snake_cased from the audience's name
+    original = event.get("traits") or {}
+    return next((key for key in traits if key not in original), None)
+
+
 def audience_trait(event: Mapping[str, Any]) -> str:
     """The trait an ``Audience Entered`` / ``Exited`` event becomes: its audience key (never another
     trait, so a skip message names the audience, not ``email``)."""

@@ -56,6 +56,11 @@ CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
     "birth_date": values.iso_date,
     "country": values.country_code,
     "language": values.language_code,
+    # Custobar types these as string; a number trait (houseNumber: 3) goes as "3"
+    **{field: values.text for field in (
+        "canonical_id", "first_name", "last_name", "shop_id", "city", "company", "gender", "house_number",
+        "house_number_addition", "province", "street_address", "street_name", "vat_number", "zip_code",
+    )},
 }
 
 #: list fields: the traits that set the list outright, or change it as {"add": [...], "remove": [...]}
@@ -65,6 +70,8 @@ LIST_FIELDS: FieldTable = {
     "mailing_lists": ("mailing_lists", "mailingLists"),
 }
 LIST_CHANGES = ("add", "remove")
+#: Segment's full-name trait, split into first_name / last_name
+NAME = "name"
 
 
 def customer_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -79,11 +86,24 @@ def customer_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> tu
         if hit is not None:
             path, value = hit
             record[target] = "" if is_blank(value) else convert.get(target, values.scalar)(value, field=f"traits.{path}")
+    record.update(name_parts(found, record))
     record.update(list_fields(found))
     if not any(record.get(key) for key in ("external_id", "email", "phone_number")):
         raise RejectedEvent("Custobar needs a userId, an email or a phone to identify the customer")
     left_out = custom_fields(found, settings["company_prefix"], record)
     return record, left_out
+
+
+def name_parts(found: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, str]:
+    """first_name / last_name from Segment's ``name`` trait where the split ones are missing
+    ("Ada King Lovelace" -> Ada / King Lovelace). ``name`` itself has no Custobar field: as a
+    company field it would be refused unless defined."""
+    name = found.get(NAME)
+    if not isinstance(name, str) or not name.strip():
+        return {}
+    first_name, _, last_name = name.strip().partition(" ")
+    parts = {"first_name": first_name, "last_name": last_name.strip()}
+    return {k: v for k, v in parts.items() if v and k not in record}
 
 
 def deletion_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,6 +182,9 @@ def custom_fields(found: Mapping[str, Any], prefix: str | None, record: dict[str
             if isinstance(value, Mapping):
                 # the parts of an object no field takes (address.line2, company.id)
                 left_out.extend(f"{key}.{sub}" for sub in value if f"{key}.{sub}" not in KNOWN_PATHS[key])
+            elif value is not None and key not in KNOWN_PATHS[key]:
+                # a plain value where the tables read only inside an object ("address": "42 Red Lane")
+                left_out.append(key)
             continue
         name = f"{prefix}__{values.snake_case(key)}" if prefix else ""
         sendable = custom_value(value)
@@ -180,11 +203,12 @@ def known_paths() -> dict[str, set[str]]:
         for paths in table.values():
             for path in paths:
                 known.setdefault(path.split(".")[0], set()).add(path)
+    known[NAME] = {NAME}
     for keys in LIST_FIELDS.values():
         for key in keys:
             known[key] |= {f"{key}.{change}" for change in LIST_CHANGES}
             for change in LIST_CHANGES:
-                known.setdefault(f"{key}.{change}", set())
+                known.setdefault(f"{key}.{change}", set()).add(f"{key}.{change}")
     return known
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from destinations.audiences import audience_trait, is_audience_event, profile_form
+from destinations.audiences import profile_form, synced_audience
+from destinations.custobar import values
 from destinations.custobar.customers import customer_keys, customer_record, deletion_record
 from destinations.custobar.sales import sale_rows
 from destinations.custobar.upload import Endpoint, Upload
@@ -32,7 +33,7 @@ EVENT_CUSTOMER_KEYS = {"external_id": "customer_id", "email": "email", "phone_nu
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> Upload:
-    audience = audience_trait(event) if is_audience_event(event) else None
+    audience = synced_audience(dict(event))
     event = profile_form(dict(event))
     kind = event.get("type")
     if kind == "identify":
@@ -64,5 +65,6 @@ def event_record(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[
     if not keys:
         raise RejectedEvent("a Custobar event needs a userId, context.traits.email or a phone to name the customer")
     record.update({EVENT_CUSTOMER_KEYS[key]: value for key, value in keys.items()})
-    record.update(pick(event, EVENT_FIELDS))
+    # ids as text, as on the sale rows (sale_id names a sale_external_id)
+    record.update((k, values.text(v, k)) for k, v in pick(event, EVENT_FIELDS).items())
     return record

@@ -3,6 +3,7 @@ or rejects the event, naming the Segment field and what is wrong with it."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -129,6 +130,17 @@ def scalar(value: Any, field: str) -> Any:
     if isinstance(value, (str, int, float, bool)):
         return value
     raise RejectedEvent(f"{field} must be a single value, got {type(value).__name__}")
+
+
+def text(value: Any, field: str) -> str:
+    """A field Custobar types as string (zip_code, house_number, ...): a number goes as its digits."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise RejectedEvent(f"{field} must be a single value (text or a number), got {type(value).__name__}")
 
 
 def string_list(value: Any, field: str) -> list[str]:

@@ -18,7 +18,7 @@ import re
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from destinations.audiences import audience_trait, is_audience_event, profile_form
+from destinations.audiences import profile_form, synced_audience
 from destinations.mapping import first, get_path, is_empty, pick, traits
 from destinations.stickystreet.profiles import row_problem
 from destinations.errors import RejectedEvent, SkippedEvent
@@ -56,7 +56,7 @@ ISO_DATE = re.compile(
 
 
 def map_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
-    audience = audience_trait(event) if is_audience_event(event) else None
+    audience = synced_audience(dict(event))
     event = profile_form(dict(event))
     kind = event.get("type")
     if kind == "identify" and audience and audience not in settings["custom_fields"]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from destinations.audiences import audience_trait, is_audience_event, profile_form
+from destinations.audiences import profile_form, synced_audience
 from destinations.base import require
 from destinations.mapping import first, is_empty, pick, source_keys
 from destinations.yespo.common import IDENTITY, compact_json, encode, event_time
@@ -62,7 +62,7 @@ DEDUPE_CHANNELS = {
 
 def map_event(event: dict[str, Any], settings: Settings, now: datetime) -> YespoCall:
     """The Yespo call for one Segment event (an audience event as the identify Segment would send)."""
-    audience = audience_trait(event) if is_audience_event(event) else None
+    audience = synced_audience(dict(event))
     event = profile_form(event)
     kind = event.get("type")
     if kind == "track":

@@ -122,3 +122,40 @@ def test_sticky_street_skips_an_audience_it_has_no_field_for():
     with pytest.raises(SkippedEvent) as caught:
         sticky_map(audience("Audience Entered"), sticky_settings())
     assert str(caught.value) == f"audience {KEY!r} has no Sticky Street field: map it in custom_fields (audience key -> custom_field_N)"
+
+
+def engage_identify(**traits: Any) -> dict[str, Any]:
+    """The identify Engage sends a user-property destination when a user enters an audience."""
+    return {"type": "identify", "userId": "u1", "messageId": "m-2", "timestamp": TS, "receivedAt": TS,
+            "traits": {"email": "ann@example.com", **traits}, "context": {"personas": PERSONAS}, "integrations": {}}
+
+
+@pytest.mark.parametrize("traits", [{KEY: True}, {"Order Completed Last 30 Days": False}])
+def test_yespo_skips_an_audience_identify_it_has_no_field_for_instead_of_dropping_the_audience(traits):
+    with pytest.raises(SkippedEvent) as caught:
+        yespo_map(engage_identify(**traits), yespo_settings(), now=datetime.now(timezone.utc))
+    assert str(caught.value) == (
+        f"audience {KEY!r} has no Yespo field: map it in contact_fields (audience key -> additional field id)")
+
+
+@pytest.mark.parametrize("traits", [{KEY: True}, {"Order Completed Last 30 Days": False}])
+def test_sticky_street_skips_an_audience_identify_it_has_no_field_for_instead_of_dropping_the_audience(traits):
+    with pytest.raises(SkippedEvent) as caught:
+        sticky_map(engage_identify(**traits), sticky_settings())
+    assert str(caught.value) == (
+        f"audience {KEY!r} has no Sticky Street field: map it in custom_fields (audience key -> custom_field_N)")
+
+
+def test_custobar_skips_an_audience_identify_it_has_no_field_for_instead_of_leaving_the_audience_out():
+    with pytest.raises(SkippedEvent, match=f"audience {KEY!r} has no Custobar field"):
+        custobar_map(engage_identify(**{KEY: True}), custobar_settings())
+
+
+def test_an_audience_identify_with_a_mapped_field_reaches_each_profile_destination():
+    event = engage_identify(**{"Order Completed Last 30 Days": True})
+    call = yespo_map(event, yespo_settings(contact_fields={KEY: 777}), now=datetime.now(timezone.utc))
+    assert call.body["fields"] == [{"id": 777, "value": "true"}]
+    sticky = sticky_map(event, sticky_settings(custom_fields={KEY: "custom_field_3"}))
+    assert sticky["customer"] == {"code": "u1", "email": "ann@example.com", "custom_field_3": "true"}
+    assert custobar_map(event, custobar_settings(company_prefix="acme")).records == [
+        {"external_id": "u1", "email": "ann@example.com", f"acme__{KEY}": True}]

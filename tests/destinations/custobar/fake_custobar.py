@@ -25,6 +25,13 @@ from tests.fakes.http import FakeServer, Reply, Request
 PATHS = {"/api/customers/upload/": "customers", "/api/sales/upload/": "sales", "/api/events/": "events"}
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9-]+$")
 SALE_CENTS = ("sale_total", "sale_discount", "sale_shipping", "unit_price", "total", "discount")
+#: customer fields by their type in Custobar's customers doc (vendor-docs/custobar-customers-api.txt,
+#: "Optional fields": e.g. house_number | string | Number of the house in the street, e.g. "3")
+CUSTOMER_BOOLEANS = ("can_email", "can_post", "can_profile", "can_push", "can_sms", "is_forgotten", "is_deleted")
+CUSTOMER_STRINGS = (
+    "external_id", "canonical_id", "first_name", "last_name", "shop_id", "city", "company", "gender",
+    "house_number", "house_number_addition", "province", "street_address", "street_name", "vat_number", "zip_code",
+)
 
 
 def refusal(status: int, reason: str) -> Reply:
@@ -104,6 +111,14 @@ def check_customer(record: dict[str, Any]) -> str | None:
         return "external_id must consist of letters, numbers and dashes only"
     if record.get("phone_number") and not re.fullmatch(r"\+[1-9]\d{6,14}", record["phone_number"]):
         return "phone_number must be country prefixed"
+    for key in CUSTOMER_BOOLEANS:
+        if key in record and not isinstance(record[key], bool) and record[key] != "":
+            return f"{key} must be a boolean"
+    for key in CUSTOMER_STRINGS:
+        if key in record and not isinstance(record[key], str):
+            return f"{key} must be a string"
+    if record.get("birth_date") and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(record["birth_date"])):
+        return "birth_date must be year-month-day, e.g. 1991-06-14"
     return None
 
 

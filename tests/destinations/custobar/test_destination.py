@@ -260,3 +260,34 @@ def test_customers_with_different_user_ids_are_never_merged_through_a_shared_ema
         {"external_id": "user-7", "email": "shared@example.com", "first_name": "Ada"},
         {"external_id": "user-8", "email": "shared@example.com", "first_name": "Bob"},
     ]}]
+
+
+def test_numeric_traits_for_custobar_text_fields_are_sent_as_text(destination_for):
+    identify = person(1, houseNumber=3, address={"postalCode": 33100, "city": "Tampere"}, shopId=7, vatNumber=12345678)
+    with FakeCustobar() as vendor:
+        dest = destination_for(vendor.base_url)
+        outcomes = dest.send(prepare(dest, [identify]))
+    assert statuses(outcomes) == ["delivered"]
+    assert vendor.accepted["customers"] == [{
+        "external_id": "user-1", "email": "u1@example.com", "house_number": "3", "city": "Tampere",
+        "zip_code": "33100", "shop_id": "7", "vat_number": "12345678",
+    }]
+
+
+def test_segments_name_trait_fills_first_and_last_name_instead_of_an_undefined_company_field(destination_for):
+    events = [
+        person(1, name="Ada King Lovelace"),
+        person(2, firstName="Grace", name="Grace Hopper"),
+        person(3, firstName="Alan", lastName="Turing", name="Alan Turing"),
+    ]
+    with FakeCustobar(refuse=refuse_undefined_field) as vendor:
+        dest = destination_for(vendor.base_url, company_prefix="acme")
+        prepared = prepare(dest, events)
+        outcomes = dest.send(prepared)
+    assert statuses(outcomes) == ["delivered"] * 3
+    assert vendor.accepted["customers"] == [
+        {"external_id": "user-1", "email": "u1@example.com", "first_name": "Ada", "last_name": "King Lovelace"},
+        {"external_id": "user-2", "email": "u2@example.com", "first_name": "Grace", "last_name": "Hopper"},
+        {"external_id": "user-3", "email": "u3@example.com", "first_name": "Alan", "last_name": "Turing"},
+    ]
+    assert [item.payload.left_out for item in prepared] == [(), (), ()]

@@ -106,6 +106,13 @@ def test_traits_without_a_custobar_field_are_left_out_and_named_without_a_prefix
     assert upload.left_out == ("loyaltyLevel", "Favourite Shop", "points", "old_flag", "interests", "prefs", "address.line2", "company.id")
 
 
+def test_an_address_trait_that_is_not_an_object_is_counted_as_left_out_not_dropped_unseen():
+    traits = {"email": "ada@example.com", "address": "42 Red Lane, Epwell"}
+    upload = map_event(identify(traits), load_settings(company_prefix="acme"))
+    assert upload.records == [{"external_id": "user-1", "email": "ada@example.com"}]
+    assert upload.left_out == ("address",)
+
+
 @pytest.mark.parametrize(
     ("rule", "user_id", "external_id"),
     [
@@ -250,6 +257,19 @@ def test_mapped_track_events_become_custobar_events_of_the_configured_type(name,
     track = event("track", event=name, properties=properties,
                   context={"traits": {"email": "ada@example.com"}, "page": {"path": "/teapot"}})
     assert map_event(track, load_settings(**settings)) == Upload(Endpoint.EVENTS, [record])
+
+
+def test_numeric_ids_on_custobar_events_go_as_text_like_the_sale_they_name():
+    shipped = event("track", event="Order Shipped", properties={"order_id": 1001, "tracking_number": 998877},
+                    context={"traits": {"email": "ada@example.com"}})
+    viewed = event("track", event="Product Viewed", properties={"product_id": 42}, context={})
+    settings = load_settings(event_types={"Order Shipped": "ORDER_SHIPPED", "Product Viewed": "BROWSE"})
+    assert map_event(shipped, settings).records == [{
+        "type": "ORDER_SHIPPED", "date": TS, "customer_id": "user-1", "email": "ada@example.com",
+        "sale_id": "1001", "tracking_number": "998877"}]
+    sale = map_event(order(order_id=1001, products=[{"product_id": 42, "price": 1}]), settings).records[0]
+    assert (sale["sale_external_id"], sale["product_id"]) == ("1001", "42")
+    assert map_event(viewed, settings).records == [{"type": "BROWSE", "date": TS, "customer_id": "user-1", "product_id": "42"}]
 
 
 def test_a_track_event_with_no_custobar_type_is_skipped_with_the_reason():

@@ -36,6 +36,7 @@ CONTACT_FIELDS = {
     "mobilepush", "webpush", "address", "town", "region", "externalCustomerId", "postcode",
 }
 ADDRESS_PARTS = ("address", "town", "region", "postcode")
+CHANNEL_TYPES = {"email", "sms", "viber", "mobilepush", "webpush", "telegram_bot", "app_inbox"}
 
 
 class FakeYespo(FakeServer):
@@ -148,6 +149,9 @@ class FakeYespo(FakeServer):
     def contact(self, body: dict[str, Any], raw: bytes) -> Reply:
         if not body.get("channels"):
             return Reply(400, {"error": "channels: at least one channel is required"})
+        problem = contact_error(body)
+        if problem:
+            return Reply(400, {"error": problem})
         if raw in self._seen_contact_bodies:
             return Reply(409, {"error": "Repeated request within 1 minute"})
         self._seen_contact_bodies.add(raw)
@@ -168,6 +172,8 @@ class FakeYespo(FakeServer):
         custom_ids = body.get("customFieldsIDs") or []
         failed = []
         for contact in contacts:
+            if contact_error(contact):
+                return Reply(400, {"error": contact_error(contact)})
             flat = flatten(contact)
             if flat.get("email") in self.refuse_contacts:
                 failed.append({**contact, "error": self.refuse_contacts[flat["email"]]})
@@ -191,6 +197,25 @@ class FakeYespo(FakeServer):
             return Reply(404, {"error": "Contact not found"})
         del self.contacts[key]
         return Reply(200, b"")
+
+
+def contact_error(contact: dict[str, Any]) -> str:
+    """What Yespo's Contact schema refuses (vendor-specs.md, Contacts: channels [{type: email|sms|viber|
+    mobilepush|webpush|..., value}], names and externalCustomerId strings, fields [{id, value}])."""
+    for channel in contact.get("channels") or []:
+        value = channel.get("value")
+        if channel.get("type") not in CHANNEL_TYPES or not isinstance(value, str) or not value:
+            return f"invalid channel {channel!r}"
+    for key in ("firstName", "lastName", "externalCustomerId", "languageCode", "timeZone"):
+        if key in contact and not isinstance(contact[key], str):
+            return f"{key} must be a string"
+    for part in (contact.get("address") or {}).values():
+        if not isinstance(part, str):
+            return "address parts must be strings"
+    for field in contact.get("fields") or []:
+        if set(field) != {"id", "value"} or not isinstance(field["id"], int) or not isinstance(field["value"], str):
+            return f"invalid field {field!r}: fields are [{{id, value}}] with a numeric id and a string value"
+    return ""
 
 
 def event_error(event: dict[str, Any], version: str) -> str:

@@ -363,3 +363,18 @@ def test_bulk_identify_naming_a_contact_by_email_only_merges_with_its_user_id_co
         [{"channels": [{"type": "email", "value": "q@example.com"}], "firstName": "Quinn"}],
         [{"channels": [{"type": "email", "value": "p@example.com"}], "firstName": "New", "externalCustomerId": "u7"}],
     ]
+
+
+@pytest.mark.parametrize("identify_via", ["contact", "contacts"])
+def test_audience_entered_and_exited_reach_yespo_as_a_contact_field_holding_true_or_false(vendor, identify_via) -> None:
+    key = "order_completed_last_30days"
+    dest = destination(vendor, contact_fields={key: 777}, identify_via=identify_via)
+    entered = {**track("Audience Entered", "u1", audience_key=key), "messageId": "m-in"}
+    exited = {**track("Audience Exited", "u2", audience_key=key), "messageId": "m-out"}
+    assert statuses(deliver(dest, [entered, exited])) == ["delivered", "delivered"]
+    contacts = {c["externalCustomerId"]: c for r in vendor.requests for c in r.json().get("contacts", [r.json()])}
+    assert contacts == {
+        user: {"channels": [{"type": "email", "value": f"{user}@example.com"}], "externalCustomerId": user,
+               "fields": [{"id": 777, "value": member}]}
+        for user, member in (("u1", "true"), ("u2", "false"))
+    }
