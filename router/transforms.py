@@ -7,7 +7,7 @@ events, or None (or ``[]``) to drop it; events are JSON (a set or another
 object in one rejects it), and not deletes (a delete call is how a user is erased). An exception rejects the event: its
 dead letter keeps the traceback summary. Trusted code only: it runs inside
 the worker process with the worker's rights, and a slow transform slows that
-destination's deliveries.
+destination's deliveries. ``sys.exit()`` in it rejects the event like any exception.
 
 Deletes (GDPR) pass through neither: a filter or a transform must never keep
 a user's erasure from a vendor.
@@ -82,7 +82,7 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
         return Staged([event], None, notes)
     try:
         result = transform(copy.deepcopy(event))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in it would end the drain job, its batch leased, again and again
         summary = "".join(traceback.format_exception(exc, limit=-TRACEBACK_FRAMES)).strip()
         reason = f"transform {transform_name} raised {type(exc).__name__}: {exc}"
         notes.append(reason)

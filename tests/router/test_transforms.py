@@ -200,3 +200,14 @@ def test_a_dead_letters_rebuilt_request_goes_through_the_transform_too(make_runt
         detail = client.get(f"/v1/admin/dead-letters/hook/{entry_id}", headers=ADMIN).get_json()
         (req,) = detail["requests"]
         assert json.loads(req["body"])["properties"] == {"plan": "PRO"}
+
+
+def test_a_transform_calling_sys_exit_rejects_that_event_and_the_rest_of_the_batch_is_delivered(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "quit_on_stamp")])
+        send(client_for(rt), [track("m1", stamp=True), track("m2")])
+        work(rt)
+        assert [json.loads(r.body)["messageId"] for r in hook.requests] == ["m2"]
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert dead["reason"] == f"transform {T}quit_on_stamp raised SystemExit: 3"
+        assert dead["event"]["messageId"] == "m1"
