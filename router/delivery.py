@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, not_attempted
 from router.body import loads
 from router.config import DestinationConfig
 from router.envelopes import decode_batch, split
@@ -478,6 +478,20 @@ class Drainer:
                                            json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
+        """Send in parts of ``batch_size``: a transform that makes several events of one can make more
+        than a batch, and one request must not carry more than the destination takes. Once a part is
+        to be retried, the parts after it wait unsent, as the rest of a batch does (send_calls)."""
+        size = self.dc.batch_size
+        outcomes: list[Outcome] = []
+        for start in range(0, len(batch), size):
+            got = self.send_part(batch[start:start + size])
+            outcomes += got
+            retry = next((o for o in got if o.status is OutcomeStatus.RETRY), None)
+            if retry is not None:
+                return outcomes + [not_attempted(retry) for _ in batch[start + size:]]
+        return outcomes
+
+    def send_part(self, batch: list[Prepared]) -> list[Outcome]:
         try:
             outcomes = self.plugin.send(batch)
         except DeliveryError as exc:

@@ -211,3 +211,23 @@ def test_a_transform_calling_sys_exit_rejects_that_event_and_the_rest_of_the_bat
         ((_, dead),) = rt.queue.dead_letters("hook")
         assert dead["reason"] == f"transform {T}quit_on_stamp raised SystemExit: 3"
         assert dead["event"]["messageId"] == "m1"
+
+
+def test_events_a_transform_made_go_in_requests_of_at_most_batch_size(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "split_products", batch_size=2,
+                                                            settings={"batch": True})])
+        send(client_for(rt), [track("m1", products=[{"sku": "a"}, {"sku": "b"}, {"sku": "c"}])])
+        work(rt)
+        assert [[e["messageId"] for e in r.json()] for r in hook.requests] == [["m1-0", "m1-1"], ["m1-2"]]
+        assert rt.queue.depth("hook")["delivered"] == 1
+
+
+def test_when_a_vendor_fails_a_request_the_rest_a_transform_made_waits_unsent(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(503, "busy")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "split_products", batch_size=2,
+                                                            settings={"batch": True})])
+        send(client_for(rt), [track("m1", products=[{"sku": "a"}, {"sku": "b"}, {"sku": "c"}])])
+        work(rt)
+        assert [[e["messageId"] for e in r.json()] for r in hook.requests] == [["m1-0", "m1-1"]]
+        assert rt.queue.depth("hook")["retrying"] == 1
