@@ -88,6 +88,15 @@ def test_the_tester_says_why_an_event_would_not_be_routed(make_runtime, client_f
     assert report["sent"] is False and report["note"] == "not sent: the router would not route this event here"
 
 
+
+def test_the_tester_routes_a_delete_whatever_its_integrations_object_says(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/a", name="sub", subscribe=["identify"])])
+    delete = {"type": "delete", "userId": "u1", "messageId": "d1", "integrations": {"All": False, "sub": False}}
+    report = client_for(rt).post("/v1/admin/test/sub", json=delete, headers=ADMIN).get_json()
+    assert (report["routed"], report["reason"]) == (True, "it would be routed here")
+    assert {"check": "integrations", "ok": True,
+            "detail": "a delete reaches it whatever the integrations object says"} in report["checks"]
+
 def test_the_tester_knows_what_ingest_would_drop(make_runtime, client_for):
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/a")])
     client = client_for(rt)
