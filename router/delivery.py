@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, not_attempted
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
 from router.body import loads
 from router.config import DestinationConfig
 from router.envelopes import decode_batch, split
@@ -44,7 +44,7 @@ from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
 from router.trace import attempt_entry
-from router.transforms import combine, stage
+from router.transforms import combine, send_in_parts, stage
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
@@ -478,18 +478,7 @@ class Drainer:
                                            json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
-        """Send in parts of ``batch_size``: a transform that makes several events of one can make more
-        than a batch, and one request must not carry more than the destination takes. Once a part is
-        to be retried, the parts after it wait unsent, as the rest of a batch does (send_calls)."""
-        size = self.dc.batch_size
-        outcomes: list[Outcome] = []
-        for start in range(0, len(batch), size):
-            got = self.send_part(batch[start:start + size])
-            outcomes += got
-            retry = next((o for o in got if o.status is OutcomeStatus.RETRY), None)
-            if retry is not None:
-                return outcomes + [not_attempted(retry) for _ in batch[start + size:]]
-        return outcomes
+        return send_in_parts(self.send_part, batch, self.dc.batch_size)
 
     def send_part(self, batch: list[Prepared]) -> list[Outcome]:
         try:

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from destinations.base import Outcome, OutcomeStatus
+from destinations.base import Outcome, OutcomeStatus, Prepared, not_attempted
 from router.filters import Filters
 
 Transform = Callable[[dict[str, Any]], Any]
@@ -112,6 +112,20 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
         return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
     notes.append(f"transform {transform_name} returned {len(events)} event{'s' if len(events) != 1 else ''}")
     return Staged(events, None, notes)
+
+
+def send_in_parts(send: Callable[[list[Prepared]], list[Outcome]], batch: list[Prepared], size: int) -> list[Outcome]:
+    """Send in parts of ``size`` (the destination's batch_size): a transform that makes several events
+    of one can make more than a batch, and one request must not carry more than the destination takes.
+    Once a part is to be retried, the parts after it wait unsent, as the rest of a batch does (send_calls)."""
+    outcomes: list[Outcome] = []
+    for start in range(0, len(batch), size):
+        got = send(batch[start:start + size])
+        outcomes += got
+        retry = next((o for o in got if o.status is OutcomeStatus.RETRY), None)
+        if retry is not None:
+            return outcomes + [not_attempted(retry) for _ in batch[start + size:]]
+    return outcomes
 
 
 def combine(outcomes: list[Outcome]) -> Outcome:

@@ -342,3 +342,15 @@ def test_a_dry_run_hands_the_plugin_the_local_answer_as_if_a_vendor_had_sent_it(
     client.session.mount("http://", CaptureAdapter(passthrough=False))
     response = client.post("/events", data=b"{}")
     assert (response.status_code, response.json()) == (200, {})
+
+
+def test_the_tester_shows_a_transforms_events_in_requests_of_at_most_batch_size_as_a_delivery_sends_them(
+    make_runtime, client_for
+):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform="tests.router.transform_examples:split_products",
+                                                            batch_size=2, settings={"batch": True})])
+        report = client_for(rt).post("/v1/admin/test/hook", json=order("m1", {"sku": "a"}, {"sku": "b"}, {"sku": "c"}),
+                                     headers=ADMIN).get_json()
+        assert hook.requests == []
+    assert [[e["messageId"] for e in json.loads(r["body"])] for r in report["requests"]] == [["m1-0", "m1-1"], ["m1-2"]]
