@@ -36,7 +36,7 @@ def load_transform(path: Any) -> Transform:
     module_name, attr = path.split(":")
     try:
         obj: Any = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or the module itself failed while importing
+    except (Exception, SystemExit) as exc:  # ImportError, or the module failed (or exited: a script) while importing
         raise ValueError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):

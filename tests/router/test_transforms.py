@@ -153,6 +153,8 @@ def test_a_transform_cannot_turn_an_event_into_a_gdpr_delete(make_runtime, clien
     (T + "missing", "tests.router.transform_examples has no missing"),
     (T + "NOT_CALLABLE", T + "NOT_CALLABLE is not callable"),
     ("no_colon", "not a callable path: 'no_colon' (write module:function, e.g. mytransforms:scrub)"),
+    ("tests.router.transform_script_that_exits:scrub", "cannot import tests.router.transform_script_that_exits: "
+                                                       "SystemExit: usage: transform_script_that_exits.py FILE"),
 ])
 def test_a_bad_transform_path_is_a_config_error_naming_the_key(path, message):
     with pytest.raises(ConfigError) as err:
