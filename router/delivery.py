@@ -44,7 +44,7 @@ from router.routing import renamed
 from router.runtime import Runtime
 from router.timeseries import delivery_fields
 from router.trace import attempt_entry
-from router.transforms import combine, stage
+from router.transforms import combine, send_in_parts, stage
 
 log = logging.getLogger(__name__)
 SHORT_PAUSE = 1.0
@@ -478,6 +478,9 @@ class Drainer:
                                            json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
     def send(self, batch: list[Prepared]) -> list[Outcome]:
+        return send_in_parts(self.send_part, batch, self.dc.batch_size)
+
+    def send_part(self, batch: list[Prepared]) -> list[Outcome]:
         try:
             outcomes = self.plugin.send(batch)
         except DeliveryError as exc:

@@ -207,6 +207,14 @@ def _compile_action(then: Any, errors: Errors) -> tuple[str, Any] | None:
     if not isinstance(arg, list) or not all(isinstance(a, str) and a for a in arg):
         errors["then"] = {action: ["a list of property names"]}
         return None
+    paths = [a for a in arg if "." in a]
+    if paths:
+        # `if` takes paths, so properties.ssn is natural here too, but it would match no key and keep the PII
+        verb = "remove it from" if action == "drop_properties" else "keep it in"
+        errors["then"] = {action: [f"{', '.join(map(repr, paths))}: property names, not paths: write "
+                                   f"{paths[0].rsplit('.', 1)[-1]} to {verb} properties, traits and context.traits "
+                                   "(a nested key needs a transform)"]}
+        return None
     return action, tuple(arg)
 
 

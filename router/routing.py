@@ -4,7 +4,7 @@ An instance gets an event when it is enabled, its plugin handles the type,
 it subscribes to the type, its ``events`` filter admits a track event's
 name, and the event's ``integrations`` object allows it (``All`` is the
 default; keys match the instance name, the plugin's display name or an alias).
-Deletes ignore ``subscribe``: every destination that can delete gets them.
+Deletes ignore ``subscribe`` and ``integrations``: every destination that can delete gets them.
 """
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ class Router:
         out = []
         for dest, names in self.routes:
             # a GDPR delete reaches every destination that can delete, whatever it subscribes to
+            # and whatever its integrations object says: nothing may keep an erasure from a vendor
             if kind not in dest.handles or (kind != "delete" and kind not in dest.subscribe):
                 continue
             if kind == "track" and not admits(dest, event.get("event", "")):
                 continue
-            if integrations and not allowed(integrations, names):
+            if kind != "delete" and integrations and not allowed(integrations, names):
                 continue
             out.append(dest)
         return out

@@ -7,7 +7,7 @@ events, or None (or ``[]``) to drop it; events are JSON (a set or another
 object in one rejects it), and not deletes (a delete call is how a user is erased). An exception rejects the event: its
 dead letter keeps the traceback summary. Trusted code only: it runs inside
 the worker process with the worker's rights, and a slow transform slows that
-destination's deliveries.
+destination's deliveries. ``sys.exit()`` in it rejects the event like any exception.
 
 Deletes (GDPR) pass through neither: a filter or a transform must never keep
 a user's erasure from a vendor.
@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from destinations.base import Outcome, OutcomeStatus
+from destinations.base import Outcome, OutcomeStatus, Prepared, not_attempted
 from router.filters import Filters
 
 Transform = Callable[[dict[str, Any]], Any]
@@ -36,7 +36,7 @@ def load_transform(path: Any) -> Transform:
     module_name, attr = path.split(":")
     try:
         obj: Any = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or the module itself failed while importing
+    except (Exception, SystemExit) as exc:  # ImportError, or the module failed (or exited: a script) while importing
         raise ValueError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -82,7 +82,7 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
         return Staged([event], None, notes)
     try:
         result = transform(copy.deepcopy(event))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in it would end the drain job, its batch leased, again and again
         summary = "".join(traceback.format_exception(exc, limit=-TRACEBACK_FRAMES)).strip()
         reason = f"transform {transform_name} raised {type(exc).__name__}: {exc}"
         notes.append(reason)
@@ -112,6 +112,20 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
         return Staged([], Outcome(OutcomeStatus.REJECTED, reason), notes)
     notes.append(f"transform {transform_name} returned {len(events)} event{'s' if len(events) != 1 else ''}")
     return Staged(events, None, notes)
+
+
+def send_in_parts(send: Callable[[list[Prepared]], list[Outcome]], batch: list[Prepared], size: int) -> list[Outcome]:
+    """Send in parts of ``size`` (the destination's batch_size): a transform that makes several events
+    of one can make more than a batch, and one request must not carry more than the destination takes.
+    Once a part is to be retried, the parts after it wait unsent, as the rest of a batch does (send_calls)."""
+    outcomes: list[Outcome] = []
+    for start in range(0, len(batch), size):
+        got = send(batch[start:start + size])
+        outcomes += got
+        retry = next((o for o in got if o.status is OutcomeStatus.RETRY), None)
+        if retry is not None:
+            return outcomes + [not_attempted(retry) for _ in batch[start + size:]]
+    return outcomes
 
 
 def combine(outcomes: list[Outcome]) -> Outcome:

@@ -145,3 +145,14 @@ def test_sampling_runs_before_a_drop_listed_above_it():
     assert sample_bucket(ping) >= 10
     assert compile_filters(ISSUE_EXAMPLE).apply(ping).reason == (
         'filters[1]: properties.plan in ["free", "trial"]: sampled out (keeps 10 %)')
+
+
+@pytest.mark.parametrize("action", ["drop_properties", "allow_properties"])
+def test_a_property_written_as_a_path_is_refused_rather_than_silently_never_matching(action):
+    """``if`` takes paths (properties.ssn); these take top-level names (ssn): a path there removed nothing."""
+    with pytest.raises(FilterError) as err:
+        compile_filters([{"then": {action: ["email", "properties.ssn", "address.street"]}}])
+    verb = "remove it from" if action == "drop_properties" else "keep it in"
+    assert err.value.errors == {0: {"then": {action: [
+        f"'properties.ssn', 'address.street': property names, not paths: write ssn to {verb} "
+        "properties, traits and context.traits (a nested key needs a transform)"]}}}

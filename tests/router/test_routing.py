@@ -51,3 +51,10 @@ def test_rename_changes_only_the_copy_a_destination_sees():
     out = renamed(event, {"Order Completed": "conversion"})
     assert out["event"] == "conversion" and event["event"] == "Order Completed"
     assert renamed({"type": "identify"}, {"Order Completed": "x"}) == {"type": "identify"}
+
+
+@pytest.mark.parametrize("integrations", [{"All": False}, {"a": False, "Webhooks": False}, {"All": False, "b": True}])
+def test_a_gdpr_delete_reaches_every_destination_that_can_delete_whatever_its_integrations_say(integrations):
+    r = router(hook("a", subscribe=["track"]), hook("b"))
+    delete = {"type": "delete", "userId": "u", "messageId": "delete-1", "integrations": integrations}
+    assert names(r, delete) == ["a", "b"]

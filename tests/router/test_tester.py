@@ -88,6 +88,15 @@ def test_the_tester_says_why_an_event_would_not_be_routed(make_runtime, client_f
     assert report["sent"] is False and report["note"] == "not sent: the router would not route this event here"
 
 
+
+def test_the_tester_routes_a_delete_whatever_its_integrations_object_says(make_runtime, client_for):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/a", name="sub", subscribe=["identify"])])
+    delete = {"type": "delete", "userId": "u1", "messageId": "d1", "integrations": {"All": False, "sub": False}}
+    report = client_for(rt).post("/v1/admin/test/sub", json=delete, headers=ADMIN).get_json()
+    assert (report["routed"], report["reason"]) == (True, "it would be routed here")
+    assert {"check": "integrations", "ok": True,
+            "detail": "a delete reaches it whatever the integrations object says"} in report["checks"]
+
 def test_the_tester_knows_what_ingest_would_drop(make_runtime, client_for):
     rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9/a")])
     client = client_for(rt)
@@ -333,3 +342,15 @@ def test_a_dry_run_hands_the_plugin_the_local_answer_as_if_a_vendor_had_sent_it(
     client.session.mount("http://", CaptureAdapter(passthrough=False))
     response = client.post("/events", data=b"{}")
     assert (response.status_code, response.json()) == (200, {})
+
+
+def test_the_tester_shows_a_transforms_events_in_requests_of_at_most_batch_size_as_a_delivery_sends_them(
+    make_runtime, client_for
+):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform="tests.router.transform_examples:split_products",
+                                                            batch_size=2, settings={"batch": True})])
+        report = client_for(rt).post("/v1/admin/test/hook", json=order("m1", {"sku": "a"}, {"sku": "b"}, {"sku": "c"}),
+                                     headers=ADMIN).get_json()
+        assert hook.requests == []
+    assert [[e["messageId"] for e in json.loads(r["body"])] for r in report["requests"]] == [["m1-0", "m1-1"], ["m1-2"]]

@@ -153,6 +153,8 @@ def test_a_transform_cannot_turn_an_event_into_a_gdpr_delete(make_runtime, clien
     (T + "missing", "tests.router.transform_examples has no missing"),
     (T + "NOT_CALLABLE", T + "NOT_CALLABLE is not callable"),
     ("no_colon", "not a callable path: 'no_colon' (write module:function, e.g. mytransforms:scrub)"),
+    ("tests.router.transform_script_that_exits:scrub", "cannot import tests.router.transform_script_that_exits: "
+                                                       "SystemExit: usage: transform_script_that_exits.py FILE"),
 ])
 def test_a_bad_transform_path_is_a_config_error_naming_the_key(path, message):
     with pytest.raises(ConfigError) as err:
@@ -200,3 +202,34 @@ def test_a_dead_letters_rebuilt_request_goes_through_the_transform_too(make_runt
         detail = client.get(f"/v1/admin/dead-letters/hook/{entry_id}", headers=ADMIN).get_json()
         (req,) = detail["requests"]
         assert json.loads(req["body"])["properties"] == {"plan": "PRO"}
+
+
+def test_a_transform_calling_sys_exit_rejects_that_event_and_the_rest_of_the_batch_is_delivered(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "quit_on_stamp")])
+        send(client_for(rt), [track("m1", stamp=True), track("m2")])
+        work(rt)
+        assert [json.loads(r.body)["messageId"] for r in hook.requests] == ["m2"]
+        ((_, dead),) = rt.queue.dead_letters("hook")
+        assert dead["reason"] == f"transform {T}quit_on_stamp raised SystemExit: 3"
+        assert dead["event"]["messageId"] == "m1"
+
+
+def test_events_a_transform_made_go_in_requests_of_at_most_batch_size(make_runtime, client_for):
+    with FakeServer() as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "split_products", batch_size=2,
+                                                            settings={"batch": True})])
+        send(client_for(rt), [track("m1", products=[{"sku": "a"}, {"sku": "b"}, {"sku": "c"}])])
+        work(rt)
+        assert [[e["messageId"] for e in r.json()] for r in hook.requests] == [["m1-0", "m1-1"], ["m1-2"]]
+        assert rt.queue.depth("hook")["delivered"] == 1
+
+
+def test_when_a_vendor_fails_a_request_the_rest_a_transform_made_waits_unsent(make_runtime, client_for):
+    with FakeServer(lambda req: Reply(503, "busy")) as hook:
+        rt = make_runtime(destinations=[webhook_destination(hook.base_url, transform=T + "split_products", batch_size=2,
+                                                            settings={"batch": True})])
+        send(client_for(rt), [track("m1", products=[{"sku": "a"}, {"sku": "b"}, {"sku": "c"}])])
+        work(rt)
+        assert [[e["messageId"] for e in r.json()] for r in hook.requests] == [["m1-0", "m1-1"]]
+        assert rt.queue.depth("hook")["retrying"] == 1

@@ -49,3 +49,10 @@ def erase_testers(event: dict[str, Any]) -> dict[str, Any]:
     if event.get("properties", {}).get("stamp"):
         return {"type": "delete", "userId": event["userId"]}
     return event
+
+
+def quit_on_stamp(event: dict[str, Any]) -> dict[str, Any]:
+    """A transform that calls sys.exit, as a command-line helper it reuses might."""
+    if event.get("properties", {}).get("stamp"):
+        raise SystemExit(3)
+    return event
