@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from router.config import load_config
-from router.redis_server import EmbeddedRedis
 from router.regulations import regulate, regulation_status
 from router.rescue import requeue_jobs_of_dead_workers
 from router.runtime import Runtime
@@ -24,14 +23,6 @@ from tests.fakes.http import FakeServer, Reply, Request
 from tests.helpers import work
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def embedded(tmp_path):
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 def killed_at(point: str, config: Path, *args: str) -> int:

@@ -8,22 +8,12 @@ import pytest
 
 from router.app import create_app
 from router.config import load_config
-from router.redis_server import EmbeddedRedis
 from router.runtime import Runtime
 from tests.e2e.procs import Proc, write_config
 from tests.fakes.http import FakeServer, Reply
 
 pytestmark = pytest.mark.e2e
 N = 100
-
-
-@pytest.fixture
-def embedded(tmp_path):
-    """The deployment's own embedded Redis (the processes use REDIS_URL instead when it is set)."""
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 def accept(config_path, count: int) -> Runtime:

@@ -3,18 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from router.redis_server import EmbeddedRedis
 from tests.e2e.isolation import measure
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def embedded(tmp_path):
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_hanging_destination_does_not_delay_a_healthy_one_and_loses_nothing(tmp_path, embedded):

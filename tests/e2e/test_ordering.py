@@ -12,21 +12,12 @@ import pytest
 
 from router.app import create_app
 from router.config import load_config
-from router.redis_server import EmbeddedRedis
 from router.runtime import Runtime
 from tests.e2e.procs import Proc, write_config
 from tests.fakes.http import FakeServer, Reply, Request
 
 pytestmark = pytest.mark.e2e
 USERS, PER_USER = 1000, 5
-
-
-@pytest.fixture
-def embedded(tmp_path):
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_three_worker_processes_keep_each_users_order_through_failures_and_a_crash(tmp_path, embedded):

@@ -7,7 +7,6 @@ import pytest
 from rq import Worker
 
 from router.config import load_config
-from router.redis_server import EmbeddedRedis
 from router.rescue import requeue_jobs_of_dead_workers
 from router.runtime import Runtime
 from tests.e2e.procs import Proc, write_config
@@ -16,14 +15,6 @@ from tests.fakes.http import FakeServer, Reply
 
 pytestmark = pytest.mark.e2e
 N = 40
-
-
-@pytest.fixture
-def embedded(tmp_path):
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_the_running_job_of_a_killed_worker_is_requeued_and_its_events_arrive(tmp_path, embedded):

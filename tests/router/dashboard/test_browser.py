@@ -43,6 +43,16 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+def logged_in(browser, base: str):
+    """A new page of the dashboard at ``base``, logged in with the admin token."""
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(base + "/dashboard")
+    page.fill("#token", "admin-secret-token")
+    page.click("#login button")
+    return page
+
+
 @pytest.fixture
 def served(make_runtime):
     servers = []
@@ -169,11 +179,7 @@ def test_replay_all_matching_a_reason_replays_those_dead_letters_in_the_dashboar
         client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("bad-1"), track("bad-2"), track("other-1")]})
         work(rt)
         assert rt.queue.depth("hook")["dead_letters"] == 3
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(served(rt) + "/dashboard")
-        page.fill("#token", "admin-secret-token")
-        page.click("#login button")
+        page = logged_in(browser, served(rt))
         page.click("#card-hook .open-dead")
         page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
         page.select_option("#dl-reason", "webhook answered 422")
@@ -227,11 +233,7 @@ def test_what_senders_and_vendors_write_is_shown_as_text_never_as_markup(make_ru
             hostile_event, {**track("ok"), "properties": {"p": HOSTILE}}, {"type": "track", "userId": HOSTILE}]})
         assert r.get_json()["accepted"] == 2
         work(rt)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(served(rt) + "/dashboard")
-        page.fill("#token", "admin-secret-token")
-        page.click("#login button")
+        page = logged_in(browser, served(rt))
         page.click("#card-hook .open-dead")  # the reasons, the dead letters' messageIds
         page.click("#dead tbody tr .open-detail")  # what was sent, the request, the vendor's answer
         page.wait_for_selector("#detail:not([hidden])")
@@ -283,11 +285,7 @@ def test_replay_all_matching_replays_every_match_past_a_thousand(make_runtime, c
         assert r.get_json()["accepted"] == 1001
         work(rt)
         assert rt.queue.depth("hook")["dead_letters"] == 1001
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(served(rt) + "/dashboard")
-        page.fill("#token", "admin-secret-token")
-        page.click("#login button")
+        page = logged_in(browser, served(rt))
         page.click("#card-hook .open-dead")
         page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
         state["fixed"] = True
@@ -316,11 +314,7 @@ def test_replay_all_matching_finds_matches_behind_more_newer_dead_letters_than_a
         for mid in ("bad-1", "other-1", "other-2"):  # the 422 first: older than the two newest
             client_for(rt).post("/v1/track", json={"writeKey": WRITE_KEY, **track(mid)})
             work(rt)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(served(rt) + "/dashboard")
-        page.fill("#token", "admin-secret-token")
-        page.click("#login button")
+        page = logged_in(browser, served(rt))
         page.click("#card-hook .open-dead")
         page.wait_for_selector("#dl-reason option[value='webhook answered 401']", state="attached")
         page.evaluate("""() => { const o = document.createElement("option"); o.value = o.textContent = "webhook answered 422";
