@@ -77,10 +77,15 @@ class ContractTests:
 
     def test_the_secrets_are_marked(self) -> None:
         settings = self.plugin.settings_schema().load(copy.deepcopy(self.settings))
-        secrets = secret_values(self.plugin.settings_schema(), settings)
+        schema = self.plugin.settings_schema()
+        secrets = secret_values(schema, settings)
         assert any(SECRET in value for value in secrets), (
             "put SECRET in every secret setting (a secret URL may carry it in its path) "
             "and mark the field metadata={'secret': True}")
+        # one marked secret must not vouch for another left unmarked: that one would be logged and stored
+        unmarked = sorted(name for name, f in schema.fields.items()
+                          if not f.metadata.get("secret") and SECRET in json.dumps(settings.get(name), default=str))
+        assert unmarked == [], f"settings holding SECRET but not marked metadata={{'secret': True}}: {unmarked}"
 
     def test_mapping_is_pure_repeatable_and_keeps_secrets_out(self) -> None:
         dest = self.build()
@@ -90,6 +95,10 @@ class ContractTests:
                 first = dest.map(event)
             except (RejectedEvent, SkippedEvent) as exc:
                 assert exc.reason, f"{kind}: a refusal always says why"
+                # listing delete tells operators GDPR deletes reach the vendor (`DELETE yes`)
+                assert kind != "delete", (
+                    f"handles lists delete but the sample delete was refused ({exc.reason}): "
+                    "map it to the vendor's delete call, or leave delete out of handles")
                 continue
             assert event == self.sample(kind), f"{kind}: map() must not change the event"
             assert dest.map(self.sample(kind)) == first, f"{kind}: map() must give the same payload twice"

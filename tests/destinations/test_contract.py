@@ -2,7 +2,11 @@
 the same one a third-party plugin runs in its own tests."""
 from __future__ import annotations
 
+import pytest
+from marshmallow import fields
+
 from destinations import registry
+from destinations.kit import BaseSettings, Destination, RetryableError, SkippedEvent
 from destinations.kit.testing import SECRET, UNREACHABLE, ContractTests
 
 #: the smallest valid settings of each built-in plugin, pointed at a closed port
@@ -55,3 +59,50 @@ class TestStickyStreetContract(ContractTests):
 class TestHttpContract(ContractTests):
     plugin = registry.load("http")
     settings = SETTINGS["http"]
+
+
+class _Settings(BaseSettings):
+    api_key = fields.String(required=True, metadata={"secret": True, "description": "API key"})
+    api_secret = fields.String(required=True, metadata={"description": "API secret, signs each request"})
+
+
+class _Plugin(Destination):
+    """A plugin that maps every event to itself and cannot reach its vendor."""
+
+    slug = "contract_probe"
+    display_name = "Contract Probe"
+    handles = frozenset({"identify", "delete"})
+    settings_schema = _Settings
+
+    def map(self, event):
+        return {"type": event["type"], "user": event["userId"]}
+
+    def send_one(self, item):
+        raise RetryableError("could not connect to Contract Probe")
+
+
+def _suite(plugin: type, settings: dict) -> ContractTests:
+    return type("TestProbe", (ContractTests,), {"plugin": plugin, "settings": settings})()
+
+
+def test_the_contract_suite_fails_a_plugin_that_leaves_one_of_its_secrets_unmarked():
+    suite = _suite(_Plugin, {"api_key": SECRET, "api_secret": SECRET, "base_url": UNREACHABLE})
+    with pytest.raises(AssertionError) as failed:
+        suite.test_the_secrets_are_marked()
+    assert "api_secret" in str(failed.value)
+
+
+class _DeletesNothing(_Plugin):
+    """Lists delete (so `eventrouter destinations` says DELETE yes) but skips every one."""
+
+    def map(self, event):
+        if event["type"] == "delete":
+            raise SkippedEvent("deletes are not supported yet")
+        return super().map(event)
+
+
+def test_the_contract_suite_fails_a_plugin_that_lists_delete_but_refuses_the_sample_delete():
+    suite = _suite(_DeletesNothing, {"api_key": SECRET, "api_secret": SECRET, "base_url": UNREACHABLE})
+    with pytest.raises(AssertionError) as failed:
+        suite.test_mapping_is_pure_repeatable_and_keeps_secrets_out()
+    assert "deletes are not supported yet" in str(failed.value)
