@@ -69,6 +69,24 @@ def sources() -> dict[str, Source]:
     return found
 
 
+def ignored() -> list[tuple[str, Source, str]]:
+    """The registered plugins that are not used because another has their ``type:`` (a built-in,
+    or a plugin found first): slug, where it comes from, and a sentence saying so. Without it an
+    installed plugin would just not be there, and a config using its type would get the other one."""
+    used = sources()
+    found = []
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist
+        src = Source(ep.value, dist.name if dist else "?", dist.version if dist else "?")
+        winner = used.get(ep.name)
+        if winner is None or winner == src:
+            continue
+        why = (f"{ep.name} is a built-in type (give the entry point another name)" if ep.name in BUILTIN
+               else f"{winner.package} {winner.version} registers {ep.name} too, and is the one used")
+        found.append((ep.name, src, f"{src.package} {src.version} registers {ep.name} = {ep.value}, not used: {why}"))
+    return found
+
+
 def _targets() -> dict[str, str]:
     return {slug: src.target for slug, src in sources().items()}
 

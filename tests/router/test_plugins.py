@@ -157,6 +157,24 @@ def test_a_settings_schema_that_crashes_on_load_is_a_config_error_naming_the_plu
     assert "Traceback" not in result.stderr
 
 
+def test_a_plugin_named_like_a_builtin_type_is_reported_as_not_used_instead_of_vanishing(tmp_path):
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-acme-hooks", {"webhook": "webhook_tools:WebhookDestination"},
+                      plugin_package("webhook", LISTING_COMMAND))
+    said = ("eventrouter-acme-hooks 2.3.4 registers webhook = webhook_tools:WebhookDestination, not used: "
+            "webhook is a built-in type (give the entry point another name)")
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines() if line.startswith("webhook ")]
+    assert rows[0][:3] == ["webhook", "eventrouter", "(built-in)"]
+    assert rows[1] == ["webhook", "eventrouter-acme-hooks", "2.3.4", "NOT", "USED", "(see", "below)"]
+    assert f"webhook: {said}" in listed.stdout.splitlines()
+    config = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 0, checked.stderr
+    assert f"warning: {said}" in checked.stdout.splitlines()
+
+
 def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
     result = eventrouter("new-destination", "Acme CRM", "--dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
