@@ -10,7 +10,8 @@ In a plugin's own tests, a few lines run it::
         settings = {"api_key": ContractTests.SECRET, "base_url": ContractTests.UNREACHABLE}
 
 pytest collects ``TestContract`` (the base class is not collected: its name does not start
-with ``Test``). The suite needs no network and no Redis: the vendor is a closed port.
+with ``Test``). The suite needs no network and no Redis: the vendor is a closed port, or a fake one
+on 127.0.0.1 (put at the settings' UNREACHABLE) answering every request with an outage or a refusal.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import copy
 import json
 from typing import Any, ClassVar
 
-from destinations.base import EVENT_TYPES, BaseSettings, Destination, OutcomeStatus, Prepared, parse_rate, secret_values
+from destinations.base import (EVENT_TYPES, BaseSettings, Destination, Outcome, OutcomeStatus, Prepared, parse_rate,
+                               secret_values)
 from destinations.errors import RejectedEvent, SkippedEvent
+from destinations.kit.fakes import FakeServer, Reply
 
 #: nothing listens on the discard port: every request fails to connect
 UNREACHABLE = "http://127.0.0.1:9"
@@ -104,8 +107,8 @@ class ContractTests:
             assert dest.map(self.sample(kind)) == first, f"{kind}: map() must give the same payload twice"
             assert SECRET not in json.dumps(first, default=str), f"{kind}: a secret is in the payload"
 
-    def test_an_unreachable_vendor_means_retry_for_every_event(self) -> None:
-        dest = self.build()
+    def prepared(self, dest: Destination) -> list[Prepared]:
+        """Every handled sample the plugin maps, mapped."""
         prepared = []
         for kind in sorted(self.plugin.handles):
             try:
@@ -113,7 +116,35 @@ class ContractTests:
             except (RejectedEvent, SkippedEvent):
                 continue
         assert prepared, f"{self.plugin.slug} mapped none of the sample events"
+        return prepared
+
+    def answered(self, reply: Reply) -> list[Outcome]:
+        """The outcomes of sending every sample to a fake vendor on 127.0.0.1 (where the settings say
+        UNREACHABLE) that gives every request ``reply``."""
+        with FakeServer(lambda req: reply) as vendor:
+            settings = json.loads(json.dumps(self.settings).replace(UNREACHABLE, vendor.base_url))
+            dest = self.plugin(self.plugin.settings_schema().load(settings))
+            prepared = self.prepared(dest)
+            outcomes = dest.send(prepared)
+        assert len(outcomes) == len(prepared), "send() gives one outcome per event, in order"
+        return outcomes
+
+    def test_an_unreachable_vendor_means_retry_for_every_event(self) -> None:
+        dest = self.build()
+        prepared = self.prepared(dest)
         outcomes = dest.send(prepared)
         assert len(outcomes) == len(prepared), "send() gives one outcome per event, in order"
         assert {o.status for o in outcomes} == {OutcomeStatus.RETRY}
         assert all(SECRET not in (o.reason + (o.response or "")) for o in outcomes)
+
+    def test_a_vendor_answering_503_means_retry_for_every_event(self) -> None:
+        # an outage is not the event's fault: a dead letter here would lose events the vendor would take later
+        outcomes = self.answered(Reply(503, "Service Unavailable"))
+        assert [o.status for o in outcomes] == [OutcomeStatus.RETRY] * len(outcomes), (
+            f"a 503 must be retried, not {[(o.status.value, o.reason) for o in outcomes]} "
+            "(HttpClient raises RetryableError for 408/429/5xx)")
+
+    def test_a_vendor_refusing_with_400_delivers_nothing(self) -> None:
+        outcomes = self.answered(Reply(400, {"error": "invalid request"}))
+        delivered = [o.reason or o.http_status for o in outcomes if o.status is OutcomeStatus.DELIVERED]
+        assert delivered == [], f"a 400 answer counted as delivered: {delivered}"

@@ -3,10 +3,11 @@ the same one a third-party plugin runs in its own tests."""
 from __future__ import annotations
 
 import pytest
+import requests
 from marshmallow import fields
 
 from destinations import registry
-from destinations.kit import BaseSettings, Destination, RetryableError, SkippedEvent
+from destinations.kit import BaseSettings, Destination, Outcome, RejectedEvent, RetryableError, SkippedEvent
 from destinations.kit.testing import SECRET, UNREACHABLE, ContractTests
 
 #: the smallest valid settings of each built-in plugin, pointed at a closed port
@@ -63,7 +64,7 @@ class TestHttpContract(ContractTests):
 
 class _Settings(BaseSettings):
     api_key = fields.String(required=True, metadata={"secret": True, "description": "API key"})
-    api_secret = fields.String(required=True, metadata={"description": "API secret, signs each request"})
+    api_secret = fields.String(load_default=None, metadata={"description": "API secret, signs each request"})
 
 
 class _Plugin(Destination):
@@ -106,3 +107,31 @@ def test_the_contract_suite_fails_a_plugin_that_lists_delete_but_refuses_the_sam
     with pytest.raises(AssertionError) as failed:
         suite.test_mapping_is_pure_repeatable_and_keeps_secrets_out()
     assert "deletes are not supported yet" in str(failed.value)
+
+
+class _ClientJudgesNothing(_Plugin):
+    """Its own HTTP: a vendor outage becomes a dead letter, and any answer at all counts as delivered."""
+
+    def send_one(self, item):
+        try:
+            answer = requests.post(self.settings["base_url"] + "/events", json=item.payload, timeout=5)
+        except requests.RequestException as exc:
+            raise RetryableError(f"could not connect: {type(exc).__name__}")
+        if answer.status_code >= 500:
+            raise RejectedEvent(f"Contract Probe answered {answer.status_code}")
+        return Outcome.delivered(answer.status_code)
+
+
+def test_the_contract_suite_fails_a_plugin_that_dead_letters_events_when_its_vendor_is_down():
+    suite = _suite(_ClientJudgesNothing, {"api_key": SECRET, "base_url": UNREACHABLE})
+    suite.test_an_unreachable_vendor_means_retry_for_every_event()  # a closed port alone does not tell
+    with pytest.raises(AssertionError) as failed:
+        suite.test_a_vendor_answering_503_means_retry_for_every_event()
+    assert "Contract Probe answered 503" in str(failed.value)
+
+
+def test_the_contract_suite_fails_a_plugin_that_counts_a_refusal_as_delivered():
+    suite = _suite(_ClientJudgesNothing, {"api_key": SECRET, "base_url": UNREACHABLE})
+    with pytest.raises(AssertionError) as failed:
+        suite.test_a_vendor_refusing_with_400_delivers_nothing()
+    assert "delivered" in str(failed.value)

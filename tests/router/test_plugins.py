@@ -184,7 +184,7 @@ def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([WORKTREE, str(root)])),
                            capture_output=True, text=True, timeout=120)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "8 passed" in tests.stdout  # 5 of the kit's contract suite, 3 exact-payload tests
+    assert "10 passed" in tests.stdout  # 7 of the kit's contract suite, 3 exact-payload tests
 
 
 def test_the_new_package_registers_its_class_through_the_entry_point(tmp_path):
