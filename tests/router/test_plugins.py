@@ -211,6 +211,14 @@ def test_new_destination_refuses_a_bad_name_and_an_existing_folder(tmp_path):
         write_package("acme", tmp_path)
 
 
+def test_new_destination_refuses_the_name_of_a_builtin_type_which_the_plugin_could_never_take(tmp_path):
+    result = eventrouter("new-destination", "Webhook", "--dir", str(tmp_path))
+    assert result.returncode == 2
+    assert ("not a usable name: 'Webhook' is the built-in destination type webhook, which a plugin cannot take "
+            "over (choose another, e.g. 'Acme Webhook')") in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 PLUGIN_WITH_COMMANDS = '''\
 from marshmallow import fields
 
