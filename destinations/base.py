@@ -265,6 +265,9 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
             stop = isinstance(exc, RetryableError)
         if result is None:
             result = Outcome.delivered()
+        if not (isinstance(result, Outcome) or isinstance(result, list) and all(isinstance(o, Outcome) for o in result)):
+            raise TypeError(f"a request's call returned {type(result).__name__}: send_one (or a send_calls call) returns "
+                            "an Outcome, a list of one Outcome per item it carries, or None for delivered")
         results = [result] * len(indexes) if isinstance(result, Outcome) else list(result)
         if len(results) != len(indexes):
             raise RuntimeError(f"a request returned {len(results)} outcomes for {len(indexes)} items")

@@ -489,6 +489,13 @@ class Drainer:
             # a bug or an unexpected answer: keep the events and try again later
             log.exception("send of %s failed", self.dest)
             return [Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}") for _ in batch]
+        if not (isinstance(outcomes, list) and all(isinstance(o, Outcome) for o in outcomes)):
+            # a plugin's mistake, said as one: not a TypeError from somewhere in the settlement
+            got = type(outcomes).__name__ if not isinstance(outcomes, list) else "a list of " + ", ".join(
+                sorted({type(o).__name__ for o in outcomes if not isinstance(o, Outcome)}))
+            reason = f"destination failed: {self.plugin.slug}'s send() returned {got}, not a list of Outcome (one per event, in order)"
+            log.error("send of %s failed: %s", self.dest, reason)
+            return [Outcome(OutcomeStatus.RETRY, reason) for _ in batch]
         if len(outcomes) != len(batch):
             return [Outcome(OutcomeStatus.RETRY, f"destination returned {len(outcomes)} outcomes for {len(batch)} events") for _ in batch]
         return outcomes

@@ -1,7 +1,9 @@
 """send_calls: how one batch's vendor requests turn into one outcome per event."""
 from __future__ import annotations
 
-from destinations.base import Outcome, OutcomeStatus, not_attempted, send_calls
+import pytest
+
+from destinations.base import Destination, Outcome, OutcomeStatus, Prepared, not_attempted, send_calls
 from router.errors import RejectedEvent, RetryableError, Throttled
 
 OK = Outcome.delivered(200)
@@ -47,3 +49,14 @@ def test_a_call_that_held_items_back_stops_the_batch():
     outcomes = send_calls(3, [([0, 1], lambda: [failed, not_attempted(failed)]), ([2], lambda: OK)])
     assert statuses(outcomes) == [("retry", True), ("retry", False), ("retry", False)]
     assert outcomes[2].reason == "not attempted: busy"
+
+
+def test_a_send_one_that_returns_the_vendors_answer_instead_of_an_outcome_is_a_type_error_saying_so():
+    class Answers(Destination):
+        def send_one(self, item):
+            return {"ok": True}  # the vendor's JSON, not an Outcome
+
+    with pytest.raises(TypeError) as failed:
+        Answers({}).send([Prepared({"type": "track"}, {"event": "x"})])
+    assert str(failed.value) == ("a request's call returned dict: send_one (or a send_calls call) returns an Outcome, "
+                                 "a list of one Outcome per item it carries, or None for delivered")
