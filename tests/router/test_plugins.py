@@ -126,6 +126,20 @@ def test_a_broken_plugin_is_listed_with_its_cause_and_does_not_hide_the_others(s
     assert "webhook " in out and "extole " in out
 
 
+def test_a_plugin_that_exits_while_imported_is_listed_as_broken_and_does_not_end_the_command(tmp_path):
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-exits", {"exits": "exiting_plugin:Exits"},
+                      {"exiting_plugin": "import sys\n\nsys.exit(3)\n"})
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    assert "exits: SystemExit: 3 (at " in listed.stdout and "exiting_plugin.py:3)" in listed.stdout
+    assert "webhook " in listed.stdout
+    config = write_config(tmp_path, [{"name": "e", "type": "exits", "settings": {}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 2
+    assert "destinations[0].type: the exits plugin is installed but broken: SystemExit: 3 (at " in checked.stderr
+
+
 def test_check_config_reports_a_broken_plugin_and_works_for_configs_that_do_not_use_it(site, tmp_path):
     ok = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
     result = eventrouter("check-config", path=[site], config=ok)
