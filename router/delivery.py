@@ -356,7 +356,7 @@ class Drainer:
             tallied = self.plugin.tally(payload) if self.tallies else {}
         except DeliveryError as exc:
             return Outcome.from_error(exc)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin would end the drain job, its batch leased
             log.exception("mapper of %s failed", self.dest)
             return Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         prepared.append((i, Prepared(event, payload)))
@@ -485,8 +485,8 @@ class Drainer:
             outcomes = self.plugin.send(batch)
         except DeliveryError as exc:
             return [Outcome.from_error(exc) for _ in batch]
-        except Exception as exc:
-            # a bug or an unexpected answer: keep the events and try again later
+        except (Exception, SystemExit) as exc:
+            # a bug or an unexpected answer (or a sys.exit()): keep the events and try again later
             log.exception("send of %s failed", self.dest)
             return [Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}") for _ in batch]
         if not (isinstance(outcomes, list) and all(isinstance(o, Outcome) for o in outcomes)):
