@@ -101,7 +101,7 @@ def new_destination(name: str, directory: str) -> None:
     except ScaffoldError as exc:
         fail(str(exc), 2)
     click.echo(f"wrote {made.root} (destination type `{made.slug}`, module {made.module})")
-    click.echo(f"  pip install -e {made.root}   # registers it through the eventrouter.destinations entry point")
+    click.echo(f"  pip install -e '{made.root}[test]'   # registers it through the eventrouter.destinations entry point")
     click.echo(f"  pytest {made.root}")
 
 

@@ -53,6 +53,9 @@ description = "$title destination for eventrouter"
 requires-python = ">=3.11"
 dependencies = ["eventrouter"]
 
+[project.optional-dependencies]
+test = ["pytest>=8.0"]
+
 # how eventrouter finds the plugin: `type: $slug` in its config
 [project.entry-points."eventrouter.destinations"]
 $slug = "$module:$cls"
@@ -69,7 +72,7 @@ pythonpath = ["."]
 
 An eventrouter destination plugin: `type: $slug` in the config.
 
-    pip install -e .
+    pip install -e '.[test]'
     eventrouter destinations show $slug
     pytest
 

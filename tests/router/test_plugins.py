@@ -217,6 +217,16 @@ def test_the_new_package_registers_its_class_through_the_entry_point(tmp_path):
     assert checked.returncode == 0 and "a (acme, enabled): batch 100, rate 10/1s, events identify, track" in checked.stdout
 
 
+def test_the_new_package_installs_pytest_with_its_test_extra_as_the_readme_and_the_cli_say(tmp_path):
+    result = eventrouter("new-destination", "Acme", "--dir", str(tmp_path))
+    root = tmp_path / "eventrouter-acme"
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert meta["project"]["optional-dependencies"] == {"test": ["pytest>=8.0"]}
+    assert f"  pip install -e '{root}[test]'   # registers it through the eventrouter.destinations entry point" \
+        in result.stdout.splitlines()
+    assert "    pip install -e '.[test]'" in (root / "README.md").read_text().splitlines()
+
+
 def test_new_destination_refuses_a_bad_name_and_an_existing_folder(tmp_path):
     with pytest.raises(ScaffoldError, match="not a usable name"):
         write_package("123", tmp_path)
