@@ -155,18 +155,32 @@ class BaseSettings(StrictSchema):
 def secret_values(schema: Schema, settings: dict[str, Any]) -> list[str]:
     """The values of the settings marked secret: what must never be logged or stored.
 
-    A secret mapping (e.g. extra HTTP headers, where ``Authorization: Bearer ...`` goes)
-    counts every one of its values as a secret."""
-    values = []
+    A secret mapping (e.g. extra HTTP headers, where ``Authorization: Bearer ...`` goes) or list
+    (a key and the next one) counts every one of its values as a secret; a nested schema's own
+    secret fields count too (a password inside an ``auth`` setting)."""
+    values: list[str] = []
     for name, fld in schema.fields.items():
         value = settings.get(name)
-        if not fld.metadata.get("secret") or not value:
+        if not value:
             continue
-        if isinstance(value, dict):
-            values.extend(str(v) for v in value.values() if v)
-        else:
-            values.append(str(value))
+        if fld.metadata.get("secret"):
+            values.extend(_leaves(value))
+            continue
+        inner = fld.inner if isinstance(fld, fields.List) else fld
+        if isinstance(inner, fields.Nested) and isinstance(inner.schema, Schema):
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Mapping):
+                    values.extend(secret_values(inner.schema, item))
     return values
+
+
+def _leaves(value: Any) -> list[str]:
+    """Each non-empty scalar in ``value``, as text: the secrets a mapping or list holds."""
+    if isinstance(value, Mapping):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [str(value)] if value else []
 
 
 class Destination:

@@ -7,7 +7,8 @@ import requests
 from marshmallow import fields
 
 from destinations import registry
-from destinations.kit import BaseSettings, Destination, Outcome, RejectedEvent, RetryableError, SkippedEvent
+from destinations.kit import (BaseSettings, Destination, Outcome, RejectedEvent, RetryableError, SkippedEvent,
+                              StrictSchema)
 from destinations.kit.testing import SECRET, UNREACHABLE, ContractTests
 
 #: the smallest valid settings of each built-in plugin, pointed at a closed port
@@ -135,3 +136,21 @@ def test_the_contract_suite_fails_a_plugin_that_counts_a_refusal_as_delivered():
     with pytest.raises(AssertionError) as failed:
         suite.test_a_vendor_refusing_with_400_delivers_nothing()
     assert "delivered" in str(failed.value)
+
+
+class _Login(StrictSchema):
+    user = fields.String(metadata={"description": "login"})
+    password = fields.String(metadata={"secret": True, "description": "password"})
+
+
+class _NestedSettings(BaseSettings):
+    auth = fields.Nested(_Login, required=True, metadata={"description": "basic auth"})
+
+
+class _NestedSecret(_Plugin):
+    settings_schema = _NestedSettings
+
+
+def test_the_contract_suite_takes_a_secret_marked_inside_a_nested_setting():
+    suite = _suite(_NestedSecret, {"auth": {"user": "ada", "password": SECRET}, "base_url": UNREACHABLE})
+    suite.test_the_secrets_are_marked()
