@@ -108,6 +108,7 @@ class ContractTests:
                     f"handles lists delete but the sample delete was refused ({exc.reason}): "
                     "map it to the vendor's delete call, or leave delete out of handles")
                 continue
+            assert first is not None, f"{kind}: map() returned None: return the payload, or raise SkippedEvent/RejectedEvent"
             assert event == self.sample(kind), f"{kind}: map() must not change the event"
             assert dest.map(self.sample(kind)) == first, f"{kind}: map() must give the same payload twice"
             assert SECRET not in json.dumps(first, default=str), f"{kind}: a secret is in the payload"

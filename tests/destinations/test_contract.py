@@ -154,3 +154,15 @@ class _NestedSecret(_Plugin):
 def test_the_contract_suite_takes_a_secret_marked_inside_a_nested_setting():
     suite = _suite(_NestedSecret, {"auth": {"user": "ada", "password": SECRET}, "base_url": UNREACHABLE})
     suite.test_the_secrets_are_marked()
+
+
+class _ForgotReturn(_Plugin):
+    def map(self, event):
+        {"type": event["type"], "user": event["userId"]}  # noqa: B018 — the payload is built, never returned
+
+
+def test_the_contract_suite_fails_a_mapper_that_returns_nothing_saying_so():
+    suite = _suite(_ForgotReturn, {"api_key": SECRET, "base_url": UNREACHABLE})
+    with pytest.raises(AssertionError) as failed:
+        suite.test_mapping_is_pure_repeatable_and_keeps_secrets_out()
+    assert "delete: map() returned None" in str(failed.value)
