@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 
 import click
 
-from destinations.base import BaseSettings, Destination
+from destinations.base import EVENT_TYPES, BaseSettings, Destination, parse_rate
 
 BUILTIN: dict[str, str] = {
     "webhook": "destinations.webhook:WebhookDestination",
@@ -108,6 +108,8 @@ def _load(slug: str, target: str) -> type[Destination] | PluginLoadError:
         return PluginLoadError(slug, _cause(exc))
     if not (isinstance(cls, type) and issubclass(cls, Destination)):
         return PluginLoadError(slug, f"{target} is not a Destination subclass")
+    if problem := _declaration_problem(cls):
+        return PluginLoadError(slug, problem)
     schema = getattr(cls, "settings_schema", None)
     if not (isinstance(schema, type) and issubclass(schema, BaseSettings)):
         return PluginLoadError(slug, f"settings schema: {schema!r} is not a BaseSettings subclass")
@@ -116,6 +118,33 @@ def _load(slug: str, target: str) -> type[Destination] | PluginLoadError:
     except (Exception, SystemExit) as exc:
         return PluginLoadError(slug, "settings schema: " + _cause(exc))
     return cls
+
+
+def _declaration_problem(cls: type[Destination]) -> str | None:
+    """What is wrong with what the class declares as data, or None. Every destination, the CLI and the
+    router read these attributes: one missing or malformed must be this plugin's error, not theirs."""
+    for attr in ("slug", "display_name"):
+        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
+            return f"{attr}: not declared (a non-empty string)"
+    handles = getattr(cls, "handles", None)
+    if not isinstance(handles, (set, frozenset)) or not handles:
+        return "handles: not declared (the event types it delivers, e.g. frozenset({'identify', 'track'}))"
+    if unknown := sorted(str(h) for h in handles if h not in EVENT_TYPES):
+        return f"handles: {unknown[0]!r} is not an event type (event types: {', '.join(sorted(EVENT_TYPES))})"
+    default, most = cls.default_batch_size, cls.max_batch_size
+    if not (isinstance(default, int) and isinstance(most, int) and 1 <= default <= most):
+        return f"batch sizes: default_batch_size {default!r} is not between 1 and max_batch_size {most!r}"
+    if not isinstance(cls.rate_limits, dict):
+        return f"rate_limits: {type(cls.rate_limits).__name__}, not a mapping of bucket name to rate limit"
+    rates = {"default_rate_limit": cls.default_rate_limit,
+             **{f"rate_limits[{k!r}]": v for k, v in cls.rate_limits.items()}}
+    for attr, rate in rates.items():
+        if rate is not None:
+            try:
+                parse_rate(rate)
+            except ValueError as exc:
+                return f"{attr}: {exc}"
+    return None
 
 
 def load(slug: str) -> type[Destination]:

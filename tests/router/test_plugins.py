@@ -140,6 +140,47 @@ def test_a_plugin_that_exits_while_imported_is_listed_as_broken_and_does_not_end
     assert "destinations[0].type: the exits plugin is installed but broken: SystemExit: 3 (at " in checked.stderr
 
 
+UNDECLARED = """\
+from destinations.kit import Destination, Outcome
+
+
+class CLASS(Destination):
+    slug = "SLUG"
+    display_name = "SLUG"
+    DECLARATION
+
+    def map(self, event):
+        return event
+
+    def send_one(self, item):
+        return Outcome.delivered()
+"""
+
+
+@pytest.mark.parametrize("declaration,cause", [
+    ("", "handles: not declared (the event types it delivers, e.g. frozenset({'identify', 'track'}))"),
+    ("handles = frozenset({'identify', 'purchase'})", "handles: 'purchase' is not an event type (event types: alias, "
+                                                      "delete, group, identify, page, screen, track)"),
+    ("handles = frozenset({'track'}); default_batch_size = 500", "batch sizes: default_batch_size 500 is not "
+                                                                 "between 1 and max_batch_size 100"),
+    ("handles = frozenset({'track'}); default_rate_limit = '10 a second'", "default_rate_limit: not a rate limit: "
+                                                                           "'10 a second'"),
+])
+def test_a_plugin_that_declares_itself_wrong_is_listed_as_broken_and_a_config_using_it_says_why(tmp_path, declaration,
+                                                                                               cause):
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-undeclared", {"undeclared": "undeclared_plugin:Undeclared"},
+                      {"undeclared_plugin": UNDECLARED.replace("CLASS", "Undeclared").replace("SLUG", "undeclared")
+                       .replace("DECLARATION", declaration)})
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    assert f"undeclared: {cause}" in listed.stdout and "webhook " in listed.stdout
+    config = write_config(tmp_path, [{"name": "u", "type": "undeclared", "settings": {}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr
+    assert f"destinations[0].type: the undeclared plugin is installed but broken: {cause}" in checked.stderr
+
+
 def test_check_config_reports_a_broken_plugin_and_works_for_configs_that_do_not_use_it(site, tmp_path):
     ok = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
     result = eventrouter("check-config", path=[site], config=ok)
