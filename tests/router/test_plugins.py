@@ -181,6 +181,23 @@ def test_a_plugin_that_declares_itself_wrong_is_listed_as_broken_and_a_config_us
     assert f"destinations[0].type: the undeclared plugin is installed but broken: {cause}" in checked.stderr
 
 
+def test_a_plugin_that_cannot_be_set_up_with_its_settings_is_a_config_error_not_a_drain_that_always_fails(tmp_path):
+    site = tmp_path / "site"
+    init = ("\n    def __init__(self, settings, **kw):\n        super().__init__(settings, **kw)\n"
+            "        raise ValueError('api key ' + settings['url'] + ' is not a zk_ key')\n")
+    source = PLUGIN_WITH_COMMANDS.replace("SLUG", "picky").replace("CLASS", "PickyDestination")
+    source = source.replace('url = fields.String(required=True, metadata={"description": "where"})',
+                            'url = fields.String(required=True, metadata={"description": "key", "secret": True})')
+    install_fake_dist(site, "eventrouter-picky", {"picky": "picky_plugin:PickyDestination"},
+                      {"picky_plugin": source + init})
+    config = write_config(tmp_path, [{"name": "p", "type": "picky", "settings": {"url": "sk-live-1234"}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 2, checked.stdout
+    assert ("destinations[0].settings: the picky plugin could not be set up with these settings: "
+            "ValueError: api key [redacted] is not a zk_ key") in checked.stderr
+    assert "sk-live-1234" not in checked.stderr + checked.stdout
+
+
 def test_check_config_reports_a_broken_plugin_and_works_for_configs_that_do_not_use_it(site, tmp_path):
     ok = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
     result = eventrouter("check-config", path=[site], config=ok)
