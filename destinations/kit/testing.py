@@ -62,6 +62,11 @@ class ContractTests:
     def build(self) -> Destination:
         return self.plugin(self.plugin.settings_schema().load(copy.deepcopy(self.settings)))
 
+    def point_at_vendor(self) -> None:
+        # without it the suite's requests would go to the real vendor, with the suite's events
+        assert UNREACHABLE in json.dumps(self.settings, default=str), (
+            "put ContractTests.UNREACHABLE where the settings say where the vendor is (base_url)")
+
     def test_the_plugin_declares_itself_as_data(self) -> None:
         plugin = self.plugin
         assert isinstance(plugin.slug, str) and plugin.slug, "slug: the `type:` of the config"
@@ -127,6 +132,7 @@ class ContractTests:
     def answered(self, reply: Reply) -> list[Outcome]:
         """The outcomes of sending every sample to a fake vendor on 127.0.0.1 (where the settings say
         UNREACHABLE) that gives every request ``reply``."""
+        self.point_at_vendor()
         with FakeServer(lambda req: reply) as vendor:
             settings = json.loads(json.dumps(self.settings).replace(UNREACHABLE, vendor.base_url))
             dest = self.plugin(self.plugin.settings_schema().load(settings))
@@ -136,6 +142,7 @@ class ContractTests:
         return outcomes
 
     def test_an_unreachable_vendor_means_retry_for_every_event(self) -> None:
+        self.point_at_vendor()
         dest = self.build()
         prepared = self.prepared(dest)
         outcomes = dest.send(prepared)

@@ -166,3 +166,12 @@ def test_the_contract_suite_fails_a_mapper_that_returns_nothing_saying_so():
     with pytest.raises(AssertionError) as failed:
         suite.test_mapping_is_pure_repeatable_and_keeps_secrets_out()
     assert "delete: map() returned None" in str(failed.value)
+
+
+def test_the_contract_suite_refuses_settings_that_do_not_point_the_vendor_at_unreachable():
+    suite = _suite(_ClientJudgesNothing, {"api_key": SECRET})
+    for check in (suite.test_an_unreachable_vendor_means_retry_for_every_event,
+                  suite.test_a_vendor_answering_503_means_retry_for_every_event):
+        with pytest.raises(AssertionError) as failed:
+            check()
+        assert "ContractTests.UNREACHABLE" in str(failed.value)
