@@ -126,6 +126,10 @@ def _declaration_problem(cls: type[Destination]) -> str | None:
     for attr in ("slug", "display_name"):
         if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
             return f"{attr}: not declared (a non-empty string)"
+    aliases = cls.aliases
+    if not isinstance(aliases, (tuple, list, set, frozenset)) or not all(isinstance(a, str) for a in aliases):
+        # a bare string would be matched against the integrations object letter by letter
+        return f"aliases: {aliases!r} is a {type(aliases).__name__}, not a tuple of names (write ({aliases!r},))"
     handles = getattr(cls, "handles", None)
     if not isinstance(handles, (set, frozenset)) or not handles:
         return "handles: not declared (the event types it delivers, e.g. frozenset({'identify', 'track'}))"

@@ -165,6 +165,8 @@ class CLASS(Destination):
                                                                  "between 1 and max_batch_size 100"),
     ("handles = frozenset({'track'}); default_rate_limit = '10 a second'", "default_rate_limit: not a rate limit: "
                                                                            "'10 a second'"),
+    ("handles = frozenset({'track'}); aliases = 'Undeclared CRM'", "aliases: 'Undeclared CRM' is a str, not a tuple "
+                                                                   "of names (write ('Undeclared CRM',))"),
 ])
 def test_a_plugin_that_declares_itself_wrong_is_listed_as_broken_and_a_config_using_it_says_why(tmp_path, declaration,
                                                                                                cause):
