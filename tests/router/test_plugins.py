@@ -249,6 +249,21 @@ def test_a_plugin_named_like_a_builtin_type_is_reported_as_not_used_instead_of_v
     assert f"warning: {said}" in checked.stdout.splitlines()
 
 
+def test_two_plugins_registering_one_type_are_both_listed_and_the_unused_one_says_which_is_used(tmp_path):
+    site = tmp_path / "site"
+    for name in ("one", "two"):
+        install_fake_dist(site, f"eventrouter-acme-{name}", {"acme": f"acme_{name}:AcmeDestination"},
+                          {f"acme_{name}": PLUGIN_WITH_COMMANDS.replace("SLUG", "acme").replace("CLASS", "AcmeDestination")})
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split()[:3] for line in listed.stdout.splitlines() if line.startswith("acme ")]
+    assert sorted(row[1] for row in rows) == ["eventrouter-acme-one", "eventrouter-acme-two"]
+    used, unused = rows[0][1], rows[1][1]
+    target = f"acme_{unused.rsplit('-', 1)[1]}:AcmeDestination"
+    assert (f"acme: {unused} 2.3.4 registers acme = {target}, not used: {used} 2.3.4 registers acme too, "
+            "and is the one used") in listed.stdout.splitlines()
+
+
 def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
     result = eventrouter("new-destination", "Acme CRM", "--dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
