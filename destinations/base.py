@@ -155,18 +155,32 @@ class BaseSettings(StrictSchema):
 def secret_values(schema: Schema, settings: dict[str, Any]) -> list[str]:
     """The values of the settings marked secret: what must never be logged or stored.
 
-    A secret mapping (e.g. extra HTTP headers, where ``Authorization: Bearer ...`` goes)
-    counts every one of its values as a secret."""
-    values = []
+    A secret mapping (e.g. extra HTTP headers, where ``Authorization: Bearer ...`` goes) or list
+    (a key and the next one) counts every one of its values as a secret; a nested schema's own
+    secret fields count too (a password inside an ``auth`` setting)."""
+    values: list[str] = []
     for name, fld in schema.fields.items():
         value = settings.get(name)
-        if not fld.metadata.get("secret") or not value:
+        if not value:
             continue
-        if isinstance(value, dict):
-            values.extend(str(v) for v in value.values() if v)
-        else:
-            values.append(str(value))
+        if fld.metadata.get("secret"):
+            values.extend(_leaves(value))
+            continue
+        inner = fld.inner if isinstance(fld, fields.List) else fld
+        if isinstance(inner, fields.Nested) and isinstance(inner.schema, Schema):
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Mapping):
+                    values.extend(secret_values(inner.schema, item))
     return values
+
+
+def _leaves(value: Any) -> list[str]:
+    """Each non-empty scalar in ``value``, as text: the secrets a mapping or list holds."""
+    if isinstance(value, Mapping):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [str(value)] if value else []
 
 
 class Destination:
@@ -265,6 +279,9 @@ def send_calls(size: int, calls: Iterable[Call], outcomes: list[Outcome | None] 
             stop = isinstance(exc, RetryableError)
         if result is None:
             result = Outcome.delivered()
+        if not (isinstance(result, Outcome) or isinstance(result, list) and all(isinstance(o, Outcome) for o in result)):
+            raise TypeError(f"a request's call returned {type(result).__name__}: send_one (or a send_calls call) returns "
+                            "an Outcome, a list of one Outcome per item it carries, or None for delivered")
         results = [result] * len(indexes) if isinstance(result, Outcome) else list(result)
         if len(results) != len(indexes):
             raise RuntimeError(f"a request returned {len(results)} outcomes for {len(indexes)} items")

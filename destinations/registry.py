@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 
 import click
 
-from destinations.base import BaseSettings, Destination
+from destinations.base import EVENT_TYPES, BaseSettings, Destination, parse_rate
 
 BUILTIN: dict[str, str] = {
     "webhook": "destinations.webhook:WebhookDestination",
@@ -69,6 +69,24 @@ def sources() -> dict[str, Source]:
     return found
 
 
+def ignored() -> list[tuple[str, Source, str]]:
+    """The registered plugins that are not used because another has their ``type:`` (a built-in,
+    or a plugin found first): slug, where it comes from, and a sentence saying so. Without it an
+    installed plugin would just not be there, and a config using its type would get the other one."""
+    used = sources()
+    found = []
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist
+        src = Source(ep.value, dist.name if dist else "?", dist.version if dist else "?")
+        winner = used.get(ep.name)
+        if winner is None or winner == src:
+            continue
+        why = (f"{ep.name} is a built-in type (give the entry point another name)" if ep.name in BUILTIN
+               else f"{winner.package} {winner.version} registers {ep.name} too, and is the one used")
+        found.append((ep.name, src, f"{src.package} {src.version} registers {ep.name} = {ep.value}, not used: {why}"))
+    return found
+
+
 def _targets() -> dict[str, str]:
     return {slug: src.target for slug, src in sources().items()}
 
@@ -86,18 +104,51 @@ def _load(slug: str, target: str) -> type[Destination] | PluginLoadError:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except Exception as exc:  # whatever a third-party import raises, it must not stop the host
+    except (Exception, SystemExit) as exc:  # whatever a third-party import raises (or exits with), it must not stop the host
         return PluginLoadError(slug, _cause(exc))
     if not (isinstance(cls, type) and issubclass(cls, Destination)):
         return PluginLoadError(slug, f"{target} is not a Destination subclass")
+    if problem := _declaration_problem(cls):
+        return PluginLoadError(slug, problem)
     schema = getattr(cls, "settings_schema", None)
     if not (isinstance(schema, type) and issubclass(schema, BaseSettings)):
         return PluginLoadError(slug, f"settings schema: {schema!r} is not a BaseSettings subclass")
     try:
         schema()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return PluginLoadError(slug, "settings schema: " + _cause(exc))
     return cls
+
+
+def _declaration_problem(cls: type[Destination]) -> str | None:
+    """What is wrong with what the class declares as data, or None. Every destination, the CLI and the
+    router read these attributes: one missing or malformed must be this plugin's error, not theirs."""
+    for attr in ("slug", "display_name"):
+        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
+            return f"{attr}: not declared (a non-empty string)"
+    aliases = cls.aliases
+    if not isinstance(aliases, (tuple, list, set, frozenset)) or not all(isinstance(a, str) for a in aliases):
+        # a bare string would be matched against the integrations object letter by letter
+        return f"aliases: {aliases!r} is a {type(aliases).__name__}, not a tuple of names (write ({aliases!r},))"
+    handles = getattr(cls, "handles", None)
+    if not isinstance(handles, (set, frozenset)) or not handles:
+        return "handles: not declared (the event types it delivers, e.g. frozenset({'identify', 'track'}))"
+    if unknown := sorted(str(h) for h in handles if h not in EVENT_TYPES):
+        return f"handles: {unknown[0]!r} is not an event type (event types: {', '.join(sorted(EVENT_TYPES))})"
+    default, most = cls.default_batch_size, cls.max_batch_size
+    if not (isinstance(default, int) and isinstance(most, int) and 1 <= default <= most):
+        return f"batch sizes: default_batch_size {default!r} is not between 1 and max_batch_size {most!r}"
+    if not isinstance(cls.rate_limits, dict):
+        return f"rate_limits: {type(cls.rate_limits).__name__}, not a mapping of bucket name to rate limit"
+    rates = {"default_rate_limit": cls.default_rate_limit,
+             **{f"rate_limits[{k!r}]": v for k, v in cls.rate_limits.items()}}
+    for attr, rate in rates.items():
+        if rate is not None:
+            try:
+                parse_rate(rate)
+            except ValueError as exc:
+                return f"{attr}: {exc}"
+    return None
 
 
 def load(slug: str) -> type[Destination]:
@@ -126,7 +177,7 @@ def commands_module(slug: str) -> str | None:
     module = _targets()[slug].partition(":")[0]
     try:
         spec = importlib.util.find_spec(module)  # imports the packages above ``module``, not ``module``
-    except Exception:  # a parent that does not import: problems() has the plugin's cause
+    except (Exception, SystemExit):  # a parent that does not import: problems() has the plugin's cause
         return None
     if spec is None or spec.submodule_search_locations is None:  # a plain module has no ``cli`` inside
         return None
@@ -138,7 +189,7 @@ def commands_module(slug: str) -> str | None:
 def _load_commands(slug: str, module_name: str) -> click.Group | PluginLoadError:
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # as for the plugin itself: a broken commands module must not stop the CLI
+    except (Exception, SystemExit) as exc:  # as for the plugin itself: a broken commands module must not stop the CLI
         return PluginLoadError(slug, "commands: " + _cause(exc))
     group = getattr(module, "cli", None)
     if not isinstance(group, click.Group):

@@ -28,6 +28,8 @@ def check_config() -> None:
         click.echo(f"warning: {warning}")
     for slug, cause in registry.problems().items():
         click.echo(f"warning: destination plugin {slug!r} could not be loaded (not used here): {cause}")
+    for _, _, why in registry.ignored():
+        click.echo(f"warning: {why}")
 
 
 def table(rows: list[list[str]]) -> None:
@@ -53,7 +55,9 @@ def destinations_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     out = [["TYPE", "PACKAGE", "VERSION", "EVENTS", "BATCH", "RATE LIMIT", "DELETE"]]
     for r in rows:
-        if "error" in r:
+        if "ignored" in r:
+            out.append([r["type"], r["package"], r["version"], "NOT USED (see below)", "", "", ""])
+        elif "error" in r:
             out.append([r["type"], r["package"], r["version"], "BROKEN (see below)", "", "", ""])
         else:
             out.append([r["type"], r["package"], r["version"], ",".join(r["events"]),
@@ -61,7 +65,7 @@ def destinations_cmd(ctx: click.Context, as_json: bool) -> None:
                         "yes" if r["delete"] else "no"])
     table(out)
     for r in rows:
-        for problem in (r.get("error"), r.get("commands_error")):
+        for problem in (r.get("error"), r.get("commands_error"), r.get("ignored")):
             if problem:
                 click.echo(f"{r['type']}: {problem}")
 
@@ -97,7 +101,7 @@ def new_destination(name: str, directory: str) -> None:
     except ScaffoldError as exc:
         fail(str(exc), 2)
     click.echo(f"wrote {made.root} (destination type `{made.slug}`, module {made.module})")
-    click.echo(f"  pip install -e {made.root}   # registers it through the eventrouter.destinations entry point")
+    click.echo(f"  pip install -e '{made.root}[test]'   # registers it through the eventrouter.destinations entry point")
     click.echo(f"  pytest {made.root}")
 
 

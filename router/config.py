@@ -95,6 +95,9 @@ class DestinationSchema(StrictSchema):
                 errors["settings"] = exc.messages
             except Exception as exc:  # a plugin's own validator crashed: its fault, said as such
                 errors["settings"] = [f"the {data['type']} plugin's settings schema is broken: {type(exc).__name__}: {exc}"]
+            else:
+                if problem := _setup_problem(plugin, data["settings"]):
+                    errors["settings"] = [f"the {data['type']} plugin could not be set up with these settings: {problem}"]
         unknown = sorted(set(data.get("rate_limits", {})) - set(plugin.rate_limits))
         if unknown:
             known = ", ".join(sorted(plugin.rate_limits)) or "none"
@@ -106,6 +109,19 @@ class DestinationSchema(StrictSchema):
                 errors["subscribe"] = [f"{data['type']} does not handle {', '.join(unsupported)}"]
         if errors:
             raise ValidationError(errors)
+
+
+def _setup_problem(plugin: type[Destination], settings: dict[str, Any]) -> str | None:
+    """Why the plugin's constructor refuses these settings (its secrets redacted), or None. Found here, it is a
+    config error; found first by a worker, every drain of the destination would fail with it."""
+    try:
+        plugin(settings)
+    except (Exception, SystemExit) as exc:
+        said = f"{type(exc).__name__}: {exc}"
+        for secret in sorted(secret_values(plugin.settings_schema(), settings), key=len, reverse=True):
+            said = said.replace(secret, "[redacted]")
+        return said
+    return None
 
 
 def instance_handles(plugin: type[Destination], settings: dict[str, Any]) -> frozenset[str]:

@@ -356,7 +356,7 @@ class Drainer:
             tallied = self.plugin.tally(payload) if self.tallies else {}
         except DeliveryError as exc:
             return Outcome.from_error(exc)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin would end the drain job, its batch leased
             log.exception("mapper of %s failed", self.dest)
             return Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         prepared.append((i, Prepared(event, payload)))
@@ -485,10 +485,17 @@ class Drainer:
             outcomes = self.plugin.send(batch)
         except DeliveryError as exc:
             return [Outcome.from_error(exc) for _ in batch]
-        except Exception as exc:
-            # a bug or an unexpected answer: keep the events and try again later
+        except (Exception, SystemExit) as exc:
+            # a bug or an unexpected answer (or a sys.exit()): keep the events and try again later
             log.exception("send of %s failed", self.dest)
             return [Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}") for _ in batch]
+        if not (isinstance(outcomes, list) and all(isinstance(o, Outcome) for o in outcomes)):
+            # a plugin's mistake, said as one: not a TypeError from somewhere in the settlement
+            got = type(outcomes).__name__ if not isinstance(outcomes, list) else "a list of " + ", ".join(
+                sorted({type(o).__name__ for o in outcomes if not isinstance(o, Outcome)}))
+            reason = f"destination failed: {self.plugin.slug}'s send() returned {got}, not a list of Outcome (one per event, in order)"
+            log.error("send of %s failed: %s", self.dest, reason)
+            return [Outcome(OutcomeStatus.RETRY, reason) for _ in batch]
         if len(outcomes) != len(batch):
             return [Outcome(OutcomeStatus.RETRY, f"destination returned {len(outcomes)} outcomes for {len(batch)} events") for _ in batch]
         return outcomes

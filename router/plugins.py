@@ -25,6 +25,8 @@ def plugin_rows(taken: Collection[str] = ()) -> list[dict[str, Any]]:
             if problem := _commands_problem(slug, taken):
                 row["commands_error"] = problem
         rows.append(row)
+    for slug, src, why in registry.ignored():
+        rows.append({"type": slug, "package": src.package, "version": src.version, "ignored": why})
     return rows
 
 

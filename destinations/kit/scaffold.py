@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from destinations.registry import BUILTIN
+
 
 class ScaffoldError(Exception):
     """The package cannot be written (a bad name, a folder that is already there)."""
@@ -30,6 +32,9 @@ def names(name: str) -> dict[str, str]:
     if not words or not words[0][0].isalpha():
         raise ScaffoldError(f"not a usable name: {name!r} (start with a letter: e.g. acme or 'Acme CRM')")
     slug = "_".join(w.lower() for w in words)
+    if slug in BUILTIN:  # its entry point would be listed as not used, and `type: <slug>` give the built-in
+        raise ScaffoldError(f"not a usable name: {name!r} is the built-in destination type {slug}, which a plugin "
+                            f"cannot take over (choose another, e.g. 'Acme {words[0].title()}')")
     return {"slug": slug, "module": f"eventrouter_{slug}", "dist": f"eventrouter-{slug.replace('_', '-')}",
             "cls": "".join(w[:1].upper() + w[1:].lower() for w in words) + "Destination",
             "title": " ".join(w[:1].upper() + w[1:] for w in words)}
@@ -48,6 +53,9 @@ description = "$title destination for eventrouter"
 requires-python = ">=3.11"
 dependencies = ["eventrouter"]
 
+[project.optional-dependencies]
+test = ["pytest>=8.0"]
+
 # how eventrouter finds the plugin: `type: $slug` in its config
 [project.entry-points."eventrouter.destinations"]
 $slug = "$module:$cls"
@@ -64,7 +72,7 @@ pythonpath = ["."]
 
 An eventrouter destination plugin: `type: $slug` in the config.
 
-    pip install -e .
+    pip install -e '.[test]'
     eventrouter destinations show $slug
     pytest
 

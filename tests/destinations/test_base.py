@@ -1,7 +1,12 @@
 """send_calls: how one batch's vendor requests turn into one outcome per event."""
 from __future__ import annotations
 
-from destinations.base import Outcome, OutcomeStatus, not_attempted, send_calls
+import pytest
+
+from marshmallow import fields
+
+from destinations.base import (BaseSettings, Destination, Outcome, OutcomeStatus, Prepared, StrictSchema, not_attempted,
+                               secret_values, send_calls)
 from router.errors import RejectedEvent, RetryableError, Throttled
 
 OK = Outcome.delivered(200)
@@ -47,3 +52,31 @@ def test_a_call_that_held_items_back_stops_the_batch():
     outcomes = send_calls(3, [([0, 1], lambda: [failed, not_attempted(failed)]), ([2], lambda: OK)])
     assert statuses(outcomes) == [("retry", True), ("retry", False), ("retry", False)]
     assert outcomes[2].reason == "not attempted: busy"
+
+
+def test_a_send_one_that_returns_the_vendors_answer_instead_of_an_outcome_is_a_type_error_saying_so():
+    class Answers(Destination):
+        def send_one(self, item):
+            return {"ok": True}  # the vendor's JSON, not an Outcome
+
+    with pytest.raises(TypeError) as failed:
+        Answers({}).send([Prepared({"type": "track"}, {"event": "x"})])
+    assert str(failed.value) == ("a request's call returned dict: send_one (or a send_calls call) returns an Outcome, "
+                                 "a list of one Outcome per item it carries, or None for delivered")
+
+
+class _Auth(StrictSchema):
+    user = fields.String(metadata={"description": "login"})
+    password = fields.String(metadata={"secret": True, "description": "password"})
+
+
+class _Rotating(BaseSettings):
+    api_keys = fields.List(fields.String(), metadata={"secret": True, "description": "current and next key"})
+    auth = fields.Nested(_Auth, metadata={"description": "basic auth"})
+    accounts = fields.List(fields.Nested(_Auth), metadata={"description": "one login per account"})
+
+
+def test_the_secrets_of_a_plugin_are_each_key_of_a_secret_list_and_each_secret_inside_nested_settings():
+    settings = _Rotating().load({"api_keys": ["key-now", "key-next"], "auth": {"user": "ada", "password": "pw-1"},
+                                 "accounts": [{"user": "a", "password": "pw-2"}, {"user": "b", "password": "pw-3"}]})
+    assert secret_values(_Rotating(), settings) == ["key-now", "key-next", "pw-1", "pw-2", "pw-3"]

@@ -95,3 +95,40 @@ def test_a_batch_that_keeps_crashing_ends_as_dead_letters_with_the_reason(make_r
     dead = [rec for _, rec in rt.queue.dead_letters("hook")]
     assert len(dead) == 2 and all(d["reason"].startswith("gave up after ") and d["attempts"] >= 2 for d in dead)
     assert failed_jobs(rt) == 0
+
+
+@pytest.mark.parametrize("answer,said", [
+    (lambda batch: None, "NoneType"),
+    (lambda batch: [True] * len(batch), "a list of bool"),
+    (lambda batch: (Outcome.delivered() for _ in batch), "generator"),
+])
+def test_a_send_that_returns_no_outcomes_is_retried_with_a_reason_naming_the_mistake(make_runtime, answer, said):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9")])
+    rt.build("hook").send = answer
+    queued(rt, 2)
+    work(rt)
+    assert failed_jobs(rt) == 0
+    assert [(env["a"], env["l"]) for env, _ in retries(rt)] == [
+        (1, f"destination failed: webhook's send() returned {said}, not a list of Outcome (one per event, in order)")
+    ] * 2
+
+
+def _exits(*args):
+    raise SystemExit(2)
+
+
+@pytest.mark.parametrize("part", ["map", "send"])
+def test_a_plugin_that_calls_sys_exit_while_delivering_settles_its_batch_instead_of_ending_the_drain(make_runtime, part):
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9")])
+    plugin = rt.build("hook")
+    plugin.passthrough = False  # the webhook's mapper is otherwise not called at all
+    setattr(plugin, part, _exits)
+    queued(rt, 2)
+    work(rt)
+    assert failed_jobs(rt) == 0
+    depth = rt.queue.depth("hook")
+    assert (depth["inflight_batches"], depth["buffered"]) == (0, 0)
+    if part == "map":  # a mapper that fails rejects its event
+        assert [d["reason"] for _, d in rt.queue.dead_letters("hook")] == ["mapping failed: SystemExit: 2"] * 2
+    else:  # a send that fails keeps the events for a retry
+        assert [env["l"] for env, _ in retries(rt)] == ["destination failed: SystemExit: 2"] * 2

@@ -126,6 +126,80 @@ def test_a_broken_plugin_is_listed_with_its_cause_and_does_not_hide_the_others(s
     assert "webhook " in out and "extole " in out
 
 
+def test_a_plugin_that_exits_while_imported_is_listed_as_broken_and_does_not_end_the_command(tmp_path):
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-exits", {"exits": "exiting_plugin:Exits"},
+                      {"exiting_plugin": "import sys\n\nsys.exit(3)\n"})
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    assert "exits: SystemExit: 3 (at " in listed.stdout and "exiting_plugin.py:3)" in listed.stdout
+    assert "webhook " in listed.stdout
+    config = write_config(tmp_path, [{"name": "e", "type": "exits", "settings": {}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 2
+    assert "destinations[0].type: the exits plugin is installed but broken: SystemExit: 3 (at " in checked.stderr
+
+
+UNDECLARED = """\
+from destinations.kit import Destination, Outcome
+
+
+class CLASS(Destination):
+    slug = "SLUG"
+    display_name = "SLUG"
+    DECLARATION
+
+    def map(self, event):
+        return event
+
+    def send_one(self, item):
+        return Outcome.delivered()
+"""
+
+
+@pytest.mark.parametrize("declaration,cause", [
+    ("", "handles: not declared (the event types it delivers, e.g. frozenset({'identify', 'track'}))"),
+    ("handles = frozenset({'identify', 'purchase'})", "handles: 'purchase' is not an event type (event types: alias, "
+                                                      "delete, group, identify, page, screen, track)"),
+    ("handles = frozenset({'track'}); default_batch_size = 500", "batch sizes: default_batch_size 500 is not "
+                                                                 "between 1 and max_batch_size 100"),
+    ("handles = frozenset({'track'}); default_rate_limit = '10 a second'", "default_rate_limit: not a rate limit: "
+                                                                           "'10 a second'"),
+    ("handles = frozenset({'track'}); aliases = 'Undeclared CRM'", "aliases: 'Undeclared CRM' is a str, not a tuple "
+                                                                   "of names (write ('Undeclared CRM',))"),
+])
+def test_a_plugin_that_declares_itself_wrong_is_listed_as_broken_and_a_config_using_it_says_why(tmp_path, declaration,
+                                                                                               cause):
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-undeclared", {"undeclared": "undeclared_plugin:Undeclared"},
+                      {"undeclared_plugin": UNDECLARED.replace("CLASS", "Undeclared").replace("SLUG", "undeclared")
+                       .replace("DECLARATION", declaration)})
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    assert f"undeclared: {cause}" in listed.stdout and "webhook " in listed.stdout
+    config = write_config(tmp_path, [{"name": "u", "type": "undeclared", "settings": {}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr
+    assert f"destinations[0].type: the undeclared plugin is installed but broken: {cause}" in checked.stderr
+
+
+def test_a_plugin_that_cannot_be_set_up_with_its_settings_is_a_config_error_not_a_drain_that_always_fails(tmp_path):
+    site = tmp_path / "site"
+    init = ("\n    def __init__(self, settings, **kw):\n        super().__init__(settings, **kw)\n"
+            "        raise ValueError('api key ' + settings['url'] + ' is not a zk_ key')\n")
+    source = PLUGIN_WITH_COMMANDS.replace("SLUG", "picky").replace("CLASS", "PickyDestination")
+    source = source.replace('url = fields.String(required=True, metadata={"description": "where"})',
+                            'url = fields.String(required=True, metadata={"description": "key", "secret": True})')
+    install_fake_dist(site, "eventrouter-picky", {"picky": "picky_plugin:PickyDestination"},
+                      {"picky_plugin": source + init})
+    config = write_config(tmp_path, [{"name": "p", "type": "picky", "settings": {"url": "sk-live-1234"}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 2, checked.stdout
+    assert ("destinations[0].settings: the picky plugin could not be set up with these settings: "
+            "ValueError: api key [redacted] is not a zk_ key") in checked.stderr
+    assert "sk-live-1234" not in checked.stderr + checked.stdout
+
+
 def test_check_config_reports_a_broken_plugin_and_works_for_configs_that_do_not_use_it(site, tmp_path):
     ok = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
     result = eventrouter("check-config", path=[site], config=ok)
@@ -157,6 +231,39 @@ def test_a_settings_schema_that_crashes_on_load_is_a_config_error_naming_the_plu
     assert "Traceback" not in result.stderr
 
 
+def test_a_plugin_named_like_a_builtin_type_is_reported_as_not_used_instead_of_vanishing(tmp_path):
+    site = tmp_path / "site"
+    install_fake_dist(site, "eventrouter-acme-hooks", {"webhook": "webhook_tools:WebhookDestination"},
+                      plugin_package("webhook", LISTING_COMMAND))
+    said = ("eventrouter-acme-hooks 2.3.4 registers webhook = webhook_tools:WebhookDestination, not used: "
+            "webhook is a built-in type (give the entry point another name)")
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines() if line.startswith("webhook ")]
+    assert rows[0][:3] == ["webhook", "eventrouter", "(built-in)"]
+    assert rows[1] == ["webhook", "eventrouter-acme-hooks", "2.3.4", "NOT", "USED", "(see", "below)"]
+    assert f"webhook: {said}" in listed.stdout.splitlines()
+    config = write_config(tmp_path, [{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    checked = eventrouter("check-config", path=[site], config=config)
+    assert checked.returncode == 0, checked.stderr
+    assert f"warning: {said}" in checked.stdout.splitlines()
+
+
+def test_two_plugins_registering_one_type_are_both_listed_and_the_unused_one_says_which_is_used(tmp_path):
+    site = tmp_path / "site"
+    for name in ("one", "two"):
+        install_fake_dist(site, f"eventrouter-acme-{name}", {"acme": f"acme_{name}:AcmeDestination"},
+                          {f"acme_{name}": PLUGIN_WITH_COMMANDS.replace("SLUG", "acme").replace("CLASS", "AcmeDestination")})
+    listed = eventrouter("destinations", path=[site])
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split()[:3] for line in listed.stdout.splitlines() if line.startswith("acme ")]
+    assert sorted(row[1] for row in rows) == ["eventrouter-acme-one", "eventrouter-acme-two"]
+    used, unused = rows[0][1], rows[1][1]
+    target = f"acme_{unused.rsplit('-', 1)[1]}:AcmeDestination"
+    assert (f"acme: {unused} 2.3.4 registers acme = {target}, not used: {used} 2.3.4 registers acme too, "
+            "and is the one used") in listed.stdout.splitlines()
+
+
 def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
     result = eventrouter("new-destination", "Acme CRM", "--dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -166,7 +273,7 @@ def test_new_destination_writes_a_package_that_passes_its_own_tests(tmp_path):
                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([WORKTREE, str(root)])),
                            capture_output=True, text=True, timeout=120)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "8 passed" in tests.stdout  # 5 of the kit's contract suite, 3 exact-payload tests
+    assert "10 passed" in tests.stdout  # 7 of the kit's contract suite, 3 exact-payload tests
 
 
 def test_the_new_package_registers_its_class_through_the_entry_point(tmp_path):
@@ -185,12 +292,30 @@ def test_the_new_package_registers_its_class_through_the_entry_point(tmp_path):
     assert checked.returncode == 0 and "a (acme, enabled): batch 100, rate 10/1s, events identify, track" in checked.stdout
 
 
+def test_the_new_package_installs_pytest_with_its_test_extra_as_the_readme_and_the_cli_say(tmp_path):
+    result = eventrouter("new-destination", "Acme", "--dir", str(tmp_path))
+    root = tmp_path / "eventrouter-acme"
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert meta["project"]["optional-dependencies"] == {"test": ["pytest>=8.0"]}
+    assert f"  pip install -e '{root}[test]'   # registers it through the eventrouter.destinations entry point" \
+        in result.stdout.splitlines()
+    assert "    pip install -e '.[test]'" in (root / "README.md").read_text().splitlines()
+
+
 def test_new_destination_refuses_a_bad_name_and_an_existing_folder(tmp_path):
     with pytest.raises(ScaffoldError, match="not a usable name"):
         write_package("123", tmp_path)
     write_package("acme", tmp_path)
     with pytest.raises(ScaffoldError, match="already exists"):
         write_package("acme", tmp_path)
+
+
+def test_new_destination_refuses_the_name_of_a_builtin_type_which_the_plugin_could_never_take(tmp_path):
+    result = eventrouter("new-destination", "Webhook", "--dir", str(tmp_path))
+    assert result.returncode == 2
+    assert ("not a usable name: 'Webhook' is the built-in destination type webhook, which a plugin cannot take "
+            "over (choose another, e.g. 'Acme Webhook')") in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 PLUGIN_WITH_COMMANDS = '''\

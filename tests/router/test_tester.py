@@ -354,3 +354,19 @@ def test_the_tester_shows_a_transforms_events_in_requests_of_at_most_batch_size_
                                      headers=ADMIN).get_json()
         assert hook.requests == []
     assert [[e["messageId"] for e in json.loads(r["body"])] for r in report["requests"]] == [["m1-0", "m1-1"], ["m1-2"]]
+
+
+@pytest.mark.parametrize("part,outcome", [
+    ("map", {"status": "rejected", "reason": "mapping failed: SystemExit: 2", "http_status": None}),
+    ("send", {"status": "retry", "reason": "destination failed: SystemExit: 2", "http_status": None}),
+])
+def test_a_plugin_that_calls_sys_exit_is_the_testers_answer_not_the_end_of_the_web_worker(make_runtime, client_for,
+                                                                                          monkeypatch, part, outcome):
+    def exits(*args):
+        raise SystemExit(2)
+
+    monkeypatch.setattr(WebhookDestination, part, exits)
+    rt = make_runtime(destinations=[webhook_destination("http://127.0.0.1:9")])
+    r = client_for(rt).post("/v1/admin/test/hook", json={**EVENT, "send": True}, headers=ADMIN)
+    assert r.status_code == 200
+    assert r.get_json()["outcome"] == outcome
