@@ -149,6 +149,8 @@ class EmbeddedRedis:
 
 
 SENTINEL_SCHEME = "redis+sentinel://"
+#: how often a connection to the master asks the sentinels whether it still is the master
+MASTER_CHECK_INTERVAL = 1.0
 #: what every client gets unless the caller says otherwise
 CLIENT_DEFAULTS: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 30}
 
@@ -278,14 +280,42 @@ def _sentinel_connection_class(ssl: bool) -> type:
     """redis-py's Sentinel connection keeps a connection whose read was interrupted (its
     ``disconnect_on_error`` defaults to False, unlike a plain connection's): after a signal
     stopped an RQ worker in BLPOP, or a gevent timeout cut a read, the next command would read
-    the previous command's answer. This one disconnects, as a plain connection does."""
+    the previous command's answer. This one disconnects, as a plain connection does.
+
+    It also asks the sentinels, at most every MASTER_CHECK_INTERVAL, whether its node is still
+    the master. A planned failover (``SENTINEL FAILOVER``) promotes a replica while the old
+    master stays up and takes writes until the sentinels demote it about 10 s later; only then
+    would a READONLY answer move the connection, and what the old master acked meanwhile is
+    dropped by its resync."""
     from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 
     base = SentinelManagedSSLConnection if ssl else SentinelManagedConnection
 
     class Connection(base):  # type: ignore[misc, valid-type]
+        _master_checked_at = 0.0
+
         def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
             return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+        def connect_to(self, address: tuple[str, int]) -> None:
+            super().connect_to(address)
+            self._master_checked_at = time.monotonic()
+
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            if (self._sock is not None and self.connection_pool.is_master
+                    and time.monotonic() - self._master_checked_at >= MASTER_CHECK_INTERVAL):
+                self._follow_master()
+            super().send_packed_command(command, check_health)
+
+        def _follow_master(self) -> None:
+            self._master_checked_at = time.monotonic()
+            try:
+                address = self.connection_pool.get_master_address()
+            except redis.ConnectionError:
+                return  # no sentinel answers: the node this connection has is still the best guess
+            if (self.host, self.port) != address:
+                self.disconnect()
+                self.connect_to(address)
 
     return Connection
 
