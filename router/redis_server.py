@@ -248,13 +248,26 @@ def check_url(url: str) -> None:
         u = SentinelURL.parse(url)
         if u.ssl:
             _check_options(lambda: redis.SSLConnection(**u.ssl_kwargs()))
+            _check_tls_files(dict(u.ssl_options))
         return
+    _check_tls_files(dict(parse_qsl(rest.partition("?")[2])))
     if scheme in ("redis", "rediss"):
         _check_userinfo(rest)
         path = rest.partition("?")[0].partition("/")[2]
         if path.strip("/") and not path.strip("/").isdigit():
             raise ValueError(f"the db (the URL's path) must be a number, not {path.strip('/')!r}")
     _check_options(lambda: redis.ConnectionPool.from_url(url).make_connection())
+
+
+#: options naming files: one missing only shows as "Error 2 connecting ... No such file" at each try
+TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def _check_tls_files(options: dict[str, str]) -> None:
+    for name in TLS_FILES:
+        path = options.get(name)
+        if path and not os.access(path, os.R_OK):
+            raise ValueError(f"{name}: cannot read {path}")
 
 
 def _check_options(make: Callable[[], Any]) -> None:

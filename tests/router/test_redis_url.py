@@ -77,6 +77,8 @@ def test_a_redis_url_is_shown_without_its_passwords(url: str, shown: str) -> Non
     ("redis://127.0.0.1:6379/zero", "the db .* must be a number"),
     ("redis+sentinel://127.0.0.1:26379/m?ssl=1&ssl_ca_cert=/etc/ca.pem", "does not know ssl_ca_cert"),
     ("redis+sentinel://127.0.0.1:26379/m?ssl_ca_certs=/etc/ca.pem", "ssl_ca_certs only with ssl=1"),
+    ("rediss://127.0.0.1:6380/0?ssl_ca_certs=/nonexistent/ca.pem", "ssl_ca_certs: cannot read /nonexistent/ca.pem"),
+    ("redis+sentinel://127.0.0.1:26379/m?ssl=1&ssl_certfile=/nonexistent/c.pem", "ssl_certfile: cannot read /nonexistent/c.pem"),
 ])
 def test_a_redis_url_with_a_typo_is_refused_at_start_up_with_the_reason(url: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason):
