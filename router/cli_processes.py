@@ -140,6 +140,7 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
     """Run one delivery worker (RQ SimpleWorker) over the destinations' queues."""
     from rq import SimpleWorker
 
+    from router.rescue import worker_name
     from router.runtime import Runtime
     from router.scheduler import Scheduler
 
@@ -157,7 +158,7 @@ def worker(queues: str | None, burst: bool, with_scheduler: bool) -> None:
         while w is None:
             wait_for(rt.redis, lambda msg: click.echo(msg, err=True))
             try:  # registering the worker talks to Redis: a failover at that moment means wait again, not exit
-                w = SimpleWorker(rt.rq_queues(names), connection=rt.redis)
+                w = SimpleWorker(rt.rq_queues(names), connection=rt.redis, name=worker_name())
             except redis.RedisError as exc:
                 click.echo(f"Redis went away while the worker started ({type(exc).__name__}); waiting for it", err=True)
         try:

@@ -24,7 +24,7 @@ from router.errors import ConfigError
 from router.exchanges import credential_forms, url_forms
 from router.filters import Filters
 from router.queue import Breaker
-from router.redis_server import SentinelURL
+from router.redis_server import check_url
 from router.transforms import Transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"
@@ -164,11 +164,10 @@ def _check_redis_url(url: str) -> None:
         return
     if not url.startswith(REDIS_SCHEMES):
         raise ValidationError(f"embedded, or a URL starting with {', '.join(REDIS_SCHEMES)}")
-    if url.startswith("redis+sentinel://"):
-        try:
-            SentinelURL.parse(url)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class ConfigSchema(StrictSchema):

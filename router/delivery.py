@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 import orjson
+import redis
 
 from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
 from router.body import loads
@@ -485,6 +486,10 @@ class Drainer:
             outcomes = self.plugin.send(batch)
         except DeliveryError as exc:
             return [Outcome.from_error(exc) for _ in batch]
+        except redis.RedisError:
+            # our storage failed (the shared rate limit during a failover), not the vendor: no
+            # "no answer" for its circuit breaker; the drain retries the batch as after a crash
+            raise
         except (Exception, SystemExit) as exc:
             # a bug or an unexpected answer (or a sys.exit()): keep the events and try again later
             log.exception("send of %s failed", self.dest)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -148,6 +149,8 @@ class EmbeddedRedis:
 
 
 SENTINEL_SCHEME = "redis+sentinel://"
+#: how often a connection to the master asks the sentinels whether it still is the master
+MASTER_CHECK_INTERVAL = 1.0
 #: what every client gets unless the caller says otherwise
 CLIENT_DEFAULTS: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 30}
 
@@ -185,6 +188,7 @@ class SentinelURL:
     @classmethod
     def parse(cls, url: str) -> "SentinelURL":
         rest = url[len(SENTINEL_SCHEME):]
+        _check_userinfo(rest)
         netloc, _, tail = rest.partition("/")
         path, _, query = tail.partition("?")
         userinfo, at, hosts = netloc.rpartition("@")
@@ -210,23 +214,121 @@ class SentinelURL:
         db = params.get("db", parts[1] if len(parts) > 1 else "0")
         if not db.isdigit():
             raise ValueError(f"{SENTINEL_SCHEME} db must be a number, not {db!r}")
+        if ssl_options and params.get("ssl", "").lower() not in ("1", "true", "yes"):
+            # without ssl=1 they would be dropped and the client would talk plain text
+            raise ValueError(f"{SENTINEL_SCHEME} takes {', '.join(k for k, _ in ssl_options)} only with ssl=1")
         return cls(tuple(sentinels), unquote(parts[0]), int(db), username, password,
                    params.get("sentinel_username"), params.get("sentinel_password"),
                    params.get("ssl", "").lower() in ("1", "true", "yes"), ssl_options)
+
+
+    def ssl_kwargs(self) -> dict[str, Any]:
+        """The ssl_* options typed as redis-py types them in a rediss:// URL (``ssl_check_hostname=false``
+        is False, not the truthy string "false")."""
+        from redis.connection import URL_QUERY_ARGUMENT_PARSERS
+
+        return {k: URL_QUERY_ARGUMENT_PARSERS[k](v) if k in URL_QUERY_ARGUMENT_PARSERS else v
+                for k, v in self.ssl_options}
+
+
+def _check_userinfo(rest: str) -> None:
+    """A password with an unencoded ``/`` splits the URL in the wrong place, and the parsers'
+    errors would then quote a piece of it: refuse it without showing any of it."""
+    userinfo = rest.partition("?")[0].rpartition("@")[0]
+    if "/" in userinfo:
+        raise ValueError("the user or password contains '/': write it percent-encoded (%2F), "
+                         "as any of / ? # @ in a URL's user or password")
+
+
+def check_url(url: str) -> None:
+    """Raise ValueError with the reason ``connect(url)`` could never work (an unknown option, a port
+    or db that is no number): said at start-up, not as a 503 (or 500) for every event."""
+    scheme, _, rest = url.partition("://")
+    if url.startswith(SENTINEL_SCHEME):
+        u = SentinelURL.parse(url)
+        if u.ssl:
+            _check_options(lambda: redis.SSLConnection(**u.ssl_kwargs()))
+            _check_tls_files(dict(u.ssl_options))
+        return
+    _check_tls_files(dict(parse_qsl(rest.partition("?")[2])))
+    if scheme in ("redis", "rediss"):
+        _check_userinfo(rest)
+        path = rest.partition("?")[0].partition("/")[2]
+        if path.strip("/") and not path.strip("/").isdigit():
+            raise ValueError(f"the db (the URL's path) must be a number, not {path.strip('/')!r}")
+    _check_options(lambda: redis.ConnectionPool.from_url(url).make_connection())
+
+
+#: options naming files: one missing only shows as "Error 2 connecting ... No such file" at each try
+TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def _check_tls_files(options: dict[str, str]) -> None:
+    for name in TLS_FILES:
+        path = options.get(name)
+        if path and not os.access(path, os.R_OK):
+            raise ValueError(f"{name}: cannot read {path}")
+
+
+def _check_options(make: Callable[[], Any]) -> None:
+    """Build (not connect) the connection the options describe; its complaint, made readable."""
+    try:
+        make()
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not unknown:
+            raise
+        raise ValueError(f"the Redis URL does not know {unknown.group(1)} "
+                         "(options are redis-py's connection arguments, e.g. ssl_ca_certs, ssl_certfile, "
+                         "ssl_keyfile, ssl_cert_reqs, ssl_check_hostname)") from None
+    except ValueError as exc:
+        if "Port" in str(exc):  # redis-py quotes the port, a piece of a mangled password
+            raise ValueError("the port must be a number") from None
+        raise
+    except redis.RedisError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _sentinel_connection_class(ssl: bool) -> type:
     """redis-py's Sentinel connection keeps a connection whose read was interrupted (its
     ``disconnect_on_error`` defaults to False, unlike a plain connection's): after a signal
     stopped an RQ worker in BLPOP, or a gevent timeout cut a read, the next command would read
-    the previous command's answer. This one disconnects, as a plain connection does."""
+    the previous command's answer. This one disconnects, as a plain connection does.
+
+    It also asks the sentinels, at most every MASTER_CHECK_INTERVAL, whether its node is still
+    the master. A planned failover (``SENTINEL FAILOVER``) promotes a replica while the old
+    master stays up and takes writes until the sentinels demote it about 10 s later; only then
+    would a READONLY answer move the connection, and what the old master acked meanwhile is
+    dropped by its resync."""
     from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 
     base = SentinelManagedSSLConnection if ssl else SentinelManagedConnection
 
     class Connection(base):  # type: ignore[misc, valid-type]
+        _master_checked_at = 0.0
+
         def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
             return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+        def connect_to(self, address: tuple[str, int]) -> None:
+            super().connect_to(address)
+            self._master_checked_at = time.monotonic()
+
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            if (self._sock is not None and self.connection_pool.is_master
+                    and time.monotonic() - self._master_checked_at >= MASTER_CHECK_INTERVAL):
+                self._follow_master()
+            super().send_packed_command(command, check_health)
+
+        def _follow_master(self) -> None:
+            self._master_checked_at = time.monotonic()
+            try:
+                address = self.connection_pool.get_master_address()
+            except redis.ConnectionError:
+                return  # no sentinel answers: the node this connection has is still the best guess
+            if (self.host, self.port) != address:
+                self.disconnect()
+                self.connect_to(address)
 
     return Connection
 
@@ -240,7 +342,7 @@ def _sentinel_client(u: SentinelURL, kwargs: dict[str, Any]) -> redis.Redis:
         sentinel_kwargs.update(username=u.sentinel_username, password=u.sentinel_password)
     node = dict(kwargs, db=u.db, username=u.username, password=u.password)
     if u.ssl:
-        node.update(u.ssl_options)
+        node.update(u.ssl_kwargs())
     sentinel = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_kwargs, **node)
     return sentinel.master_for(u.service, connection_class=_sentinel_connection_class(u.ssl))
 

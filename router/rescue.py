@@ -9,22 +9,39 @@ process that saw the worker die knows it is dead, so it puts the job back.
 """
 from __future__ import annotations
 
+import os
 import socket
-from typing import Iterable
+import uuid
+from typing import Iterable, Mapping
 
 import redis
 from rq import Queue, Worker
 from rq.job import JobStatus
 
 
-def requeue_jobs_of_dead_workers(connection: redis.Redis, dead_pids: Iterable[int]) -> int:
+#: set by ``up``'s supervisor for its children: their RQ worker names start with it
+SUPERVISOR_ENV = "EVENTROUTER_SUPERVISOR"
+
+
+def worker_name(env: Mapping[str, str] = os.environ) -> str | None:
+    """The RQ name of a worker ``up`` started: its supervisor's id, then a unique part (a worker
+    that starts again after a Redis error registers anew). None: RQ's own name."""
+    supervisor = env.get(SUPERVISOR_ENV)
+    return f"{supervisor}.{uuid.uuid4().hex}" if supervisor else None
+
+
+def requeue_jobs_of_dead_workers(connection: redis.Redis, dead_pids: Iterable[int], supervisor: str = "") -> int:
     """Requeue (at the front) the started jobs of this host's workers with these pids, and the
-    jobs they had taken off their queues but not started; the count."""
+    jobs they had taken off their queues but not started; the count. With ``supervisor`` only
+    that supervisor's workers: containers sharing the host's hostname number their pids alike,
+    and a live worker of another one must keep its job."""
     dead = set(dead_pids)
     host = socket.gethostname()
     requeued = 0
     for worker in Worker.all(connection=connection):
         if worker.hostname != host or worker.pid not in dead:
+            continue
+        if supervisor and not worker.name.startswith(f"{supervisor}."):
             continue
         for execution in worker.get_current_executions(refresh=True):
             job = execution.job

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,7 +26,7 @@ from redis.retry import Retry
 from rq import Queue
 
 from router.redis_server import EmbeddedRedis, connect
-from router.rescue import requeue_jobs_of_dead_workers, requeue_taken
+from router.rescue import SUPERVISOR_ENV, requeue_jobs_of_dead_workers, requeue_taken
 
 #: a child (or Redis) that exits more often than this is broken, not unlucky: stop everything
 MAX_RESTARTS = 5
@@ -72,7 +73,9 @@ class Supervisor:
     """Starts the children, restarts whichever exits, stops them all in order (Redis last)."""
 
     def __init__(self, env: dict[str, str], server: EmbeddedRedis | None, redis_url: str, log: Callable[[str], None]) -> None:
-        self.env = env
+        #: its children's RQ worker names start with this (router/rescue.worker_name)
+        self.id = uuid.uuid4().hex[:12]
+        self.env = {**env, SUPERVISOR_ENV: self.id}
         self.redis = server
         self.log = log
         self.children: list[Child] = []
@@ -116,7 +119,7 @@ class Supervisor:
         if not self._dead_workers:
             return
         try:
-            n = requeue_jobs_of_dead_workers(self._client, self._dead_workers)
+            n = requeue_jobs_of_dead_workers(self._client, self._dead_workers, self.id)
         except redis.RedisError:
             return
         if n:

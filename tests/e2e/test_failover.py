@@ -2,6 +2,7 @@
 SIGKILLed while the Flask app ingests a steady stream (tests/e2e/failover.py)."""
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -10,11 +11,13 @@ from typing import Iterator
 import pytest
 import yaml
 
-from router.redis_server import connect
+from router.app import create_app
+from router.redis_server import MASTER_CHECK_INTERVAL, connect
 from tests.e2e import failover
 from tests.e2e.procs import Proc, write_config
-from tests.e2e.redis_ha import RedisHA, missing
+from tests.e2e.redis_ha import SERVICE, RedisHA, missing
 from tests.fakes.http import FakeServer
+from tests.helpers import WRITE_KEY
 
 pytestmark = pytest.mark.skipif(bool(missing()), reason=missing())
 
@@ -105,3 +108,24 @@ class Interrupted(Exception):
 
 def arrived(hook: FakeServer) -> set[str]:
     return {e["messageId"] for r in list(hook.requests) for e in r.json()}
+
+
+def test_a_planned_failover_moves_ingest_to_the_promoted_master_before_the_old_one_is_demoted(ha: RedisHA) -> None:
+    # SENTINEL FAILOVER (maintenance) promotes the replica while the old master keeps taking writes
+    # until the sentinels demote it, ~10 s later; what it acks meanwhile is gone after its resync
+    rt = failover.runtime_for(ha.url, "async")
+    client = create_app(runtime=rt).test_client()
+
+    def send(message_id: str) -> int:
+        event = {"type": "track", "event": "Load", "userId": "u1", "messageId": message_id}
+        return client.post("/v1/batch", json={"batch": [event], "writeKey": WRITE_KEY}).status_code
+
+    assert send("before") == 200  # the pooled connection to the master that is about to step down
+    old = ha.current_master()
+    ha.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", SERVICE)
+    new = ha.wait_failover(old)
+    time.sleep(MASTER_CHECK_INTERVAL + 0.2)  # a connection asks the sentinels at most this often
+    assert old.client().info("replication")["role"] == "master", "demoted already: nothing left to prove"
+    assert send("after") == 200
+    held = new.client().lrange(rt.queue.keys.buf(failover.DEST), 0, -1)
+    assert [json.loads(raw)["e"]["messageId"] for raw in held] == ["before", "after"]

@@ -46,3 +46,28 @@ def test_the_running_job_of_a_killed_worker_is_requeued_and_its_events_arrive(tm
             for p in (first, second):
                 if p is not None:
                     p.stop()
+
+
+def test_a_dead_worker_is_told_from_a_live_one_of_another_container_with_the_same_hostname_and_pid(tmp_path, embedded):
+    # containers with the host's network (hostNetwork pods) share its hostname; their pids start at 1 each
+    from rq import SimpleWorker
+
+    from router.supervisor import Supervisor
+
+    config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    rt = Runtime(load_config(str(config)))
+    supervisor = Supervisor({}, None, embedded.url, lambda message: None)
+    others = SimpleWorker([rt.rq_queue("crm")], connection=rt.redis, name="other-container-worker")
+    ours = SimpleWorker([rt.rq_queue("crm")], connection=rt.redis, name=worker_name(supervisor))
+    for w in (others, ours):
+        w.pid = 4242
+        w.register_birth()
+    supervisor._dead_workers.add(4242)  # what it records when its worker with that pid exits
+    supervisor._rescue_jobs()
+    assert [w.name for w in Worker.all(connection=rt.redis)] == ["other-container-worker"]
+
+
+def worker_name(supervisor) -> str:
+    from router.rescue import worker_name as name
+
+    return name(supervisor.env)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import time
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from router.envelopes import envelope
 from router.queue import now_ms
+from router.ratelimit import BUCKET
 from router.redis_server import connect
 from router.runtime import Runtime
 from router.scripts import CLAIM, SETTLE
@@ -43,3 +47,27 @@ def test_a_settle_whose_answer_was_lost_delivers_each_event_once_and_counts_it_o
         depth = rt.queue.depth("hook")
         assert (depth["buffered"], depth["inflight_batches"], depth["retrying"], depth["dead_letters"],
                 depth["delivered"]) == (0, 0, 0, 0, 4)
+
+
+def test_a_rate_limiter_that_loses_redis_does_not_open_the_vendors_breaker_or_blame_the_vendor(
+    make_runtime, redis_url, redis_client
+):
+    # Redis away (a failover) while the shared rate limit is asked: the vendor was never called
+    with FakeServer() as hook, RedisProxy(redis_url) as proxy:
+        config = make_runtime(destinations=[webhook_destination(hook.base_url, rate_limit="100/second")],
+                              delivery={"retry_base": "100ms"}).config
+        rt = Runtime(config, connect(proxy.url, retry=Retry(NoBackoff(), 0)))  # redis-py's retries used up
+        Runtime.set_current(rt)
+        redis_client.script_load(BUCKET)
+        rt.wake([("hook", rt.queue.push("hook", [envelope(track(0), "m-0", now_ms())]))])
+        proxy.lose_reply_to(sha(BUCKET))
+        work(rt)
+        assert proxy.cut == 1
+        assert hook.requests == []
+        assert rt.queue.depth("hook").get("breaker_open_until", 0) == 0
+        assert redis_client.get(f"{rt.config.namespace}:failing:hook") is None
+        deadline = time.monotonic() + 5
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+            work(rt)
+        assert [r.json()["messageId"] for r in hook.requests] == ["m-0"]

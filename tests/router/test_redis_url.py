@@ -67,3 +67,38 @@ def test_a_tls_url_gives_a_tls_client_with_the_acl_user() -> None:
 ])
 def test_a_redis_url_is_shown_without_its_passwords(url: str, shown: str) -> None:
     assert safe_url(url) == shown
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("redis://127.0.0.1:6379/0?ssl_ca_cert=/etc/ca.pem", "does not know ssl_ca_cert"),
+    ("rediss://127.0.0.1:6380/0?ssl_cert_reqs=nonee", "Invalid SSL Certificate Requirements Flag: nonee"),
+    ("redis://127.0.0.1:6379/0?socket_timeout=ten", "Invalid value for 'socket_timeout'"),
+    ("redis://127.0.0.1:63x9/0", "the port must be a number"),
+    ("redis://127.0.0.1:6379/zero", "the db .* must be a number"),
+    ("redis+sentinel://127.0.0.1:26379/m?ssl=1&ssl_ca_cert=/etc/ca.pem", "does not know ssl_ca_cert"),
+    ("redis+sentinel://127.0.0.1:26379/m?ssl_ca_certs=/etc/ca.pem", "ssl_ca_certs only with ssl=1"),
+    ("rediss://127.0.0.1:6380/0?ssl_ca_certs=/nonexistent/ca.pem", "ssl_ca_certs: cannot read /nonexistent/ca.pem"),
+    ("redis+sentinel://127.0.0.1:26379/m?ssl=1&ssl_certfile=/nonexistent/c.pem", "ssl_certfile: cannot read /nonexistent/c.pem"),
+])
+def test_a_redis_url_with_a_typo_is_refused_at_start_up_with_the_reason(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        parse_config({"redis_url": url})
+
+
+@pytest.mark.parametrize("url", [
+    "redis://:s3cr/et@127.0.0.1:6379/0",
+    "rediss://app:s3cr/et@127.0.0.1:6380/0",
+    "redis+sentinel://app:s3cr/et@127.0.0.1:26379/m",
+])
+def test_a_password_with_an_unencoded_slash_is_refused_without_showing_any_of_it(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"redis_url": url})
+    assert "s3cr" not in str(refused.value)
+    assert "percent-encoded" in str(refused.value)
+
+
+def test_a_sentinel_url_turns_tls_flags_into_booleans_as_a_rediss_url_does() -> None:
+    client = connect("redis+sentinel://127.0.0.1:26379/mymaster?ssl=1&ssl_ca_certs=/etc/ca.pem&ssl_check_hostname=false")
+    assert client.connection_pool.make_connection().check_hostname is False
+    plain = connect("rediss://127.0.0.1:6380/0?ssl_ca_certs=/etc/ca.pem&ssl_check_hostname=false")
+    assert plain.connection_pool.make_connection().check_hostname is False
