@@ -311,3 +311,47 @@ def test_stats_shows_the_users_whose_events_wait_in_order(tmp_path, redis_url, r
             keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
             if keys:
                 redis_client.delete(*keys)
+
+
+def declared_closure() -> set[str]:
+    """setup.cfg's install_requires and, installed, everything they require in turn (no extras)."""
+    import configparser
+    from importlib import metadata
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    names = [re.split(r"[<>=!~ ;\[]", line.strip())[0] for line in cfg["options"]["install_requires"].splitlines() if line.strip()]
+    seen: set[str] = set()
+    while names:
+        name = names.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:  # only on other platforms (colorama on Windows)
+            continue
+        for req in requires:
+            if "extra ==" not in req.replace('"', "").replace("'", ""):
+                names.append(re.split(r"[<>=!~ ;\[(]", req.strip())[0])
+    return seen
+
+
+def test_every_package_the_processes_import_is_installed_by_pip_install():
+    """gunicorn's gevent worker imports `packaging` without declaring it: in a fresh venv `up`'s web
+    process crashed six times and `up` stopped everything. Here every installed distribution that
+    `pip install -e .` would not bring is hidden while the processes' modules are imported."""
+    from importlib import metadata
+
+    declared = declared_closure() | {"eventrouter"}
+    hidden = sorted({m for m, dists in metadata.packages_distributions().items()
+                     if not {d.lower().replace("_", "-") for d in dists} & declared} - {"router", "destinations", "tests"})
+    code = ("import sys\n"
+            "class Hide:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {hidden!r}: raise ModuleNotFoundError(f'No module named {{name!r}}')\n"
+            "sys.meta_path.insert(0, Hide())\n"
+            "import router.cli, router.app, router.gunicorn_conf, router.ingest_wsgi, gunicorn.workers.ggevent\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-300:]
