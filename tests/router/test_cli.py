@@ -113,6 +113,26 @@ def test_a_command_other_than_up_says_eventrouter_is_not_running_and_starts_no_r
     assert not (tmp_path / "data").exists()
 
 
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["stats"], ["dead-letters", "hook"], ["replay", "hook"], ["retrying", "hook"],
+                                     ["regulations"], ["trace", "--message-id", "m-1"]])
+def test_a_redis_url_that_does_not_answer_is_said_in_one_line_naming_the_setting(tmp_path, command):
+    port = closed_port()
+    path = write(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0",
+                 destinations=[{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    proc = cli_process(*command, "--config", str(path), cwd=tmp_path, env={"REDIS_URL": ""})
+    assert proc.returncode == 1
+    assert proc.stderr == (f"cannot reach Redis: Error 111 connecting to 127.0.0.1:{port}. Connection refused. "
+                           f"Is it running? (redis_url in {path}; REDIS_URL overrides it)\n")
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
