@@ -14,7 +14,7 @@ import click
 import redis
 
 from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
-from router.config import config_path, config_warnings
+from router.config import Config, config_path, config_warnings
 from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.redis_server import EmbeddedRedis, safe_url, wait_for
 from router.supervisor import Supervisor
@@ -51,17 +51,58 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
         fail(f"eventrouter cannot listen on {host}:{port}: {why} (is another eventrouter or program using it? "
              "choose another port with --port)", 1)
     env = dict(os.environ, EVENTROUTER_CONFIG=os.path.abspath(path))
+    stopping = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+
+    # before anything starts: a Ctrl-C while the embedded Redis starts would otherwise leave it running.
+    # SIGHUP too (a closed terminal or ssh session): by default it ends `up` alone, orphaning its children and Redis
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     embedded = None
-    if cfg.embedded:
-        embedded = EmbeddedRedis(cfg.data_dir)
-        if embedded.orphaned():
-            click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
-                       f"on {cfg.data_dir} under this one", err=True)
-        embedded.start(adopt=True)  # False: another live `up` owns it; share it (the supervisor takes it over if that one goes)
-        env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
-        where = f"embedded Redis, data in {cfg.data_dir}"
-    else:
-        where = f"Redis at {safe_url(cfg.redis_url)}"
+    supervisor = None
+    try:
+        if cfg.embedded:
+            embedded = EmbeddedRedis(cfg.data_dir)
+            if embedded.orphaned():
+                click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
+                           f"on {cfg.data_dir} under this one", err=True)
+            embedded.start(adopt=True)  # False: another live `up` owns it; share it (the supervisor takes it over if that one goes)
+            env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
+            where = f"embedded Redis, data in {cfg.data_dir}"
+        else:
+            where = f"Redis at {safe_url(cfg.redis_url)}"
+        if stopping.is_set():
+            return
+        supervisor = start_children(cfg, env, embedded, host, port, workers, web_workers)
+        keys = [k for s in cfg.sources for k in s.write_keys]
+        click.echo(f"eventrouter is up at http://{host}:{port}")
+        click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
+        click.echo(f"  {where}; config {os.path.abspath(path)}")
+        enabled = len(cfg.enabled_destinations)
+        click.echo(f"  {workers} worker{'s' if workers != 1 else ''}, 1 scheduler, {enabled} enabled "
+                   f"destination{'s' if enabled != 1 else ''}. Ctrl-C stops.")
+        if receiver:
+            click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
+        for warning in config_warnings(cfg):
+            click.echo(f"warning: {warning}", err=True)
+        supervisor.run(stopping)
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        elif embedded is not None:
+            embedded.stop()  # only one this `up` started
+        if receiver:
+            receiver.stop()
+        click.echo("eventrouter stopped")
+    if supervisor.gave_up:
+        raise SystemExit(1)  # a supervisor (systemd's Restart=on-failure, a script) must see the failure
+
+
+def start_children(cfg: Config, env: dict[str, str], embedded: EmbeddedRedis | None, host: str, port: int,
+                   workers: int, web_workers: int) -> Supervisor:
+    """web, scheduler and workers under a supervisor, after requeueing what dead workers had taken."""
     me = [sys.executable, "-m", "router.cli"]
     supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
     supervisor.rescue_taken([f"{cfg.namespace}-{d.name}" for d in cfg.enabled_destinations])  # Runtime.queue_name
@@ -69,34 +110,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     supervisor.spawn("scheduler", me + ["scheduler"])
     for _ in range(workers):
         supervisor.spawn("worker", me + ["worker"])
-    keys = [k for s in cfg.sources for k in s.write_keys]
-    click.echo(f"eventrouter is up at http://{host}:{port}")
-    click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
-    click.echo(f"  {where}; config {os.path.abspath(path)}")
-    enabled = len(cfg.enabled_destinations)
-    click.echo(f"  {workers} worker{'s' if workers != 1 else ''}, 1 scheduler, {enabled} enabled "
-               f"destination{'s' if enabled != 1 else ''}. Ctrl-C stops.")
-    if receiver:
-        click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
-    for warning in config_warnings(cfg):
-        click.echo(f"warning: {warning}", err=True)
-    stopping = threading.Event()
-
-    def stop(*_: Any) -> None:
-        stopping.set()
-
-    # SIGHUP too (a closed terminal or ssh session): by default it ends `up` alone, orphaning its children and Redis
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, stop)
-    try:
-        supervisor.run(stopping)
-    finally:
-        supervisor.stop()
-        if receiver:
-            receiver.stop()
-        click.echo("eventrouter stopped")
-    if supervisor.gave_up:
-        raise SystemExit(1)  # a supervisor (systemd's Restart=on-failure, a script) must see the failure
+    return supervisor
 
 
 #: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of
