@@ -133,6 +133,17 @@ def test_a_redis_url_that_does_not_answer_is_said_in_one_line_naming_the_setting
                            f"Is it running? (redis_url in {path}; REDIS_URL overrides it)\n")
 
 
+@pytest.mark.parametrize("command", [["dead-letters"], ["retrying"], ["replay"], ["test", "-"]])
+def test_asking_another_command_for_the_demo_receiver_says_it_lives_only_inside_up_demo(tmp_path, command):
+    path = write(tmp_path, redis_url="embedded", data_dir="data",
+                 destinations=[{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    result = CliRunner().invoke(main, [command[0], "demo-receiver", *command[1:], "--config", str(path)],
+                                input="{}", env={"REDIS_URL": ""})
+    assert (result.exit_code, result.output) == (2, (
+        "no destination named 'demo-receiver' (configured: hook); demo-receiver is added by `eventrouter up --demo` "
+        "to its own processes only: see its deliveries with eventrouter trace or on the dashboard\n"))
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
