@@ -189,6 +189,7 @@ def scheduler() -> None:
     from router.scheduler import Scheduler
 
     rt = load_runtime()
+    wait_for(rt.redis, lambda msg: click.echo(msg, err=True))  # as a worker does: one line, not a traceback a tick
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

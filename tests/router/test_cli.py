@@ -144,6 +144,26 @@ def test_asking_another_command_for_the_demo_receiver_says_it_lives_only_inside_
         "to its own processes only: see its deliveries with eventrouter trace or on the dashboard\n"))
 
 
+@pytest.mark.parametrize("role", ["scheduler", "worker"])
+def test_a_process_started_before_its_redis_answers_waits_saying_where_it_dials(tmp_path, role):
+    """The scheduler printed a redis-py traceback every tick, the worker only `(ConnectionError)`."""
+    import selectors
+
+    port = closed_port()
+    path = write(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0", sources=[{"name": "w", "write_keys": ["k"]}])
+    proc = subprocess.Popen([sys.executable, "-m", "router.cli", role, "--config", str(path)], cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": ""})
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            first = proc.stderr.readline() if sel.select(timeout=30) else ""
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert first == f"waiting for Redis (Error 111 connecting to 127.0.0.1:{port}. Connection refused.)\n"
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
