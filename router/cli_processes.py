@@ -2,6 +2,7 @@
 ``worker`` and ``scheduler``; and the web's gunicorn command line, which the benches start too."""
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -21,7 +22,7 @@ from router.supervisor import Supervisor
 
 
 def cannot_listen(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on (taken by another program), or None.
+    """Why ``host:port`` cannot be listened on and what to change (the port or the host), or None.
 
     SO_REUSEADDR as gunicorn sets it: a port left in TIME_WAIT by the last run is free,
     one with a listener is not."""
@@ -31,7 +32,10 @@ def cannot_listen(host: str, port: int) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            return exc.strerror or str(exc)
+            why = exc.strerror or str(exc)
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return f"{why} (is another eventrouter or program using it? choose another port with --port)"
+            return f"{why} (is {host} an address of this machine? choose another with --host)"
     return None
 
 
@@ -48,8 +52,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     cfg = load_checked_config()
     why = cannot_listen(host, port)
     if why:
-        fail(f"eventrouter cannot listen on {host}:{port}: {why} (is another eventrouter or program using it? "
-             "choose another port with --port)", 1)
+        fail(f"eventrouter cannot listen on {host}:{port}: {why}", 1)
     env = dict(os.environ, EVENTROUTER_CONFIG=os.path.abspath(path))
     stopping = threading.Event()
 

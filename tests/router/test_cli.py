@@ -164,6 +164,19 @@ def test_a_process_started_before_its_redis_answers_waits_saying_where_it_dials(
     assert first == f"waiting for Redis (Error 111 connecting to 127.0.0.1:{port}. Connection refused.)\n"
 
 
+@pytest.mark.parametrize("host, why", [
+    ("10.255.255.1", "Cannot assign requested address"),
+    ("no-such-host.invalid", "Name or service not known"),
+])
+def test_up_on_a_host_that_is_not_this_machines_says_to_choose_another_host_not_another_port(tmp_path, host, why):
+    path = write(tmp_path, redis_url="embedded", data_dir="data")
+    result = CliRunner().invoke(main, ["up", "--host", host, "--port", "8123", "--config", str(path)], env={"REDIS_URL": ""})
+    assert (result.exit_code, result.output) == (1, (
+        f"eventrouter cannot listen on {host}:8123: {why} (is {host} an address of this machine? "
+        "choose another with --host)\n"))
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
