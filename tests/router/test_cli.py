@@ -177,6 +177,14 @@ def test_up_on_a_host_that_is_not_this_machines_says_to_choose_another_host_not_
     assert not (tmp_path / "data").exists()
 
 
+def test_a_command_run_where_there_is_no_config_says_where_it_looked_and_how_to_name_one(tmp_path):
+    proc = cli_process("check-config", cwd=tmp_path, env={"EVENTROUTER_CONFIG": ""})
+    assert (proc.returncode, proc.stderr) == (2, (
+        "configuration error in config/eventrouter.yaml:\n"
+        f"  cannot read config file config/eventrouter.yaml: No such file or directory (looked in {tmp_path}; "
+        "run eventrouter where config/eventrouter.yaml is, or name the file with --config PATH or EVENTROUTER_CONFIG)\n"))
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
