@@ -21,6 +21,10 @@ from router.redis_server import EmbeddedRedis, safe_url, wait_for
 from router.supervisor import Supervisor
 
 
+#: 0 would make the OS pick one, and the URL printed would not be the one listened on
+PORT = click.IntRange(1, 65535)
+
+
 def cannot_listen(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on and what to change (the port or the host), or None.
 
@@ -41,9 +45,9 @@ def cannot_listen(host: str, port: int) -> str | None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8088, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="delivery worker processes")
-@click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn processes")
+@click.option("--port", default=8088, show_default=True, type=PORT)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="delivery worker processes")
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(min=1), help="gunicorn processes")
 @click.option("--demo", is_flag=True, help="also start a local receiver and an enabled webhook destination to it")
 def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None:
     """Start everything: (embedded) Redis, web, workers and scheduler. Ctrl-C stops it all."""
@@ -134,8 +138,8 @@ def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8088, show_default=True, type=int)
-@click.option("--web-workers", default=2, show_default=True, type=int)
+@click.option("--port", default=8088, show_default=True, type=PORT)
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--dev", is_flag=True, help="Flask's threaded server instead of gunicorn")
 def serve(host: str, port: int, web_workers: int, dev: bool) -> None:
     """Run only the web process (the HTTP Tracking API)."""

@@ -185,6 +185,20 @@ def test_a_command_run_where_there_is_no_config_says_where_it_looked_and_how_to_
         "run eventrouter where config/eventrouter.yaml is, or name the file with --config PATH or EVENTROUTER_CONFIG)\n"))
 
 
+@pytest.mark.parametrize("args, message", [
+    (["up", "--port", "70000"], "Invalid value for '--port': 70000 is not in the range 1<=x<=65535."),
+    (["up", "--workers", "-1"], "Invalid value for '--workers': -1 is not in the range x>=0."),
+    (["up", "--web-workers", "0"], "Invalid value for '--web-workers': 0 is not in the range x>=1."),
+    (["serve", "--port", "0"], "Invalid value for '--port': 0 is not in the range 1<=x<=65535."),
+    (["serve", "--web-workers", "0"], "Invalid value for '--web-workers': 0 is not in the range x>=1."),
+])
+def test_a_port_or_process_count_out_of_range_is_refused_before_anything_starts(tmp_path, args, message):
+    path = write(tmp_path, redis_url="embedded", data_dir="data")
+    result = CliRunner().invoke(main, [*args, "--config", str(path)], env={"REDIS_URL": ""})
+    assert (result.exit_code, result.output.splitlines()[-1]) == (2, f"Error: {message}")
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
