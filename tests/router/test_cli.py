@@ -199,6 +199,15 @@ def test_a_port_or_process_count_out_of_range_is_refused_before_anything_starts(
     assert not (tmp_path / "data").exists()
 
 
+def test_a_bad_redis_url_from_the_environment_is_blamed_on_redis_url_not_on_the_file(tmp_path):
+    path = write(tmp_path, redis_url="embedded")
+    result = invoke("check-config", "--config", str(path), env={"REDIS_URL": "localhost:6379"})
+    assert (result.exit_code, result.output) == (2, (
+        f"configuration error in {path}:\n"
+        "  redis_url (from the REDIS_URL environment variable, which overrides the file's): "
+        "embedded, or a URL starting with redis://, rediss://, unix://, redis+sentinel://\n"))
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
