@@ -8,12 +8,14 @@ import os
 from typing import Any
 
 import click
+import redis
 
 from destinations import registry
 from router.cli_loading import fail
 from router.cli_processes import scheduler, serve, up, worker
 from router.cli_records import dead_letters_cmd, regulations, replay_cmd, retrying, stats, trace_cmd
 from router.cli_setup import check_config, destinations_cmd, new_destination, test_cmd
+from router.config import config_path
 from router.redis_server import RedisNotRunning
 
 
@@ -41,8 +43,9 @@ def hoist_config(args: list[str]) -> list[str]:
 
 
 class Main(click.Group):
-    """The ``eventrouter`` group: ``--config`` anywhere on the line; a missing embedded Redis is a
-    message, not a traceback, for every command (the destinations' own ones too).
+    """The ``eventrouter`` group: ``--config`` anywhere on the line; a missing embedded Redis or a
+    Redis that does not answer is a message, not a traceback, for every command (the destinations'
+    own ones too).
 
     A destination plugin's own commands (``registry.commands``) are mounted under its slug, handed
     the host, when that name is asked for: ``eventrouter up`` imports no plugin. A slug that is
@@ -75,6 +78,15 @@ class Main(click.Group):
             return super().invoke(ctx)
         except RedisNotRunning as exc:
             fail(str(exc), 1)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            fail(f"cannot reach Redis: {exc} Is it running? ({redis_url_source()})", 1)
+
+
+def redis_url_source() -> str:
+    """Where the Redis URL that did not answer came from, so the message says what to fix."""
+    if os.environ.get("REDIS_URL"):
+        return "the REDIS_URL environment variable"
+    return f"redis_url in {config_path()}; REDIS_URL overrides it"
 
 
 def unusable(slug: str, cause: str) -> click.Command:

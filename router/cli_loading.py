@@ -10,6 +10,7 @@ import click
 
 from router import logs
 from router.config import Config, config_path, load_config
+from router.demo import DEMO_DESTINATION
 from router.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ def known_destination(cfg: Config, name: str) -> None:
     try:
         cfg.destination(name)
     except KeyError as exc:
+        if name == DEMO_DESTINATION:  # the README's first run makes it; the other commands' configs don't have it
+            fail(f"{exc.args[0]}; {name} is added by `eventrouter up --demo` to its own processes only: "
+                 "see its deliveries with eventrouter trace or on the dashboard", 2)
         fail(str(exc.args[0]), 2)
 
 

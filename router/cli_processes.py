@@ -2,6 +2,7 @@
 ``worker`` and ``scheduler``; and the web's gunicorn command line, which the benches start too."""
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -14,14 +15,18 @@ import click
 import redis
 
 from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
-from router.config import config_path, config_warnings
+from router.config import Config, config_path, config_warnings
 from router.demo import DEMO_DESTINATION, start_demo_receiver
 from router.redis_server import EmbeddedRedis, safe_url, wait_for
 from router.supervisor import Supervisor
 
 
+#: 0 would make the OS pick one, and the URL printed would not be the one listened on
+PORT = click.IntRange(1, 65535)
+
+
 def cannot_listen(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on (taken by another program), or None.
+    """Why ``host:port`` cannot be listened on and what to change (the port or the host), or None.
 
     SO_REUSEADDR as gunicorn sets it: a port left in TIME_WAIT by the last run is free,
     one with a listener is not."""
@@ -31,15 +36,18 @@ def cannot_listen(host: str, port: int) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            return exc.strerror or str(exc)
+            why = exc.strerror or str(exc)
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return f"{why} (is another eventrouter or program using it? choose another port with --port)"
+            return f"{why} (is {host} an address of this machine? choose another with --host)"
     return None
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8088, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="delivery worker processes")
-@click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn processes")
+@click.option("--port", default=8088, show_default=True, type=PORT)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="delivery worker processes")
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(min=1), help="gunicorn processes")
 @click.option("--demo", is_flag=True, help="also start a local receiver and an enabled webhook destination to it")
 def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None:
     """Start everything: (embedded) Redis, web, workers and scheduler. Ctrl-C stops it all."""
@@ -48,20 +56,60 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     cfg = load_checked_config()
     why = cannot_listen(host, port)
     if why:
-        fail(f"eventrouter cannot listen on {host}:{port}: {why} (is another eventrouter or program using it? "
-             "choose another port with --port)", 1)
+        fail(f"eventrouter cannot listen on {host}:{port}: {why}", 1)
     env = dict(os.environ, EVENTROUTER_CONFIG=os.path.abspath(path))
+    stopping = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+
+    # before anything starts: a Ctrl-C while the embedded Redis starts would otherwise leave it running.
+    # SIGHUP too (a closed terminal or ssh session): by default it ends `up` alone, orphaning its children and Redis
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     embedded = None
-    if cfg.embedded:
-        embedded = EmbeddedRedis(cfg.data_dir)
-        if embedded.orphaned():
-            click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
-                       f"on {cfg.data_dir} under this one", err=True)
-        embedded.start(adopt=True)  # False: another live `up` owns it; share it (the supervisor takes it over if that one goes)
-        env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
-        where = f"embedded Redis, data in {cfg.data_dir}"
-    else:
-        where = f"Redis at {safe_url(cfg.redis_url)}"
+    supervisor = None
+    try:
+        if cfg.embedded:
+            embedded = EmbeddedRedis(cfg.data_dir)
+            if embedded.orphaned():
+                click.echo(f"the embedded Redis of an eventrouter up that is gone still runs; starting it again "
+                           f"on {cfg.data_dir} under this one", err=True)
+            embedded.start(adopt=True)  # False: another live `up` owns it; share it (the supervisor takes it over if that one goes)
+            env["REDIS_URL"] = EmbeddedRedis(cfg.data_dir).url
+            where = f"embedded Redis, data in {cfg.data_dir}"
+        else:
+            where = f"Redis at {safe_url(cfg.redis_url)}"
+        if stopping.is_set():
+            return
+        supervisor = start_children(cfg, env, embedded, host, port, workers, web_workers)
+        keys = [k for s in cfg.sources for k in s.write_keys]
+        click.echo(f"eventrouter is up at http://{host}:{port}")
+        click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
+        click.echo(f"  {where}; config {os.path.abspath(path)}")
+        enabled = len(cfg.enabled_destinations)
+        click.echo(f"  {workers} worker{'s' if workers != 1 else ''}, 1 scheduler, {enabled} enabled "
+                   f"destination{'s' if enabled != 1 else ''}. Ctrl-C stops.")
+        if receiver:
+            click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
+        for warning in config_warnings(cfg):
+            click.echo(f"warning: {warning}", err=True)
+        supervisor.run(stopping)
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        elif embedded is not None:
+            embedded.stop()  # only one this `up` started
+        if receiver:
+            receiver.stop()
+        click.echo("eventrouter stopped")
+    if supervisor.gave_up:
+        raise SystemExit(1)  # a supervisor (systemd's Restart=on-failure, a script) must see the failure
+
+
+def start_children(cfg: Config, env: dict[str, str], embedded: EmbeddedRedis | None, host: str, port: int,
+                   workers: int, web_workers: int) -> Supervisor:
+    """web, scheduler and workers under a supervisor, after requeueing what dead workers had taken."""
     me = [sys.executable, "-m", "router.cli"]
     supervisor = Supervisor(env, embedded, env.get("REDIS_URL") or cfg.redis_url, lambda message: click.echo(message, err=True))
     supervisor.rescue_taken([f"{cfg.namespace}-{d.name}" for d in cfg.enabled_destinations])  # Runtime.queue_name
@@ -69,34 +117,7 @@ def up(host: str, port: int, workers: int, web_workers: int, demo: bool) -> None
     supervisor.spawn("scheduler", me + ["scheduler"])
     for _ in range(workers):
         supervisor.spawn("worker", me + ["worker"])
-    keys = [k for s in cfg.sources for k in s.write_keys]
-    click.echo(f"eventrouter is up at http://{host}:{port}")
-    click.echo(f"  write key{'s' if len(keys) != 1 else ''}: {', '.join(keys) or '(none configured)'}")
-    click.echo(f"  {where}; config {os.path.abspath(path)}")
-    enabled = len(cfg.enabled_destinations)
-    click.echo(f"  {workers} worker{'s' if workers != 1 else ''}, 1 scheduler, {enabled} enabled "
-               f"destination{'s' if enabled != 1 else ''}. Ctrl-C stops.")
-    if receiver:
-        click.echo(f"  demo: webhook destination {DEMO_DESTINATION} delivers to {receiver.url}, which prints what it gets")
-    for warning in config_warnings(cfg):
-        click.echo(f"warning: {warning}", err=True)
-    stopping = threading.Event()
-
-    def stop(*_: Any) -> None:
-        stopping.set()
-
-    # SIGHUP too (a closed terminal or ssh session): by default it ends `up` alone, orphaning its children and Redis
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, stop)
-    try:
-        supervisor.run(stopping)
-    finally:
-        supervisor.stop()
-        if receiver:
-            receiver.stop()
-        click.echo("eventrouter stopped")
-    if supervisor.gave_up:
-        raise SystemExit(1)  # a supervisor (systemd's Restart=on-failure, a script) must see the failure
+    return supervisor
 
 
 #: gevent: a connection waiting on a slow or idle client costs a greenlet, not one of
@@ -117,8 +138,8 @@ def gunicorn_command(host: str, port: int, web_workers: int, access_log: bool = 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8088, show_default=True, type=int)
-@click.option("--web-workers", default=2, show_default=True, type=int)
+@click.option("--port", default=8088, show_default=True, type=PORT)
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--dev", is_flag=True, help="Flask's threaded server instead of gunicorn")
 def serve(host: str, port: int, web_workers: int, dev: bool) -> None:
     """Run only the web process (the HTTP Tracking API)."""
@@ -176,6 +197,7 @@ def scheduler() -> None:
     from router.scheduler import Scheduler
 
     rt = load_runtime()
+    wait_for(rt.redis, lambda msg: click.echo(msg, err=True))  # as a worker does: one line, not a traceback a tick
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

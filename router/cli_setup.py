@@ -114,8 +114,9 @@ def test_cmd(destination: str, event_file: Any, send: bool) -> None:
     routing and why, the exact vendor request(s), secrets redacted. Exit 0 when it would be delivered."""
     from router.tester import run_test, would_deliver
 
-    rt = load_runtime()
-    known_destination(rt.config, destination)
+    cfg = load_checked_config()
+    known_destination(cfg, destination)
+    rt = load_runtime(cfg)
     try:
         event = json.load(event_file)
     except ValueError as exc:

@@ -368,7 +368,11 @@ def parse_config(raw: Any, path: str | None = None) -> Config:
     except ValidationError as exc:
         # with the unset variables, so that the file's every error is said at once; a variable's
         # error stands for its key (an empty value there may be invalid too)
-        raise ConfigError({**flatten_errors(exc.messages), **env_errors}) from None
+        errors = flatten_errors(exc.messages)
+        if os.environ.get("REDIS_URL") and "redis_url" in errors:  # not the file's value: say where it came from
+            errors = {("redis_url (from the REDIS_URL environment variable, which overrides the file's)"
+                       if k == "redis_url" else k): v for k, v in errors.items()}
+        raise ConfigError({**errors, **env_errors}) from None
     if env_errors:
         raise ConfigError(env_errors)
     delivery = data["delivery"]

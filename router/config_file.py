@@ -23,6 +23,11 @@ def read_yaml(path: str) -> Any:
     beyond the parser)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        # the default path is relative: run from another directory, it is simply not there
+        hint = "" if os.path.isabs(path) else (f" (looked in {os.getcwd()}; run eventrouter where {path} is, or name "
+                                               "the file with --config PATH or EVENTROUTER_CONFIG)")
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}{hint}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:  # e.g. saved as Latin-1 by an editor

@@ -392,7 +392,7 @@ def wait_for(client: redis.Redis, log: Callable[[str], None], interval: float = 
             return
         except redis.RedisError as exc:
             if time.monotonic() - warned_at > 10:
-                log(f"waiting for Redis ({type(exc).__name__})")
+                log(f"waiting for Redis ({exc or type(exc).__name__})")  # redis-py names the address, never the password
                 warned_at = time.monotonic()
         time.sleep(delay)
         delay = min(cap, delay * 2)

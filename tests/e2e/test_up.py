@@ -173,3 +173,36 @@ def test_up_that_gives_up_on_a_child_that_keeps_exiting_stops_everything_and_exi
     assert "scheduler keeps exiting" in out and "eventrouter stopped" in out, out
     assert left == [], out
     assert code == 1, out
+
+
+def test_ctrl_c_while_the_embedded_redis_starts_stops_up_cleanly_and_leaves_no_redis(tmp_path):
+    """Ctrl-C before `up` had installed its handlers (while its Redis started) ended it with
+    click's "Aborted!" and left the embedded Redis running with no `up` to own it. The test holds
+    the start lock so that the Ctrl-C lands there every time."""
+    import fcntl
+
+    config = write_config(tmp_path, [])
+    (tmp_path / "data").mkdir()
+    with open(tmp_path / "data" / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        up = Proc(config, "up", "--port", str(free_port()), "--workers", "1", "--web-workers", "1")
+        try:
+            deadline = time.monotonic() + 20
+            while "redis.lock" not in subprocess.run(["ls", "-l", f"/proc/{up.popen.pid}/fd"], capture_output=True,
+                                                     text=True).stdout and time.monotonic() < deadline:
+                time.sleep(0.05)  # until `up` has the lock file open: it waits on the lock we hold
+            os.kill(up.popen.pid, signal.SIGINT)
+            time.sleep(0.3)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        code = up.popen.wait(30)
+        pid = (tmp_path / "data" / "redis.pid").read_text().strip() if (tmp_path / "data" / "redis.pid").exists() else ""
+        left = subprocess.run(["pgrep", "-g", str(up.popen.pid)], capture_output=True, text=True).stdout.split()
+    finally:
+        try:
+            os.killpg(up.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert (code, up.output().splitlines()[-1:], left) == (0, ["eventrouter stopped"], []), up.output()
+    assert not pid or not os.path.exists(f"/proc/{pid}")

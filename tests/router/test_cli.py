@@ -113,6 +113,101 @@ def test_a_command_other_than_up_says_eventrouter_is_not_running_and_starts_no_r
     assert not (tmp_path / "data").exists()
 
 
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["stats"], ["dead-letters", "hook"], ["replay", "hook"], ["retrying", "hook"],
+                                     ["regulations"], ["trace", "--message-id", "m-1"]])
+def test_a_redis_url_that_does_not_answer_is_said_in_one_line_naming_the_setting(tmp_path, command):
+    port = closed_port()
+    path = write(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0",
+                 destinations=[{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    proc = cli_process(*command, "--config", str(path), cwd=tmp_path, env={"REDIS_URL": ""})
+    assert proc.returncode == 1
+    assert proc.stderr == (f"cannot reach Redis: Error 111 connecting to 127.0.0.1:{port}. Connection refused. "
+                           f"Is it running? (redis_url in {path}; REDIS_URL overrides it)\n")
+
+
+@pytest.mark.parametrize("command", [["dead-letters"], ["retrying"], ["replay"], ["test", "-"]])
+def test_asking_another_command_for_the_demo_receiver_says_it_lives_only_inside_up_demo(tmp_path, command):
+    path = write(tmp_path, redis_url="embedded", data_dir="data",
+                 destinations=[{"name": "hook", "type": "webhook", "settings": {"url": "http://127.0.0.1:9/"}}])
+    result = CliRunner().invoke(main, [command[0], "demo-receiver", *command[1:], "--config", str(path)],
+                                input="{}", env={"REDIS_URL": ""})
+    assert (result.exit_code, result.output) == (2, (
+        "no destination named 'demo-receiver' (configured: hook); demo-receiver is added by `eventrouter up --demo` "
+        "to its own processes only: see its deliveries with eventrouter trace or on the dashboard\n"))
+
+
+@pytest.mark.parametrize("role", ["scheduler", "worker"])
+def test_a_process_started_before_its_redis_answers_waits_saying_where_it_dials(tmp_path, role):
+    """The scheduler printed a redis-py traceback every tick, the worker only `(ConnectionError)`."""
+    import selectors
+
+    port = closed_port()
+    path = write(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0", sources=[{"name": "w", "write_keys": ["k"]}])
+    proc = subprocess.Popen([sys.executable, "-m", "router.cli", role, "--config", str(path)], cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": ""})
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            first = proc.stderr.readline() if sel.select(timeout=30) else ""
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert first == f"waiting for Redis (Error 111 connecting to 127.0.0.1:{port}. Connection refused.)\n"
+
+
+@pytest.mark.parametrize("host, why", [
+    ("10.255.255.1", "Cannot assign requested address"),
+    ("no-such-host.invalid", "Name or service not known"),
+])
+def test_up_on_a_host_that_is_not_this_machines_says_to_choose_another_host_not_another_port(tmp_path, host, why):
+    path = write(tmp_path, redis_url="embedded", data_dir="data")
+    result = CliRunner().invoke(main, ["up", "--host", host, "--port", "8123", "--config", str(path)], env={"REDIS_URL": ""})
+    assert (result.exit_code, result.output) == (1, (
+        f"eventrouter cannot listen on {host}:8123: {why} (is {host} an address of this machine? "
+        "choose another with --host)\n"))
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_command_run_where_there_is_no_config_says_where_it_looked_and_how_to_name_one(tmp_path):
+    proc = cli_process("check-config", cwd=tmp_path, env={"EVENTROUTER_CONFIG": ""})
+    assert (proc.returncode, proc.stderr) == (2, (
+        "configuration error in config/eventrouter.yaml:\n"
+        f"  cannot read config file config/eventrouter.yaml: No such file or directory (looked in {tmp_path}; "
+        "run eventrouter where config/eventrouter.yaml is, or name the file with --config PATH or EVENTROUTER_CONFIG)\n"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["up", "--port", "70000"], "Invalid value for '--port': 70000 is not in the range 1<=x<=65535."),
+    (["up", "--workers", "-1"], "Invalid value for '--workers': -1 is not in the range x>=0."),
+    (["up", "--web-workers", "0"], "Invalid value for '--web-workers': 0 is not in the range x>=1."),
+    (["serve", "--port", "0"], "Invalid value for '--port': 0 is not in the range 1<=x<=65535."),
+    (["serve", "--web-workers", "0"], "Invalid value for '--web-workers': 0 is not in the range x>=1."),
+])
+def test_a_port_or_process_count_out_of_range_is_refused_before_anything_starts(tmp_path, args, message):
+    path = write(tmp_path, redis_url="embedded", data_dir="data")
+    result = CliRunner().invoke(main, [*args, "--config", str(path)], env={"REDIS_URL": ""})
+    assert (result.exit_code, result.output.splitlines()[-1]) == (2, f"Error: {message}")
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_bad_redis_url_from_the_environment_is_blamed_on_redis_url_not_on_the_file(tmp_path):
+    path = write(tmp_path, redis_url="embedded")
+    result = invoke("check-config", "--config", str(path), env={"REDIS_URL": "localhost:6379"})
+    assert (result.exit_code, result.output) == (2, (
+        f"configuration error in {path}:\n"
+        "  redis_url (from the REDIS_URL environment variable, which overrides the file's): "
+        "embedded, or a URL starting with redis://, rediss://, unix://, redis+sentinel://\n"))
+
+
 def test_a_command_run_from_another_directory_uses_the_embedded_redis_the_config_names(tmp_path):
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", redis_url="embedded", data_dir="../state", namespace="far",
@@ -311,3 +406,47 @@ def test_stats_shows_the_users_whose_events_wait_in_order(tmp_path, redis_url, r
             keys = list(redis_client.scan_iter(f"{ns}*")) + list(redis_client.scan_iter(f"rq:*{ns}-*"))
             if keys:
                 redis_client.delete(*keys)
+
+
+def declared_closure() -> set[str]:
+    """setup.cfg's install_requires and, installed, everything they require in turn (no extras)."""
+    import configparser
+    from importlib import metadata
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    names = [re.split(r"[<>=!~ ;\[]", line.strip())[0] for line in cfg["options"]["install_requires"].splitlines() if line.strip()]
+    seen: set[str] = set()
+    while names:
+        name = names.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:  # only on other platforms (colorama on Windows)
+            continue
+        for req in requires:
+            if "extra ==" not in req.replace('"', "").replace("'", ""):
+                names.append(re.split(r"[<>=!~ ;\[(]", req.strip())[0])
+    return seen
+
+
+def test_every_package_the_processes_import_is_installed_by_pip_install():
+    """gunicorn's gevent worker imports `packaging` without declaring it: in a fresh venv `up`'s web
+    process crashed six times and `up` stopped everything. Here every installed distribution that
+    `pip install -e .` would not bring is hidden while the processes' modules are imported."""
+    from importlib import metadata
+
+    declared = declared_closure() | {"eventrouter"}
+    hidden = sorted({m for m, dists in metadata.packages_distributions().items()
+                     if not {d.lower().replace("_", "-") for d in dists} & declared} - {"router", "destinations", "tests"})
+    code = ("import sys\n"
+            "class Hide:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {hidden!r}: raise ModuleNotFoundError(f'No module named {{name!r}}')\n"
+            "sys.meta_path.insert(0, Hide())\n"
+            "import router.cli, router.app, router.gunicorn_conf, router.ingest_wsgi, gunicorn.workers.ggevent\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-300:]
