@@ -17,7 +17,8 @@ import redis
 from router.cli_loading import fail, known_destination, load_checked_config, load_runtime
 from router.config import Config, config_path, config_warnings
 from router.demo import DEMO_DESTINATION, start_demo_receiver
-from router.redis_server import EmbeddedRedis, safe_url, wait_for
+from router.redis_server import EmbeddedRedis, wait_for
+from router.redis_url import safe_url
 from router.supervisor import Supervisor
 
 

@@ -24,7 +24,7 @@ from router.errors import ConfigError
 from router.exchanges import credential_forms, url_forms
 from router.filters import Filters
 from router.queue import Breaker
-from router.redis_server import check_url
+from router.redis_url import check_url
 from router.transforms import Transform
 
 DEFAULT_PATH = "config/eventrouter.yaml"

@@ -5,7 +5,8 @@ import pytest
 
 from router.config import parse_config
 from router.errors import ConfigError
-from router.redis_server import SentinelURL, connect, safe_url
+from router.redis_server import connect
+from router.redis_url import SentinelURL, safe_url
 
 
 def test_a_sentinel_url_names_every_sentinel_the_service_the_db_and_the_credentials() -> None:
