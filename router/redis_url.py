@@ -3,6 +3,7 @@ for every event): redis://, rediss://, unix:// and ``redis+sentinel://``. Connec
 router/redis_server.py ``connect``."""
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -89,8 +90,11 @@ def check_url(url: str) -> None:
     """Raise ValueError with the reason ``connect(url)`` could never work (an unknown option, a port
     or db that is no number): said at start-up, not as a 503 (or 500) for every event."""
     scheme, _, rest = url.partition("://")
+    if CONTROL.search(url):
+        raise ValueError("the Redis URL holds a control character (a line break, a NUL...)")
     if url.startswith(SENTINEL_SCHEME):
         u = SentinelURL.parse(url)
+        _check_values({"db": u.db})
         if u.ssl:
             _check_options(lambda: redis.SSLConnection(**u.ssl_kwargs()))
             _check_tls_files(dict(u.ssl_options))
@@ -101,7 +105,28 @@ def check_url(url: str) -> None:
         path = rest.partition("?")[0].partition("/")[2]
         if path.strip("/") and not path.strip("/").isdigit():
             raise ValueError(f"the db (the URL's path) must be a number, not {path.strip('/')!r}")
-    _check_options(lambda: redis.ConnectionPool.from_url(url).make_connection())
+    pool = _check_options(lambda: redis.ConnectionPool.from_url(url))
+    if scheme == "unix" and not pool.connection_kwargs.get("path"):
+        raise ValueError("unix:// needs the socket's path: unix:///path/to/redis.sock")
+    _check_values(pool.connection_kwargs)
+    _check_options(pool.make_connection)
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: the options that are seconds: each a finite number, not below 0
+SECONDS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
+
+
+def _check_values(options: dict[str, Any]) -> None:
+    """Numbers redis-py takes as they come but that no connection can use: NaN or infinite
+    seconds (a socket refuses them at every connect), a db Redis can't select."""
+    for name in SECONDS:
+        value = options.get(name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a number of seconds, not {value!r}")
+    db = options.get("db", 0)
+    if not 0 <= db < 2**31:
+        raise ValueError(f"the db must be a number from 0 (Redis has 16 unless configured otherwise), not {db}")
 
 
 #: options naming files: one missing only shows as "Error 2 connecting ... No such file" at each try
@@ -115,10 +140,10 @@ def _check_tls_files(options: dict[str, str]) -> None:
             raise ValueError(f"{name}: cannot read {path}")
 
 
-def _check_options(make: Callable[[], Any]) -> None:
-    """Build (not connect) the connection the options describe; its complaint, made readable."""
+def _check_options(make: Callable[[], Any]) -> Any:
+    """Build (not connect) what the options describe (a pool, a connection); its complaint, made readable."""
     try:
-        make()
+        return make()
     except TypeError as exc:
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if not unknown:

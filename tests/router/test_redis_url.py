@@ -86,6 +86,23 @@ def test_a_redis_url_with_a_typo_is_refused_at_start_up_with_the_reason(url: str
         parse_config({"redis_url": url})
 
 
+@pytest.mark.parametrize("url, reason", [
+    ("redis://127.0.0.1:6379/0?socket_timeout=nan", "socket_timeout must be a number of seconds, not nan"),
+    ("redis://127.0.0.1:6379/0?socket_connect_timeout=1e400", "socket_connect_timeout must be a number of seconds, not inf"),
+    ("redis://127.0.0.1:6379/0?health_check_interval=-5", "health_check_interval must be a number of seconds, not -5"),
+    ("redis://127.0.0.1:6379/" + "9" * 40, "the db must be a number from 0"),
+    ("redis+sentinel://127.0.0.1:26379/m?db=99999999999", "the db must be a number from 0"),
+    ("unix://", "unix:// needs the socket's path"),
+    ("redis://127.0.0.1\x00:6379/0", "control character"),
+    ("redis+sentinel://127.0.0.1:26379/m\nX", "control character"),
+])
+def test_a_redis_url_whose_numbers_no_connection_can_use_is_refused_at_start_up(url: str, reason: str) -> None:
+    """NaN or infinite seconds, a db Redis can't select, no socket path: redis-py takes them, and
+    every connect would then fail (a 503 for every event) instead of one clear error at start-up."""
+    with pytest.raises(ConfigError, match=reason):
+        parse_config({"redis_url": url})
+
+
 @pytest.mark.parametrize("url", [
     "redis://:s3cr/et@127.0.0.1:6379/0",
     "rediss://app:s3cr/et@127.0.0.1:6380/0",
