@@ -66,3 +66,9 @@ class SkippedEvent(DeliveryError):
 
 class HostError(EventRouterError):
     """The host could not do what a vendor command asked (its config is broken, the destination is unknown)."""
+
+
+#: what code the host runs but did not write (a plugin, its import, a transform) may raise and must stay
+#: that code's failure: any exception, and SystemExit, as a sys.exit() in it would end the drain job
+#: (its batch leased, to die again) or the command
+FOREIGN_FAULTS = (Exception, SystemExit)

@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 import click
 
 from destinations.base import EVENT_TYPES, BaseSettings, Destination, parse_rate
+from destinations.errors import FOREIGN_FAULTS
 
 BUILTIN: dict[str, str] = {
     "webhook": "destinations.webhook:WebhookDestination",
@@ -104,7 +105,7 @@ def _load(slug: str, target: str) -> type[Destination] | PluginLoadError:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except (Exception, SystemExit) as exc:  # whatever a third-party import raises (or exits with), it must not stop the host
+    except FOREIGN_FAULTS as exc:  # whatever a third-party import raises (or exits with), it must not stop the host
         return PluginLoadError(slug, _cause(exc))
     if not (isinstance(cls, type) and issubclass(cls, Destination)):
         return PluginLoadError(slug, f"{target} is not a Destination subclass")
@@ -115,7 +116,7 @@ def _load(slug: str, target: str) -> type[Destination] | PluginLoadError:
         return PluginLoadError(slug, f"settings schema: {schema!r} is not a BaseSettings subclass")
     try:
         schema()
-    except (Exception, SystemExit) as exc:
+    except FOREIGN_FAULTS as exc:
         return PluginLoadError(slug, "settings schema: " + _cause(exc))
     return cls
 
@@ -177,7 +178,7 @@ def commands_module(slug: str) -> str | None:
     module = _targets()[slug].partition(":")[0]
     try:
         spec = importlib.util.find_spec(module)  # imports the packages above ``module``, not ``module``
-    except (Exception, SystemExit):  # a parent that does not import: problems() has the plugin's cause
+    except FOREIGN_FAULTS:  # a parent that does not import: problems() has the plugin's cause
         return None
     if spec is None or spec.submodule_search_locations is None:  # a plain module has no ``cli`` inside
         return None
@@ -189,7 +190,7 @@ def commands_module(slug: str) -> str | None:
 def _load_commands(slug: str, module_name: str) -> click.Group | PluginLoadError:
     try:
         module = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:  # as for the plugin itself: a broken commands module must not stop the CLI
+    except FOREIGN_FAULTS as exc:  # as for the plugin itself: a broken commands module must not stop the CLI
         return PluginLoadError(slug, "commands: " + _cause(exc))
     group = getattr(module, "cli", None)
     if not isinstance(group, click.Group):

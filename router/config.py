@@ -20,10 +20,11 @@ from destinations.base import EVENT_TYPES, Destination, StrictSchema, secret_val
 from router.config_file import check_size, interpolate, read_yaml
 from router.config_fields import BreakerField, Duration, FiltersField, Rate, RateLimit, TransformField
 from router.demo import DEMO_ENV, demo_destination
-from router.errors import ConfigError
+from router.errors import FOREIGN_FAULTS, ConfigError
 from router.exchanges import credential_forms, url_forms
 from router.filters import Filters
 from router.queue import Breaker
+from router.redact import Redactor
 from router.redis_url import check_url
 from router.transforms import Transform
 
@@ -116,11 +117,8 @@ def _setup_problem(plugin: type[Destination], settings: dict[str, Any]) -> str |
     config error; found first by a worker, every drain of the destination would fail with it."""
     try:
         plugin(settings)
-    except (Exception, SystemExit) as exc:
-        said = f"{type(exc).__name__}: {exc}"
-        for secret in sorted(secret_values(plugin.settings_schema(), settings), key=len, reverse=True):
-            said = said.replace(secret, "[redacted]")
-        return said
+    except FOREIGN_FAULTS as exc:
+        return Redactor(secret_values(plugin.settings_schema(), settings)).text(f"{type(exc).__name__}: {exc}")
     return None
 
 

@@ -34,7 +34,7 @@ from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
 from router.body import loads
 from router.config import DestinationConfig
 from router.envelopes import decode_batch, split
-from router.errors import DeliveryError
+from router.errors import FOREIGN_FAULTS, DeliveryError
 from router.exchanges import SHARED_BODY, scrubber, stored
 from router.logs import DeliveryLog, health
 from router.ordering import Sequencer
@@ -357,7 +357,7 @@ class Drainer:
             tallied = self.plugin.tally(payload) if self.tallies else {}
         except DeliveryError as exc:
             return Outcome.from_error(exc)
-        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin would end the drain job, its batch leased
+        except FOREIGN_FAULTS as exc:  # sys.exit() in a plugin would end the drain job, its batch leased
             log.exception("mapper of %s failed", self.dest)
             return Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}")
         prepared.append((i, Prepared(event, payload)))
@@ -490,7 +490,7 @@ class Drainer:
             # our storage failed (the shared rate limit during a failover), not the vendor: no
             # "no answer" for its circuit breaker; the drain retries the batch as after a crash
             raise
-        except (Exception, SystemExit) as exc:
+        except FOREIGN_FAULTS as exc:
             # a bug or an unexpected answer (or a sys.exit()): keep the events and try again later
             log.exception("send of %s failed", self.dest)
             return [Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}") for _ in batch]

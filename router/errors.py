@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from destinations.errors import (
     DeliveryError,
+    FOREIGN_FAULTS,
     EventRouterError,
     HostError,
     RejectedEvent,
@@ -13,7 +14,7 @@ from destinations.errors import (
     Throttled,
 )
 
-__all__ = ["ConfigError", "DeliveryError", "EventRouterError", "HostError", "RejectedEvent", "RetryableError",
+__all__ = ["FOREIGN_FAULTS", "ConfigError", "DeliveryError", "EventRouterError", "HostError", "RejectedEvent", "RetryableError",
            "SkippedEvent", "Throttled"]
 
 

@@ -29,7 +29,7 @@ from destinations.base import Destination, Outcome, OutcomeStatus, Prepared
 from router.admin import admin_only
 from router.config import DestinationConfig
 from router.delivery import jsonable
-from router.errors import DeliveryError
+from router.errors import FOREIGN_FAULTS, DeliveryError
 from router.exchanges import credentials, url_forms
 from router.body import BadRequest, json_object, problems, size
 from router.intake import MAX_EVENT_BYTES, Intake, Rejection, iso
@@ -259,7 +259,7 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
                 refused.append(None)
             except DeliveryError as exc:
                 refused.append(Outcome.from_error(exc))
-            except (Exception, SystemExit) as exc:  # a mapper's bug: router/delivery.py makes it the event's rejection
+            except FOREIGN_FAULTS as exc:  # a mapper's bug: router/delivery.py makes it the event's rejection
                 refused.append(Outcome(OutcomeStatus.REJECTED, f"mapping failed: {type(exc).__name__}: {exc}"))
         if not prepared:
             report.update(mapped=None, outcome=_outcome(combine([o for o in refused if o]), scrub), requests=[], sent=False)
@@ -270,7 +270,7 @@ def run_test(rt: Runtime, name: str, raw: Any, *, send: bool = False) -> dict[st
         try:
             sent = iter(send_in_parts(plugin.send, prepared, dc.batch_size))
             outcome = combine([o or next(sent) for o in refused])
-        except (Exception, SystemExit) as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
+        except FOREIGN_FAULTS as exc:  # a bug in a plugin is shown, not raised: this is a debugging tool
             outcome = Outcome(OutcomeStatus.RETRY, f"destination failed: {type(exc).__name__}: {exc}")
         report["requests"] = [exchange_report(req, resp, scrub) for req, resp in adapter.exchanges]
         report["sent"] = adapter.passthrough and adapter.reached

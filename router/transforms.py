@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from destinations.base import Outcome, OutcomeStatus, Prepared, not_attempted
+from router.errors import FOREIGN_FAULTS
 from router.filters import Filters
 
 Transform = Callable[[dict[str, Any]], Any]
@@ -36,7 +37,7 @@ def load_transform(path: Any) -> Transform:
     module_name, attr = path.split(":")
     try:
         obj: Any = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:  # ImportError, or the module failed (or exited: a script) while importing
+    except FOREIGN_FAULTS as exc:  # ImportError, or the module failed (or exited: a script) while importing
         raise ValueError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -82,7 +83,7 @@ def stage(event: dict[str, Any], filters: Filters | None, transform: Transform |
         return Staged([event], None, notes)
     try:
         result = transform(copy.deepcopy(event))
-    except (Exception, SystemExit) as exc:  # sys.exit() in it would end the drain job, its batch leased, again and again
+    except FOREIGN_FAULTS as exc:  # sys.exit() in it would end the drain job, its batch leased, again and again
         summary = "".join(traceback.format_exception(exc, limit=-TRACEBACK_FRAMES)).strip()
         reason = f"transform {transform_name} raised {type(exc).__name__}: {exc}"
         notes.append(reason)
