@@ -64,6 +64,8 @@ class EmbeddedRedis:
             owner = int(self.ownerfile.read_text())
         except (OSError, ValueError):
             return False  # started by an older version or by hand: not known to be anyone's
+        if not 0 < owner < 2**31:  # torn or edited: 0 and -1 would ask about process groups, a huge one overflows
+            return False
         try:
             os.kill(owner, 0)
         except ProcessLookupError:
