@@ -383,19 +383,26 @@ def test_the_search_until_a_time_finds_older_dead_letters_behind_more_recent_one
         assert [rec["id"] for _, rec in rt.queue.dead_letters("hook")] == ["new-1", "new-2"]
 
 
-def test_discard_all_matching_discards_every_match_not_only_the_newest_the_search_reads(make_runtime, client_for, monkeypatch):
+def refused_batch(make_runtime, client_for, monkeypatch, n: int):
+    """A webhook that refused a batch of ``n`` events (``n`` dead letters), while the dashboard's
+    searches read only the newest 2 (standing for the 5000 they read); (runtime, client)."""
     from router.dashboard import api
 
-    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
+    monkeypatch.setattr(api, "SCAN", 2)
     with FakeServer(lambda req: Reply(422, "no")) as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
         client = client_for(rt)
-        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(5)]})
+        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(n)]})
         work(rt)
-        assert rt.queue.depth("hook")["dead_letters"] == 5
-        r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True}, headers=ADMIN)
-        assert r.get_json() == {"success": True, "discarded": 5}
-        assert rt.queue.depth("hook")["dead_letters"] == 0
+    return rt, client
+
+
+def test_discard_all_matching_discards_every_match_not_only_the_newest_the_search_reads(make_runtime, client_for, monkeypatch):
+    rt, client = refused_batch(make_runtime, client_for, monkeypatch, 5)
+    assert rt.queue.depth("hook")["dead_letters"] == 5
+    r = client.post("/v1/admin/dead-letters/hook/discard", json={"all": True}, headers=ADMIN)
+    assert r.get_json() == {"success": True, "discarded": 5}
+    assert rt.queue.depth("hook")["dead_letters"] == 0
 
 
 def test_the_overview_counts_a_destinations_queue_in_the_words_of_the_destinations_api(make_runtime, client_for):
@@ -442,17 +449,12 @@ def test_dashboard_pages_may_not_be_framed_sniffed_cached_or_run_scripts_but_the
 def test_counts_over_more_dead_letters_than_the_dashboard_reads_say_they_are_a_lower_bound(make_runtime, client_for, monkeypatch):
     from router.dashboard import api
 
-    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
-    with FakeServer(lambda req: Reply(422, "no")) as hook:
-        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
-        client = client_for(rt)
-        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(3)]})
-        work(rt)
-        errors = client.get("/v1/admin/errors/hook", headers=ADMIN).get_json()
-        found = client.get("/v1/admin/dead-letters/hook/search?reason=webhook answered 422", headers=ADMIN).get_json()
-        everything = client.get("/v1/admin/dead-letters/hook/search?since_ms=1", headers=ADMIN).get_json()
-        monkeypatch.setattr(api, "SCAN", 3)
-        exact = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
+    _, client = refused_batch(make_runtime, client_for, monkeypatch, 3)
+    errors = client.get("/v1/admin/errors/hook", headers=ADMIN).get_json()
+    found = client.get("/v1/admin/dead-letters/hook/search?reason=webhook answered 422", headers=ADMIN).get_json()
+    everything = client.get("/v1/admin/dead-letters/hook/search?since_ms=1", headers=ADMIN).get_json()
+    monkeypatch.setattr(api, "SCAN", 3)
+    exact = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
     assert [(e["reason"], e["count"]) for e in errors["errors"]] == [("webhook answered 422", 2)]
     assert (errors["complete"], errors["read"]) == (False, 2)
     assert (found["total"], found["complete"], found["read"]) == (2, False, 2)
@@ -470,18 +472,11 @@ def test_the_overview_counts_ingest_in_the_words_and_order_of_the_destinations_a
 
 
 def test_a_search_past_the_dead_letters_it_reads_names_where_the_next_one_starts(make_runtime, client_for, monkeypatch):
-    from router.dashboard import api
-
-    monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters the search reads
-    with FakeServer(lambda req: Reply(422, "no")) as hook:
-        rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
-        client = client_for(rt)
-        client.post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track(f"m{i}") for i in range(3)]})
-        work(rt)
-        ids = [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)]
-        first = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
-        rest = client.get(f"/v1/admin/dead-letters/hook/search?before={first['next']}", headers=ADMIN).get_json()
-        bad = client.get("/v1/admin/dead-letters/hook/search?before=soon", headers=ADMIN)
+    rt, client = refused_batch(make_runtime, client_for, monkeypatch, 3)
+    ids = [eid for eid, _ in rt.queue.dead_letters("hook", newest_first=True)]
+    first = client.get("/v1/admin/dead-letters/hook/search", headers=ADMIN).get_json()
+    rest = client.get(f"/v1/admin/dead-letters/hook/search?before={first['next']}", headers=ADMIN).get_json()
+    bad = client.get("/v1/admin/dead-letters/hook/search?before=soon", headers=ADMIN)
     assert ([d["entry_id"] for d in first["dead_letters"]], first["complete"], first["next"]) == (ids[:2], False, ids[1])
     assert ([d["entry_id"] for d in rest["dead_letters"]], rest["complete"], rest["next"]) == (ids[2:], True, None)
     assert bad.status_code == 400 and "entry id" in bad.get_json()["errors"][0]["message"]

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from router.app import create_app
-from tests.fakes.http import FakeServer, Reply
+from tests.fakes.http import FakeServer, Reply, Request
 from tests.helpers import WRITE_KEY, webhook_destination, work
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -41,6 +41,25 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
         b.close()
+
+
+class UntilFixed:
+    """A vendor that refuses events until ``fixed``: a ``bad-*`` messageId with 422 (an unknown
+    list), any other with 401."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+
+    def __call__(self, req: Request) -> Reply:
+        if self.fixed:
+            return Reply(200, {})
+        return Reply(422, {"error": "unknown list"}) if req.json()["messageId"].startswith("bad") else Reply(401, "no")
+
+
+def open_dead_letters(page, reason: str) -> None:
+    """Open the hook's dead letters and wait until the reason filter offers ``reason``."""
+    page.click("#card-hook .open-dead")
+    page.wait_for_selector(f"#dl-reason option[value='{reason}']", state="attached")
 
 
 def logged_in(browser, base: str):
@@ -167,24 +186,17 @@ def test_an_operator_finds_fixes_and_replays_a_failed_event_in_the_dashboard(mak
 
 
 def test_replay_all_matching_a_reason_replays_those_dead_letters_in_the_dashboard(make_runtime, client_for, served, browser):
-    state = {"fixed": False}
-
-    def vendor(req):
-        if state["fixed"]:
-            return Reply(200, {})
-        return Reply(422, {"error": "unknown list"}) if req.json()["messageId"].startswith("bad") else Reply(401, "no")
-
+    vendor = UntilFixed()
     with FakeServer(vendor) as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url, batch_size=1)])
         client_for(rt).post("/v1/batch", json={"writeKey": WRITE_KEY, "batch": [track("bad-1"), track("bad-2"), track("other-1")]})
         work(rt)
         assert rt.queue.depth("hook")["dead_letters"] == 3
         page = logged_in(browser, served(rt))
-        page.click("#card-hook .open-dead")
-        page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
+        open_dead_letters(page, "webhook answered 422")
         page.select_option("#dl-reason", "webhook answered 422")
         page.click("#dl-filter")
-        state["fixed"] = True
+        vendor.fixed = True
         page.click("#dl-replay-all")
         wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("2 re-queued", "")
@@ -286,8 +298,7 @@ def test_replay_all_matching_replays_every_match_past_a_thousand(make_runtime, c
         work(rt)
         assert rt.queue.depth("hook")["dead_letters"] == 1001
         page = logged_in(browser, served(rt))
-        page.click("#card-hook .open-dead")
-        page.wait_for_selector("#dl-reason option[value='webhook answered 422']", state="attached")
+        open_dead_letters(page, "webhook answered 422")
         state["fixed"] = True
         page.click("#dl-replay-all")
         wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
@@ -302,25 +313,18 @@ def test_replay_all_matching_finds_matches_behind_more_newer_dead_letters_than_a
     from router.dashboard import api
 
     monkeypatch.setattr(api, "SCAN", 2)  # stands for the 5000 newest dead letters a search reads
-    state = {"fixed": False}
-
-    def vendor(req):
-        if state["fixed"]:
-            return Reply(200, {})
-        return Reply(422, {"error": "unknown list"}) if req.json()["messageId"].startswith("bad") else Reply(401, "no")
-
+    vendor = UntilFixed()
     with FakeServer(vendor) as hook:
         rt = make_runtime(destinations=[webhook_destination(hook.base_url)])
         for mid in ("bad-1", "other-1", "other-2"):  # the 422 first: older than the two newest
             client_for(rt).post("/v1/track", json={"writeKey": WRITE_KEY, **track(mid)})
             work(rt)
         page = logged_in(browser, served(rt))
-        page.click("#card-hook .open-dead")
-        page.wait_for_selector("#dl-reason option[value='webhook answered 401']", state="attached")
+        open_dead_letters(page, "webhook answered 401")
         page.evaluate("""() => { const o = document.createElement("option"); o.value = o.textContent = "webhook answered 422";
                                  document.querySelector("#dl-reason").append(o); }""")  # a reason the table did not reach
         page.select_option("#dl-reason", "webhook answered 422")
-        state["fixed"] = True
+        vendor.fixed = True
         page.click("#dl-replay-all")
         wait_until(page, "document.querySelector('#dl-done').textContent !== '' || document.querySelector('#error').textContent !== ''")
         assert (page.inner_text("#dl-done"), page.inner_text("#error")) == ("1 re-queued", "")
