@@ -67,6 +67,11 @@ class Proc:
         return self.popen.returncode
 
 
+def small_up(config: Path, port: int, *args: str, env: dict[str, str] | None = None) -> Proc:
+    """``eventrouter up`` with one delivery worker and one web process (``args``: more options)."""
+    return Proc(config, "up", *args, "--port", str(port), "--workers", "1", "--web-workers", "1", env=env)
+
+
 def wait_http(url: str, timeout: float = 30) -> bool:
     """True once ``url`` answers below 500 within ``timeout``; a slow first answer is retried, not fatal."""
     deadline = time.monotonic() + timeout

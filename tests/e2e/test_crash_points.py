@@ -18,7 +18,7 @@ from router.config import load_config
 from router.regulations import regulate, regulation_status
 from router.rescue import requeue_jobs_of_dead_workers
 from router.runtime import Runtime
-from tests.e2e.procs import Proc, free_port, wait_http, write_config
+from tests.e2e.procs import free_port, Proc, small_up, wait_http, write_config
 from tests.fakes.http import FakeServer, Reply, Request
 from tests.helpers import work
 
@@ -82,14 +82,14 @@ def test_an_up_killed_and_started_again_restarts_the_embedded_redis_it_left_behi
     with FakeServer() as hook:
         config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
         port = free_port()
-        first = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        first = small_up(config, port)
         second = None
         try:
             assert wait_http(f"http://127.0.0.1:{port}/healthz"), first.output()
             assert track(port, "before") == 200
             hook.wait_for(1, timeout=10)
             first.kill()  # `up` and its children; the embedded Redis runs on in its own session
-            second = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+            second = small_up(config, port)
             assert redis_healthy(port, 20), second.output()
             os.kill(int((tmp_path / "data" / "redis.pid").read_text()), signal.SIGKILL)
             assert redis_healthy(port, 10), second.output()
@@ -117,7 +117,7 @@ def test_the_children_of_an_up_killed_alone_stop_so_up_can_be_started_again_on_i
     with FakeServer() as hook:
         config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
         port = free_port()
-        first = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        first = small_up(config, port)
         second = None
         try:
             assert wait_http(f"http://127.0.0.1:{port}/healthz"), first.output()
@@ -131,7 +131,7 @@ def test_the_children_of_an_up_killed_alone_stop_so_up_can_be_started_again_on_i
             while any(alive(p) for p in children) and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert not [p for p in children if alive(p)], "children of the killed up still run"
-            second = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+            second = small_up(config, port)
             assert redis_healthy(port, 20), second.output()
             assert track(port, "after") == 200
             hook.wait_for(1, timeout=10)
@@ -207,7 +207,7 @@ def test_up_started_after_a_worker_died_holding_a_drain_job_it_had_not_started_d
         killed_at("before-start", config, "worker")  # a worker of an `up` killed with it (its pid unknown now)
         assert rt.rq_queue("crm").job_ids == []
         port = free_port()
-        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, port)
         try:
             hook.wait_for(3, timeout=15)  # not after the 5-minute pickup window of the job's drain token
             assert sorted(r.json()["messageId"] for r in hook.requests) == ["m-0", "m-1", "m-2"]
@@ -256,11 +256,11 @@ def test_an_up_sharing_the_embedded_redis_of_an_up_killed_outright_takes_it_over
     with FakeServer() as hook:
         config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
         owner_port, sharer_port = free_port(), free_port()
-        owner = Proc(config, "up", "--port", str(owner_port), "--workers", "1", "--web-workers", "1")
+        owner = small_up(config, owner_port)
         sharer = None
         try:
             assert wait_http(f"http://127.0.0.1:{owner_port}/healthz"), owner.output()
-            sharer = Proc(config, "up", "--port", str(sharer_port), "--workers", "1", "--web-workers", "1")
+            sharer = small_up(config, sharer_port)
             assert redis_healthy(sharer_port, 20), sharer.output()
             os.kill(owner.popen.pid, signal.SIGKILL)  # the owner alone; its Redis runs on in its own session
             owner.popen.wait(10)

@@ -12,7 +12,7 @@ import requests
 
 from destinations import registry
 from destinations.kit.fakes import FakeServer, Reply, Request
-from tests.e2e.procs import Proc, free_port, wait_http, write_config
+from tests.e2e.procs import free_port, small_up, wait_http, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ def test_the_installed_example_delivers_through_eventrouter_up(tmp_path):
         config = write_config(tmp_path, [{"name": "team", "type": "slack", "rate_limit": "50/second", "settings": {
             "webhook_url": slack.base_url + HOOK, "events": ["Order Completed", "Archived"]}}])
         port = free_port()
-        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, port)
         try:
             assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
             base = {"userId": "user-7", "timestamp": "2026-11-23T10:00:00.000Z"}

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.procs import Proc, free_port, wait_http, write_config
+from tests.e2e.procs import free_port, small_up, wait_http, write_config
 from tests.fakes.http import FakeServer
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def test_up_delivers_through_a_described_http_api_after_filters_and_a_transform(
         }
         config = write_config(tmp_path, [dest])
         port = free_port()
-        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, port)
         try:
             assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
             events = [{"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "m1",

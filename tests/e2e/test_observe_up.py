@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.procs import Proc, free_port, wait_http, write_config
+from tests.e2e.procs import free_port, small_up, wait_http, write_config
 from tests.fakes.http import FakeServer, Reply
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ def test_up_reports_metrics_logs_json_dead_letters_and_traces_them(tmp_path):
                               log_format="json")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, port)
         try:
             assert wait_http(f"{base}/healthz"), up.output()
             batch = [{"type": "track", "userId": "u1", "event": "Order Completed", "messageId": mid} for mid in ("ok-1", "bad-1")]

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.procs import Proc, free_port, wait_http, write_config
+from tests.e2e.procs import free_port, Proc, small_up, wait_http, write_config
 from tests.fakes.http import FakeServer
 
 segment = pytest.importorskip("segment.analytics", reason="segment-analytics-python is not installed")
@@ -25,7 +25,7 @@ def test_an_event_sent_with_analytics_python_reaches_the_webhook_signed(tmp_path
         config = write_config(tmp_path, [{"name": "crm", "type": "webhook",
                                           "settings": {"url": hook.base_url + "/hook", "shared_secret": "s3cret-e2e"}}])
         port = free_port()
-        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, port)
         try:
             assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
             client = segment.Client("e2e-write-key", host=f"http://127.0.0.1:{port}", sync_mode=True, gzip=True)
@@ -74,7 +74,7 @@ def test_up_starts_a_crashed_worker_again_and_keeps_delivering(tmp_path):
     with FakeServer() as hook:
         config = write_config(tmp_path, [{"name": "crm", "type": "webhook", "settings": {"url": hook.base_url}}])
         port = free_port()
-        up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, port)
         try:
             assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
             (worker,) = child_pids(up.popen.pid, "router.cli worker")
@@ -113,7 +113,7 @@ def test_up_demo_prints_the_first_event_as_the_local_receiver_gets_it(tmp_path):
                                      {"name": "cb", "type": "custobar", "subscribe": ["identify"],
                                       "settings": {"base_url": "http://127.0.0.1:9", "token": "t"}}])
     port = free_port()
-    up = Proc(config, "up", "--demo", "--port", str(port), "--workers", "1", "--web-workers", "1")
+    up = small_up(config, port, "--demo")
     try:
         assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
         r = requests.post(f"http://127.0.0.1:{port}/v1/track", auth=("e2e-write-key", ""),
@@ -135,7 +135,7 @@ def test_a_hangup_stops_up_with_every_child_and_the_embedded_redis(tmp_path):
     gunicorn, the workers and the embedded Redis running with nothing to stop them."""
     config = write_config(tmp_path, [])
     port = free_port()
-    up = Proc(config, "up", "--port", str(port), "--workers", "1", "--web-workers", "1")
+    up = small_up(config, port)
     try:
         assert wait_http(f"http://127.0.0.1:{port}/healthz"), up.output()
         os.kill(up.popen.pid, signal.SIGHUP)
@@ -158,8 +158,8 @@ def test_up_that_gives_up_on_a_child_that_keeps_exiting_stops_everything_and_exi
     # the scheduler child dies at start-up, every time
     (crash / "sitecustomize.py").write_text('import os, sys\nif sys.argv[-1:] == ["scheduler"]:\n    os._exit(3)\n')
     config = write_config(tmp_path, [])
-    up = Proc(config, "up", "--port", str(free_port()), "--workers", "1", "--web-workers", "1",
-              env={"PYTHONPATH": os.pathsep.join(filter(None, [str(crash), os.environ.get("PYTHONPATH")]))})
+    up = small_up(config, free_port(),
+                  env={"PYTHONPATH": os.pathsep.join(filter(None, [str(crash), os.environ.get("PYTHONPATH")]))})
     try:
         code = up.popen.wait(90)
         left = subprocess.run(["pgrep", "-g", str(up.popen.pid)], capture_output=True, text=True).stdout.split()
@@ -185,7 +185,7 @@ def test_ctrl_c_while_the_embedded_redis_starts_stops_up_cleanly_and_leaves_no_r
     (tmp_path / "data").mkdir()
     with open(tmp_path / "data" / "redis.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        up = Proc(config, "up", "--port", str(free_port()), "--workers", "1", "--web-workers", "1")
+        up = small_up(config, free_port())
         try:
             deadline = time.monotonic() + 20
             while "redis.lock" not in subprocess.run(["ls", "-l", f"/proc/{up.popen.pid}/fd"], capture_output=True,
